@@ -1,0 +1,219 @@
+//! The clients and the command set they share.
+
+mod options;
+mod server;
+mod single;
+mod stats;
+
+pub use options::ClientOptions;
+pub use server::ServerConn;
+pub use single::Client;
+pub use stats::{Stat, StatValue};
+
+use crate::error::Result;
+pub use crate::protocol::request::{FetchCmd, StoreCmd};
+
+/// A value read from the cache.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Item {
+    /// The stored bytes.
+    pub value: Vec<u8>,
+    /// The stored flags (pymemcache's serde flags, or the caller's own).
+    pub flags: u32,
+    /// The CAS unique, for `gets`, `gets_many` and `gats`.
+    pub cas: Option<u64>,
+}
+
+/// What a `cas` command did (pymemcache: True / False / None).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CasOutcome {
+    /// Stored: the CAS unique matched (or noreply was used).
+    Stored,
+    /// Not stored: the item changed since it was read.
+    Exists,
+    /// Not stored: there is no such item.
+    NotFound,
+}
+
+/// The stats of one server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerStats {
+    /// The server they came from ("host:port" or the socket path).
+    pub server: String,
+    /// The `STAT` lines in the order the server sent them.
+    pub stats: Vec<Stat>,
+}
+
+impl ServerStats {
+    /// The stat named `name`, if the server reported it.
+    pub fn get(&self, name: &str) -> Option<&Stat> {
+        self.stats.iter().find(|s| s.name == name)
+    }
+}
+
+/// The command set every client kind implements, with pymemcache's
+/// semantics. `noreply: None` follows the client's default for that command
+/// (`default_noreply` for storage commands, delete and flush_all; off for
+/// cas, incr, decr and touch).
+///
+/// All methods take `&self`: every client kind may be shared between
+/// threads; a single-server `Client` serializes its callers.
+pub trait Memcache: Send + Sync {
+    /// Run a retrieval command for `keys`; the result holds one entry per key,
+    /// in order, `None` for a miss.
+    fn fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>>;
+
+    /// Run one storage command; true if stored (always true with noreply).
+    fn store(
+        &self,
+        cmd: StoreCmd,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<bool>;
+
+    /// Set many items; returns the indices of the items that were not stored
+    /// (always empty with noreply).
+    fn set_many(
+        &self,
+        items: &[(&[u8], &[u8])],
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<Vec<usize>>;
+
+    /// Store `value` only if the item's CAS unique is still `cas`.
+    fn cas(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        cas: u64,
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<CasOutcome>;
+
+    /// Delete a key; true if it was there (always true with noreply).
+    fn delete(&self, key: &[u8], noreply: Option<bool>) -> Result<bool>;
+
+    /// Delete many keys; how many were found and deleted (with noreply, the
+    /// number of keys sent).
+    fn delete_many(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize>;
+
+    /// Add `delta` to a decimal counter; the new value, or `None` if the key
+    /// is missing (always `None` with noreply).
+    fn incr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>>;
+
+    /// Subtract `delta` from a decimal counter (memcached stops at 0).
+    fn decr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>>;
+
+    /// Set a new expiry; true if the key was there.
+    fn touch(&self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool>;
+
+    /// The `stats` command (with optional arguments), one entry per server.
+    fn stats(&self, args: &[&str]) -> Result<Vec<ServerStats>>;
+
+    /// The server's version string (the first server's, for several).
+    fn version(&self) -> Result<String>;
+
+    /// Invalidate every item, now or after `delay` seconds, on every server.
+    fn flush_all(&self, delay: i64, noreply: Option<bool>) -> Result<()>;
+
+    /// Change the servers' memory limit, in megabytes.
+    fn cache_memlimit(&self, megabytes: u64) -> Result<()>;
+
+    /// Send one command line as given and return the reply up to (not
+    /// including) `end_token`.
+    fn raw_command(&self, command: &[u8], end_token: &[u8]) -> Result<Vec<u8>>;
+
+    /// Ask the server to shut down (needs memcached `-A`).
+    fn shutdown(&self, graceful: bool) -> Result<()>;
+
+    /// Send `quit` and close the connection; the next command reconnects.
+    fn quit(&self) -> Result<()>;
+
+    /// Close the connection(s); the next command reconnects.
+    fn close(&self);
+
+    /// `get` for one key.
+    fn get(&self, key: &[u8]) -> Result<Option<Item>> {
+        first(self.fetch(FetchCmd::Get, &[key])?)
+    }
+
+    /// `gets` for one key: the item carries its CAS unique.
+    fn gets(&self, key: &[u8]) -> Result<Option<Item>> {
+        first(self.fetch(FetchCmd::Gets, &[key])?)
+    }
+
+    /// `gat`: get one key and set its expiry.
+    fn gat(&self, key: &[u8], expire: i64) -> Result<Option<Item>> {
+        first(self.fetch(FetchCmd::Gat(expire), &[key])?)
+    }
+
+    /// `gats`: `gat` with the CAS unique.
+    fn gats(&self, key: &[u8], expire: i64) -> Result<Option<Item>> {
+        first(self.fetch(FetchCmd::Gats(expire), &[key])?)
+    }
+
+    /// `get` for many keys: one entry per key, `None` for a miss.
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
+        self.fetch(FetchCmd::Get, keys)
+    }
+
+    /// `gets` for many keys.
+    fn gets_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
+        self.fetch(FetchCmd::Gets, keys)
+    }
+
+    /// `set`.
+    fn set(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<bool> {
+        self.store(StoreCmd::Set, key, value, flags, expire, noreply)
+    }
+
+    /// `add`: store only if absent.
+    fn add(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<bool> {
+        self.store(StoreCmd::Add, key, value, flags, expire, noreply)
+    }
+
+    /// `replace`: store only if present.
+    fn replace(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<bool> {
+        self.store(StoreCmd::Replace, key, value, flags, expire, noreply)
+    }
+
+    /// `append` to an existing value.
+    fn append(&self, key: &[u8], value: &[u8], noreply: Option<bool>) -> Result<bool> {
+        self.store(StoreCmd::Append, key, value, 0, 0, noreply)
+    }
+
+    /// `prepend` to an existing value.
+    fn prepend(&self, key: &[u8], value: &[u8], noreply: Option<bool>) -> Result<bool> {
+        self.store(StoreCmd::Prepend, key, value, 0, 0, noreply)
+    }
+}
+
+fn first(mut v: Vec<Option<Item>>) -> Result<Option<Item>> {
+    Ok(v.pop().flatten())
+}

@@ -1,0 +1,67 @@
+//! Options shared by every client kind, with pymemcache's defaults.
+
+use crate::conn::ConnectOptions;
+use crate::error::Result;
+use crate::key::KeyRules;
+use std::time::Duration;
+
+/// The default cap on a value's length, sent or received (64 MiB).
+pub const DEFAULT_MAX_VALUE_LEN: usize = 64 * 1024 * 1024;
+
+/// How a client connects and behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Limit on establishing a connection; `None` blocks (pymemcache's default).
+    pub connect_timeout: Option<Duration>,
+    /// Limit on each read and write; `None` blocks.
+    pub timeout: Option<Duration>,
+    /// Set TCP_NODELAY on TCP connections.
+    pub no_delay: bool,
+    /// Set SO_KEEPALIVE on TCP connections.
+    pub keepalive: bool,
+    /// Turn errors of get, gets, gat, gats and their many-key forms into misses.
+    pub ignore_exc: bool,
+    /// Prepended to every key.
+    pub key_prefix: Vec<u8>,
+    /// Noreply default of set, add, replace, append, prepend, delete and
+    /// flush_all (true, as in pymemcache).
+    pub default_noreply: bool,
+    /// Accept UTF-8 keys with non-ASCII characters.
+    pub allow_unicode_keys: bool,
+    /// The longest value sent or accepted in a reply; a longer one is an
+    /// error, never a giant allocation.
+    pub max_value_len: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            connect_timeout: None,
+            timeout: None,
+            no_delay: false,
+            keepalive: false,
+            ignore_exc: false,
+            key_prefix: Vec::new(),
+            default_noreply: true,
+            allow_unicode_keys: false,
+            max_value_len: DEFAULT_MAX_VALUE_LEN,
+        }
+    }
+}
+
+impl ClientOptions {
+    /// The socket part of the options.
+    pub fn connect_options(&self) -> ConnectOptions {
+        ConnectOptions {
+            connect_timeout: self.connect_timeout,
+            timeout: self.timeout,
+            no_delay: self.no_delay,
+            keepalive: self.keepalive,
+        }
+    }
+
+    /// The key rules these options describe (fails on a bad prefix).
+    pub fn key_rules(&self) -> Result<KeyRules> {
+        KeyRules::new(&self.key_prefix, self.allow_unicode_keys)
+    }
+}

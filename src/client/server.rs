@@ -1,0 +1,593 @@
+//! `ServerConn`: the whole command set against one server over one lazily
+//! opened connection. It is the building block of every client kind: the
+//! single `Client` guards one, the pool hands them out, the hash client
+//! keeps one (or a pool) per node.
+//!
+//! Every command first encodes its request into `wbuf`, checking keys and
+//! arguments, so illegal input is refused before a byte is written. Any
+//! error after that closes the connection; the next command reconnects.
+
+use super::{CasOutcome, ClientOptions, Item, ServerStats, Stat};
+use crate::addr::ServerAddr;
+use crate::conn::{Conn, ConnectOptions};
+use crate::error::{Error, Result};
+use crate::key::KeyRules;
+use crate::protocol::reply::{self, StoreReply};
+use crate::protocol::request::{self, FetchCmd, StoreCmd};
+use std::sync::Arc;
+
+/// Values up to this size are copied into the request buffer; larger ones
+/// are written straight from the caller's memory.
+const COPY_VALUE_MAX: usize = 16 * 1024;
+/// Commands with replies sent before their replies are read; bounded so the
+/// server's replies always fit the socket buffers (no write/write deadlock).
+const PIPELINE_BATCH: usize = 1024;
+/// Bytes of noreply requests gathered before they are written.
+const NOREPLY_FLUSH: usize = 1024 * 1024;
+
+/// One server: its address, its options and at most one open connection.
+pub struct ServerConn {
+    addr: ServerAddr,
+    name: Arc<str>,
+    connect: ConnectOptions,
+    rules: KeyRules,
+    default_noreply: bool,
+    max_value_len: usize,
+    conn: Option<Conn>,
+    wbuf: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+    key_scratch: Vec<u8>,
+}
+
+/// A noreply argument resolved against a default.
+fn resolve(noreply: Option<bool>, default: bool) -> bool {
+    noreply.unwrap_or(default)
+}
+
+impl ServerConn {
+    /// A connection to `addr`, opened on the first command.
+    pub fn new(addr: ServerAddr, opts: &ClientOptions) -> Result<ServerConn> {
+        Ok(ServerConn {
+            name: Arc::from(addr.to_string()),
+            addr,
+            connect: opts.connect_options(),
+            rules: opts.key_rules()?,
+            default_noreply: opts.default_noreply,
+            max_value_len: opts.max_value_len,
+            conn: None,
+            wbuf: Vec::with_capacity(1024),
+            spans: Vec::new(),
+            key_scratch: Vec::with_capacity(256),
+        })
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> &ServerAddr {
+        &self.addr
+    }
+
+    /// True while a connection is open.
+    pub fn is_connected(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// Close the connection, if open.
+    pub fn close(&mut self) {
+        self.conn = None;
+    }
+
+    /// The open connection, opening it first if needed.
+    fn conn(&mut self) -> Result<&mut Conn> {
+        if self.conn.is_none() {
+            self.conn = Some(Conn::open(&self.addr, &self.connect)?);
+        }
+        Ok(self.conn.as_mut().expect("connection was just opened"))
+    }
+
+    /// Close on error and name the server in it.
+    fn guard<T>(&mut self, res: Result<T>) -> Result<T> {
+        res.map_err(|e| {
+            self.conn = None;
+            e.at(&self.name)
+        })
+    }
+
+    /// Write the request buffer (and an optional value after it) and clear it.
+    fn send(&mut self, tail: Option<&[u8]>) -> Result<()> {
+        let res = self.write_request(tail);
+        self.wbuf.clear();
+        self.guard(res)
+    }
+
+    fn write_request(&mut self, tail: Option<&[u8]>) -> Result<()> {
+        let wbuf = std::mem::take(&mut self.wbuf);
+        let res = self.conn().and_then(|c| match tail {
+            None => c.write_all(&wbuf),
+            Some(v) => c.write_all_vectored(&[&wbuf, v, b"\r\n"]),
+        });
+        self.wbuf = wbuf;
+        res
+    }
+
+    /// Read one reply line and parse it with `parse`.
+    fn reply<T>(&mut self, parse: impl FnOnce(&[u8]) -> Result<T>) -> Result<T> {
+        let res = self.conn().and_then(|c| c.read_line()).and_then(parse);
+        self.guard(res)
+    }
+
+    fn check_value_len(&self, len: usize) -> Result<()> {
+        if len > self.max_value_len {
+            return Err(Error::TooLarge {
+                len: len as u64,
+                max: self.max_value_len as u64,
+                server: Default::default(),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_arg(what: &str, arg: &[u8]) -> Result<()> {
+        if arg.is_empty() || arg.iter().any(|&b| b <= b' ' || b == 0x7f) {
+            return Err(Error::IllegalInput(format!(
+                "{what} must be non-empty, without whitespace or control bytes"
+            )));
+        }
+        Ok(())
+    }
+
+    // ---- retrieval -------------------------------------------------------
+
+    /// Encode a retrieval request for `keys` into the request buffer,
+    /// remembering where each prefixed key sits.
+    pub fn encode_fetch(&mut self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<()> {
+        self.wbuf.clear();
+        self.spans.clear();
+        request::fetch_start(&mut self.wbuf, cmd);
+        for key in keys {
+            self.wbuf.push(b' ');
+            let start = self.wbuf.len();
+            if let Err(e) = self.rules.write_key(key, &mut self.wbuf) {
+                self.wbuf.clear();
+                return Err(e);
+            }
+            self.spans.push((start, self.wbuf.len()));
+        }
+        self.wbuf.extend_from_slice(b"\r\n");
+        Ok(())
+    }
+
+    /// Write an encoded retrieval request; its reply is read by `recv_fetch`.
+    /// The key spans stay until then.
+    pub fn send_fetch(&mut self) -> Result<()> {
+        let res = self.write_request(None);
+        self.guard(res)
+    }
+
+    /// Read the reply to the request `send_fetch` wrote: one entry per key.
+    pub fn recv_fetch(&mut self, with_cas: bool) -> Result<Vec<Option<Item>>> {
+        let res = self.read_values(with_cas);
+        self.wbuf.clear();
+        self.guard(res)
+    }
+
+    fn read_values(&mut self, with_cas: bool) -> Result<Vec<Option<Item>>> {
+        let max = self.max_value_len;
+        let mut out: Vec<Option<Item>> = vec![None; self.spans.len()];
+        let mut next = 0;
+        let conn = self.conn.as_mut().ok_or_else(|| Error::UnexpectedClose {
+            server: Default::default(),
+        })?;
+        loop {
+            let line = conn.read_line()?;
+            if line == b"END" {
+                return Ok(out);
+            }
+            let h = reply::value_header(line)?;
+            if h.len > max as u64 {
+                return Err(Error::TooLarge {
+                    len: h.len,
+                    max: max as u64,
+                    server: Default::default(),
+                });
+            }
+            if with_cas && h.cas.is_none() {
+                return Err(Error::UnknownError {
+                    text: "VALUE line without a CAS unique".into(),
+                    server: Default::default(),
+                });
+            }
+            // The server answers in request order, skipping misses.
+            let wbuf = &self.wbuf;
+            let found = self.spans[next..]
+                .iter()
+                .position(|&(s, e)| &wbuf[s..e] == h.key)
+                .ok_or_else(|| Error::UnknownError {
+                    text: format!(
+                        "reply for a key that was not requested: {}",
+                        String::from_utf8_lossy(h.key)
+                    ),
+                    server: Default::default(),
+                })?;
+            let (flags, cas, len) = (h.flags, h.cas, h.len as usize);
+            let mut value = Vec::new();
+            conn.read_block(len, &mut value)?;
+            out[next + found] = Some(Item {
+                value,
+                flags,
+                cas: if with_cas { cas } else { None },
+            });
+            next += found + 1;
+        }
+    }
+
+    /// Run a retrieval command: one entry per key, `None` for a miss.
+    pub fn fetch(&mut self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.encode_fetch(cmd, keys)?;
+        self.send_fetch()?;
+        self.recv_fetch(cmd.with_cas())
+    }
+
+    // ---- storage ---------------------------------------------------------
+
+    #[allow(clippy::too_many_arguments)] // one argument per protocol field
+    fn encode_store(
+        &mut self,
+        cmd: &str,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        expire: i64,
+        cas: Option<u64>,
+        noreply: bool,
+    ) -> Result<()> {
+        self.check_value_len(value.len())?;
+        let mut k = std::mem::take(&mut self.key_scratch);
+        let res = self.rules.write_key(key, &mut k);
+        if res.is_ok() {
+            request::store_header(
+                &mut self.wbuf,
+                cmd,
+                &k,
+                flags,
+                expire,
+                value.len(),
+                cas,
+                noreply,
+            );
+        }
+        k.clear();
+        self.key_scratch = k;
+        res
+    }
+
+    /// Run one storage command; true if stored.
+    pub fn store(
+        &mut self,
+        cmd: StoreCmd,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<bool> {
+        let noreply = resolve(noreply, self.default_noreply);
+        let r = self.store_one(cmd.name(), key, value, flags, expire, None, noreply)?;
+        Ok(r == StoreReply::Stored)
+    }
+
+    /// `cas`: store only if the CAS unique still matches.
+    pub fn cas(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        cas: u64,
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<CasOutcome> {
+        let noreply = resolve(noreply, false);
+        match self.store_one("cas", key, value, flags, expire, Some(cas), noreply)? {
+            StoreReply::Stored => Ok(CasOutcome::Stored),
+            StoreReply::Exists | StoreReply::NotStored => Ok(CasOutcome::Exists),
+            StoreReply::NotFound => Ok(CasOutcome::NotFound),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)] // one argument per protocol field
+    fn store_one(
+        &mut self,
+        cmd: &str,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        expire: i64,
+        cas: Option<u64>,
+        noreply: bool,
+    ) -> Result<StoreReply> {
+        self.wbuf.clear();
+        self.encode_store(cmd, key, value, flags, expire, cas, noreply)?;
+        if value.len() <= COPY_VALUE_MAX {
+            self.wbuf.extend_from_slice(value);
+            self.wbuf.extend_from_slice(b"\r\n");
+            self.send(None)?;
+        } else {
+            self.send(Some(value))?;
+        }
+        if noreply {
+            return Ok(StoreReply::Stored);
+        }
+        self.reply(reply::store_reply)
+    }
+
+    /// Set many items, pipelined; returns the indices of items not stored.
+    pub fn set_many(
+        &mut self,
+        items: &[(&[u8], &[u8])],
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<Vec<usize>> {
+        let noreply = resolve(noreply, self.default_noreply);
+        // Check everything first: nothing is sent if any item is illegal.
+        for (key, value) in items {
+            self.rules.check(key)?;
+            self.check_value_len(value.len())?;
+        }
+        let mut failed = Vec::new();
+        for (batch_no, batch) in items.chunks(PIPELINE_BATCH).enumerate() {
+            self.wbuf.clear();
+            for (key, value) in batch {
+                self.encode_store("set", key, value, flags, expire, None, noreply)?;
+                if value.len() <= COPY_VALUE_MAX {
+                    self.wbuf.extend_from_slice(value);
+                    self.wbuf.extend_from_slice(b"\r\n");
+                } else {
+                    self.send(Some(value))?;
+                }
+                if self.wbuf.len() >= NOREPLY_FLUSH {
+                    self.send(None)?;
+                }
+            }
+            if !self.wbuf.is_empty() {
+                self.send(None)?;
+            }
+            if noreply {
+                continue;
+            }
+            for i in 0..batch.len() {
+                if self.reply(reply::store_reply)? != StoreReply::Stored {
+                    failed.push(batch_no * PIPELINE_BATCH + i);
+                }
+            }
+        }
+        Ok(failed)
+    }
+
+    // ---- keys ------------------------------------------------------------
+
+    fn key_command(&mut self, key: &[u8], encode: impl FnOnce(&mut Vec<u8>, &[u8])) -> Result<()> {
+        self.wbuf.clear();
+        let mut k = std::mem::take(&mut self.key_scratch);
+        let res = self.rules.write_key(key, &mut k);
+        if res.is_ok() {
+            encode(&mut self.wbuf, &k);
+        }
+        k.clear();
+        self.key_scratch = k;
+        res
+    }
+
+    /// `delete`: true if the key was there.
+    pub fn delete(&mut self, key: &[u8], noreply: Option<bool>) -> Result<bool> {
+        let noreply = resolve(noreply, self.default_noreply);
+        self.key_command(key, |out, k| request::delete(out, k, noreply))?;
+        self.send(None)?;
+        if noreply {
+            return Ok(true);
+        }
+        self.reply(|l| reply::found_reply(l, b"DELETED"))
+    }
+
+    /// Delete many keys, pipelined; how many were deleted (keys sent, with
+    /// noreply).
+    pub fn delete_many(&mut self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize> {
+        let noreply = resolve(noreply, self.default_noreply);
+        for key in keys {
+            self.rules.check(key)?;
+        }
+        let mut deleted = 0;
+        for batch in keys.chunks(PIPELINE_BATCH) {
+            self.wbuf.clear();
+            for key in batch {
+                self.wbuf.extend_from_slice(b"delete ");
+                self.rules.write_key(key, &mut self.wbuf)?;
+                self.wbuf
+                    .extend_from_slice(if noreply { b" noreply\r\n" } else { b"\r\n" });
+            }
+            self.send(None)?;
+            if noreply {
+                deleted += batch.len();
+                continue;
+            }
+            for _ in batch {
+                if self.reply(|l| reply::found_reply(l, b"DELETED"))? {
+                    deleted += 1;
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// `incr` or `decr`: the new value, or `None` if missing or noreply.
+    pub fn incr_decr(
+        &mut self,
+        incr: bool,
+        key: &[u8],
+        delta: u64,
+        noreply: Option<bool>,
+    ) -> Result<Option<u64>> {
+        let noreply = resolve(noreply, false);
+        self.key_command(key, |out, k| {
+            request::incr_decr(out, incr, k, delta, noreply)
+        })?;
+        self.send(None)?;
+        if noreply {
+            return Ok(None);
+        }
+        self.reply(reply::counter_reply)
+    }
+
+    /// `touch`: true if the key was there.
+    pub fn touch(&mut self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool> {
+        let noreply = resolve(noreply, false);
+        self.key_command(key, |out, k| request::touch(out, k, expire, noreply))?;
+        self.send(None)?;
+        if noreply {
+            return Ok(true);
+        }
+        self.reply(|l| reply::found_reply(l, b"TOUCHED"))
+    }
+
+    // ---- server ----------------------------------------------------------
+
+    /// `stats [args...]`.
+    pub fn stats(&mut self, args: &[&str]) -> Result<ServerStats> {
+        self.wbuf.clear();
+        for a in args {
+            Self::check_arg("a stats argument", a.as_bytes())?;
+        }
+        self.wbuf.extend_from_slice(b"stats");
+        for a in args {
+            self.wbuf.push(b' ');
+            self.wbuf.extend_from_slice(a.as_bytes());
+        }
+        self.wbuf.extend_from_slice(b"\r\n");
+        self.send(None)?;
+        let mut stats = Vec::new();
+        let res = (|| {
+            let conn = self.conn()?;
+            loop {
+                let line = conn.read_line()?;
+                match line {
+                    b"END" | b"OK" | b"RESET" => return Ok(()),
+                    _ => {
+                        let (name, value) = reply::stat_line(line)?;
+                        stats.push(Stat::new(name, value));
+                    }
+                }
+            }
+        })();
+        self.guard(res)?;
+        Ok(ServerStats {
+            server: self.addr.node_name(),
+            stats,
+        })
+    }
+
+    /// `version`: the version string after "VERSION ".
+    pub fn version(&mut self) -> Result<String> {
+        self.wbuf.clear();
+        self.wbuf.extend_from_slice(b"version\r\n");
+        self.send(None)?;
+        self.reply(|l| match l.strip_prefix(b"VERSION ") {
+            Some(v) => Ok(String::from_utf8_lossy(v).into_owned()),
+            None => Err(reply::unexpected(l)),
+        })
+    }
+
+    /// `flush_all [delay]`.
+    pub fn flush_all(&mut self, delay: i64, noreply: Option<bool>) -> Result<()> {
+        let noreply = resolve(noreply, self.default_noreply);
+        self.wbuf.clear();
+        request::flush_all(&mut self.wbuf, delay, noreply);
+        self.simple_ok(noreply)
+    }
+
+    /// `cache_memlimit <megabytes>`.
+    pub fn cache_memlimit(&mut self, megabytes: u64) -> Result<()> {
+        self.wbuf.clear();
+        self.wbuf
+            .extend_from_slice(format!("cache_memlimit {megabytes}\r\n").as_bytes());
+        self.simple_ok(false)
+    }
+
+    fn simple_ok(&mut self, noreply: bool) -> Result<()> {
+        self.send(None)?;
+        if noreply {
+            return Ok(());
+        }
+        self.reply(|l| {
+            if l == b"OK" {
+                Ok(())
+            } else {
+                Err(reply::unexpected(l))
+            }
+        })
+    }
+
+    /// Send one command line and read until `end_token`.
+    pub fn raw_command(&mut self, command: &[u8], end_token: &[u8]) -> Result<Vec<u8>> {
+        if command.is_empty() || command.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
+            return Err(Error::IllegalInput(
+                "raw command must be one non-empty line without \\r, \\n or NUL".into(),
+            ));
+        }
+        if end_token.is_empty() {
+            return Err(Error::IllegalInput("end token is empty".into()));
+        }
+        self.wbuf.clear();
+        self.wbuf.extend_from_slice(command);
+        self.wbuf.extend_from_slice(b"\r\n");
+        self.send(None)?;
+        let max = self.max_value_len;
+        let res = self
+            .conn()
+            .and_then(|c| c.read_until(end_token, max, true))
+            .and_then(|out| {
+                if out.starts_with(b"ERROR")
+                    || out.starts_with(b"CLIENT_ERROR")
+                    || out.starts_with(b"SERVER_ERROR")
+                {
+                    let line = out.split(|&b| b == b'\r').next().unwrap_or(&out);
+                    Err(reply::unexpected(line))
+                } else {
+                    Ok(out)
+                }
+            });
+        self.guard(res)
+    }
+
+    /// `shutdown [graceful]`: success is the server closing the connection.
+    pub fn shutdown(&mut self, graceful: bool) -> Result<()> {
+        self.wbuf.clear();
+        self.wbuf.extend_from_slice(if graceful {
+            b"shutdown graceful\r\n"
+        } else {
+            b"shutdown\r\n"
+        });
+        self.send(None)?;
+        let res = self.conn().and_then(|c| c.read_line().map(|l| l.to_vec()));
+        self.conn = None;
+        match res {
+            Err(Error::UnexpectedClose { .. }) => Ok(()),
+            Err(e) => Err(e.at(&self.name)),
+            Ok(line) if line == b"OK" => Ok(()),
+            Ok(line) => Err(reply::unexpected(&line).at(&self.name)),
+        }
+    }
+
+    /// `quit`, then close.
+    pub fn quit(&mut self) -> Result<()> {
+        if self.conn.is_some() {
+            self.wbuf.clear();
+            self.wbuf.extend_from_slice(b"quit\r\n");
+            let res = self.send(None);
+            self.conn = None;
+            res?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,326 @@
+//! One connection to one server: TCP or UNIX socket, with timeouts, and a
+//! read buffer that lines and value blocks are parsed from without per-byte
+//! system calls or rescans.
+
+use crate::addr::ServerAddr;
+use crate::error::{Error, Result};
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::io::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+/// How sockets are opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// Limit on establishing a TCP connection; `None` blocks.
+    pub connect_timeout: Option<Duration>,
+    /// Limit on each read and write; `None` blocks.
+    pub timeout: Option<Duration>,
+    /// Set TCP_NODELAY.
+    pub no_delay: bool,
+    /// Set SO_KEEPALIVE.
+    pub keepalive: bool,
+}
+
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    fn open(addr: &ServerAddr, opts: &ConnectOptions) -> io::Result<Stream> {
+        match addr {
+            ServerAddr::Unix(path) => {
+                let s = UnixStream::connect(path)?;
+                s.set_read_timeout(opts.timeout)?;
+                s.set_write_timeout(opts.timeout)?;
+                Ok(Stream::Unix(s))
+            }
+            ServerAddr::Tcp { host, port } => {
+                let s = connect_tcp(host, *port, opts.connect_timeout)?;
+                s.set_read_timeout(opts.timeout)?;
+                s.set_write_timeout(opts.timeout)?;
+                s.set_nodelay(opts.no_delay)?;
+                if opts.keepalive {
+                    set_keepalive(&s)?;
+                }
+                Ok(Stream::Tcp(s))
+            }
+        }
+    }
+}
+
+fn connect_tcp(host: &str, port: u16, timeout: Option<Duration>) -> io::Result<TcpStream> {
+    let mut last = None;
+    for sa in (host, port).to_socket_addrs()? {
+        let res = match timeout {
+            Some(t) => TcpStream::connect_timeout(&sa, t),
+            None => TcpStream::connect(sa),
+        };
+        match res {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "host has no address")))
+}
+
+fn set_keepalive(s: &TcpStream) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor and a pointer to a c_int of the given size.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_KEEPALIVE,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+            Stream::Unix(s) => s.write_vectored(bufs),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The longest reply line accepted (a VALUE header or STAT line is far shorter).
+pub const MAX_LINE: usize = 64 * 1024;
+const READ_CHUNK: usize = 64 * 1024;
+
+/// An open connection with its read buffer.
+pub struct Conn {
+    stream: Stream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Conn {
+    /// Open a connection to `addr`.
+    pub fn open(addr: &ServerAddr, opts: &ConnectOptions) -> Result<Conn> {
+        let stream = Stream::open(addr, opts).map_err(|e| Error::from_io(e, "connect"))?;
+        Ok(Conn {
+            stream,
+            buf: vec![0; READ_CHUNK],
+            start: 0,
+            end: 0,
+        })
+    }
+
+    /// Write all of `data`.
+    pub fn write_all(&mut self, data: &[u8]) -> Result<()> {
+        self.stream
+            .write_all(data)
+            .map_err(|e| Error::from_io(e, "write"))
+    }
+
+    /// Write several buffers as one stream of bytes, with as few system
+    /// calls as the kernel allows.
+    pub fn write_all_vectored(&mut self, parts: &[&[u8]]) -> Result<()> {
+        let mut idx = 0;
+        let mut off = 0;
+        while idx < parts.len() {
+            let slices: Vec<IoSlice<'_>> = std::iter::once(IoSlice::new(&parts[idx][off..]))
+                .chain(parts[idx + 1..].iter().map(|p| IoSlice::new(p)))
+                .collect();
+            let mut n = match self.stream.write_vectored(&slices) {
+                Ok(0) => {
+                    return Err(Error::from_io(
+                        io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes"),
+                        "write",
+                    ))
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::from_io(e, "write")),
+            };
+            while idx < parts.len() && n >= parts[idx].len() - off {
+                n -= parts[idx].len() - off;
+                idx += 1;
+                off = 0;
+            }
+            off += n;
+        }
+        Ok(())
+    }
+
+    /// Read more bytes into the buffer; EOF is an unexpected close.
+    fn fill(&mut self) -> Result<()> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else {
+                let len = self.buf.len();
+                self.buf.resize(len * 2, 0);
+            }
+        }
+        loop {
+            match self.stream.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    return Err(Error::UnexpectedClose {
+                        server: Default::default(),
+                    })
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::from_io(e, "read")),
+            }
+        }
+    }
+
+    /// The next reply line without its "\r\n" (a lone "\n" is accepted).
+    /// The slice lives until the next read.
+    pub fn read_line(&mut self) -> Result<&[u8]> {
+        let mut scanned = 0;
+        loop {
+            let avail = &self.buf[self.start + scanned..self.end];
+            if let Some(i) = avail.iter().position(|&b| b == b'\n') {
+                let line_end = self.start + scanned + i;
+                let line_start = self.start;
+                self.start = line_end + 1;
+                let mut l = &self.buf[line_start..line_end];
+                if let [rest @ .., b'\r'] = l {
+                    l = rest;
+                }
+                return Ok(l);
+            }
+            scanned = self.end - self.start;
+            if scanned > MAX_LINE {
+                let text = String::from_utf8_lossy(&self.buf[self.start..self.start + 64]);
+                return Err(Error::UnknownError {
+                    text: format!("reply line longer than {MAX_LINE} bytes: {text}"),
+                    server: Default::default(),
+                });
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Read a value block of `len` bytes followed by "\r\n", appending the
+    /// bytes to `out`. Large blocks are read straight into `out`.
+    pub fn read_block(&mut self, len: usize, out: &mut Vec<u8>) -> Result<()> {
+        out.reserve(len);
+        let buffered = (self.end - self.start).min(len);
+        out.extend_from_slice(&self.buf[self.start..self.start + buffered]);
+        self.start += buffered;
+        let mut missing = len - buffered;
+        if missing > 0 {
+            let from = out.len();
+            out.resize(from + missing, 0);
+            let mut pos = from;
+            while missing > 0 {
+                match self.stream.read(&mut out[pos..]) {
+                    Ok(0) => {
+                        out.truncate(from);
+                        return Err(Error::UnexpectedClose {
+                            server: Default::default(),
+                        });
+                    }
+                    Ok(n) => {
+                        pos += n;
+                        missing -= n;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        out.truncate(from);
+                        return Err(Error::from_io(e, "read"));
+                    }
+                }
+            }
+        }
+        while self.end - self.start < 2 {
+            self.fill()?;
+        }
+        if &self.buf[self.start..self.start + 2] != b"\r\n" {
+            return Err(Error::UnknownError {
+                text: "value block not followed by \\r\\n".into(),
+                server: Default::default(),
+            });
+        }
+        self.start += 2;
+        Ok(())
+    }
+
+    /// Read until `token` appears; return everything before it (the token is
+    /// consumed). At most `max` bytes are accepted. With `stop_on_error`, a
+    /// complete `ERROR`/`CLIENT_ERROR`/`SERVER_ERROR` line at the start ends
+    /// the read early and is returned whole (a server refusing the command
+    /// never sends the token).
+    pub fn read_until(&mut self, token: &[u8], max: usize, stop_on_error: bool) -> Result<Vec<u8>> {
+        let mut scanned: usize = 0;
+        loop {
+            let hay = &self.buf[self.start..self.end];
+            if stop_on_error && is_error_reply(hay) {
+                if let Some(i) = hay.windows(2).position(|w| w == b"\r\n") {
+                    let out = hay[..i].to_vec();
+                    self.start += i + 2;
+                    return Ok(out);
+                }
+            }
+            let from = scanned.saturating_sub(token.len() - 1);
+            if let Some(i) = hay[from..].windows(token.len()).position(|w| w == token) {
+                let at = self.start + from + i;
+                let out = self.buf[self.start..at].to_vec();
+                self.start = at + token.len();
+                return Ok(out);
+            }
+            scanned = hay.len();
+            if scanned > max {
+                return Err(Error::TooLarge {
+                    len: scanned as u64,
+                    max: max as u64,
+                    server: Default::default(),
+                });
+            }
+            self.fill()?;
+        }
+    }
+
+    /// True if bytes from the server are waiting in the buffer unread.
+    pub fn has_buffered(&self) -> bool {
+        self.start != self.end
+    }
+}
+
+fn is_error_reply(data: &[u8]) -> bool {
+    data.starts_with(b"ERROR")
+        || data.starts_with(b"CLIENT_ERROR")
+        || data.starts_with(b"SERVER_ERROR")
+}

@@ -1,0 +1,26 @@
+//! pymemcache-rs: a memcached client with pymemcache's API and semantics,
+//! in Rust, shipped as a C-ABI library (`include/pymemcache.h`).
+//!
+//! ```no_run
+//! use pymemcache::{Client, ClientOptions, Memcache};
+//! let client = Client::new("127.0.0.1:11211", &ClientOptions::default())?;
+//! client.set(b"greeting", b"hello", 0, 0, Some(false))?;
+//! let item = client.get(b"greeting")?.expect("just stored");
+//! assert_eq!(item.value, b"hello");
+//! # Ok::<(), pymemcache::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+pub mod addr;
+pub mod client;
+pub mod conn;
+pub mod error;
+pub mod key;
+pub mod protocol;
+
+pub use addr::ServerAddr;
+pub use client::{
+    CasOutcome, Client, ClientOptions, FetchCmd, Item, Memcache, ServerStats, Stat, StatValue,
+    StoreCmd,
+};
+pub use error::{Error, Result};

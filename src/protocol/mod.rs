@@ -1,0 +1,5 @@
+//! The memcached ASCII text protocol: request encoding and reply parsing.
+//! Pure functions over byte buffers; the socket lives in `conn`.
+
+pub mod reply;
+pub mod request;

@@ -1,0 +1,195 @@
+//! Reply parsing: one line at a time, as `conn::Conn` hands them out.
+
+use crate::error::{Error, Result};
+
+/// A parsed `VALUE <key> <flags> <bytes> [<cas>]` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueHeader<'a> {
+    /// The key as the server sent it (prefix included).
+    pub key: &'a [u8],
+    /// The item's flags.
+    pub flags: u32,
+    /// Length of the data block that follows.
+    pub len: u64,
+    /// CAS unique, present for gets/gats.
+    pub cas: Option<u64>,
+}
+
+/// Parse a decimal number made of ASCII digits only.
+pub fn parse_u64(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 20 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    Some(n)
+}
+
+fn unparsable(line: &[u8]) -> Error {
+    let cut = &line[..line.len().min(64)];
+    Error::UnknownError {
+        text: String::from_utf8_lossy(cut).into_owned(),
+        server: Default::default(),
+    }
+}
+
+/// Turn a line that is not the expected reply into its error: the server's
+/// `ERROR`/`CLIENT_ERROR`/`SERVER_ERROR`, or unparsable.
+pub fn unexpected(line: &[u8]) -> Error {
+    Error::from_reply_line(line)
+}
+
+/// Parse a `VALUE` header line; anything else is an error.
+pub fn value_header(line: &[u8]) -> Result<ValueHeader<'_>> {
+    let rest = line
+        .strip_prefix(b"VALUE ")
+        .ok_or_else(|| unexpected(line))?;
+    let mut parts = rest.split(|&b| b == b' ');
+    let key = parts.next().filter(|k| !k.is_empty());
+    let flags = parts.next().and_then(parse_u64);
+    let len = parts.next().and_then(parse_u64);
+    let cas = parts.next();
+    if parts.next().is_some() {
+        return Err(unparsable(line));
+    }
+    match (key, flags, len) {
+        (Some(key), Some(flags), Some(len)) if flags <= u64::from(u32::MAX) => {
+            let cas = match cas {
+                Some(c) => Some(parse_u64(c).ok_or_else(|| unparsable(line))?),
+                None => None,
+            };
+            Ok(ValueHeader {
+                key,
+                flags: flags as u32,
+                len,
+                cas,
+            })
+        }
+        _ => Err(unparsable(line)),
+    }
+}
+
+/// The outcomes of storage and cas commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreReply {
+    /// `STORED`
+    Stored,
+    /// `NOT_STORED`
+    NotStored,
+    /// `EXISTS` (cas mismatch)
+    Exists,
+    /// `NOT_FOUND` (cas on a missing key)
+    NotFound,
+}
+
+/// Parse the reply to a storage command.
+pub fn store_reply(line: &[u8]) -> Result<StoreReply> {
+    match line {
+        b"STORED" => Ok(StoreReply::Stored),
+        b"NOT_STORED" => Ok(StoreReply::NotStored),
+        b"EXISTS" => Ok(StoreReply::Exists),
+        b"NOT_FOUND" => Ok(StoreReply::NotFound),
+        _ => Err(unexpected(line)),
+    }
+}
+
+/// Parse a reply that is either `yes` or `NOT_FOUND` (delete, touch).
+pub fn found_reply(line: &[u8], yes: &[u8]) -> Result<bool> {
+    if line == yes {
+        Ok(true)
+    } else if line == b"NOT_FOUND" {
+        Ok(false)
+    } else {
+        Err(unexpected(line))
+    }
+}
+
+/// Parse the reply to incr/decr: the new value, or `None` for `NOT_FOUND`.
+pub fn counter_reply(line: &[u8]) -> Result<Option<u64>> {
+    if line == b"NOT_FOUND" {
+        return Ok(None);
+    }
+    // memcached pads decr results with spaces when the length shrinks.
+    match parse_u64(line.trim_ascii_end()) {
+        Some(n) => Ok(Some(n)),
+        None => Err(unexpected(line)),
+    }
+}
+
+/// Parse a `STAT <name> <value>` line into its two parts.
+pub fn stat_line(line: &[u8]) -> Result<(&[u8], &[u8])> {
+    let rest = line
+        .strip_prefix(b"STAT ")
+        .ok_or_else(|| unexpected(line))?;
+    match rest.iter().position(|&b| b == b' ') {
+        Some(i) => Ok((&rest[..i], &rest[i + 1..])),
+        None => Ok((rest, &[][..])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_headers() {
+        let h = value_header(b"VALUE k 5 10").unwrap();
+        assert_eq!((h.key, h.flags, h.len, h.cas), (&b"k"[..], 5, 10, None));
+        let h = value_header(b"VALUE k 4294967295 0 18446744073709551615").unwrap();
+        assert_eq!((h.flags, h.cas), (u32::MAX, Some(u64::MAX)));
+        for bad in [
+            &b"VALUE k"[..],
+            b"VALUE k x 1",
+            b"VALUE k 1 -1",
+            b"VALUE k 4294967296 1",
+            b"VALUE k 1 1 2 3",
+            b"VALUE  1 1",
+        ] {
+            assert!(
+                matches!(value_header(bad), Err(Error::UnknownError { .. })),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            value_header(b"SERVER_ERROR out of memory"),
+            Err(Error::ServerError { .. })
+        ));
+    }
+
+    #[test]
+    fn simple_replies() {
+        assert_eq!(store_reply(b"STORED").unwrap(), StoreReply::Stored);
+        assert_eq!(store_reply(b"EXISTS").unwrap(), StoreReply::Exists);
+        assert!(matches!(
+            store_reply(b"ERROR"),
+            Err(Error::UnknownCommand { .. })
+        ));
+        match store_reply(b"CLIENT_ERROR bad data chunk") {
+            Err(Error::ClientError { text, .. }) => assert_eq!(text, "bad data chunk"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            store_reply(b"STOREDX"),
+            Err(Error::UnknownError { .. })
+        ));
+        assert_eq!(counter_reply(b"42").unwrap(), Some(42));
+        assert_eq!(counter_reply(b"9 ").unwrap(), Some(9));
+        assert_eq!(counter_reply(b"NOT_FOUND").unwrap(), None);
+        assert!(found_reply(b"DELETED", b"DELETED").unwrap());
+        assert!(!found_reply(b"NOT_FOUND", b"TOUCHED").unwrap());
+        assert_eq!(
+            stat_line(b"STAT pid 12").unwrap(),
+            (&b"pid"[..], &b"12"[..])
+        );
+        assert_eq!(
+            stat_line(b"STAT libevent 2.1.12-stable x").unwrap().1,
+            &b"2.1.12-stable x"[..]
+        );
+        assert_eq!(parse_u64(b"18446744073709551616"), None);
+    }
+}

@@ -1,0 +1,184 @@
+//! Test harness: real memcached processes (Debian's package) started on a
+//! free loopback port or a UNIX socket in a temporary directory, stopped
+//! when dropped.
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// Where a test memcached listens.
+#[derive(Clone, Debug)]
+pub enum Listen {
+    Tcp(u16),
+    Unix(PathBuf),
+}
+
+/// A memcached process owned by a test.
+pub struct Memcached {
+    child: Option<Child>,
+    pub listen: Listen,
+    extra: Vec<String>,
+    dir: PathBuf,
+}
+
+fn memcached_bin() -> String {
+    std::env::var("MEMCACHED_BIN").unwrap_or_else(|_| "memcached".into())
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().unwrap().port()
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+impl Memcached {
+    /// A server on a free TCP port on 127.0.0.1.
+    pub fn tcp(extra: &[&str]) -> Memcached {
+        Self::start(Listen::Tcp(free_port()), extra)
+    }
+
+    /// A server on a UNIX socket in a fresh temporary directory.
+    pub fn unix(extra: &[&str]) -> Memcached {
+        let dir = temp_dir();
+        Self::start(Listen::Unix(dir.join("memcached.sock")), extra)
+    }
+
+    fn start(listen: Listen, extra: &[&str]) -> Memcached {
+        let dir = match &listen {
+            Listen::Unix(p) => p.parent().unwrap().to_path_buf(),
+            Listen::Tcp(_) => temp_dir(),
+        };
+        let mut m = Memcached {
+            child: None,
+            listen,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            dir,
+        };
+        m.restart();
+        m
+    }
+
+    /// The address a client is given: "127.0.0.1:port" or the socket path.
+    pub fn addr(&self) -> String {
+        match &self.listen {
+            Listen::Tcp(p) => format!("127.0.0.1:{p}"),
+            Listen::Unix(p) => p.display().to_string(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Start again (after `kill`), on the same address.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let mut cmd = Command::new(memcached_bin());
+        match &self.listen {
+            Listen::Tcp(p) => cmd.args(["-l", "127.0.0.1", "-p", &p.to_string(), "-U", "0"]),
+            Listen::Unix(p) => {
+                let _ = std::fs::remove_file(p);
+                cmd.args(["-s", p.to_str().unwrap(), "-a", "0700"])
+            }
+        };
+        if is_root() {
+            cmd.args(["-u", "root"]);
+        }
+        cmd.args(["-t", "2", "-c", "256"]);
+        cmd.args(&self.extra);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = cmd
+            .spawn()
+            .expect("start memcached (apt-get install memcached)");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let ok = match &self.listen {
+                Listen::Tcp(p) => TcpStream::connect(("127.0.0.1", *p)).is_ok(),
+                Listen::Unix(p) => UnixStream::connect(p).is_ok(),
+            };
+            if ok {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("memcached exited at start: {status}");
+            }
+            assert!(Instant::now() < deadline, "memcached did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Kill the process (SIGKILL) and reap it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Wait for the process to exit by itself (after `shutdown`).
+    pub fn wait_exit(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut() {
+                if c.try_wait().unwrap().is_some() {
+                    self.child = None;
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    /// Freeze the process (SIGSTOP): it accepts nothing and answers nothing.
+    pub fn pause(&self) {
+        signal(self.pid(), libc::SIGSTOP);
+    }
+
+    /// Thaw a paused process (SIGCONT).
+    pub fn resume(&self) {
+        signal(self.pid(), libc::SIGCONT);
+    }
+}
+
+fn signal(pid: u32, sig: libc::c_int) {
+    // SAFETY: sending a signal to a child process we own.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig})");
+}
+
+impl Drop for Memcached {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_ref() {
+            signal(c.id(), libc::SIGCONT);
+        }
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A fresh directory under the system temp dir.
+pub fn temp_dir() -> PathBuf {
+    let n = SEQ.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("pmc-test-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
