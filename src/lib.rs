@@ -15,6 +15,7 @@ pub mod addr;
 pub mod client;
 pub mod conn;
 pub mod error;
+pub mod ffi;
 pub mod key;
 pub mod protocol;
 

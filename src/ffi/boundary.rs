@@ -1,0 +1,142 @@
+//! The panic boundary and the pointer checks every exported function uses.
+
+use super::status::{fail, pmc_status, PMC_INVALID_ARGUMENT, PMC_NULL_ARGUMENT, PMC_PANIC};
+use std::ffi::{c_char, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// What an exported function returns when a panic is caught.
+pub trait OnPanic {
+    /// The value for a caught panic.
+    fn on_panic() -> Self;
+}
+
+impl OnPanic for pmc_status {
+    fn on_panic() -> Self {
+        fail(PMC_PANIC, "internal error (panic caught at the C boundary)")
+    }
+}
+
+impl<T> OnPanic for *const T {
+    fn on_panic() -> Self {
+        std::ptr::null()
+    }
+}
+
+impl<T> OnPanic for *mut T {
+    fn on_panic() -> Self {
+        std::ptr::null_mut()
+    }
+}
+
+impl OnPanic for usize {
+    fn on_panic() -> Self {
+        0
+    }
+}
+
+impl OnPanic for () {
+    fn on_panic() -> Self {}
+}
+
+/// Run `f`, turning a panic into the return type's panic value. Every
+/// exported function's body runs inside this.
+pub fn boundary<T: OnPanic>(f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| T::on_panic())
+}
+
+/// Like `boundary`, for bodies that use `?` on a status.
+pub fn run(f: impl FnOnce() -> Result<pmc_status, pmc_status>) -> pmc_status {
+    boundary(|| f().unwrap_or_else(|s| s))
+}
+
+/// The NULL-argument status, with the argument's name in the message.
+pub fn null(name: &str) -> pmc_status {
+    fail(PMC_NULL_ARGUMENT, &format!("argument `{name}` is NULL"))
+}
+
+/// A shared reference from a pointer that must not be NULL.
+///
+/// # Safety
+/// `ptr` is NULL or points to a live `T`.
+pub unsafe fn as_ref<'a, T>(ptr: *const T, name: &str) -> Result<&'a T, pmc_status> {
+    ptr.as_ref().ok_or_else(|| null(name))
+}
+
+/// A mutable reference from an out-pointer that must not be NULL.
+///
+/// # Safety
+/// `ptr` is NULL or points to writable memory for a `T`.
+pub unsafe fn as_mut<'a, T>(ptr: *mut T, name: &str) -> Result<&'a mut T, pmc_status> {
+    ptr.as_mut().ok_or_else(|| null(name))
+}
+
+/// A byte slice from (pointer, length); NULL is allowed only for length 0.
+///
+/// # Safety
+/// `ptr` is NULL or points to `len` readable bytes.
+pub unsafe fn bytes<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u8], pmc_status> {
+    if ptr.is_null() {
+        return if len == 0 { Ok(&[]) } else { Err(null(name)) };
+    }
+    if len > isize::MAX as usize {
+        return Err(fail(
+            PMC_INVALID_ARGUMENT,
+            &format!("argument `{name}` has an impossible length"),
+        ));
+    }
+    Ok(std::slice::from_raw_parts(ptr, len))
+}
+
+/// A key: like `bytes`, but the pointer may never be NULL.
+///
+/// # Safety
+/// As for `bytes`.
+pub unsafe fn key<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u8], pmc_status> {
+    if ptr.is_null() {
+        return Err(null(name));
+    }
+    bytes(ptr, len, name)
+}
+
+/// A list of keys given as parallel arrays of pointers and lengths.
+///
+/// # Safety
+/// With `n > 0`, `ptrs` and `lens` point to `n` entries each, and every key
+/// pointer to its length of readable bytes.
+pub unsafe fn key_list<'a>(
+    ptrs: *const *const u8,
+    lens: *const usize,
+    n: usize,
+) -> Result<Vec<&'a [u8]>, pmc_status> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if ptrs.is_null() {
+        return Err(null("keys"));
+    }
+    if lens.is_null() {
+        return Err(null("key_lens"));
+    }
+    let ptrs = std::slice::from_raw_parts(ptrs, n);
+    let lens = std::slice::from_raw_parts(lens, n);
+    ptrs.iter()
+        .zip(lens)
+        .map(|(&p, &l)| key(p, l, "keys[i]"))
+        .collect()
+}
+
+/// A NUL-terminated UTF-8 string.
+///
+/// # Safety
+/// `ptr` is NULL or points to a NUL-terminated string.
+pub unsafe fn text<'a>(ptr: *const c_char, name: &str) -> Result<&'a str, pmc_status> {
+    if ptr.is_null() {
+        return Err(null(name));
+    }
+    CStr::from_ptr(ptr).to_str().map_err(|_| {
+        fail(
+            PMC_INVALID_ARGUMENT,
+            &format!("argument `{name}` is not valid UTF-8"),
+        )
+    })
+}

@@ -1,0 +1,11 @@
+//! The C surface (`include/pymemcache.h`): opaque handles, status codes,
+//! caller-freed buffers. The only `unsafe` code of the crate lives here.
+//! Every exported function runs inside the panic boundary and checks every
+//! pointer it is given.
+
+pub mod boundary;
+pub mod client;
+pub mod options;
+pub mod status;
+pub mod value;
+pub mod version;

@@ -1,0 +1,208 @@
+//! `pmc_options`: the builder a client is made from.
+
+use super::boundary::{as_mut, boundary, bytes, run, text};
+use super::status::{fail_with, pmc_status, PMC_OK};
+use crate::addr::ServerAddr;
+use crate::client::ClientOptions;
+use std::ffi::c_char;
+use std::time::Duration;
+
+/// Options for a client: servers and behaviour. Made by `pmc_options_new`,
+/// released by `pmc_options_free`. A client copies what it needs, so the
+/// options may be freed (or reused) right after `pmc_client_new`.
+/// Not for use from several threads at once.
+#[allow(non_camel_case_types)]
+pub struct pmc_options {
+    pub(crate) servers: Vec<ServerAddr>,
+    pub(crate) client: ClientOptions,
+}
+
+/// A new options builder with pymemcache's defaults: no servers, no
+/// timeouts (blocking), no_delay off, keepalive off, ignore_exc off, no key
+/// prefix, default_noreply on, unicode keys off, max_value_len 64 MiB.
+/// Returns NULL only if memory is exhausted. Free with `pmc_options_free`.
+#[no_mangle]
+pub extern "C" fn pmc_options_new() -> *mut pmc_options {
+    boundary(|| {
+        Box::into_raw(Box::new(pmc_options {
+            servers: Vec::new(),
+            client: ClientOptions::default(),
+        }))
+    })
+}
+
+/// Release options made by `pmc_options_new`. NULL is a no-op; freeing the
+/// same options twice is undefined behaviour.
+///
+/// # Safety
+/// `opts` is NULL or a pointer from `pmc_options_new` not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_free(opts: *mut pmc_options) {
+    boundary(|| {
+        if !opts.is_null() {
+            drop(Box::from_raw(opts));
+        }
+    })
+}
+
+/// Add a server: "host:port", "[ipv6]:port", or a UNIX socket path
+/// (starting with '/'). One server makes a single-server client.
+/// Returns PMC_OK, PMC_NULL_ARGUMENT, PMC_INVALID_ARGUMENT (not UTF-8) or
+/// PMC_CONFIG_ERROR (not an address).
+///
+/// # Safety
+/// `opts` is a live options pointer; `server` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_add_server(
+    opts: *mut pmc_options,
+    server: *const c_char,
+) -> pmc_status {
+    run(|| {
+        let o = as_mut(opts, "opts")?;
+        let spec = text(server, "server")?;
+        let addr = ServerAddr::parse(spec).map_err(|e| fail_with(&e))?;
+        o.servers.push(addr);
+        Ok(PMC_OK)
+    })
+}
+
+fn millis(ms: u32) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(u64::from(ms)))
+}
+
+/// Apply one setting to live options.
+unsafe fn set(opts: *mut pmc_options, apply: impl FnOnce(&mut pmc_options)) -> pmc_status {
+    run(|| {
+        apply(as_mut(opts, "opts")?);
+        Ok(PMC_OK)
+    })
+}
+
+/// Limit on establishing a connection, in milliseconds; 0 = no limit.
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_connect_timeout_ms(
+    opts: *mut pmc_options,
+    value: u32,
+) -> pmc_status {
+    set(opts, |o| o.client.connect_timeout = millis(value))
+}
+
+/// Limit on each socket read and write, in milliseconds; 0 = no limit.
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_timeout_ms(
+    opts: *mut pmc_options,
+    value: u32,
+) -> pmc_status {
+    set(opts, |o| o.client.timeout = millis(value))
+}
+
+/// Set TCP_NODELAY on TCP connections (default off).
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_no_delay(
+    opts: *mut pmc_options,
+    value: bool,
+) -> pmc_status {
+    set(opts, |o| o.client.no_delay = value)
+}
+
+/// Set SO_KEEPALIVE on TCP connections (default off).
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_keepalive(
+    opts: *mut pmc_options,
+    value: bool,
+) -> pmc_status {
+    set(opts, |o| o.client.keepalive = value)
+}
+
+/// Make get, gets, gat, gats and their many-key forms report connection
+/// and server errors as misses (default off). Illegal keys still fail.
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_ignore_exc(
+    opts: *mut pmc_options,
+    value: bool,
+) -> pmc_status {
+    set(opts, |o| o.client.ignore_exc = value)
+}
+
+/// Whether storage commands, delete and flush_all skip the server's
+/// reply when called with PMC_REPLY_DEFAULT (default on, as pymemcache).
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_default_noreply(
+    opts: *mut pmc_options,
+    value: bool,
+) -> pmc_status {
+    set(opts, |o| o.client.default_noreply = value)
+}
+
+/// Accept UTF-8 keys with non-ASCII characters (default off).
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_allow_unicode_keys(
+    opts: *mut pmc_options,
+    value: bool,
+) -> pmc_status {
+    set(opts, |o| o.client.allow_unicode_keys = value)
+}
+
+/// The longest value sent, or accepted in a reply, in bytes (default
+/// 64 MiB); longer ones give PMC_TOO_LARGE.
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_max_value_len(
+    opts: *mut pmc_options,
+    value: usize,
+) -> pmc_status {
+    set(opts, |o| o.client.max_value_len = value)
+}
+
+/// Prepend `prefix` (`len` bytes, need not be NUL-terminated) to every key;
+/// it counts toward the 250-byte key limit. An empty prefix removes it.
+/// Returns PMC_OK, PMC_NULL_ARGUMENT, or PMC_CONFIG_ERROR if the prefix
+/// itself is not a legal key.
+///
+/// # Safety
+/// `opts` is a live options pointer; `prefix` points to `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_key_prefix(
+    opts: *mut pmc_options,
+    prefix: *const u8,
+    len: usize,
+) -> pmc_status {
+    run(|| {
+        let o = as_mut(opts, "opts")?;
+        let p = bytes(prefix, len, "prefix")?;
+        crate::key::KeyRules::new(p, true).map_err(|e| fail_with(&e))?;
+        o.client.key_prefix = p.to_vec();
+        Ok(PMC_OK)
+    })
+}

@@ -1,0 +1,168 @@
+//! Status codes, their names, and the per-thread last error message.
+
+use crate::error::Error;
+use std::cell::RefCell;
+use std::ffi::{c_char, CString};
+
+/// The result of every fallible `pmc_*` call: `PMC_OK` (0) or one of the
+/// `PMC_*` codes below. Values are never reused for a new meaning.
+#[allow(non_camel_case_types)]
+pub type pmc_status = i32;
+
+/// Success.
+pub const PMC_OK: pmc_status = 0;
+/// A get found no item (pymemcache: `None`/default).
+pub const PMC_MISS: pmc_status = 1;
+/// add/replace/append/prepend did not store (pymemcache: `False`), or
+/// set_many left some items unstored.
+pub const PMC_NOT_STORED: pmc_status = 2;
+/// cas: the item changed since it was read (pymemcache: `False`).
+pub const PMC_EXISTS: pmc_status = 3;
+/// cas/delete/incr/decr/touch: no such item (pymemcache: `None`/`False`).
+pub const PMC_NOT_FOUND: pmc_status = 4;
+
+/// A required pointer argument was NULL.
+pub const PMC_NULL_ARGUMENT: pmc_status = 10;
+/// An argument is out of range (bad reply mode, non-UTF-8 text, ...).
+pub const PMC_INVALID_ARGUMENT: pmc_status = 11;
+/// A key or command that may not be sent; nothing was written
+/// (pymemcache's `MemcacheIllegalInputError`).
+pub const PMC_ILLEGAL_INPUT: pmc_status = 12;
+/// The options do not describe a usable client.
+pub const PMC_CONFIG_ERROR: pmc_status = 13;
+/// A value longer than `max_value_len`, sent or announced by the server.
+pub const PMC_TOO_LARGE: pmc_status = 14;
+
+/// A connect, read or write timed out.
+pub const PMC_TIMEOUT: pmc_status = 20;
+/// A socket error: refused, reset, unknown host.
+pub const PMC_IO_ERROR: pmc_status = 21;
+/// The server closed the connection mid-reply
+/// (`MemcacheUnexpectedCloseError`).
+pub const PMC_UNEXPECTED_CLOSE: pmc_status = 22;
+
+/// The server answered `ERROR` (`MemcacheUnknownCommandError`).
+pub const PMC_UNKNOWN_COMMAND: pmc_status = 30;
+/// The server answered `CLIENT_ERROR` (`MemcacheClientError`).
+pub const PMC_CLIENT_ERROR: pmc_status = 31;
+/// The server answered `SERVER_ERROR` (`MemcacheServerError`).
+pub const PMC_SERVER_ERROR: pmc_status = 32;
+/// A reply that could not be parsed (`MemcacheUnknownError`).
+pub const PMC_UNKNOWN_ERROR: pmc_status = 33;
+
+/// A bug inside the library was caught at the boundary; the handle that was
+/// in use should be freed.
+pub const PMC_PANIC: pmc_status = 90;
+
+const NAMES: &[(pmc_status, &str)] = &[
+    (PMC_OK, "PMC_OK\0"),
+    (PMC_MISS, "PMC_MISS\0"),
+    (PMC_NOT_STORED, "PMC_NOT_STORED\0"),
+    (PMC_EXISTS, "PMC_EXISTS\0"),
+    (PMC_NOT_FOUND, "PMC_NOT_FOUND\0"),
+    (PMC_NULL_ARGUMENT, "PMC_NULL_ARGUMENT\0"),
+    (PMC_INVALID_ARGUMENT, "PMC_INVALID_ARGUMENT\0"),
+    (PMC_ILLEGAL_INPUT, "PMC_ILLEGAL_INPUT\0"),
+    (PMC_CONFIG_ERROR, "PMC_CONFIG_ERROR\0"),
+    (PMC_TOO_LARGE, "PMC_TOO_LARGE\0"),
+    (PMC_TIMEOUT, "PMC_TIMEOUT\0"),
+    (PMC_IO_ERROR, "PMC_IO_ERROR\0"),
+    (PMC_UNEXPECTED_CLOSE, "PMC_UNEXPECTED_CLOSE\0"),
+    (PMC_UNKNOWN_COMMAND, "PMC_UNKNOWN_COMMAND\0"),
+    (PMC_CLIENT_ERROR, "PMC_CLIENT_ERROR\0"),
+    (PMC_SERVER_ERROR, "PMC_SERVER_ERROR\0"),
+    (PMC_UNKNOWN_ERROR, "PMC_UNKNOWN_ERROR\0"),
+    (PMC_PANIC, "PMC_PANIC\0"),
+];
+
+/// The name of a status code, e.g. "PMC_MISS"; "PMC_UNKNOWN_STATUS" for a
+/// value that is not a status. The string is static: never free it.
+#[no_mangle]
+pub extern "C" fn pmc_status_str(status: pmc_status) -> *const c_char {
+    let name = NAMES
+        .iter()
+        .find(|(s, _)| *s == status)
+        .map_or("PMC_UNKNOWN_STATUS\0", |(_, n)| n);
+    name.as_ptr().cast()
+}
+
+/// The status every error variant maps to.
+pub fn status_of(err: &Error) -> pmc_status {
+    match err {
+        Error::UnknownCommand { .. } => PMC_UNKNOWN_COMMAND,
+        Error::ClientError { .. } => PMC_CLIENT_ERROR,
+        Error::ServerError { .. } => PMC_SERVER_ERROR,
+        Error::UnknownError { .. } => PMC_UNKNOWN_ERROR,
+        Error::UnexpectedClose { .. } => PMC_UNEXPECTED_CLOSE,
+        Error::IllegalInput(_) => PMC_ILLEGAL_INPUT,
+        Error::Timeout { .. } => PMC_TIMEOUT,
+        Error::Io { .. } => PMC_IO_ERROR,
+        Error::TooLarge { .. } => PMC_TOO_LARGE,
+        Error::Config(_) => PMC_CONFIG_ERROR,
+    }
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// Record `message` as this thread's last error and return `status`.
+pub fn fail(status: pmc_status, message: &str) -> pmc_status {
+    let text = format!("{}: {message}", name_of(status));
+    let c = CString::new(text.replace('\0', "\\0")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+    status
+}
+
+/// Record a library error as this thread's last error; return its status.
+pub fn fail_with(err: &Error) -> pmc_status {
+    fail(status_of(err), &err.to_string())
+}
+
+fn name_of(status: pmc_status) -> &'static str {
+    NAMES
+        .iter()
+        .find(|(s, _)| *s == status)
+        .map_or("PMC_UNKNOWN_STATUS", |(_, n)| n.trim_end_matches('\0'))
+}
+
+/// The message of the last call on this thread that returned an error status
+/// (10 or above): the status name, what failed, the server's own text and
+/// the server's address. "" before any error. The string belongs to the
+/// library and stays valid until the next failing call on the same thread.
+#[no_mangle]
+pub extern "C" fn pmc_last_error_message() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    #[test]
+    fn every_status_has_a_distinct_name() {
+        let mut seen = std::collections::HashSet::new();
+        for (code, name) in NAMES {
+            assert!(name.ends_with('\0'));
+            assert!(seen.insert(*code), "duplicate code {code}");
+            let s = unsafe { CStr::from_ptr(pmc_status_str(*code)) };
+            assert_eq!(s.to_str().unwrap(), name.trim_end_matches('\0'));
+        }
+        let s = unsafe { CStr::from_ptr(pmc_status_str(12345)) };
+        assert_eq!(s.to_str().unwrap(), "PMC_UNKNOWN_STATUS");
+    }
+
+    #[test]
+    fn last_error_is_per_thread() {
+        fail(PMC_TIMEOUT, "here");
+        std::thread::spawn(|| {
+            let s = unsafe { CStr::from_ptr(pmc_last_error_message()) };
+            assert_eq!(s.to_str().unwrap(), "");
+        })
+        .join()
+        .unwrap();
+        let s = unsafe { CStr::from_ptr(pmc_last_error_message()) };
+        assert_eq!(s.to_str().unwrap(), "PMC_TIMEOUT: here");
+    }
+}
