@@ -93,6 +93,28 @@ typedef struct pmc_value {
 typedef int32_t pmc_reply;
 
 /**
+ * A pooled client's connection counts.
+ */
+typedef struct pmc_pool_stats {
+  /**
+   * Connections checked out by commands running now.
+   */
+  size_t in_use;
+  /**
+   * Connections waiting in the pool.
+   */
+  size_t free;
+  /**
+   * Connections made since the client was created.
+   */
+  uint64_t created;
+  /**
+   * Connections destroyed (after an error, idle, or cleared).
+   */
+  uint64_t destroyed;
+} pmc_pool_stats;
+
+/**
  * One hit of a multi-key get, borrowed from its `pmc_results`: the
  * pointers stay valid until `pmc_results_free`.
  */
@@ -212,6 +234,12 @@ typedef struct pmc_item {
 #define PMC_UNEXPECTED_CLOSE 22
 
 /**
+ * Every connection of a pooled client stayed in use for the whole pool
+ * timeout (0 = fail at once, as pymemcache).
+ */
+#define PMC_POOL_EXHAUSTED 23
+
+/**
  * The server answered `ERROR` (`MemcacheUnknownCommandError`).
  */
 #define PMC_UNKNOWN_COMMAND 30
@@ -243,10 +271,12 @@ extern "C" {
 
 /**
  * Make a client from `opts` and store it in `*out`. One server gives a
- * single-server client. `opts` is only read: free it whenever you like.
+ * single-server client, or a pooled client with
+ * `pmc_options_set_use_pooling`. `opts` is only read: free it whenever you like.
  * No connection is made until the first command.
  * Returns PMC_OK, PMC_NULL_ARGUMENT, or PMC_CONFIG_ERROR (no server, more
- * servers than this kind of client takes, a bad key prefix).
+ * servers than this kind of client takes, a bad key prefix, a zero pool
+ * size).
  *
  * # Safety
  * `opts` is a live options pointer; `out` is writable.
@@ -659,6 +689,26 @@ pmc_status pmc_quit(const struct pmc_client *client);
 pmc_status pmc_close(const struct pmc_client *client);
 
 /**
+ * Read a pooled client's connection counts into `*out`.
+ * Returns PMC_OK, PMC_NULL_ARGUMENT, or PMC_INVALID_ARGUMENT (the client
+ * has no pool).
+ *
+ * # Safety
+ * `client` is a live client; `out` is writable.
+ */
+pmc_status pmc_client_pool_stats(const struct pmc_client *client, struct pmc_pool_stats *out);
+
+/**
+ * Close every free connection of a pooled client (those in use are
+ * returned as usual); for other clients the same as `pmc_close`.
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `client` is a live client.
+ */
+pmc_status pmc_client_pool_clear(const struct pmc_client *client);
+
+/**
  * A new options builder with pymemcache's defaults: no servers, no
  * timeouts (blocking), no_delay off, keepalive off, ignore_exc off, no key
  * prefix, default_noreply on, unicode keys off, max_value_len 64 MiB.
@@ -760,6 +810,48 @@ pmc_status pmc_options_set_allow_unicode_keys(struct pmc_options *opts, bool val
  * `opts` is NULL or a live options pointer.
  */
 pmc_status pmc_options_set_max_value_len(struct pmc_options *opts, size_t value);
+
+/**
+ * Give the client a pool of connections (pymemcache's PooledClient), so
+ * that one handle serves many threads at once (default off: one
+ * connection, calls serialized).
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer.
+ */
+pmc_status pmc_options_set_use_pooling(struct pmc_options *opts, bool value);
+
+/**
+ * The most connections a pooled client keeps open at once; 0 = unbounded
+ * (the default, as pymemcache).
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer.
+ */
+pmc_status pmc_options_set_max_pool_size(struct pmc_options *opts, size_t value);
+
+/**
+ * How long a command waits for a free connection when the pool is at its
+ * maximum, in milliseconds; 0 (the default, as pymemcache) fails at once
+ * with PMC_POOL_EXHAUSTED.
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer.
+ */
+pmc_status pmc_options_set_pool_timeout_ms(struct pmc_options *opts, uint32_t value);
+
+/**
+ * Close pooled connections left idle longer than this, in milliseconds;
+ * 0 = never (the default, as pymemcache).
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer.
+ */
+pmc_status pmc_options_set_pool_idle_timeout_ms(struct pmc_options *opts, uint32_t value);
 
 /**
  * Prepend `prefix` (`len` bytes, need not be NUL-terminated) to every key;

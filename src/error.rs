@@ -90,6 +90,14 @@ pub enum Error {
         /// Where it came from (for replies).
         server: ServerTag,
     },
+    /// Every pooled connection was in use for the whole pool timeout.
+    #[error("pool exhausted: all {max} connections stayed in use for {waited:?}")]
+    PoolExhausted {
+        /// The pool's maximum size.
+        max: usize,
+        /// How long the caller waited.
+        waited: std::time::Duration,
+    },
     /// The client was configured with contradictory or invalid options.
     #[error("configuration error: {0}")]
     Config(String),
@@ -111,7 +119,7 @@ impl Error {
             | Error::Timeout { server, .. }
             | Error::Io { server, .. }
             | Error::TooLarge { server, .. } => *server = tag,
-            Error::IllegalInput(_) | Error::Config(_) => {}
+            Error::IllegalInput(_) | Error::Config(_) | Error::PoolExhausted { .. } => {}
         }
         self
     }

@@ -1,16 +1,21 @@
 //! The clients and the command set they share.
 
 mod options;
+mod pooled;
 mod server;
 mod single;
 mod stats;
+mod via_conn;
 
 pub use options::ClientOptions;
+pub use pooled::PooledClient;
 pub use server::ServerConn;
 pub use single::Client;
 pub use stats::{Stat, StatValue};
+pub use via_conn::ConnSource;
 
 use crate::error::Result;
+use crate::pool::PoolStats;
 pub use crate::protocol::request::{FetchCmd, StoreCmd};
 
 /// A value read from the cache.
@@ -136,6 +141,14 @@ pub trait Memcache: Send + Sync {
 
     /// Close the connection(s); the next command reconnects.
     fn close(&self);
+
+    /// The connection pool's counts, for pooled clients.
+    fn pool_stats(&self) -> Option<PoolStats> {
+        None
+    }
+
+    /// Destroy the pool's free connections, for pooled clients.
+    fn pool_clear(&self) {}
 
     /// `get` for one key.
     fn get(&self, key: &[u8]) -> Result<Option<Item>> {

@@ -1,11 +1,10 @@
 //! `Client`: pymemcache's single-server client. One connection, guarded by a
 //! lock so that a shared `Client` serializes its callers.
 
-use super::{
-    CasOutcome, ClientOptions, FetchCmd, Item, Memcache, ServerConn, ServerStats, StoreCmd,
-};
+use super::via_conn::ConnSource;
+use super::{ClientOptions, ServerConn};
 use crate::addr::ServerAddr;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use parking_lot::Mutex;
 
 /// A client for one memcached server.
@@ -40,114 +39,16 @@ impl Client {
     }
 }
 
-/// With `ignore_exc`, a failed retrieval reads as all misses; illegal input
-/// is still reported, as pymemcache checks keys before it tries.
-pub(crate) fn ignore_fetch_error(
-    res: Result<Vec<Option<Item>>>,
-    ignore_exc: bool,
-    n: usize,
-) -> Result<Vec<Option<Item>>> {
-    match res {
-        Err(e) if ignore_exc && !matches!(e, Error::IllegalInput(_) | Error::Config(_)) => {
-            Ok(vec![None; n])
-        }
-        other => other,
-    }
-}
-
-impl Memcache for Client {
-    fn fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
-        let res = self.conn.lock().fetch(cmd, keys);
-        ignore_fetch_error(res, self.ignore_exc, keys.len())
+impl ConnSource for Client {
+    fn with_conn<T>(&self, f: impl FnOnce(&mut ServerConn) -> Result<T>) -> Result<T> {
+        f(&mut self.conn.lock())
     }
 
-    fn store(
-        &self,
-        cmd: StoreCmd,
-        key: &[u8],
-        value: &[u8],
-        flags: u32,
-        expire: i64,
-        noreply: Option<bool>,
-    ) -> Result<bool> {
-        self.conn
-            .lock()
-            .store(cmd, key, value, flags, expire, noreply)
+    fn ignore_exc(&self) -> bool {
+        self.ignore_exc
     }
 
-    fn set_many(
-        &self,
-        items: &[(&[u8], &[u8])],
-        flags: u32,
-        expire: i64,
-        noreply: Option<bool>,
-    ) -> Result<Vec<usize>> {
-        self.conn.lock().set_many(items, flags, expire, noreply)
-    }
-
-    fn cas(
-        &self,
-        key: &[u8],
-        value: &[u8],
-        cas: u64,
-        flags: u32,
-        expire: i64,
-        noreply: Option<bool>,
-    ) -> Result<CasOutcome> {
-        self.conn
-            .lock()
-            .cas(key, value, cas, flags, expire, noreply)
-    }
-
-    fn delete(&self, key: &[u8], noreply: Option<bool>) -> Result<bool> {
-        self.conn.lock().delete(key, noreply)
-    }
-
-    fn delete_many(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize> {
-        self.conn.lock().delete_many(keys, noreply)
-    }
-
-    fn incr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
-        self.conn.lock().incr_decr(true, key, delta, noreply)
-    }
-
-    fn decr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
-        self.conn.lock().incr_decr(false, key, delta, noreply)
-    }
-
-    fn touch(&self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool> {
-        self.conn.lock().touch(key, expire, noreply)
-    }
-
-    fn stats(&self, args: &[&str]) -> Result<Vec<ServerStats>> {
-        Ok(vec![self.conn.lock().stats(args)?])
-    }
-
-    fn version(&self) -> Result<String> {
-        self.conn.lock().version()
-    }
-
-    fn flush_all(&self, delay: i64, noreply: Option<bool>) -> Result<()> {
-        self.conn.lock().flush_all(delay, noreply)
-    }
-
-    fn cache_memlimit(&self, megabytes: u64) -> Result<()> {
-        self.conn.lock().cache_memlimit(megabytes)
-    }
-
-    fn raw_command(&self, command: &[u8], end_token: &[u8]) -> Result<Vec<u8>> {
-        self.conn.lock().raw_command(command, end_token)
-    }
-
-    fn shutdown(&self, graceful: bool) -> Result<()> {
-        self.conn.lock().shutdown(graceful)
-    }
-
-    fn quit(&self) -> Result<()> {
-        self.conn.lock().quit()
-    }
-
-    fn close(&self) {
+    fn close_all(&self) {
         self.conn.lock().close()
     }
 }

@@ -140,3 +140,46 @@ pub unsafe fn text<'a>(ptr: *const c_char, name: &str) -> Result<&'a str, pmc_st
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ffi::status::{pmc_last_error_message, PMC_OK};
+
+    #[test]
+    fn a_panic_becomes_a_status_or_null() {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        assert_eq!(run(|| panic!("boom")), PMC_PANIC);
+        let msg = unsafe { CStr::from_ptr(pmc_last_error_message()) };
+        assert!(msg.to_str().unwrap().starts_with("PMC_PANIC"));
+        assert!(boundary(|| -> *const u8 { panic!("boom") }).is_null());
+        assert_eq!(boundary(|| -> usize { panic!("boom") }), 0);
+        std::panic::set_hook(prev);
+        assert_eq!(run(|| Ok(PMC_OK)), PMC_OK);
+    }
+
+    #[test]
+    fn pointer_checks() {
+        unsafe {
+            assert_eq!(bytes(std::ptr::null(), 0, "v").unwrap(), b"");
+            assert_eq!(bytes(std::ptr::null(), 3, "v"), Err(PMC_NULL_ARGUMENT));
+            assert_eq!(key(std::ptr::null(), 0, "k"), Err(PMC_NULL_ARGUMENT));
+            assert_eq!(
+                key_list(std::ptr::null(), std::ptr::null(), 0)
+                    .unwrap()
+                    .len(),
+                0
+            );
+            assert_eq!(
+                key_list(std::ptr::null(), std::ptr::null(), 2).unwrap_err(),
+                PMC_NULL_ARGUMENT
+            );
+            let bad = [0xffu8, 0];
+            assert_eq!(
+                text(bad.as_ptr().cast(), "t").unwrap_err(),
+                PMC_INVALID_ARGUMENT
+            );
+        }
+    }
+}

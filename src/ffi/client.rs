@@ -5,7 +5,7 @@ use super::boundary::{as_mut, as_ref, boundary, bytes, key, key_list, run, text}
 use super::options::pmc_options;
 use super::status::*;
 use super::value::{pmc_results, pmc_stats_list, pmc_value, string_to_c};
-use crate::client::{CasOutcome, Client, FetchCmd, Item, Memcache, StoreCmd};
+use crate::client::{CasOutcome, Client, FetchCmd, Item, Memcache, PooledClient, StoreCmd};
 use std::ffi::c_char;
 
 /// A memcached client. Made by `pmc_client_new`, released by
@@ -49,10 +49,12 @@ unsafe fn client<'a>(c: *const pmc_client) -> Result<&'a dyn Memcache, pmc_statu
 }
 
 /// Make a client from `opts` and store it in `*out`. One server gives a
-/// single-server client. `opts` is only read: free it whenever you like.
+/// single-server client, or a pooled client with
+/// `pmc_options_set_use_pooling`. `opts` is only read: free it whenever you like.
 /// No connection is made until the first command.
 /// Returns PMC_OK, PMC_NULL_ARGUMENT, or PMC_CONFIG_ERROR (no server, more
-/// servers than this kind of client takes, a bad key prefix).
+/// servers than this kind of client takes, a bad key prefix, a zero pool
+/// size).
 ///
 /// # Safety
 /// `opts` is a live options pointer; `out` is writable.
@@ -66,6 +68,11 @@ pub unsafe extern "C" fn pmc_client_new(
         let out = as_mut(out, "out")?;
         let inner: Box<dyn Memcache> = match o.servers.as_slice() {
             [] => return Err(fail(PMC_CONFIG_ERROR, "no server was added to the options")),
+            [one] if o.use_pooling => Box::new(check(PooledClient::with_addr(
+                one.clone(),
+                &o.client,
+                o.pool.clone(),
+            ))?),
             [one] => Box::new(check(Client::with_addr(one.clone(), &o.client))?),
             _ => {
                 return Err(fail(
@@ -834,6 +841,66 @@ pub unsafe extern "C" fn pmc_quit(client: *const pmc_client) -> pmc_status {
 pub unsafe extern "C" fn pmc_close(client: *const pmc_client) -> pmc_status {
     run(|| {
         self::client(client)?.close();
+        Ok(PMC_OK)
+    })
+}
+
+/// A pooled client's connection counts.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct pmc_pool_stats {
+    /// Connections checked out by commands running now.
+    pub in_use: usize,
+    /// Connections waiting in the pool.
+    pub free: usize,
+    /// Connections made since the client was created.
+    pub created: u64,
+    /// Connections destroyed (after an error, idle, or cleared).
+    pub destroyed: u64,
+}
+
+/// Read a pooled client's connection counts into `*out`.
+/// Returns PMC_OK, PMC_NULL_ARGUMENT, or PMC_INVALID_ARGUMENT (the client
+/// has no pool).
+///
+/// # Safety
+/// `client` is a live client; `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_client_pool_stats(
+    client: *const pmc_client,
+    out: *mut pmc_pool_stats,
+) -> pmc_status {
+    run(|| {
+        let c = self::client(client)?;
+        let out = as_mut(out, "out")?;
+        let s = c
+            .pool_stats()
+            .ok_or_else(|| fail(PMC_INVALID_ARGUMENT, "this client has no connection pool"))?;
+        *out = pmc_pool_stats {
+            in_use: s.in_use,
+            free: s.free,
+            created: s.created,
+            destroyed: s.destroyed,
+        };
+        Ok(PMC_OK)
+    })
+}
+
+/// Close every free connection of a pooled client (those in use are
+/// returned as usual); for other clients the same as `pmc_close`.
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `client` is a live client.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_client_pool_clear(client: *const pmc_client) -> pmc_status {
+    run(|| {
+        let c = self::client(client)?;
+        if c.pool_stats().is_some() {
+            c.pool_clear();
+        } else {
+            c.close();
+        }
         Ok(PMC_OK)
     })
 }

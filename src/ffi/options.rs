@@ -4,6 +4,7 @@ use super::boundary::{as_mut, boundary, bytes, run, text};
 use super::status::{fail_with, pmc_status, PMC_OK};
 use crate::addr::ServerAddr;
 use crate::client::ClientOptions;
+use crate::pool::PoolOptions;
 use std::ffi::c_char;
 use std::time::Duration;
 
@@ -15,6 +16,8 @@ use std::time::Duration;
 pub struct pmc_options {
     pub(crate) servers: Vec<ServerAddr>,
     pub(crate) client: ClientOptions,
+    pub(crate) use_pooling: bool,
+    pub(crate) pool: PoolOptions,
 }
 
 /// A new options builder with pymemcache's defaults: no servers, no
@@ -27,6 +30,8 @@ pub extern "C" fn pmc_options_new() -> *mut pmc_options {
         Box::into_raw(Box::new(pmc_options {
             servers: Vec::new(),
             client: ClientOptions::default(),
+            use_pooling: false,
+            pool: PoolOptions::default(),
         }))
     })
 }
@@ -183,6 +188,66 @@ pub unsafe extern "C" fn pmc_options_set_max_value_len(
     value: usize,
 ) -> pmc_status {
     set(opts, |o| o.client.max_value_len = value)
+}
+
+/// Give the client a pool of connections (pymemcache's PooledClient), so
+/// that one handle serves many threads at once (default off: one
+/// connection, calls serialized).
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_use_pooling(
+    opts: *mut pmc_options,
+    value: bool,
+) -> pmc_status {
+    set(opts, |o| o.use_pooling = value)
+}
+
+/// The most connections a pooled client keeps open at once; 0 = unbounded
+/// (the default, as pymemcache).
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_max_pool_size(
+    opts: *mut pmc_options,
+    value: usize,
+) -> pmc_status {
+    set(opts, |o| o.pool.max_size = (value > 0).then_some(value))
+}
+
+/// How long a command waits for a free connection when the pool is at its
+/// maximum, in milliseconds; 0 (the default, as pymemcache) fails at once
+/// with PMC_POOL_EXHAUSTED.
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_pool_timeout_ms(
+    opts: *mut pmc_options,
+    value: u32,
+) -> pmc_status {
+    set(opts, |o| {
+        o.pool.timeout = Duration::from_millis(u64::from(value))
+    })
+}
+
+/// Close pooled connections left idle longer than this, in milliseconds;
+/// 0 = never (the default, as pymemcache).
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_pool_idle_timeout_ms(
+    opts: *mut pmc_options,
+    value: u32,
+) -> pmc_status {
+    set(opts, |o| o.pool.idle_timeout = millis(value))
 }
 
 /// Prepend `prefix` (`len` bytes, need not be NUL-terminated) to every key;

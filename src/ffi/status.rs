@@ -40,6 +40,9 @@ pub const PMC_IO_ERROR: pmc_status = 21;
 /// The server closed the connection mid-reply
 /// (`MemcacheUnexpectedCloseError`).
 pub const PMC_UNEXPECTED_CLOSE: pmc_status = 22;
+/// Every connection of a pooled client stayed in use for the whole pool
+/// timeout (0 = fail at once, as pymemcache).
+pub const PMC_POOL_EXHAUSTED: pmc_status = 23;
 
 /// The server answered `ERROR` (`MemcacheUnknownCommandError`).
 pub const PMC_UNKNOWN_COMMAND: pmc_status = 30;
@@ -68,6 +71,7 @@ const NAMES: &[(pmc_status, &str)] = &[
     (PMC_TIMEOUT, "PMC_TIMEOUT\0"),
     (PMC_IO_ERROR, "PMC_IO_ERROR\0"),
     (PMC_UNEXPECTED_CLOSE, "PMC_UNEXPECTED_CLOSE\0"),
+    (PMC_POOL_EXHAUSTED, "PMC_POOL_EXHAUSTED\0"),
     (PMC_UNKNOWN_COMMAND, "PMC_UNKNOWN_COMMAND\0"),
     (PMC_CLIENT_ERROR, "PMC_CLIENT_ERROR\0"),
     (PMC_SERVER_ERROR, "PMC_SERVER_ERROR\0"),
@@ -99,6 +103,7 @@ pub fn status_of(err: &Error) -> pmc_status {
         Error::Io { .. } => PMC_IO_ERROR,
         Error::TooLarge { .. } => PMC_TOO_LARGE,
         Error::Config(_) => PMC_CONFIG_ERROR,
+        Error::PoolExhausted { .. } => PMC_POOL_EXHAUSTED,
     }
 }
 

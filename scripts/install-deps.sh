@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install what building and testing need on a fresh Debian machine, only if
+# something is missing: memcached, cmake, a C compiler, valgrind, pkg-config.
+set -euo pipefail
+need=()
+command -v memcached >/dev/null || need+=(memcached)
+command -v cmake >/dev/null || need+=(cmake)
+command -v cc >/dev/null || need+=(gcc)
+command -v c++ >/dev/null || need+=(g++)
+command -v valgrind >/dev/null || need+=(valgrind)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+if [ "${#need[@]}" -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "installing: ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "cargo (rustup) is required" >&2; exit 1; }

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Run every test from a fresh checkout: installs missing system packages,
+# checks formatting, lints, runs the Rust tests (each starts its own real
+# memcached), then the C suite under ctest, plain and under valgrind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --all-targets 2>&1 | tee target/cargo-test.log
+echo "== header is current"
+git diff --exit-code -- include/pymemcache.h
+echo "== C suite (ctest, then ctest under valgrind)"
+examples-c/run-tests.sh

@@ -1,0 +1,82 @@
+//! `PooledClient`: pymemcache's PooledClient. Each command checks a
+//! connection out of an `ObjectPool`, returns it on success and destroys it
+//! on error, so one client can be shared by many threads.
+
+use super::via_conn::ConnSource;
+use super::{ClientOptions, ServerConn};
+use crate::addr::ServerAddr;
+use crate::error::{Error, Result};
+use crate::pool::{ObjectPool, PoolOptions, PoolStats};
+
+/// A thread-safe client for one server over a pool of connections.
+pub struct PooledClient {
+    pool: ObjectPool<ServerConn>,
+    addr: ServerAddr,
+    ignore_exc: bool,
+}
+
+impl PooledClient {
+    /// A pooled client for `server`; connections are made on demand.
+    pub fn new(server: &str, opts: &ClientOptions, pool: PoolOptions) -> Result<PooledClient> {
+        PooledClient::with_addr(ServerAddr::parse(server)?, opts, pool)
+    }
+
+    /// A pooled client for an already parsed address.
+    pub fn with_addr(
+        addr: ServerAddr,
+        opts: &ClientOptions,
+        pool: PoolOptions,
+    ) -> Result<PooledClient> {
+        if pool.max_size == Some(0) {
+            return Err(Error::Config("max_pool_size must be at least 1".into()));
+        }
+        // Check the options once, so that making a connection cannot fail.
+        ServerConn::new(addr.clone(), opts)?;
+        let (a, o) = (addr.clone(), opts.clone());
+        Ok(PooledClient {
+            pool: ObjectPool::new(pool, move || ServerConn::new(a.clone(), &o)),
+            addr,
+            ignore_exc: opts.ignore_exc,
+        })
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> &ServerAddr {
+        &self.addr
+    }
+
+    /// Destroy idle connections past the idle timeout now.
+    pub fn expire_idle(&self) {
+        self.pool.expire_idle_now()
+    }
+}
+
+impl ConnSource for PooledClient {
+    fn with_conn<T>(&self, f: impl FnOnce(&mut ServerConn) -> Result<T>) -> Result<T> {
+        let mut conn = self.pool.checkout()?;
+        let res = f(&mut conn);
+        match &res {
+            // Nothing was sent: the connection is as good as before.
+            Err(Error::IllegalInput(_)) => {}
+            Err(_) => conn.destroy(),
+            Ok(_) => {}
+        }
+        res
+    }
+
+    fn ignore_exc(&self) -> bool {
+        self.ignore_exc
+    }
+
+    fn close_all(&self) {
+        self.pool.clear()
+    }
+
+    fn pool_stats(&self) -> Option<PoolStats> {
+        Some(self.pool.stats())
+    }
+
+    fn pool_clear(&self) {
+        self.pool.clear()
+    }
+}

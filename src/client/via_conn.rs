@@ -1,0 +1,140 @@
+//! The command set for every client that runs each command on one
+//! `ServerConn` it can lend out: the single `Client` (a locked connection)
+//! and the `PooledClient` (a checked-out one). Written once here.
+
+use super::{CasOutcome, FetchCmd, Item, Memcache, ServerConn, ServerStats, StoreCmd};
+use crate::error::{Error, Result};
+use crate::pool::PoolStats;
+
+/// A source of a `ServerConn` for the length of one command.
+pub trait ConnSource: Send + Sync {
+    /// Run `f` on a connection. After an error the source decides whether
+    /// the connection is kept (it closes its socket either way).
+    fn with_conn<T>(&self, f: impl FnOnce(&mut ServerConn) -> Result<T>) -> Result<T>;
+    /// Whether retrieval errors read as misses.
+    fn ignore_exc(&self) -> bool;
+    /// Close every connection.
+    fn close_all(&self);
+    /// The pool's counts, for pooled sources.
+    fn pool_stats(&self) -> Option<PoolStats> {
+        None
+    }
+    /// Destroy the pool's free connections, for pooled sources.
+    fn pool_clear(&self) {}
+}
+
+/// With `ignore_exc`, a failed retrieval reads as all misses; illegal input
+/// is still reported, as pymemcache checks keys before it tries.
+pub(crate) fn ignore_fetch_error(
+    res: Result<Vec<Option<Item>>>,
+    ignore_exc: bool,
+    n: usize,
+) -> Result<Vec<Option<Item>>> {
+    match res {
+        Err(e) if ignore_exc && !matches!(e, Error::IllegalInput(_) | Error::Config(_)) => {
+            Ok(vec![None; n])
+        }
+        other => other,
+    }
+}
+
+impl<S: ConnSource> Memcache for S {
+    fn fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
+        let res = self.with_conn(|c| c.fetch(cmd, keys));
+        ignore_fetch_error(res, self.ignore_exc(), keys.len())
+    }
+
+    fn store(
+        &self,
+        cmd: StoreCmd,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<bool> {
+        self.with_conn(|c| c.store(cmd, key, value, flags, expire, noreply))
+    }
+
+    fn set_many(
+        &self,
+        items: &[(&[u8], &[u8])],
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<Vec<usize>> {
+        self.with_conn(|c| c.set_many(items, flags, expire, noreply))
+    }
+
+    fn cas(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        cas: u64,
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<CasOutcome> {
+        self.with_conn(|c| c.cas(key, value, cas, flags, expire, noreply))
+    }
+
+    fn delete(&self, key: &[u8], noreply: Option<bool>) -> Result<bool> {
+        self.with_conn(|c| c.delete(key, noreply))
+    }
+
+    fn delete_many(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize> {
+        self.with_conn(|c| c.delete_many(keys, noreply))
+    }
+
+    fn incr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
+        self.with_conn(|c| c.incr_decr(true, key, delta, noreply))
+    }
+
+    fn decr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
+        self.with_conn(|c| c.incr_decr(false, key, delta, noreply))
+    }
+
+    fn touch(&self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool> {
+        self.with_conn(|c| c.touch(key, expire, noreply))
+    }
+
+    fn stats(&self, args: &[&str]) -> Result<Vec<ServerStats>> {
+        Ok(vec![self.with_conn(|c| c.stats(args))?])
+    }
+
+    fn version(&self) -> Result<String> {
+        self.with_conn(|c| c.version())
+    }
+
+    fn flush_all(&self, delay: i64, noreply: Option<bool>) -> Result<()> {
+        self.with_conn(|c| c.flush_all(delay, noreply))
+    }
+
+    fn cache_memlimit(&self, megabytes: u64) -> Result<()> {
+        self.with_conn(|c| c.cache_memlimit(megabytes))
+    }
+
+    fn raw_command(&self, command: &[u8], end_token: &[u8]) -> Result<Vec<u8>> {
+        self.with_conn(|c| c.raw_command(command, end_token))
+    }
+
+    fn shutdown(&self, graceful: bool) -> Result<()> {
+        self.with_conn(|c| c.shutdown(graceful))
+    }
+
+    fn quit(&self) -> Result<()> {
+        self.with_conn(|c| c.quit())
+    }
+
+    fn close(&self) {
+        self.close_all()
+    }
+
+    fn pool_stats(&self) -> Option<PoolStats> {
+        ConnSource::pool_stats(self)
+    }
+
+    fn pool_clear(&self) {
+        ConnSource::pool_clear(self)
+    }
+}
