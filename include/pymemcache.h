@@ -28,6 +28,12 @@
 #define PMC_VERSION_STRING "0.1.0"
 
 /**
+ * Commands with replies sent before their replies are read; bounded so the
+ * server's replies always fit the socket buffers (no write/write deadlock).
+ */
+#define PIPELINE_BATCH 1024
+
+/**
  * A memcached client. Made by `pmc_client_new`, released by
  * `pmc_client_free`. Every handle may be shared between threads: a
  * single-server client serializes concurrent calls on its one connection.
@@ -240,6 +246,11 @@ typedef struct pmc_item {
 #define PMC_POOL_EXHAUSTED 23
 
 /**
+ * A hash client has no live server: every server is dead or none was added.
+ */
+#define PMC_NO_SERVERS 24
+
+/**
  * The server answered `ERROR` (`MemcacheUnknownCommandError`).
  */
 #define PMC_UNKNOWN_COMMAND 30
@@ -271,17 +282,17 @@ extern "C" {
 
 /**
  * Make a client from `opts` and store it in `*out`. One server gives a
- * single-server client, or a pooled client with
- * `pmc_options_set_use_pooling`. `opts` is only read: free it whenever you like.
+ * single-server client (a pooled one with `pmc_options_set_use_pooling`);
+ * several servers, or `pmc_options_set_use_hash_client`, a hash client. `opts` is only read: free it whenever you like.
  * No connection is made until the first command.
- * Returns PMC_OK, PMC_NULL_ARGUMENT, or PMC_CONFIG_ERROR (no server, more
- * servers than this kind of client takes, a bad key prefix, a zero pool
- * size).
+ * Returns PMC_OK, PMC_NULL_ARGUMENT, or PMC_CONFIG_ERROR (no server, a
+ * server given twice, a bad key prefix, a zero pool size).
  *
  * # Safety
  * `opts` is a live options pointer; `out` is writable.
  */
-pmc_status pmc_client_new(const struct pmc_options *opts, struct pmc_client **out);
+pmc_status pmc_client_new(const struct pmc_options *opts,
+                          struct pmc_client **out);
 
 /**
  * Close the client's connections and release it. NULL is a no-op; freeing
@@ -709,6 +720,44 @@ pmc_status pmc_client_pool_stats(const struct pmc_client *client, struct pmc_poo
 pmc_status pmc_client_pool_clear(const struct pmc_client *client);
 
 /**
+ * Hash client: add a server ("host:port", "[ipv6]:port" or a socket path)
+ * while the client is in use; the keys rendezvous hashing gives it move
+ * to it. Returns PMC_OK, PMC_NULL_ARGUMENT, PMC_INVALID_ARGUMENT (not a
+ * hash client, or not UTF-8) or PMC_CONFIG_ERROR (bad address, already
+ * present).
+ *
+ * # Safety
+ * `client` is a live client; `server` a C string.
+ */
+pmc_status pmc_client_add_server(const struct pmc_client *client, const char *server);
+
+/**
+ * Hash client: remove a server while the client is in use; its keys move
+ * to the other servers. Returns as `pmc_client_add_server`
+ * (PMC_CONFIG_ERROR: not in the client).
+ *
+ * # Safety
+ * `client` is a live client; `server` a C string.
+ */
+pmc_status pmc_client_remove_server(const struct pmc_client *client, const char *server);
+
+/**
+ * The server `key` is placed on, as a new string in `*out` ("host:port",
+ * with an IPv6 host unbracketed, or the socket path; release with
+ * `pmc_string_free`). For a hash client this is the live server
+ * rendezvous hashing picks, the same one pymemcache picks. Returns PMC_OK,
+ * PMC_ILLEGAL_INPUT, PMC_NO_SERVERS, or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `client` is a live client; `key` points to `key_len` bytes; `out` is
+ * writable.
+ */
+pmc_status pmc_client_server_for_key(const struct pmc_client *client,
+                                     const uint8_t *key,
+                                     size_t key_len,
+                                     char **out);
+
+/**
  * A new options builder with pymemcache's defaults: no servers, no
  * timeouts (blocking), no_delay off, keepalive off, ignore_exc off, no key
  * prefix, default_noreply on, unicode keys off, max_value_len 64 MiB.
@@ -727,7 +776,9 @@ void pmc_options_free(struct pmc_options *opts);
 
 /**
  * Add a server: "host:port", "[ipv6]:port", or a UNIX socket path
- * (starting with '/'). One server makes a single-server client.
+ * (starting with '/'). One server makes a single-server client; two or
+ * more make a hash client, which places each key on one server exactly as
+ * pymemcache's HashClient does.
  * Returns PMC_OK, PMC_NULL_ARGUMENT, PMC_INVALID_ARGUMENT (not UTF-8) or
  * PMC_CONFIG_ERROR (not an address).
  *
@@ -812,9 +863,10 @@ pmc_status pmc_options_set_allow_unicode_keys(struct pmc_options *opts, bool val
 pmc_status pmc_options_set_max_value_len(struct pmc_options *opts, size_t value);
 
 /**
- * Give the client a pool of connections (pymemcache's PooledClient), so
- * that one handle serves many threads at once (default off: one
- * connection, calls serialized).
+ * Give the client a pool of connections (pymemcache's PooledClient; for a
+ * hash client, one pool per server), so that one handle serves many
+ * threads at once (default off: one connection per server, calls on it
+ * serialized).
  * Returns PMC_OK or PMC_NULL_ARGUMENT.
  *
  * # Safety
@@ -852,6 +904,48 @@ pmc_status pmc_options_set_pool_timeout_ms(struct pmc_options *opts, uint32_t va
  * `opts` is NULL or a live options pointer.
  */
 pmc_status pmc_options_set_pool_idle_timeout_ms(struct pmc_options *opts, uint32_t value);
+
+/**
+ * Make a hash client (pymemcache's HashClient) even with one server, so
+ * that servers can be added later. Two or more servers always make one.
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer.
+ */
+pmc_status pmc_options_set_use_hash_client(struct pmc_options *opts, bool value);
+
+/**
+ * Hash client: how many retries of a failed server (each at least
+ * retry_timeout after the last failure) fail before it is declared dead
+ * and its keys move to the other servers (default 2; 0 = dead at the
+ * first failure).
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer.
+ */
+pmc_status pmc_options_set_retry_attempts(struct pmc_options *opts, uint32_t value);
+
+/**
+ * Hash client: least time between tries of a failed server, in
+ * milliseconds (default 1000).
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer.
+ */
+pmc_status pmc_options_set_retry_timeout_ms(struct pmc_options *opts, uint32_t value);
+
+/**
+ * Hash client: how long a dead server stays out of the hash before it is
+ * tried again, in milliseconds (default 60000).
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer.
+ */
+pmc_status pmc_options_set_dead_timeout_ms(struct pmc_options *opts, uint32_t value);
 
 /**
  * Prepend `prefix` (`len` bytes, need not be NUL-terminated) to every key;

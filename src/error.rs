@@ -98,6 +98,9 @@ pub enum Error {
         /// How long the caller waited.
         waited: std::time::Duration,
     },
+    /// A hash client has no live server to send the command to.
+    #[error("no servers available: every server is dead or none was added")]
+    NoServers,
     /// The client was configured with contradictory or invalid options.
     #[error("configuration error: {0}")]
     Config(String),
@@ -119,7 +122,10 @@ impl Error {
             | Error::Timeout { server, .. }
             | Error::Io { server, .. }
             | Error::TooLarge { server, .. } => *server = tag,
-            Error::IllegalInput(_) | Error::Config(_) | Error::PoolExhausted { .. } => {}
+            Error::IllegalInput(_)
+            | Error::Config(_)
+            | Error::PoolExhausted { .. }
+            | Error::NoServers => {}
         }
         self
     }

@@ -16,14 +16,15 @@ pub mod client;
 pub mod conn;
 pub mod error;
 pub mod ffi;
+pub mod hash;
 pub mod key;
 pub mod pool;
 pub mod protocol;
 
 pub use addr::ServerAddr;
 pub use client::{
-    CasOutcome, Client, ClientOptions, FetchCmd, Item, Memcache, PooledClient, ServerStats, Stat,
-    StatValue, StoreCmd,
+    CasOutcome, Client, ClientOptions, FetchCmd, HashClient, HashOptions, Item, Memcache,
+    PooledClient, ServerStats, Stat, StatValue, StoreCmd,
 };
 pub use error::{Error, Result};
 pub use pool::{PoolOptions, PoolStats};

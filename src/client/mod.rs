@@ -1,5 +1,6 @@
 //! The clients and the command set they share.
 
+mod hash;
 mod options;
 mod pooled;
 mod server;
@@ -7,12 +8,13 @@ mod single;
 mod stats;
 mod via_conn;
 
+pub use hash::{HashClient, HashOptions};
 pub use options::ClientOptions;
 pub use pooled::PooledClient;
 pub use server::ServerConn;
 pub use single::Client;
 pub use stats::{Stat, StatValue};
-pub use via_conn::ConnSource;
+pub use via_conn::{ConnGuard, ConnSource};
 
 use crate::error::Result;
 use crate::pool::PoolStats;
@@ -149,6 +151,14 @@ pub trait Memcache: Send + Sync {
 
     /// Destroy the pool's free connections, for pooled clients.
     fn pool_clear(&self) {}
+
+    /// The server `key` is placed on ("host:port" or the socket path).
+    fn server_for_key(&self, key: &[u8]) -> Result<String>;
+
+    /// This client as a hash client, if it is one (for add/remove_server).
+    fn as_hash(&self) -> Option<&HashClient> {
+        None
+    }
 
     /// `get` for one key.
     fn get(&self, key: &[u8]) -> Result<Option<Item>> {

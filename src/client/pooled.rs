@@ -2,7 +2,7 @@
 //! connection out of an `ObjectPool`, returns it on success and destroys it
 //! on error, so one client can be shared by many threads.
 
-use super::via_conn::ConnSource;
+use super::via_conn::{ConnGuard, ConnSource};
 use super::{ClientOptions, ServerConn};
 use crate::addr::ServerAddr;
 use crate::error::{Error, Result};
@@ -52,16 +52,8 @@ impl PooledClient {
 }
 
 impl ConnSource for PooledClient {
-    fn with_conn<T>(&self, f: impl FnOnce(&mut ServerConn) -> Result<T>) -> Result<T> {
-        let mut conn = self.pool.checkout()?;
-        let res = f(&mut conn);
-        match &res {
-            // Nothing was sent: the connection is as good as before.
-            Err(Error::IllegalInput(_)) => {}
-            Err(_) => conn.destroy(),
-            Ok(_) => {}
-        }
-        res
+    fn checkout(&self) -> Result<ConnGuard<'_>> {
+        Ok(ConnGuard::Pooled(self.pool.checkout()?))
     }
 
     fn ignore_exc(&self) -> bool {

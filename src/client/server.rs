@@ -21,7 +21,7 @@ use std::sync::Arc;
 const COPY_VALUE_MAX: usize = 16 * 1024;
 /// Commands with replies sent before their replies are read; bounded so the
 /// server's replies always fit the socket buffers (no write/write deadlock).
-const PIPELINE_BATCH: usize = 1024;
+pub const PIPELINE_BATCH: usize = 1024;
 /// Bytes of noreply requests gathered before they are written.
 const NOREPLY_FLUSH: usize = 1024 * 1024;
 
@@ -322,6 +322,71 @@ impl ServerConn {
         self.reply(reply::store_reply)
     }
 
+    /// The noreply a storage command, delete or flush_all uses for `noreply`.
+    pub fn default_noreply(&self, noreply: Option<bool>) -> bool {
+        resolve(noreply, self.default_noreply)
+    }
+
+    /// Check every key and value of a batch, so that nothing is sent if any
+    /// item is illegal.
+    pub fn check_items(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
+        for (key, value) in items {
+            self.rules.check(key)?;
+            self.check_value_len(value.len())?;
+        }
+        Ok(())
+    }
+
+    /// Check every key of a list.
+    pub fn check_keys(&self, keys: &[&[u8]]) -> Result<()> {
+        keys.iter().try_for_each(|k| self.rules.check(k))
+    }
+
+    /// Send `set` for every item of `batch` (at most `PIPELINE_BATCH` items
+    /// when replies are awaited); the replies are read by
+    /// `recv_store_replies`.
+    pub fn send_set_batch(
+        &mut self,
+        batch: &[(&[u8], &[u8])],
+        flags: u32,
+        expire: i64,
+        noreply: bool,
+    ) -> Result<()> {
+        self.wbuf.clear();
+        for (key, value) in batch {
+            self.encode_store("set", key, value, flags, expire, None, noreply)?;
+            if value.len() <= COPY_VALUE_MAX {
+                self.wbuf.extend_from_slice(value);
+                self.wbuf.extend_from_slice(b"\r\n");
+            } else {
+                self.send(Some(value))?;
+            }
+            if self.wbuf.len() >= NOREPLY_FLUSH {
+                self.send(None)?;
+            }
+        }
+        if !self.wbuf.is_empty() {
+            self.send(None)?;
+        }
+        Ok(())
+    }
+
+    /// Read `n` storage replies; the positions (plus `base`) of the items
+    /// that were not stored are pushed to `failed`.
+    pub fn recv_store_replies(
+        &mut self,
+        n: usize,
+        base: usize,
+        failed: &mut Vec<usize>,
+    ) -> Result<()> {
+        for i in 0..n {
+            if self.reply(reply::store_reply)? != StoreReply::Stored {
+                failed.push(base + i);
+            }
+        }
+        Ok(())
+    }
+
     /// Set many items, pipelined; returns the indices of items not stored.
     pub fn set_many(
         &mut self,
@@ -330,37 +395,13 @@ impl ServerConn {
         expire: i64,
         noreply: Option<bool>,
     ) -> Result<Vec<usize>> {
-        let noreply = resolve(noreply, self.default_noreply);
-        // Check everything first: nothing is sent if any item is illegal.
-        for (key, value) in items {
-            self.rules.check(key)?;
-            self.check_value_len(value.len())?;
-        }
+        let noreply = self.default_noreply(noreply);
+        self.check_items(items)?;
         let mut failed = Vec::new();
         for (batch_no, batch) in items.chunks(PIPELINE_BATCH).enumerate() {
-            self.wbuf.clear();
-            for (key, value) in batch {
-                self.encode_store("set", key, value, flags, expire, None, noreply)?;
-                if value.len() <= COPY_VALUE_MAX {
-                    self.wbuf.extend_from_slice(value);
-                    self.wbuf.extend_from_slice(b"\r\n");
-                } else {
-                    self.send(Some(value))?;
-                }
-                if self.wbuf.len() >= NOREPLY_FLUSH {
-                    self.send(None)?;
-                }
-            }
-            if !self.wbuf.is_empty() {
-                self.send(None)?;
-            }
-            if noreply {
-                continue;
-            }
-            for i in 0..batch.len() {
-                if self.reply(reply::store_reply)? != StoreReply::Stored {
-                    failed.push(batch_no * PIPELINE_BATCH + i);
-                }
+            self.send_set_batch(batch, flags, expire, noreply)?;
+            if !noreply {
+                self.recv_store_replies(batch.len(), batch_no * PIPELINE_BATCH, &mut failed)?;
             }
         }
         Ok(failed)
@@ -391,32 +432,44 @@ impl ServerConn {
         self.reply(|l| reply::found_reply(l, b"DELETED"))
     }
 
+    /// Send `delete` for every key of `batch` (at most `PIPELINE_BATCH`
+    /// keys when replies are awaited); replies are read by
+    /// `recv_delete_replies`.
+    pub fn send_delete_batch(&mut self, batch: &[&[u8]], noreply: bool) -> Result<()> {
+        self.wbuf.clear();
+        for key in batch {
+            self.wbuf.extend_from_slice(b"delete ");
+            self.rules.write_key(key, &mut self.wbuf)?;
+            self.wbuf
+                .extend_from_slice(if noreply { b" noreply\r\n" } else { b"\r\n" });
+        }
+        self.send(None)
+    }
+
+    /// Read `n` delete replies; how many keys were found.
+    pub fn recv_delete_replies(&mut self, n: usize) -> Result<usize> {
+        let mut deleted = 0;
+        for _ in 0..n {
+            if self.reply(|l| reply::found_reply(l, b"DELETED"))? {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
     /// Delete many keys, pipelined; how many were deleted (keys sent, with
     /// noreply).
     pub fn delete_many(&mut self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize> {
-        let noreply = resolve(noreply, self.default_noreply);
-        for key in keys {
-            self.rules.check(key)?;
-        }
+        let noreply = self.default_noreply(noreply);
+        self.check_keys(keys)?;
         let mut deleted = 0;
         for batch in keys.chunks(PIPELINE_BATCH) {
-            self.wbuf.clear();
-            for key in batch {
-                self.wbuf.extend_from_slice(b"delete ");
-                self.rules.write_key(key, &mut self.wbuf)?;
-                self.wbuf
-                    .extend_from_slice(if noreply { b" noreply\r\n" } else { b"\r\n" });
-            }
-            self.send(None)?;
-            if noreply {
-                deleted += batch.len();
-                continue;
-            }
-            for _ in batch {
-                if self.reply(|l| reply::found_reply(l, b"DELETED"))? {
-                    deleted += 1;
-                }
-            }
+            self.send_delete_batch(batch, noreply)?;
+            deleted += if noreply {
+                batch.len()
+            } else {
+                self.recv_delete_replies(batch.len())?
+            };
         }
         Ok(deleted)
     }

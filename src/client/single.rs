@@ -1,7 +1,7 @@
 //! `Client`: pymemcache's single-server client. One connection, guarded by a
 //! lock so that a shared `Client` serializes its callers.
 
-use super::via_conn::ConnSource;
+use super::via_conn::{ConnGuard, ConnSource};
 use super::{ClientOptions, ServerConn};
 use crate::addr::ServerAddr;
 use crate::error::Result;
@@ -40,8 +40,8 @@ impl Client {
 }
 
 impl ConnSource for Client {
-    fn with_conn<T>(&self, f: impl FnOnce(&mut ServerConn) -> Result<T>) -> Result<T> {
-        f(&mut self.conn.lock())
+    fn checkout(&self) -> Result<ConnGuard<'_>> {
+        Ok(ConnGuard::Locked(self.conn.lock()))
     }
 
     fn ignore_exc(&self) -> bool {

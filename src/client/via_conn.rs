@@ -4,13 +4,62 @@
 
 use super::{CasOutcome, FetchCmd, Item, Memcache, ServerConn, ServerStats, StoreCmd};
 use crate::error::{Error, Result};
-use crate::pool::PoolStats;
+use crate::pool::{PoolStats, Pooled};
+use parking_lot::MutexGuard;
+use std::ops::{Deref, DerefMut};
+
+/// A connection lent out for one command: the single client's locked
+/// connection or a connection checked out of a pool.
+pub enum ConnGuard<'a> {
+    /// The single client's connection, locked.
+    Locked(MutexGuard<'a, ServerConn>),
+    /// A pooled connection, returned when dropped.
+    Pooled(Pooled<'a, ServerConn>),
+}
+
+impl ConnGuard<'_> {
+    /// Give the connection back after a command with this outcome: a pooled
+    /// connection that failed is destroyed (unless nothing was sent).
+    pub fn finish<T>(self, res: &Result<T>) {
+        match (self, res) {
+            (ConnGuard::Pooled(p), Err(e)) if !matches!(e, Error::IllegalInput(_)) => p.destroy(),
+            _ => {}
+        }
+    }
+}
+
+impl Deref for ConnGuard<'_> {
+    type Target = ServerConn;
+    fn deref(&self) -> &ServerConn {
+        match self {
+            ConnGuard::Locked(g) => g,
+            ConnGuard::Pooled(p) => p,
+        }
+    }
+}
+
+impl DerefMut for ConnGuard<'_> {
+    fn deref_mut(&mut self) -> &mut ServerConn {
+        match self {
+            ConnGuard::Locked(g) => g,
+            ConnGuard::Pooled(p) => p,
+        }
+    }
+}
 
 /// A source of a `ServerConn` for the length of one command.
 pub trait ConnSource: Send + Sync {
-    /// Run `f` on a connection. After an error the source decides whether
-    /// the connection is kept (it closes its socket either way).
-    fn with_conn<T>(&self, f: impl FnOnce(&mut ServerConn) -> Result<T>) -> Result<T>;
+    /// Lend a connection.
+    fn checkout(&self) -> Result<ConnGuard<'_>>;
+
+    /// Run `f` on a lent connection and give it back.
+    fn with_conn<T>(&self, f: impl FnOnce(&mut ServerConn) -> Result<T>) -> Result<T> {
+        let mut conn = self.checkout()?;
+        let res = f(&mut conn);
+        conn.finish(&res);
+        res
+    }
+
     /// Whether retrieval errors read as misses.
     fn ignore_exc(&self) -> bool;
     /// Close every connection.
@@ -136,5 +185,12 @@ impl<S: ConnSource> Memcache for S {
 
     fn pool_clear(&self) {
         ConnSource::pool_clear(self)
+    }
+
+    fn server_for_key(&self, key: &[u8]) -> Result<String> {
+        self.with_conn(|c| {
+            c.check_keys(&[key])?;
+            Ok(c.addr().node_name())
+        })
     }
 }

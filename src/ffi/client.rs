@@ -5,7 +5,10 @@ use super::boundary::{as_mut, as_ref, boundary, bytes, key, key_list, run, text}
 use super::options::pmc_options;
 use super::status::*;
 use super::value::{pmc_results, pmc_stats_list, pmc_value, string_to_c};
-use crate::client::{CasOutcome, Client, FetchCmd, Item, Memcache, PooledClient, StoreCmd};
+use crate::client::{
+    CasOutcome, Client, FetchCmd, HashClient, HashOptions, Item, Memcache, PooledClient, StoreCmd,
+};
+use crate::hash::RendezvousHash;
 use std::ffi::c_char;
 
 /// A memcached client. Made by `pmc_client_new`, released by
@@ -49,12 +52,11 @@ unsafe fn client<'a>(c: *const pmc_client) -> Result<&'a dyn Memcache, pmc_statu
 }
 
 /// Make a client from `opts` and store it in `*out`. One server gives a
-/// single-server client, or a pooled client with
-/// `pmc_options_set_use_pooling`. `opts` is only read: free it whenever you like.
+/// single-server client (a pooled one with `pmc_options_set_use_pooling`);
+/// several servers, or `pmc_options_set_use_hash_client`, a hash client. `opts` is only read: free it whenever you like.
 /// No connection is made until the first command.
-/// Returns PMC_OK, PMC_NULL_ARGUMENT, or PMC_CONFIG_ERROR (no server, more
-/// servers than this kind of client takes, a bad key prefix, a zero pool
-/// size).
+/// Returns PMC_OK, PMC_NULL_ARGUMENT, or PMC_CONFIG_ERROR (no server, a
+/// server given twice, a bad key prefix, a zero pool size).
 ///
 /// # Safety
 /// `opts` is a live options pointer; `out` is writable.
@@ -67,19 +69,29 @@ pub unsafe extern "C" fn pmc_client_new(
         let o = as_ref(opts, "opts")?;
         let out = as_mut(out, "out")?;
         let inner: Box<dyn Memcache> = match o.servers.as_slice() {
-            [] => return Err(fail(PMC_CONFIG_ERROR, "no server was added to the options")),
+            [] if !o.use_hash => {
+                return Err(fail(PMC_CONFIG_ERROR, "no server was added to the options"))
+            }
+            servers if o.use_hash || servers.len() > 1 => {
+                let hash = HashOptions {
+                    use_pooling: o.use_pooling,
+                    pool: o.pool.clone(),
+                    ..o.hash.clone()
+                };
+                Box::new(check(HashClient::with_hasher(
+                    servers,
+                    &o.client,
+                    hash,
+                    Box::new(RendezvousHash::default()),
+                ))?)
+            }
             [one] if o.use_pooling => Box::new(check(PooledClient::with_addr(
                 one.clone(),
                 &o.client,
                 o.pool.clone(),
             ))?),
             [one] => Box::new(check(Client::with_addr(one.clone(), &o.client))?),
-            _ => {
-                return Err(fail(
-                    PMC_CONFIG_ERROR,
-                    "several servers were given; this client takes one",
-                ))
-            }
+            _ => unreachable!("one server, or a hash client"),
         };
         *out = Box::into_raw(Box::new(pmc_client { inner }));
         Ok(PMC_OK)
@@ -901,6 +913,76 @@ pub unsafe extern "C" fn pmc_client_pool_clear(client: *const pmc_client) -> pmc
         } else {
             c.close();
         }
+        Ok(PMC_OK)
+    })
+}
+
+unsafe fn hash_client<'a>(c: *const pmc_client) -> Result<&'a HashClient, pmc_status> {
+    client(c)?
+        .as_hash()
+        .ok_or_else(|| fail(PMC_INVALID_ARGUMENT, "this client is not a hash client"))
+}
+
+/// Hash client: add a server ("host:port", "[ipv6]:port" or a socket path)
+/// while the client is in use; the keys rendezvous hashing gives it move
+/// to it. Returns PMC_OK, PMC_NULL_ARGUMENT, PMC_INVALID_ARGUMENT (not a
+/// hash client, or not UTF-8) or PMC_CONFIG_ERROR (bad address, already
+/// present).
+///
+/// # Safety
+/// `client` is a live client; `server` a C string.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_client_add_server(
+    client: *const pmc_client,
+    server: *const c_char,
+) -> pmc_status {
+    run(|| {
+        let h = hash_client(client)?;
+        check(h.add_server(text(server, "server")?))?;
+        Ok(PMC_OK)
+    })
+}
+
+/// Hash client: remove a server while the client is in use; its keys move
+/// to the other servers. Returns as `pmc_client_add_server`
+/// (PMC_CONFIG_ERROR: not in the client).
+///
+/// # Safety
+/// `client` is a live client; `server` a C string.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_client_remove_server(
+    client: *const pmc_client,
+    server: *const c_char,
+) -> pmc_status {
+    run(|| {
+        let h = hash_client(client)?;
+        check(h.remove_server(text(server, "server")?))?;
+        Ok(PMC_OK)
+    })
+}
+
+/// The server `key` is placed on, as a new string in `*out` ("host:port",
+/// with an IPv6 host unbracketed, or the socket path; release with
+/// `pmc_string_free`). For a hash client this is the live server
+/// rendezvous hashing picks, the same one pymemcache picks. Returns PMC_OK,
+/// PMC_ILLEGAL_INPUT, PMC_NO_SERVERS, or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `client` is a live client; `key` points to `key_len` bytes; `out` is
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_client_server_for_key(
+    client: *const pmc_client,
+    key: *const u8,
+    key_len: usize,
+    out: *mut *mut c_char,
+) -> pmc_status {
+    run(|| {
+        let c = self::client(client)?;
+        let k = self::key(key, key_len, "key")?;
+        let out = as_mut(out, "out")?;
+        let name = check(c.server_for_key(k))?;
+        *out = string_to_c(&name);
         Ok(PMC_OK)
     })
 }

@@ -3,7 +3,7 @@
 use super::boundary::{as_mut, boundary, bytes, run, text};
 use super::status::{fail_with, pmc_status, PMC_OK};
 use crate::addr::ServerAddr;
-use crate::client::ClientOptions;
+use crate::client::{ClientOptions, HashOptions};
 use crate::pool::PoolOptions;
 use std::ffi::c_char;
 use std::time::Duration;
@@ -18,6 +18,8 @@ pub struct pmc_options {
     pub(crate) client: ClientOptions,
     pub(crate) use_pooling: bool,
     pub(crate) pool: PoolOptions,
+    pub(crate) use_hash: bool,
+    pub(crate) hash: HashOptions,
 }
 
 /// A new options builder with pymemcache's defaults: no servers, no
@@ -32,6 +34,8 @@ pub extern "C" fn pmc_options_new() -> *mut pmc_options {
             client: ClientOptions::default(),
             use_pooling: false,
             pool: PoolOptions::default(),
+            use_hash: false,
+            hash: HashOptions::default(),
         }))
     })
 }
@@ -51,7 +55,9 @@ pub unsafe extern "C" fn pmc_options_free(opts: *mut pmc_options) {
 }
 
 /// Add a server: "host:port", "[ipv6]:port", or a UNIX socket path
-/// (starting with '/'). One server makes a single-server client.
+/// (starting with '/'). One server makes a single-server client; two or
+/// more make a hash client, which places each key on one server exactly as
+/// pymemcache's HashClient does.
 /// Returns PMC_OK, PMC_NULL_ARGUMENT, PMC_INVALID_ARGUMENT (not UTF-8) or
 /// PMC_CONFIG_ERROR (not an address).
 ///
@@ -190,9 +196,10 @@ pub unsafe extern "C" fn pmc_options_set_max_value_len(
     set(opts, |o| o.client.max_value_len = value)
 }
 
-/// Give the client a pool of connections (pymemcache's PooledClient), so
-/// that one handle serves many threads at once (default off: one
-/// connection, calls serialized).
+/// Give the client a pool of connections (pymemcache's PooledClient; for a
+/// hash client, one pool per server), so that one handle serves many
+/// threads at once (default off: one connection per server, calls on it
+/// serialized).
 /// Returns PMC_OK or PMC_NULL_ARGUMENT.
 ///
 /// # Safety
@@ -248,6 +255,68 @@ pub unsafe extern "C" fn pmc_options_set_pool_idle_timeout_ms(
     value: u32,
 ) -> pmc_status {
     set(opts, |o| o.pool.idle_timeout = millis(value))
+}
+
+/// Make a hash client (pymemcache's HashClient) even with one server, so
+/// that servers can be added later. Two or more servers always make one.
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_use_hash_client(
+    opts: *mut pmc_options,
+    value: bool,
+) -> pmc_status {
+    set(opts, |o| o.use_hash = value)
+}
+
+/// Hash client: how many retries of a failed server (each at least
+/// retry_timeout after the last failure) fail before it is declared dead
+/// and its keys move to the other servers (default 2; 0 = dead at the
+/// first failure).
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_retry_attempts(
+    opts: *mut pmc_options,
+    value: u32,
+) -> pmc_status {
+    set(opts, |o| o.hash.retry_attempts = value)
+}
+
+/// Hash client: least time between tries of a failed server, in
+/// milliseconds (default 1000).
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_retry_timeout_ms(
+    opts: *mut pmc_options,
+    value: u32,
+) -> pmc_status {
+    set(opts, |o| {
+        o.hash.retry_timeout = Duration::from_millis(u64::from(value))
+    })
+}
+
+/// Hash client: how long a dead server stays out of the hash before it is
+/// tried again, in milliseconds (default 60000).
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_dead_timeout_ms(
+    opts: *mut pmc_options,
+    value: u32,
+) -> pmc_status {
+    set(opts, |o| {
+        o.hash.dead_timeout = Duration::from_millis(u64::from(value))
+    })
 }
 
 /// Prepend `prefix` (`len` bytes, need not be NUL-terminated) to every key;

@@ -43,6 +43,8 @@ pub const PMC_UNEXPECTED_CLOSE: pmc_status = 22;
 /// Every connection of a pooled client stayed in use for the whole pool
 /// timeout (0 = fail at once, as pymemcache).
 pub const PMC_POOL_EXHAUSTED: pmc_status = 23;
+/// A hash client has no live server: every server is dead or none was added.
+pub const PMC_NO_SERVERS: pmc_status = 24;
 
 /// The server answered `ERROR` (`MemcacheUnknownCommandError`).
 pub const PMC_UNKNOWN_COMMAND: pmc_status = 30;
@@ -72,6 +74,7 @@ const NAMES: &[(pmc_status, &str)] = &[
     (PMC_IO_ERROR, "PMC_IO_ERROR\0"),
     (PMC_UNEXPECTED_CLOSE, "PMC_UNEXPECTED_CLOSE\0"),
     (PMC_POOL_EXHAUSTED, "PMC_POOL_EXHAUSTED\0"),
+    (PMC_NO_SERVERS, "PMC_NO_SERVERS\0"),
     (PMC_UNKNOWN_COMMAND, "PMC_UNKNOWN_COMMAND\0"),
     (PMC_CLIENT_ERROR, "PMC_CLIENT_ERROR\0"),
     (PMC_SERVER_ERROR, "PMC_SERVER_ERROR\0"),
@@ -104,6 +107,7 @@ pub fn status_of(err: &Error) -> pmc_status {
         Error::TooLarge { .. } => PMC_TOO_LARGE,
         Error::Config(_) => PMC_CONFIG_ERROR,
         Error::PoolExhausted { .. } => PMC_POOL_EXHAUSTED,
+        Error::NoServers => PMC_NO_SERVERS,
     }
 }
 

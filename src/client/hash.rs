@@ -1,0 +1,797 @@
+//! `HashClient`: pymemcache's HashClient over several servers. Keys are
+//! placed by a `NodeHasher` (rendezvous hashing by default, the same
+//! mapping as pymemcache). Multi-key commands split their keys by node and
+//! write every node's request before reading any reply, so a get_many over
+//! three servers costs one round trip.
+//!
+//! Failure handling: a connection-level failure (refused, reset, timeout,
+//! closed) marks a node failed; while failed, commands for its keys are not
+//! sent and fail (or give defaults with `ignore_exc`) until `retry_timeout`
+//! has passed, then one is tried again. A success clears the mark; when
+//! `retry_attempts` retries have failed too (so after `1 + retry_attempts`
+//! failures, each at least `retry_timeout` apart) the node is dead: taken
+//! out of the hash, so its keys move to the other nodes, until
+//! `dead_timeout` has passed and it is put back. Server replies
+//! (CLIENT_ERROR, SERVER_ERROR, ...) never count as node failures.
+
+use super::via_conn::{ConnGuard, ConnSource};
+use super::{
+    CasOutcome, Client, ClientOptions, FetchCmd, Item, Memcache, PooledClient, ServerConn,
+    ServerStats, StoreCmd,
+};
+use crate::addr::ServerAddr;
+use crate::client::server::PIPELINE_BATCH;
+use crate::error::{Error, Result};
+use crate::hash::{NodeHasher, RendezvousHash};
+use crate::key::KeyRules;
+use crate::pool::{PoolOptions, PoolStats};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The HashClient's own options, with pymemcache's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashOptions {
+    /// Retries of a failed node before it is declared dead (default 2).
+    pub retry_attempts: u32,
+    /// Least time between tries of a failed node (default 1 s).
+    pub retry_timeout: Duration,
+    /// How long a dead node stays out of the hash (default 60 s).
+    pub dead_timeout: Duration,
+    /// Give each node a connection pool (default off).
+    pub use_pooling: bool,
+    /// The pools' options, with `use_pooling`.
+    pub pool: PoolOptions,
+}
+
+impl Default for HashOptions {
+    fn default() -> Self {
+        HashOptions {
+            retry_attempts: 2,
+            retry_timeout: Duration::from_secs(1),
+            dead_timeout: Duration::from_secs(60),
+            use_pooling: false,
+            pool: PoolOptions::default(),
+        }
+    }
+}
+
+enum NodeClient {
+    Single(Client),
+    Pooled(PooledClient),
+}
+
+impl NodeClient {
+    fn checkout(&self) -> Result<ConnGuard<'_>> {
+        match self {
+            NodeClient::Single(c) => c.checkout(),
+            NodeClient::Pooled(p) => p.checkout(),
+        }
+    }
+
+    fn close(&self) {
+        match self {
+            NodeClient::Single(c) => c.close_all(),
+            NodeClient::Pooled(p) => p.close_all(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Health {
+    /// Connection failures since the last success.
+    failures: u32,
+    last_failure: Option<Instant>,
+    dead_since: Option<Instant>,
+}
+
+struct Node {
+    name: String,
+    addr: ServerAddr,
+    client: NodeClient,
+    health: Mutex<Health>,
+}
+
+struct Ring {
+    /// Every node, live or dead, in the order added.
+    nodes: Vec<Arc<Node>>,
+    by_name: HashMap<String, usize>,
+    /// The live nodes.
+    hasher: Box<dyn NodeHasher>,
+    dead: usize,
+}
+
+/// A client for a cluster of memcached servers.
+pub struct HashClient {
+    ring: RwLock<Ring>,
+    opts: ClientOptions,
+    hash: HashOptions,
+    rules: KeyRules,
+    ignore_exc: bool,
+}
+
+/// Keys (by index) grouped by the node they live on.
+type Groups = Vec<(Arc<Node>, Vec<usize>)>;
+
+impl HashClient {
+    /// A client over `servers` with rendezvous hashing.
+    pub fn new(servers: &[&str], opts: &ClientOptions, hash: HashOptions) -> Result<HashClient> {
+        let addrs = servers
+            .iter()
+            .map(|s| ServerAddr::parse(s))
+            .collect::<Result<Vec<_>>>()?;
+        HashClient::with_hasher(&addrs, opts, hash, Box::new(RendezvousHash::default()))
+    }
+
+    /// A client over `servers` placing keys with `hasher` (which must start
+    /// without nodes).
+    pub fn with_hasher(
+        servers: &[ServerAddr],
+        opts: &ClientOptions,
+        hash: HashOptions,
+        hasher: Box<dyn NodeHasher>,
+    ) -> Result<HashClient> {
+        if !hasher.nodes().is_empty() {
+            return Err(Error::Config("the hasher must start without nodes".into()));
+        }
+        let node_opts = ClientOptions {
+            ignore_exc: false,
+            ..opts.clone()
+        };
+        let client = HashClient {
+            ring: RwLock::new(Ring {
+                nodes: Vec::new(),
+                by_name: HashMap::new(),
+                hasher,
+                dead: 0,
+            }),
+            rules: opts.key_rules()?,
+            ignore_exc: opts.ignore_exc,
+            opts: node_opts,
+            hash,
+        };
+        for addr in servers {
+            client.add_addr(addr.clone())?;
+        }
+        Ok(client)
+    }
+
+    /// Add a server at run time; keys move to it as the hash says.
+    pub fn add_server(&self, server: &str) -> Result<()> {
+        self.add_addr(ServerAddr::parse(server)?)
+    }
+
+    fn add_addr(&self, addr: ServerAddr) -> Result<()> {
+        let name = addr.node_name();
+        let client = if self.hash.use_pooling {
+            NodeClient::Pooled(PooledClient::with_addr(
+                addr.clone(),
+                &self.opts,
+                self.hash.pool.clone(),
+            )?)
+        } else {
+            NodeClient::Single(Client::with_addr(addr.clone(), &self.opts)?)
+        };
+        let mut ring = self.ring.write();
+        if ring.by_name.contains_key(&name) {
+            return Err(Error::Config(format!(
+                "server {name} is already in the client"
+            )));
+        }
+        ring.hasher.add_node(&name);
+        let idx = ring.nodes.len();
+        ring.by_name.insert(name.clone(), idx);
+        ring.nodes.push(Arc::new(Node {
+            name,
+            addr,
+            client,
+            health: Mutex::new(Health::default()),
+        }));
+        Ok(())
+    }
+
+    /// Remove a server at run time; its keys move to the other nodes.
+    pub fn remove_server(&self, server: &str) -> Result<()> {
+        let name = ServerAddr::parse(server)?.node_name();
+        let mut ring = self.ring.write();
+        let idx = *ring
+            .by_name
+            .get(&name)
+            .ok_or_else(|| Error::Config(format!("server {name} is not in the client")))?;
+        let node = ring.nodes.remove(idx);
+        if node.health.lock().dead_since.is_some() {
+            ring.dead -= 1;
+        }
+        ring.hasher.remove_node(&name);
+        let names: Vec<(String, usize)> = ring
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.clone(), i))
+            .collect();
+        ring.by_name = names.into_iter().collect();
+        Ok(())
+    }
+
+    /// Every server's node name, live or dead, in the order added.
+    pub fn servers(&self) -> Vec<String> {
+        self.ring
+            .read()
+            .nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
+    /// The servers currently in the hash (not dead).
+    pub fn live_servers(&self) -> Vec<String> {
+        self.ring.read().hasher.nodes().to_vec()
+    }
+
+    /// The node name `key` is placed on now.
+    pub fn server_for(&self, key: &[u8]) -> Result<String> {
+        self.rules.check(key)?;
+        self.revive_dead();
+        let ring = self.ring.read();
+        ring.hasher
+            .get_node(key)
+            .map(str::to_string)
+            .ok_or(Error::NoServers)
+    }
+
+    /// Put dead nodes whose dead_timeout has passed back into the hash.
+    fn revive_dead(&self) {
+        let due = |n: &Node| {
+            n.health
+                .lock()
+                .dead_since
+                .is_some_and(|t| t.elapsed() >= self.hash.dead_timeout)
+        };
+        {
+            let ring = self.ring.read();
+            if ring.dead == 0 || !ring.nodes.iter().any(|n| due(n)) {
+                return;
+            }
+        }
+        let mut ring = self.ring.write();
+        let revive: Vec<Arc<Node>> = ring.nodes.iter().filter(|n| due(n)).cloned().collect();
+        for node in revive {
+            *node.health.lock() = Health::default();
+            ring.hasher.add_node(&node.name);
+            ring.dead -= 1;
+        }
+    }
+
+    /// The live node for each key, grouped by node in the order nodes were
+    /// added (a fixed lock order for multi-node commands).
+    fn group<K>(
+        &self,
+        keys: &[K],
+        key_of: impl Fn(&K) -> &[u8],
+    ) -> Result<Vec<(Arc<Node>, Vec<usize>)>> {
+        self.revive_dead();
+        let ring = self.ring.read();
+        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            let name = ring.hasher.get_node(key_of(k)).ok_or(Error::NoServers)?;
+            let idx = ring.by_name[name];
+            match groups.iter_mut().find(|(n, _)| *n == idx) {
+                Some((_, list)) => list.push(i),
+                None => groups.push((idx, vec![i])),
+            }
+        }
+        groups.sort_by_key(|(n, _)| *n);
+        Ok(groups
+            .into_iter()
+            .map(|(n, list)| (ring.nodes[n].clone(), list))
+            .collect())
+    }
+
+    fn node_for(&self, key: &[u8]) -> Result<Arc<Node>> {
+        self.rules.check(key)?;
+        let mut groups = self.group(&[key], |k| k)?;
+        Ok(groups.remove(0).0)
+    }
+
+    /// The live nodes, in the order added.
+    fn live_nodes(&self) -> Vec<Arc<Node>> {
+        self.revive_dead();
+        let ring = self.ring.read();
+        ring.nodes
+            .iter()
+            .filter(|n| n.health.lock().dead_since.is_none())
+            .cloned()
+            .collect()
+    }
+
+    /// Whether `node` may be tried now: not dead, and not failed within the
+    /// last retry_timeout.
+    fn may_try(&self, node: &Node) -> Result<()> {
+        let h = node.health.lock();
+        let waiting = h.dead_since.is_some()
+            || (h.failures > 0
+                && h.last_failure
+                    .is_some_and(|t| t.elapsed() < self.hash.retry_timeout));
+        if waiting {
+            let why = if h.dead_since.is_some() {
+                "dead"
+            } else {
+                "failed"
+            };
+            return Err(Error::Io {
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    format!(
+                        "server is marked {why} after connection errors; it is retried after {:?}",
+                        if h.dead_since.is_some() {
+                            self.hash.dead_timeout
+                        } else {
+                            self.hash.retry_timeout
+                        }
+                    ),
+                ),
+                server: Default::default(),
+            }
+            .at(&Arc::from(node.addr.to_string())));
+        }
+        Ok(())
+    }
+
+    /// Update `node`'s health after a command's outcome.
+    fn record<T>(&self, node: &Node, res: &Result<T>) {
+        match res {
+            Err(e) if e.is_connection_failure() => self.record_failure(node),
+            Err(Error::PoolExhausted { .. }) => {}
+            _ => {
+                let mut h = node.health.lock();
+                if h.failures > 0 {
+                    *h = Health::default();
+                }
+            }
+        }
+    }
+
+    fn record_failure(&self, node: &Node) {
+        let now_dead = {
+            let mut h = node.health.lock();
+            if h.dead_since.is_some() {
+                return;
+            }
+            h.failures += 1;
+            h.last_failure = Some(Instant::now());
+            if h.failures > self.hash.retry_attempts {
+                h.dead_since = Some(Instant::now());
+                h.failures = 0;
+                true
+            } else {
+                false
+            }
+        };
+        if now_dead {
+            let mut ring = self.ring.write();
+            ring.hasher.remove_node(&node.name);
+            ring.dead += 1;
+        }
+    }
+
+    /// Run one command on `node`, with the failure rules.
+    fn run_on<T>(&self, node: &Node, f: impl FnOnce(&mut ServerConn) -> Result<T>) -> Result<T> {
+        self.may_try(node)?;
+        let res = node.client.checkout().and_then(|mut conn| {
+            let res = f(&mut conn);
+            conn.finish(&res);
+            res
+        });
+        self.record(node, &res);
+        res
+    }
+
+    /// Route one key's command; with ignore_exc, a failure (or no server)
+    /// gives `default`.
+    fn keyed<T>(
+        &self,
+        key: &[u8],
+        default: T,
+        f: impl FnOnce(&mut ServerConn) -> Result<T>,
+    ) -> Result<T> {
+        self.rules.check(key)?;
+        let res = self.node_for(key).and_then(|node| self.run_on(&node, f));
+        self.or_default(res, default)
+    }
+
+    fn or_default<T>(&self, res: Result<T>, default: T) -> Result<T> {
+        match res {
+            Err(e) if self.ignores(&e) => Ok(default),
+            other => other,
+        }
+    }
+
+    fn ignores(&self, e: &Error) -> bool {
+        self.ignore_exc && !matches!(e, Error::IllegalInput(_) | Error::Config(_))
+    }
+
+    /// Run `f` on every live node; errors are returned (the first) after all
+    /// were tried, or skipped with ignore_exc.
+    fn on_every_node<T>(
+        &self,
+        f: impl Fn(&mut ServerConn) -> Result<T>,
+    ) -> Result<Vec<(Arc<Node>, T)>> {
+        let nodes = self.live_nodes();
+        if nodes.is_empty() && !self.ignore_exc {
+            return Err(Error::NoServers);
+        }
+        let mut out = Vec::new();
+        let mut first_err = None;
+        for node in nodes {
+            match self.run_on(&node, &f) {
+                Ok(v) => out.push((node, v)),
+                Err(e) if self.ignores(&e) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// Send on every node first, then receive from every node. Nodes that
+    /// may not be tried now get their skip error without counting as a
+    /// failure.
+    fn phased<S, R>(
+        &self,
+        groups: &[(Arc<Node>, Vec<usize>)],
+        send: impl Fn(&mut ServerConn, &[usize]) -> Result<S>,
+        recv: impl Fn(&mut ServerConn, &[usize], S) -> Result<R>,
+    ) -> Vec<Result<R>> {
+        enum Attempt<'a, S> {
+            Skipped(Error),
+            Sent(ConnGuard<'a>, S),
+            Failed(Error),
+        }
+        let attempts: Vec<Attempt<'_, S>> = groups
+            .iter()
+            .map(|(node, idx)| {
+                if let Err(e) = self.may_try(node) {
+                    return Attempt::Skipped(e);
+                }
+                let mut conn = match node.client.checkout() {
+                    Ok(c) => c,
+                    Err(e) => return Attempt::Failed(e),
+                };
+                match send(&mut conn, idx) {
+                    Ok(s) => Attempt::Sent(conn, s),
+                    Err(e) => {
+                        let res: Result<()> = Err(e);
+                        conn.finish(&res);
+                        Attempt::Failed(res.unwrap_err())
+                    }
+                }
+            })
+            .collect();
+        groups
+            .iter()
+            .zip(attempts)
+            .map(|((node, idx), attempt)| match attempt {
+                Attempt::Skipped(e) => Err(e),
+                Attempt::Failed(e) => {
+                    let res = Err(e);
+                    self.record(node, &res);
+                    res
+                }
+                Attempt::Sent(mut conn, s) => {
+                    let res = recv(&mut conn, idx, s);
+                    conn.finish(&res);
+                    self.record(node, &res);
+                    res
+                }
+            })
+            .collect()
+    }
+
+    /// Split groups into rounds of at most `PIPELINE_BATCH` keys per node,
+    /// so that no node's replies outgrow the socket buffers while requests
+    /// to the other nodes are still being written.
+    fn rounds(groups: &Groups) -> Vec<Groups> {
+        let n = groups
+            .iter()
+            .map(|(_, idx)| idx.len().div_ceil(PIPELINE_BATCH))
+            .max()
+            .unwrap_or(0);
+        (0..n)
+            .map(|round| {
+                groups
+                    .iter()
+                    .filter_map(|(node, idx)| {
+                        let part: Vec<usize> = idx
+                            .iter()
+                            .skip(round * PIPELINE_BATCH)
+                            .take(PIPELINE_BATCH)
+                            .copied()
+                            .collect();
+                        (!part.is_empty()).then(|| (node.clone(), part))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The results of every pooled node's pool, summed.
+    fn pools(&self) -> Option<PoolStats> {
+        let ring = self.ring.read();
+        let mut sum: Option<PoolStats> = None;
+        for n in &ring.nodes {
+            if let NodeClient::Pooled(p) = &n.client {
+                let s = ConnSource::pool_stats(p).unwrap_or_default();
+                let t = sum.get_or_insert_with(PoolStats::default);
+                t.in_use += s.in_use;
+                t.free += s.free;
+                t.created += s.created;
+                t.destroyed += s.destroyed;
+            }
+        }
+        sum
+    }
+}
+
+impl Memcache for HashClient {
+    fn fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
+        for k in keys {
+            self.rules.check(k)?;
+        }
+        let mut out: Vec<Option<Item>> = vec![None; keys.len()];
+        let groups = match self.group(keys, |k| k) {
+            Ok(g) => g,
+            Err(e) => return self.or_default(Err(e), out),
+        };
+        let results = self.phased(
+            &groups,
+            |conn, idx| {
+                let ks: Vec<&[u8]> = idx.iter().map(|&i| keys[i]).collect();
+                conn.encode_fetch(cmd, &ks)?;
+                conn.send_fetch()
+            },
+            |conn, _, ()| conn.recv_fetch(cmd.with_cas()),
+        );
+        let mut first_err = None;
+        for ((_, idx), res) in groups.iter().zip(results) {
+            match res {
+                Ok(items) => {
+                    for (&i, item) in idx.iter().zip(items) {
+                        out[i] = item;
+                    }
+                }
+                Err(e) if self.ignores(&e) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    fn store(
+        &self,
+        cmd: StoreCmd,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<bool> {
+        self.keyed(key, false, |c| {
+            c.store(cmd, key, value, flags, expire, noreply)
+        })
+    }
+
+    fn set_many(
+        &self,
+        items: &[(&[u8], &[u8])],
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<Vec<usize>> {
+        for (k, v) in items {
+            self.rules.check(k)?;
+            if v.len() > self.opts.max_value_len {
+                return Err(Error::TooLarge {
+                    len: v.len() as u64,
+                    max: self.opts.max_value_len as u64,
+                    server: Default::default(),
+                });
+            }
+        }
+        let groups = match self.group(items, |(k, _)| k) {
+            Ok(g) => g,
+            Err(e) => return self.or_default(Err(e), (0..items.len()).collect()),
+        };
+        let mut failed = Vec::new();
+        let mut first_err = None;
+        for part in Self::rounds(&groups) {
+            let results = self.phased(
+                &part,
+                |conn, idx| {
+                    let batch: Vec<(&[u8], &[u8])> = idx.iter().map(|&i| items[i]).collect();
+                    conn.check_items(&batch)?;
+                    let noreply = conn.default_noreply(noreply);
+                    conn.send_set_batch(&batch, flags, expire, noreply)?;
+                    Ok(noreply)
+                },
+                |conn, idx, noreply| {
+                    let mut bad = Vec::new();
+                    if !noreply {
+                        conn.recv_store_replies(idx.len(), 0, &mut bad)?;
+                    }
+                    Ok(bad.into_iter().map(|j| idx[j]).collect::<Vec<usize>>())
+                },
+            );
+            for ((_, idx), res) in part.iter().zip(results) {
+                match res {
+                    Ok(bad) => failed.extend(bad),
+                    Err(Error::IllegalInput(m)) => return Err(Error::IllegalInput(m)),
+                    Err(e) if self.ignores(&e) || is_skip(&e) => failed.extend(idx),
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => {
+                failed.sort_unstable();
+                Ok(failed)
+            }
+        }
+    }
+
+    fn cas(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        cas: u64,
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<CasOutcome> {
+        self.keyed(key, CasOutcome::NotFound, |c| {
+            c.cas(key, value, cas, flags, expire, noreply)
+        })
+    }
+
+    fn delete(&self, key: &[u8], noreply: Option<bool>) -> Result<bool> {
+        self.keyed(key, false, |c| c.delete(key, noreply))
+    }
+
+    fn delete_many(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize> {
+        for k in keys {
+            self.rules.check(k)?;
+        }
+        let groups = match self.group(keys, |k| k) {
+            Ok(g) => g,
+            Err(e) => return self.or_default(Err(e), 0),
+        };
+        let mut deleted = 0;
+        let mut first_err = None;
+        for part in Self::rounds(&groups) {
+            let results = self.phased(
+                &part,
+                |conn, idx| {
+                    let ks: Vec<&[u8]> = idx.iter().map(|&i| keys[i]).collect();
+                    let noreply = conn.default_noreply(noreply);
+                    conn.send_delete_batch(&ks, noreply)?;
+                    Ok(noreply)
+                },
+                |conn, idx, noreply| {
+                    if noreply {
+                        Ok(idx.len())
+                    } else {
+                        conn.recv_delete_replies(idx.len())
+                    }
+                },
+            );
+            for res in results {
+                match res {
+                    Ok(n) => deleted += n,
+                    Err(e) if self.ignores(&e) => {}
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(deleted),
+        }
+    }
+
+    fn incr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
+        self.keyed(key, None, |c| c.incr_decr(true, key, delta, noreply))
+    }
+
+    fn decr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
+        self.keyed(key, None, |c| c.incr_decr(false, key, delta, noreply))
+    }
+
+    fn touch(&self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool> {
+        self.keyed(key, false, |c| c.touch(key, expire, noreply))
+    }
+
+    fn stats(&self, args: &[&str]) -> Result<Vec<ServerStats>> {
+        Ok(self
+            .on_every_node(|c| c.stats(args))?
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect())
+    }
+
+    fn version(&self) -> Result<String> {
+        self.on_every_node(|c| c.version())?
+            .into_iter()
+            .map(|(_, v)| v)
+            .next()
+            .ok_or(Error::NoServers)
+    }
+
+    fn flush_all(&self, delay: i64, noreply: Option<bool>) -> Result<()> {
+        self.on_every_node(|c| c.flush_all(delay, noreply))
+            .map(drop)
+    }
+
+    fn cache_memlimit(&self, megabytes: u64) -> Result<()> {
+        self.on_every_node(|c| c.cache_memlimit(megabytes))
+            .map(drop)
+    }
+
+    fn raw_command(&self, _command: &[u8], _end_token: &[u8]) -> Result<Vec<u8>> {
+        Err(Error::IllegalInput(
+            "raw_command needs one server; a hash client has no key to choose one by".into(),
+        ))
+    }
+
+    fn shutdown(&self, graceful: bool) -> Result<()> {
+        self.on_every_node(|c| c.shutdown(graceful)).map(drop)
+    }
+
+    fn quit(&self) -> Result<()> {
+        self.on_every_node(|c| c.quit()).map(drop)
+    }
+
+    fn close(&self) {
+        for n in &self.ring.read().nodes {
+            n.client.close();
+        }
+    }
+
+    fn pool_stats(&self) -> Option<PoolStats> {
+        self.pools()
+    }
+
+    fn pool_clear(&self) {
+        for n in &self.ring.read().nodes {
+            if let NodeClient::Pooled(p) = &n.client {
+                ConnSource::pool_clear(p);
+            }
+        }
+    }
+
+    fn server_for_key(&self, key: &[u8]) -> Result<String> {
+        self.server_for(key)
+    }
+
+    fn as_hash(&self) -> Option<&HashClient> {
+        Some(self)
+    }
+}
+
+/// A node that was not tried because it is marked failed or dead.
+fn is_skip(e: &Error) -> bool {
+    matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotConnected)
+}
