@@ -4,6 +4,7 @@
 //!    own Client (issue: pooled >= 0.9x at 1, 2, 4, 8 threads);
 //!  - hash: get_many of 100 keys over 3 servers vs 1 server (goal <= 1.3x),
 //!    with pymemcache's own ratio on the same servers beside it.
+//!
 //! Contenders alternate in rounds so drift hits all alike; medians reported.
 //! Run: `cargo bench --bench clients` (add `-- pooled` or `-- hash` to pick).
 
@@ -37,7 +38,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// One op of the mixed workload: 9 gets to 1 set over 1,000 keys.
 fn op(c: &dyn Memcache, t: usize, i: usize) {
     let k = format!("bench:{}", (i * 31 + t * 7) % 1000);
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         c.set(k.as_bytes(), &[b'v'; 100], 0, 0, None).unwrap();
     } else {
         c.get(k.as_bytes()).unwrap();

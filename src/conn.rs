@@ -6,7 +6,7 @@ use crate::addr::ServerAddr;
 use crate::error::{Error, Result};
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::os::unix::io::AsRawFd;
+use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -33,12 +33,16 @@ impl Stream {
         match addr {
             ServerAddr::Unix(path) => {
                 let s = UnixStream::connect(path)?;
+                #[cfg(target_vendor = "apple")]
+                set_nosigpipe(s.as_raw_fd())?;
                 s.set_read_timeout(opts.timeout)?;
                 s.set_write_timeout(opts.timeout)?;
                 Ok(Stream::Unix(s))
             }
             ServerAddr::Tcp { host, port } => {
                 let s = connect_tcp(host, *port, opts.connect_timeout)?;
+                #[cfg(target_vendor = "apple")]
+                set_nosigpipe(s.as_raw_fd())?;
                 s.set_read_timeout(opts.timeout)?;
                 s.set_write_timeout(opts.timeout)?;
                 s.set_nodelay(opts.no_delay)?;
@@ -94,18 +98,66 @@ impl Read for Stream {
     }
 }
 
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+impl Stream {
+    fn fd(&self) -> RawFd {
         match self {
-            Stream::Tcp(s) => s.write(buf),
-            Stream::Unix(s) => s.write(buf),
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
         }
     }
+}
+
+/// Flags for every send: a library must not raise SIGPIPE when the server
+/// has gone away, since C host programs keep its default action (exit).
+#[cfg(not(target_vendor = "apple"))]
+const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
+/// Apple systems lack MSG_NOSIGNAL; SO_NOSIGPIPE is set on the socket instead.
+#[cfg(target_vendor = "apple")]
+const SEND_FLAGS: libc::c_int = 0;
+
+#[cfg(target_vendor = "apple")]
+fn set_nosigpipe(fd: RawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor and a pointer to a c_int of the given size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_NOSIGPIPE,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `sendmsg` with `SEND_FLAGS`: like `write_vectored`, without SIGPIPE.
+fn send_vectored(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: msghdr is plain data, all zeroes is an empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // IoSlice is guaranteed ABI-compatible with iovec; sendmsg only reads them.
+    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    // At most IOV_MAX buffers per call; the caller writes the rest after.
+    msg.msg_iovlen = bufs.len().min(1024) as _;
+    // SAFETY: fd is an open socket and msg describes live buffers.
+    let n = unsafe { libc::sendmsg(fd, &msg, SEND_FLAGS) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        send_vectored(self.fd(), &[IoSlice::new(buf)])
+    }
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write_vectored(bufs),
-            Stream::Unix(s) => s.write_vectored(bufs),
-        }
+        send_vectored(self.fd(), bufs)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
@@ -296,13 +348,22 @@ impl Conn {
             }
             let from = scanned.saturating_sub(token.len() - 1);
             if let Some(i) = hay[from..].windows(token.len()).position(|w| w == token) {
+                // The limit holds however the reply was split into reads.
+                if from + i > max {
+                    return Err(Error::TooLarge {
+                        len: (from + i) as u64,
+                        max: max as u64,
+                        server: Default::default(),
+                    });
+                }
                 let at = self.start + from + i;
                 let out = self.buf[self.start..at].to_vec();
                 self.start = at + token.len();
                 return Ok(out);
             }
             scanned = hay.len();
-            if scanned > max {
+            // A token that starts later leaves more than `max` bytes before it.
+            if scanned.saturating_sub(token.len() - 1) > max {
                 return Err(Error::TooLarge {
                     len: scanned as u64,
                     max: max as u64,

@@ -106,6 +106,36 @@ pub enum Error {
     Config(String),
 }
 
+/// The kind of an error, without its details: what `RetryingClient` is
+/// told to retry or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// `Error::UnknownCommand`
+    UnknownCommand,
+    /// `Error::ClientError`
+    ClientError,
+    /// `Error::ServerError`
+    ServerError,
+    /// `Error::UnknownError`
+    UnknownError,
+    /// `Error::UnexpectedClose`
+    UnexpectedClose,
+    /// `Error::IllegalInput`
+    IllegalInput,
+    /// `Error::Timeout`
+    Timeout,
+    /// `Error::Io`
+    Io,
+    /// `Error::TooLarge`
+    TooLarge,
+    /// `Error::PoolExhausted`
+    PoolExhausted,
+    /// `Error::NoServers`
+    NoServers,
+    /// `Error::Config`
+    Config,
+}
+
 /// Shorthand for results of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -128,6 +158,24 @@ impl Error {
             | Error::NoServers => {}
         }
         self
+    }
+
+    /// The error's kind.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::UnknownCommand { .. } => ErrorKind::UnknownCommand,
+            Error::ClientError { .. } => ErrorKind::ClientError,
+            Error::ServerError { .. } => ErrorKind::ServerError,
+            Error::UnknownError { .. } => ErrorKind::UnknownError,
+            Error::UnexpectedClose { .. } => ErrorKind::UnexpectedClose,
+            Error::IllegalInput(_) => ErrorKind::IllegalInput,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Io { .. } => ErrorKind::Io,
+            Error::TooLarge { .. } => ErrorKind::TooLarge,
+            Error::PoolExhausted { .. } => ErrorKind::PoolExhausted,
+            Error::NoServers => ErrorKind::NoServers,
+            Error::Config(_) => ErrorKind::Config,
+        }
     }
 
     /// Classify an I/O error: timeouts get their own variant.

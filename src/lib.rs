@@ -23,8 +23,8 @@ pub mod protocol;
 
 pub use addr::ServerAddr;
 pub use client::{
-    CasOutcome, Client, ClientOptions, FetchCmd, HashClient, HashOptions, Item, Memcache,
-    PooledClient, ServerStats, Stat, StatValue, StoreCmd,
+    CasOutcome, Client, ClientOptions, FallbackClient, FetchCmd, HashClient, HashOptions, Item,
+    Memcache, PooledClient, RetryOptions, RetryingClient, ServerStats, Stat, StatValue, StoreCmd,
 };
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use pool::{PoolOptions, PoolStats};

@@ -447,6 +447,7 @@ impl HashClient {
         send: impl Fn(&mut ServerConn, &[usize]) -> Result<S>,
         recv: impl Fn(&mut ServerConn, &[usize], S) -> Result<R>,
     ) -> Vec<Result<R>> {
+        #[allow(clippy::large_enum_variant)] // one per node, for one command
         enum Attempt<'a, S> {
             Skipped(Error),
             Sent(ConnGuard<'a>, S),
@@ -465,9 +466,10 @@ impl HashClient {
                 match send(&mut conn, idx) {
                     Ok(s) => Attempt::Sent(conn, s),
                     Err(e) => {
-                        let res: Result<()> = Err(e);
-                        conn.finish(&res);
-                        Attempt::Failed(res.unwrap_err())
+                        if !matches!(e, Error::IllegalInput(_)) {
+                            conn.discard();
+                        }
+                        Attempt::Failed(e)
                     }
                 }
             })

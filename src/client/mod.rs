@@ -1,16 +1,20 @@
 //! The clients and the command set they share.
 
+mod fallback;
 mod hash;
 mod options;
 mod pooled;
+mod retrying;
 mod server;
 mod single;
 mod stats;
 mod via_conn;
 
+pub use fallback::FallbackClient;
 pub use hash::{HashClient, HashOptions};
 pub use options::ClientOptions;
 pub use pooled::PooledClient;
+pub use retrying::{RetryOptions, RetryingClient};
 pub use server::ServerConn;
 pub use single::Client;
 pub use stats::{Stat, StatValue};

@@ -10,6 +10,7 @@ use std::ops::{Deref, DerefMut};
 
 /// A connection lent out for one command: the single client's locked
 /// connection or a connection checked out of a pool.
+#[allow(clippy::large_enum_variant)] // on the stack for one command; boxing would allocate per command
 pub enum ConnGuard<'a> {
     /// The single client's connection, locked.
     Locked(MutexGuard<'a, ServerConn>),
@@ -21,9 +22,17 @@ impl ConnGuard<'_> {
     /// Give the connection back after a command with this outcome: a pooled
     /// connection that failed is destroyed (unless nothing was sent).
     pub fn finish<T>(self, res: &Result<T>) {
-        match (self, res) {
-            (ConnGuard::Pooled(p), Err(e)) if !matches!(e, Error::IllegalInput(_)) => p.destroy(),
-            _ => {}
+        if let Err(e) = res {
+            if !matches!(e, Error::IllegalInput(_)) {
+                self.discard();
+            }
+        }
+    }
+
+    /// Give the connection back after a failure: a pooled one is destroyed.
+    pub fn discard(self) {
+        if let ConnGuard::Pooled(p) = self {
+            p.destroy();
         }
     }
 }

@@ -121,10 +121,13 @@ pub fn counter_reply(line: &[u8]) -> Result<Option<u64>> {
     }
 }
 
-/// Parse a `STAT <name> <value>` line into its two parts.
+/// Parse a `STAT <name> <value>` line into its two parts; the
+/// `ITEM <key> <info>` lines of `stats cachedump` are taken the same way,
+/// as pymemcache does.
 pub fn stat_line(line: &[u8]) -> Result<(&[u8], &[u8])> {
     let rest = line
         .strip_prefix(b"STAT ")
+        .or_else(|| line.strip_prefix(b"ITEM "))
         .ok_or_else(|| unexpected(line))?;
     match rest.iter().position(|&b| b == b' ') {
         Some(i) => Ok((&rest[..i], &rest[i + 1..])),
