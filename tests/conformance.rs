@@ -1,0 +1,474 @@
+//! The conformance suite: tests/conformance/cases.txt run unchanged against
+//! every client kind. Every kind must give exactly the table's outcomes.
+
+mod common;
+use common::Memcached;
+use pymemcache::{
+    CasOutcome, Client, ClientOptions, Error, FallbackClient, FetchCmd, HashClient, HashOptions,
+    Item, Memcache, PoolOptions, PooledClient, RetryOptions, RetryingClient, StoreCmd,
+};
+use std::collections::HashMap;
+use std::time::Duration;
+
+const CASES: &str = include_str!("conformance/cases.txt");
+
+/// Decode one token: escapes and {c*N} repetitions.
+fn decode(tok: &str) -> Vec<u8> {
+    let b = tok.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => {
+                let (bytes, used) = match b.get(i + 1) {
+                    Some(b'x') => {
+                        let h = std::str::from_utf8(&b[i + 2..i + 4]).unwrap();
+                        (vec![u8::from_str_radix(h, 16).unwrap()], 4)
+                    }
+                    Some(b'r') => (vec![b'\r'], 2),
+                    Some(b'n') => (vec![b'\n'], 2),
+                    Some(b't') => (vec![b'\t'], 2),
+                    Some(b'0') => (vec![0], 2),
+                    Some(b'\\') => (vec![b'\\'], 2),
+                    other => panic!("bad escape {other:?} in {tok}"),
+                };
+                out.extend(bytes);
+                i += used;
+            }
+            b'{' => {
+                let end = i + b[i..].iter().position(|&c| c == b'}').unwrap();
+                let inner = std::str::from_utf8(&b[i + 1..end]).unwrap();
+                let (c, n) = inner.rsplit_once('*').unwrap();
+                let c = decode(c);
+                assert_eq!(c.len(), 1, "{{c*N}} repeats one byte: {tok}");
+                let n: usize = n.parse().unwrap();
+                out.extend(std::iter::repeat_n(c[0], n));
+                i = end + 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Show bytes in the table's notation (for outcomes).
+fn encode(v: &[u8]) -> String {
+    let mut s = String::new();
+    for &c in v {
+        match c {
+            b'\r' => s.push_str("\\r"),
+            b'\n' => s.push_str("\\n"),
+            b'\\' => s.push_str("\\\\"),
+            0x21..=0x7e => s.push(c as char),
+            _ => s.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    s
+}
+
+struct Line {
+    no: usize,
+    cmd: String,
+    args: Vec<String>,
+    opts: HashMap<String, String>,
+    expect: String,
+}
+
+struct Case {
+    name: String,
+    lines: Vec<Line>,
+}
+
+fn parse() -> Vec<Case> {
+    let mut cases: Vec<Case> = Vec::new();
+    for (i, raw) in CASES.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix("== ") {
+            cases.push(Case {
+                name: name.to_string(),
+                lines: Vec::new(),
+            });
+            continue;
+        }
+        let (lhs, expect) = match line.split_once(" -> ") {
+            Some((l, e)) => (l, e.trim().to_string()),
+            None => match line.strip_suffix(" ->") {
+                Some(l) => (l, String::new()),
+                None => (line, String::new()),
+            },
+        };
+        let mut toks = lhs.split_whitespace();
+        let cmd = toks.next().unwrap().to_string();
+        let mut args = Vec::new();
+        let mut opts = HashMap::new();
+        for t in toks {
+            match t.split_once('=') {
+                Some((k, v)) if ["flags", "expire", "reply"].contains(&k) => {
+                    opts.insert(k.to_string(), v.to_string());
+                }
+                _ => args.push(t.to_string()),
+            }
+        }
+        cases
+            .last_mut()
+            .expect("a case header first")
+            .lines
+            .push(Line {
+                no: i + 1,
+                cmd,
+                args,
+                opts,
+                expect,
+            });
+    }
+    cases
+}
+
+fn err_name(e: &Error) -> String {
+    let kind = match e {
+        Error::IllegalInput(_) => "ILLEGAL_INPUT",
+        Error::ClientError { .. } => "CLIENT_ERROR",
+        Error::ServerError { .. } => "SERVER_ERROR",
+        Error::TooLarge { .. } => "TOO_LARGE",
+        Error::UnknownCommand { .. } => "UNKNOWN_COMMAND",
+        other => return format!("err:OTHER({other})"),
+    };
+    format!("err:{kind}")
+}
+
+fn item(it: &Option<Item>) -> String {
+    match it {
+        Some(i) => format!("{}/{}", encode(&i.value), i.flags),
+        None => "MISS".into(),
+    }
+}
+
+/// Run one line on `c`; the outcome in the table's notation.
+fn run_line(c: &dyn Memcache, l: &Line, cas: &mut HashMap<Vec<u8>, u64>) -> String {
+    let arg = |i: usize| decode(&l.args[i]);
+    let num = |k: &str, d: i64| l.opts.get(k).map_or(d, |v| v.parse().unwrap());
+    let flags = num("flags", 0) as u32;
+    let expire = num("expire", 0);
+    let reply = match l.opts.get("reply").map(String::as_str) {
+        None | Some("default") => None,
+        Some("wait") => Some(false),
+        Some("none") => Some(true),
+        Some(o) => panic!("reply={o}"),
+    };
+    let ok = |b: bool, no: &str| if b { "OK".to_string() } else { no.to_string() };
+    let remember = |cas: &mut HashMap<Vec<u8>, u64>, k: &[u8], it: &Option<Item>| {
+        if let Some(c) = it.as_ref().and_then(|i| i.cas) {
+            cas.insert(k.to_vec(), c);
+        }
+    };
+    let res: Result<String, Error> = (|| {
+        Ok(match l.cmd.as_str() {
+            "set" | "add" | "replace" | "append" | "prepend" => {
+                let cmd = match l.cmd.as_str() {
+                    "set" => StoreCmd::Set,
+                    "add" => StoreCmd::Add,
+                    "replace" => StoreCmd::Replace,
+                    "append" => StoreCmd::Append,
+                    _ => StoreCmd::Prepend,
+                };
+                ok(
+                    c.store(cmd, &arg(0), &arg(1), flags, expire, reply)?,
+                    "NOT_STORED",
+                )
+            }
+            "cas" => {
+                let unique = match l.args[2].strip_prefix('$') {
+                    Some(k) => *cas.get(&decode(k)).expect("no CAS unique remembered"),
+                    None => l.args[2].parse().unwrap(),
+                };
+                match c.cas(&arg(0), &arg(1), unique, flags, expire, reply)? {
+                    CasOutcome::Stored => "OK".into(),
+                    CasOutcome::Exists => "EXISTS".into(),
+                    CasOutcome::NotFound => "NOT_FOUND".into(),
+                }
+            }
+            "get" | "gets" => {
+                let k = arg(0);
+                let it = if l.cmd == "get" {
+                    c.get(&k)?
+                } else {
+                    c.gets(&k)?
+                };
+                assert_eq!(
+                    it.as_ref().is_some_and(|i| i.cas.is_some()),
+                    l.cmd == "gets" && it.is_some()
+                );
+                remember(cas, &k, &it);
+                item(&it)
+            }
+            "gat" | "gats" => {
+                let exp: i64 = l.args[0].parse().unwrap();
+                let k = arg(1);
+                let it = if l.cmd == "gat" {
+                    c.gat(&k, exp)?
+                } else {
+                    c.gats(&k, exp)?
+                };
+                remember(cas, &k, &it);
+                item(&it)
+            }
+            "get_many" | "gets_many" => {
+                let keys: Vec<Vec<u8>> = (0..l.args.len()).map(arg).collect();
+                let refs: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+                let cmd = if l.cmd == "get_many" {
+                    FetchCmd::Get
+                } else {
+                    FetchCmd::Gets
+                };
+                let items = c.fetch(cmd, &refs)?;
+                assert_eq!(items.len(), keys.len());
+                for (k, it) in keys.iter().zip(&items) {
+                    remember(cas, k, it);
+                }
+                items.iter().map(item).collect::<Vec<_>>().join(" ")
+            }
+            "set_many" => {
+                let pairs: Vec<(Vec<u8>, Vec<u8>)> = l
+                    .args
+                    .iter()
+                    .map(|a| {
+                        let (k, v) = a.split_once('=').unwrap();
+                        (decode(k), decode(v))
+                    })
+                    .collect();
+                let refs: Vec<(&[u8], &[u8])> = pairs
+                    .iter()
+                    .map(|(k, v)| (k.as_slice(), v.as_slice()))
+                    .collect();
+                let failed = c.set_many(&refs, flags, expire, reply)?;
+                let list: Vec<String> = failed.iter().map(|i| i.to_string()).collect();
+                format!("failed:{}", list.join(","))
+            }
+            "delete" => ok(c.delete(&arg(0), reply)?, "NOT_FOUND"),
+            "delete_many" => {
+                let keys: Vec<Vec<u8>> = (0..l.args.len()).map(arg).collect();
+                let refs: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+                c.delete_many(&refs, reply)?.to_string()
+            }
+            "incr" | "decr" => {
+                let delta: u64 = l.args[1].parse().unwrap();
+                let r = if l.cmd == "incr" {
+                    c.incr(&arg(0), delta, reply)?
+                } else {
+                    c.decr(&arg(0), delta, reply)?
+                };
+                match (r, reply) {
+                    (Some(n), _) => n.to_string(),
+                    (None, Some(true)) => "NONE".into(),
+                    (None, _) => "NOT_FOUND".into(),
+                }
+            }
+            "touch" => {
+                let exp: i64 = l.args[1].parse().unwrap();
+                ok(c.touch(&arg(0), exp, reply)?, "NOT_FOUND")
+            }
+            "flush_all" => {
+                let delay = l.args.first().map_or(0, |d| d.parse().unwrap());
+                c.flush_all(delay, Some(false))?;
+                "OK".into()
+            }
+            "sleep" => {
+                std::thread::sleep(Duration::from_millis(l.args[0].parse().unwrap()));
+                String::new()
+            }
+            other => panic!("line {}: unknown command {other}", l.no),
+        })
+    })();
+    res.unwrap_or_else(|e| err_name(&e))
+}
+
+/// A client kind under test: how to make it and how to empty its servers.
+struct Kind {
+    name: &'static str,
+    client: Box<dyn Memcache>,
+    reset: Box<dyn Fn()>,
+    _servers: Vec<Memcached>,
+}
+
+fn opts() -> ClientOptions {
+    ClientOptions {
+        timeout: Some(Duration::from_secs(5)),
+        ..Default::default()
+    }
+}
+
+fn flusher(addrs: Vec<String>) -> Box<dyn Fn()> {
+    Box::new(move || {
+        for a in &addrs {
+            let c = Client::new(a, &opts()).unwrap();
+            c.flush_all(0, Some(false)).unwrap();
+        }
+    })
+}
+
+fn kind(name: &'static str) -> Kind {
+    let tcp = || Memcached::tcp(&[]);
+    let (client, servers): (Box<dyn Memcache>, Vec<Memcached>) = match name {
+        "client-tcp" => {
+            let m = tcp();
+            (Box::new(Client::new(&m.addr(), &opts()).unwrap()), vec![m])
+        }
+        "client-unix" => {
+            let m = Memcached::unix(&[]);
+            (Box::new(Client::new(&m.addr(), &opts()).unwrap()), vec![m])
+        }
+        "pooled" => {
+            let m = tcp();
+            let p = PoolOptions {
+                max_size: Some(2),
+                ..Default::default()
+            };
+            (
+                Box::new(PooledClient::new(&m.addr(), &opts(), p).unwrap()),
+                vec![m],
+            )
+        }
+        "hash-1" | "hash-3" => {
+            let n = if name == "hash-1" { 1 } else { 3 };
+            let ms: Vec<Memcached> = (0..n).map(|_| tcp()).collect();
+            let a: Vec<String> = ms.iter().map(|m| m.addr()).collect();
+            let refs: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
+            (
+                Box::new(HashClient::new(&refs, &opts(), HashOptions::default()).unwrap()),
+                ms,
+            )
+        }
+        "fallback" => {
+            let (a, b) = (tcp(), tcp());
+            let clients: Vec<Box<dyn Memcache>> = vec![
+                Box::new(Client::new(&a.addr(), &opts()).unwrap()),
+                Box::new(Client::new(&b.addr(), &opts()).unwrap()),
+            ];
+            (Box::new(FallbackClient::new(clients).unwrap()), vec![a, b])
+        }
+        "retrying" => {
+            let m = tcp();
+            let inner = Box::new(Client::new(&m.addr(), &opts()).unwrap());
+            let r = RetryOptions {
+                attempts: 3,
+                retry_delay: Duration::from_millis(10),
+                ..Default::default()
+            };
+            (Box::new(RetryingClient::new(inner, r).unwrap()), vec![m])
+        }
+        other => panic!("unknown kind {other}"),
+    };
+    Kind {
+        name,
+        client,
+        reset: flusher(servers.iter().map(|m| m.addr()).collect()),
+        _servers: servers,
+    }
+}
+
+/// The expected outcome in the same notation as actual ones: value tokens
+/// are decoded and encoded again, so `{z*3}/0` reads as `zzz/0`.
+fn normalize(expect: &str) -> String {
+    expect
+        .split(' ')
+        .map(|t| match t.rsplit_once('/') {
+            Some((v, f)) if f.parse::<u32>().is_ok() => format!("{}/{f}", encode(&decode(v))),
+            _ => t.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn short(s: &str) -> String {
+    if s.len() > 120 {
+        format!("{}... ({} chars)", &s[..120], s.len())
+    } else {
+        s.to_string()
+    }
+}
+
+/// Run every case on `k`; panic with every difference.
+fn conform(k: Kind) {
+    let mut diffs = Vec::new();
+    let mut count = 0;
+    for case in parse() {
+        (k.reset)();
+        let mut cas = HashMap::new();
+        for l in &case.lines {
+            let got = run_line(k.client.as_ref(), l, &mut cas);
+            count += 1;
+            let want = normalize(&l.expect);
+            if l.cmd != "sleep" && got != want {
+                diffs.push(format!(
+                    "{} / {} line {}: `{} {}` gave `{}`, table says `{}`",
+                    k.name,
+                    case.name,
+                    l.no,
+                    l.cmd,
+                    short(&l.args.join(" ")),
+                    short(&got),
+                    short(&want)
+                ));
+            }
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{} differences:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+    println!("{}: {count} lines conform", k.name);
+}
+
+#[test]
+fn table_parses() {
+    let cases = parse();
+    assert!(cases.len() >= 15);
+    assert!(cases.iter().all(|c| !c.lines.is_empty()));
+    assert_eq!(decode("a\\x20{b*3}\\r\\n\\0"), b"a bbb\r\n\0");
+    assert_eq!(decode("{\\x20*2}"), b"  ");
+    assert_eq!(normalize("{z*3}/0 MISS"), "zzz/0 MISS");
+    assert_eq!(encode(b"a b\r\n\x00"), "a\\x20b\\r\\n\\x00");
+}
+
+#[test]
+fn client_tcp() {
+    conform(kind("client-tcp"));
+}
+
+#[test]
+fn client_unix() {
+    conform(kind("client-unix"));
+}
+
+#[test]
+fn pooled() {
+    conform(kind("pooled"));
+}
+
+#[test]
+fn hash_one_server() {
+    conform(kind("hash-1"));
+}
+
+#[test]
+fn hash_three_servers() {
+    conform(kind("hash-3"));
+}
+
+#[test]
+fn fallback() {
+    conform(kind("fallback"));
+}
+
+#[test]
+fn retrying() {
+    conform(kind("retrying"));
+}
