@@ -758,6 +758,48 @@ pmc_status pmc_client_server_for_key(const struct pmc_client *client,
                                      char **out);
 
 /**
+ * Make a fallback client (pymemcache's FallbackClient) over `n` clients of
+ * any kind: writes go to `clients[0]`; reads try each client in order and
+ * take, key by key, the first hit. For moving to a new cluster while the
+ * old one is still warm.
+ *
+ * Ownership: on PMC_OK the fallback client owns the `n` clients — do not
+ * use or free them any more; `pmc_client_free` on the fallback frees them.
+ * On any other status they stay yours. Returns PMC_OK, PMC_NULL_ARGUMENT,
+ * or PMC_INVALID_ARGUMENT (n is 0, or a client appears twice).
+ *
+ * # Safety
+ * `clients` points to `n` live, distinct client pointers; `out` is writable.
+ */
+pmc_status pmc_client_new_fallback(struct pmc_client *const *clients,
+                                   size_t n,
+                                   struct pmc_client **out);
+
+/**
+ * Make a retrying client (pymemcache's RetryingClient) around `inner`:
+ * each command runs up to `attempts` times (at least 1), sleeping
+ * `retry_delay_ms` between tries, when its error status is in `retry_for`
+ * (`n_retry_for` codes; none = every error) and not in `do_not_retry_for`.
+ * When the attempts run out the last error is returned.
+ *
+ * Ownership: on PMC_OK the retrying client owns `inner` — do not use or free
+ * it any more. On any other status it stays yours. Returns PMC_OK,
+ * PMC_NULL_ARGUMENT, PMC_INVALID_ARGUMENT (a code that is not an error
+ * status) or PMC_CONFIG_ERROR (attempts 0, or a code in both lists).
+ *
+ * # Safety
+ * `inner` is a live client; the lists point to their lengths of codes.
+ */
+pmc_status pmc_client_new_retrying(struct pmc_client *inner,
+                                   uint32_t attempts,
+                                   uint32_t retry_delay_ms,
+                                   const pmc_status *retry_for,
+                                   size_t n_retry_for,
+                                   const pmc_status *do_not_retry_for,
+                                   size_t n_do_not_retry_for,
+                                   struct pmc_client **out);
+
+/**
  * A new options builder with pymemcache's defaults: no servers, no
  * timeouts (blocking), no_delay off, keepalive off, ignore_exc off, no key
  * prefix, default_noreply on, unicode keys off, max_value_len 64 MiB.

@@ -6,8 +6,10 @@ use super::options::pmc_options;
 use super::status::*;
 use super::value::{pmc_results, pmc_stats_list, pmc_value, string_to_c};
 use crate::client::{
-    CasOutcome, Client, FetchCmd, HashClient, HashOptions, Item, Memcache, PooledClient, StoreCmd,
+    CasOutcome, Client, FallbackClient, FetchCmd, HashClient, HashOptions, Item, Memcache,
+    PooledClient, RetryOptions, RetryingClient, StoreCmd,
 };
+use crate::error::ErrorKind;
 use crate::hash::RendezvousHash;
 use std::ffi::c_char;
 
@@ -983,6 +985,155 @@ pub unsafe extern "C" fn pmc_client_server_for_key(
         let out = as_mut(out, "out")?;
         let name = check(c.server_for_key(k))?;
         *out = string_to_c(&name);
+        Ok(PMC_OK)
+    })
+}
+
+/// Take the clients out of their handles (the handles are freed).
+unsafe fn take_clients(clients: &[*mut pmc_client]) -> Vec<Box<dyn Memcache>> {
+    clients.iter().map(|&c| Box::from_raw(c).inner).collect()
+}
+
+/// Make a fallback client (pymemcache's FallbackClient) over `n` clients of
+/// any kind: writes go to `clients[0]`; reads try each client in order and
+/// take, key by key, the first hit. For moving to a new cluster while the
+/// old one is still warm.
+///
+/// Ownership: on PMC_OK the fallback client owns the `n` clients — do not
+/// use or free them any more; `pmc_client_free` on the fallback frees them.
+/// On any other status they stay yours. Returns PMC_OK, PMC_NULL_ARGUMENT,
+/// or PMC_INVALID_ARGUMENT (n is 0, or a client appears twice).
+///
+/// # Safety
+/// `clients` points to `n` live, distinct client pointers; `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_client_new_fallback(
+    clients: *const *mut pmc_client,
+    n: usize,
+    out: *mut *mut pmc_client,
+) -> pmc_status {
+    run(|| {
+        let out = as_mut(out, "out")?;
+        if n == 0 {
+            return Err(fail(
+                PMC_INVALID_ARGUMENT,
+                "a fallback client needs at least one client",
+            ));
+        }
+        if clients.is_null() {
+            return Err(super::boundary::null("clients"));
+        }
+        let list = std::slice::from_raw_parts(clients, n);
+        if list.iter().any(|c| c.is_null()) {
+            return Err(super::boundary::null("clients[i]"));
+        }
+        let mut sorted = list.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != n {
+            return Err(fail(PMC_INVALID_ARGUMENT, "the same client appears twice"));
+        }
+        let fallback = check(FallbackClient::new(take_clients(list)))?;
+        *out = Box::into_raw(Box::new(pmc_client {
+            inner: Box::new(fallback),
+        }));
+        Ok(PMC_OK)
+    })
+}
+
+/// The error kind a status code names, for retry lists.
+fn kind_of(status: pmc_status) -> Result<ErrorKind, pmc_status> {
+    Ok(match status {
+        PMC_UNKNOWN_COMMAND => ErrorKind::UnknownCommand,
+        PMC_CLIENT_ERROR => ErrorKind::ClientError,
+        PMC_SERVER_ERROR => ErrorKind::ServerError,
+        PMC_UNKNOWN_ERROR => ErrorKind::UnknownError,
+        PMC_UNEXPECTED_CLOSE => ErrorKind::UnexpectedClose,
+        PMC_ILLEGAL_INPUT => ErrorKind::IllegalInput,
+        PMC_TIMEOUT => ErrorKind::Timeout,
+        PMC_IO_ERROR => ErrorKind::Io,
+        PMC_TOO_LARGE => ErrorKind::TooLarge,
+        PMC_POOL_EXHAUSTED => ErrorKind::PoolExhausted,
+        PMC_NO_SERVERS => ErrorKind::NoServers,
+        PMC_CONFIG_ERROR => ErrorKind::Config,
+        other => {
+            return Err(fail(
+                PMC_INVALID_ARGUMENT,
+                &format!("status {other} is not an error a command can return"),
+            ))
+        }
+    })
+}
+
+unsafe fn kinds(
+    list: *const pmc_status,
+    n: usize,
+    name: &str,
+) -> Result<Vec<ErrorKind>, pmc_status> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if list.is_null() {
+        return Err(super::boundary::null(name));
+    }
+    std::slice::from_raw_parts(list, n)
+        .iter()
+        .map(|&s| kind_of(s))
+        .collect()
+}
+
+/// Make a retrying client (pymemcache's RetryingClient) around `inner`:
+/// each command runs up to `attempts` times (at least 1), sleeping
+/// `retry_delay_ms` between tries, when its error status is in `retry_for`
+/// (`n_retry_for` codes; none = every error) and not in `do_not_retry_for`.
+/// When the attempts run out the last error is returned.
+///
+/// Ownership: on PMC_OK the retrying client owns `inner` — do not use or free
+/// it any more. On any other status it stays yours. Returns PMC_OK,
+/// PMC_NULL_ARGUMENT, PMC_INVALID_ARGUMENT (a code that is not an error
+/// status) or PMC_CONFIG_ERROR (attempts 0, or a code in both lists).
+///
+/// # Safety
+/// `inner` is a live client; the lists point to their lengths of codes.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)] // the C signature: two (array, length) lists
+pub unsafe extern "C" fn pmc_client_new_retrying(
+    inner: *mut pmc_client,
+    attempts: u32,
+    retry_delay_ms: u32,
+    retry_for: *const pmc_status,
+    n_retry_for: usize,
+    do_not_retry_for: *const pmc_status,
+    n_do_not_retry_for: usize,
+    out: *mut *mut pmc_client,
+) -> pmc_status {
+    run(|| {
+        as_ref(inner, "inner")?;
+        let out = as_mut(out, "out")?;
+        let opts = RetryOptions {
+            attempts,
+            retry_delay: std::time::Duration::from_millis(u64::from(retry_delay_ms)),
+            retry_for: kinds(retry_for, n_retry_for, "retry_for")?,
+            do_not_retry_for: kinds(do_not_retry_for, n_do_not_retry_for, "do_not_retry_for")?,
+        };
+        if attempts < 1 {
+            return Err(fail(PMC_CONFIG_ERROR, "attempts must be at least 1"));
+        }
+        if let Some(k) = opts
+            .retry_for
+            .iter()
+            .find(|k| opts.do_not_retry_for.contains(k))
+        {
+            return Err(fail(
+                PMC_CONFIG_ERROR,
+                &format!("{k:?} is both in retry_for and in do_not_retry_for"),
+            ));
+        }
+        let inner = take_clients(&[inner]).pop().expect("one client");
+        let retrying = check(RetryingClient::new(inner, opts))?;
+        *out = Box::into_raw(Box::new(pmc_client {
+            inner: Box::new(retrying),
+        }));
         Ok(PMC_OK)
     })
 }
