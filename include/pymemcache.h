@@ -34,6 +34,41 @@
 #define PIPELINE_BATCH 1024
 
 /**
+ * Stored as raw bytes.
+ */
+#define FLAG_BYTES 0
+
+/**
+ * A Python pickle.
+ */
+#define FLAG_PICKLE 1
+
+/**
+ * A Python int, as decimal text.
+ */
+#define FLAG_INTEGER 2
+
+/**
+ * A Python 2 long, as decimal text.
+ */
+#define FLAG_LONG 4
+
+/**
+ * zlib-compressed (on top of the other flags).
+ */
+#define FLAG_COMPRESSED 8
+
+/**
+ * UTF-8 text.
+ */
+#define FLAG_TEXT 16
+
+/**
+ * pymemcache's default `min_compress_len`.
+ */
+#define DEFAULT_MIN_COMPRESS_LEN 400
+
+/**
  * A memcached client. Made by `pmc_client_new`, released by
  * `pmc_client_free`. Every handle may be shared between threads: a
  * single-server client serializes concurrent calls on its one connection.
@@ -269,6 +304,34 @@ typedef struct pmc_item {
  * A reply that could not be parsed (`MemcacheUnknownError`).
  */
 #define PMC_UNKNOWN_ERROR 33
+
+/**
+ * A value read as text is not UTF-8 text (flags 0 or 16 hold text).
+ */
+#define PMC_NOT_TEXT 40
+
+/**
+ * A value read as an integer is not a decimal integer (flags 2 or 4), or
+ * does not fit the requested type.
+ */
+#define PMC_NOT_INTEGER 41
+
+/**
+ * A pickle that is not plain data (class instances, globals, external
+ * references): refused, never executed or half-read.
+ */
+#define PMC_UNSUPPORTED_PICKLE 42
+
+/**
+ * Stored bytes that cannot be decoded: a corrupt zlib stream, a truncated
+ * pickle, bad JSON, a value in a format the call does not read.
+ */
+#define PMC_CORRUPT_VALUE 43
+
+/**
+ * A serialize or deserialize callback returned an error status.
+ */
+#define PMC_SERDE_CALLBACK 44
 
 /**
  * A bug inside the library was caught at the boundary; the handle that was

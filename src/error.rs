@@ -98,6 +98,20 @@ pub enum Error {
         /// How long the caller waited.
         waited: std::time::Duration,
     },
+    /// A value read as text is not UTF-8 (or not stored as text).
+    #[error("not text: {0}")]
+    NotText(String),
+    /// A value read as an integer is not one (or does not fit).
+    #[error("not an integer: {0}")]
+    NotInteger(String),
+    /// A pickle that is not plain data (class instances, globals, external
+    /// references): refused, never executed or half-read.
+    #[error("unsupported pickle: {0}")]
+    UnsupportedPickle(String),
+    /// Stored bytes that cannot be decoded: a corrupt zlib stream, a
+    /// truncated pickle, bad JSON.
+    #[error("corrupt value: {0}")]
+    Corrupt(String),
     /// A hash client has no live server to send the command to.
     #[error("no servers available: every server is dead or none was added")]
     NoServers,
@@ -132,6 +146,14 @@ pub enum ErrorKind {
     PoolExhausted,
     /// `Error::NoServers`
     NoServers,
+    /// `Error::NotText`
+    NotText,
+    /// `Error::NotInteger`
+    NotInteger,
+    /// `Error::UnsupportedPickle`
+    UnsupportedPickle,
+    /// `Error::Corrupt`
+    Corrupt,
     /// `Error::Config`
     Config,
 }
@@ -155,7 +177,11 @@ impl Error {
             Error::IllegalInput(_)
             | Error::Config(_)
             | Error::PoolExhausted { .. }
-            | Error::NoServers => {}
+            | Error::NoServers
+            | Error::NotText(_)
+            | Error::NotInteger(_)
+            | Error::UnsupportedPickle(_)
+            | Error::Corrupt(_) => {}
         }
         self
     }
@@ -174,6 +200,10 @@ impl Error {
             Error::TooLarge { .. } => ErrorKind::TooLarge,
             Error::PoolExhausted { .. } => ErrorKind::PoolExhausted,
             Error::NoServers => ErrorKind::NoServers,
+            Error::NotText(_) => ErrorKind::NotText,
+            Error::NotInteger(_) => ErrorKind::NotInteger,
+            Error::UnsupportedPickle(_) => ErrorKind::UnsupportedPickle,
+            Error::Corrupt(_) => ErrorKind::Corrupt,
             Error::Config(_) => ErrorKind::Config,
         }
     }

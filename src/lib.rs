@@ -20,6 +20,7 @@ pub mod hash;
 pub mod key;
 pub mod pool;
 pub mod protocol;
+pub mod serde;
 
 pub use addr::ServerAddr;
 pub use client::{

@@ -1056,6 +1056,10 @@ fn kind_of(status: pmc_status) -> Result<ErrorKind, pmc_status> {
         PMC_POOL_EXHAUSTED => ErrorKind::PoolExhausted,
         PMC_NO_SERVERS => ErrorKind::NoServers,
         PMC_CONFIG_ERROR => ErrorKind::Config,
+        PMC_NOT_TEXT => ErrorKind::NotText,
+        PMC_NOT_INTEGER => ErrorKind::NotInteger,
+        PMC_UNSUPPORTED_PICKLE => ErrorKind::UnsupportedPickle,
+        PMC_CORRUPT_VALUE => ErrorKind::Corrupt,
         other => {
             return Err(fail(
                 PMC_INVALID_ARGUMENT,

@@ -55,6 +55,20 @@ pub const PMC_SERVER_ERROR: pmc_status = 32;
 /// A reply that could not be parsed (`MemcacheUnknownError`).
 pub const PMC_UNKNOWN_ERROR: pmc_status = 33;
 
+/// A value read as text is not UTF-8 text (flags 0 or 16 hold text).
+pub const PMC_NOT_TEXT: pmc_status = 40;
+/// A value read as an integer is not a decimal integer (flags 2 or 4), or
+/// does not fit the requested type.
+pub const PMC_NOT_INTEGER: pmc_status = 41;
+/// A pickle that is not plain data (class instances, globals, external
+/// references): refused, never executed or half-read.
+pub const PMC_UNSUPPORTED_PICKLE: pmc_status = 42;
+/// Stored bytes that cannot be decoded: a corrupt zlib stream, a truncated
+/// pickle, bad JSON, a value in a format the call does not read.
+pub const PMC_CORRUPT_VALUE: pmc_status = 43;
+/// A serialize or deserialize callback returned an error status.
+pub const PMC_SERDE_CALLBACK: pmc_status = 44;
+
 /// A bug inside the library was caught at the boundary; the handle that was
 /// in use should be freed.
 pub const PMC_PANIC: pmc_status = 90;
@@ -79,6 +93,11 @@ const NAMES: &[(pmc_status, &str)] = &[
     (PMC_CLIENT_ERROR, "PMC_CLIENT_ERROR\0"),
     (PMC_SERVER_ERROR, "PMC_SERVER_ERROR\0"),
     (PMC_UNKNOWN_ERROR, "PMC_UNKNOWN_ERROR\0"),
+    (PMC_NOT_TEXT, "PMC_NOT_TEXT\0"),
+    (PMC_NOT_INTEGER, "PMC_NOT_INTEGER\0"),
+    (PMC_UNSUPPORTED_PICKLE, "PMC_UNSUPPORTED_PICKLE\0"),
+    (PMC_CORRUPT_VALUE, "PMC_CORRUPT_VALUE\0"),
+    (PMC_SERDE_CALLBACK, "PMC_SERDE_CALLBACK\0"),
     (PMC_PANIC, "PMC_PANIC\0"),
 ];
 
@@ -108,6 +127,10 @@ pub fn status_of(err: &Error) -> pmc_status {
         Error::Config(_) => PMC_CONFIG_ERROR,
         Error::PoolExhausted { .. } => PMC_POOL_EXHAUSTED,
         Error::NoServers => PMC_NO_SERVERS,
+        Error::NotText(_) => PMC_NOT_TEXT,
+        Error::NotInteger(_) => PMC_NOT_INTEGER,
+        Error::UnsupportedPickle(_) => PMC_UNSUPPORTED_PICKLE,
+        Error::Corrupt(_) => PMC_CORRUPT_VALUE,
     }
 }
 

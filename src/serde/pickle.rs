@@ -1,0 +1,383 @@
+//! Python pickles of plain data (None, bool, int, float, str, bytes, list,
+//! tuple, dict, set), as pymemcache stores most objects (flag 1), to and
+//! from JSON text for C callers.
+//!
+//! Every pickle is screened opcode by opcode before it is decoded: anything
+//! that names a class or function (other than the few builtins older
+//! protocols use for sets and bytes), builds an object, or refers outside
+//! the stream is refused, so nothing is ever executed or half-read, and every
+//! announced length is checked against the bytes actually there.
+//!
+//! JSON mapping: None -> null, bool, int (any size) -> number, float ->
+//! number (NaN and infinities -> refused), str -> string, list and tuple ->
+//! array, dict -> object (non-string keys written as their JSON text),
+//! bytes -> {"$bytes": "<hex>"}, set and frozenset -> {"$set": [...]}.
+//! Writing JSON produces a protocol 3 pickle that `pickle.loads` (and so
+//! pymemcache's default serde) reads: arrays become lists, objects dicts,
+//! and the two tagged objects bytes and sets.
+
+use crate::error::{Error, Result};
+use num_bigint::BigInt;
+use serde_pickle::{DeOptions, HashableValue, SerOptions, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+/// Deepest nesting accepted in either direction.
+const MAX_DEPTH: usize = 200;
+
+fn unsupported(what: &str, at: usize) -> Error {
+    Error::UnsupportedPickle(format!("{what} at byte {at}: not plain data"))
+}
+
+fn truncated(at: usize) -> Error {
+    Error::Corrupt(format!("pickle truncated at byte {at}"))
+}
+
+/// Check a pickle's opcodes without decoding it.
+pub fn screen(data: &[u8]) -> Result<()> {
+    let mut i = 0;
+    let take = |i: &mut usize, n: usize| -> Result<usize> {
+        let at = *i;
+        if data.len() - at < n {
+            return Err(truncated(at));
+        }
+        *i += n;
+        Ok(at)
+    };
+    let le = |b: &[u8]| {
+        b.iter()
+            .rev()
+            .fold(0u64, |acc, &x| (acc << 8) | u64::from(x))
+    };
+    let line = |i: &mut usize| -> Result<usize> {
+        let at = *i;
+        let n = data[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or_else(|| truncated(at))?;
+        *i += n + 1;
+        Ok(at)
+    };
+    loop {
+        let op_at = i;
+        let op = data[take(&mut i, 1)?];
+        match op {
+            b'.' => {
+                return if i == data.len() {
+                    Ok(())
+                } else {
+                    Err(Error::Corrupt(format!(
+                        "bytes after the end of the pickle at {i}"
+                    )))
+                }
+            }
+            // No argument.
+            b'(' | b'0' | b'1' | b'2' | b'N' | 0x88 | 0x89 | b']' | b'a' | b'e' | b'l' | b')'
+            | b't' | 0x85 | 0x86 | 0x87 | b'}' | b'd' | b's' | b'u' | 0x8f | 0x90 | 0x91 | 0x94
+            | b'R' => {}
+            // Fixed-size arguments.
+            b'K' | b'q' | b'h' | 0x80 => {
+                take(&mut i, 1)?;
+            }
+            b'M' => {
+                take(&mut i, 2)?;
+            }
+            b'J' | b'r' | b'j' => {
+                take(&mut i, 4)?;
+            }
+            b'G' | 0x95 => {
+                take(&mut i, 8)?;
+            }
+            // Length-prefixed arguments: the length must be there.
+            b'X' | b'B' | b'T' | 0x8b => {
+                let at = take(&mut i, 4)?;
+                let n = le(&data[at..at + 4]);
+                if op == b'T' && n > i32::MAX as u64 {
+                    return Err(Error::Corrupt(format!("negative length at byte {at}")));
+                }
+                take(&mut i, usize::try_from(n).map_err(|_| truncated(at))?)?;
+            }
+            0x8c | b'C' | b'U' | 0x8a => {
+                let at = take(&mut i, 1)?;
+                take(&mut i, data[at] as usize)?;
+            }
+            0x8d | 0x8e | 0x96 => {
+                let at = take(&mut i, 8)?;
+                let n = le(&data[at..at + 8]);
+                take(&mut i, usize::try_from(n).map_err(|_| truncated(at))?)?;
+            }
+            // Text-line arguments.
+            b'I' | b'L' | b'F' | b'S' | b'V' | b'p' | b'g' => {
+                line(&mut i)?;
+            }
+            b'c' => {
+                let m = line(&mut i)?;
+                let n = line(&mut i)?;
+                let module = &data[m..n - 1];
+                let name = &data[n..i - 1];
+                let allowed = matches!(
+                    (module, name),
+                    (
+                        b"builtins" | b"__builtin__",
+                        b"set" | b"frozenset" | b"bytearray"
+                    ) | (b"_codecs", b"encode")
+                );
+                if !allowed {
+                    return Err(Error::UnsupportedPickle(format!(
+                        "global {}.{} at byte {op_at}: not plain data",
+                        String::from_utf8_lossy(module),
+                        String::from_utf8_lossy(name)
+                    )));
+                }
+            }
+            b'i' => return Err(unsupported("INST (a class instance)", op_at)),
+            b'o' => return Err(unsupported("OBJ (a class instance)", op_at)),
+            0x81 | 0x92 => return Err(unsupported("NEWOBJ (a class instance)", op_at)),
+            b'b' => return Err(unsupported("BUILD (object state)", op_at)),
+            0x93 => return Err(unsupported("STACK_GLOBAL (a class or function)", op_at)),
+            b'P' | b'Q' => return Err(unsupported("a persistent id", op_at)),
+            0x82..=0x84 => return Err(unsupported("an extension code", op_at)),
+            0x97 | 0x98 => return Err(unsupported("an out-of-band buffer", op_at)),
+            other => {
+                return Err(Error::Corrupt(format!(
+                    "unknown pickle opcode 0x{other:02x} at byte {op_at}"
+                )))
+            }
+        }
+    }
+}
+
+/// Decode a pickle of plain data to JSON text.
+pub fn to_json(data: &[u8]) -> Result<String> {
+    screen(data)?;
+    let value = serde_pickle::value_from_slice(data, DeOptions::new())
+        .map_err(|e| Error::Corrupt(format!("pickle: {e}")))?;
+    let mut out = String::new();
+    write_json(&value, &mut out, 0)?;
+    Ok(out)
+}
+
+fn write_json(v: &Value, out: &mut String, depth: usize) -> Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(Error::Corrupt("pickle nested too deeply".into()));
+    }
+    match v {
+        Value::None => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::I64(n) => write!(out, "{n}").expect("writing to a String"),
+        Value::Int(n) => write!(out, "{n}").expect("writing to a String"),
+        Value::F64(f) => {
+            if !f.is_finite() {
+                return Err(Error::Corrupt(format!("float {f} has no JSON form")));
+            }
+            let text = serde_json::to_string(f).map_err(|e| Error::Corrupt(e.to_string()))?;
+            out.push_str(&text);
+        }
+        Value::Bytes(b) => {
+            out.push_str("{\"$bytes\":\"");
+            for byte in b {
+                write!(out, "{byte:02x}").expect("writing to a String");
+            }
+            out.push_str("\"}");
+        }
+        Value::String(s) => {
+            out.push_str(&serde_json::to_string(s).map_err(|e| Error::Corrupt(e.to_string()))?)
+        }
+        Value::List(items) | Value::Tuple(items) => {
+            out.push('[');
+            for (i, it) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(it, out, depth + 1)?;
+            }
+            out.push(']');
+        }
+        Value::Set(items) | Value::FrozenSet(items) => {
+            out.push_str("{\"$set\":[");
+            for (i, it) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(&it.clone().into_value(), out, depth + 1)?;
+            }
+            out.push_str("]}");
+        }
+        Value::Dict(map) => {
+            out.push('{');
+            for (i, (k, val)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let key = match k {
+                    HashableValue::String(s) => s.clone(),
+                    other => {
+                        let mut t = String::new();
+                        write_json(&other.clone().into_value(), &mut t, depth + 1)?;
+                        t
+                    }
+                };
+                out.push_str(
+                    &serde_json::to_string(&key).map_err(|e| Error::Corrupt(e.to_string()))?,
+                );
+                out.push(':');
+                write_json(val, out, depth + 1)?;
+            }
+            out.push('}');
+        }
+    }
+    Ok(())
+}
+
+/// Encode JSON text as a pickle that Python's `pickle.loads` reads.
+pub fn from_json(json: &str) -> Result<Vec<u8>> {
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| Error::Corrupt(format!("JSON: {e}")))?;
+    let value = pickle_value(&v, 0)?;
+    serde_pickle::value_to_vec(&value, SerOptions::new())
+        .map_err(|e| Error::Corrupt(format!("pickle: {e}")))
+}
+
+fn hex_bytes(s: &str) -> Result<Vec<u8>> {
+    let bad = || Error::Corrupt("$bytes must be an even-length hex string".into());
+    if s.len() % 2 != 0 {
+        return Err(bad());
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2).ok_or_else(bad)?, 16).map_err(|_| bad()))
+        .collect()
+}
+
+fn pickle_value(v: &serde_json::Value, depth: usize) -> Result<Value> {
+    use serde_json::Value as J;
+    if depth > MAX_DEPTH {
+        return Err(Error::Corrupt("JSON nested too deeply".into()));
+    }
+    Ok(match v {
+        J::Null => Value::None,
+        J::Bool(b) => Value::Bool(*b),
+        J::Number(n) => {
+            let text = n.to_string();
+            if text.contains(['.', 'e', 'E']) {
+                Value::F64(
+                    text.parse()
+                        .map_err(|_| Error::Corrupt(format!("number {text}")))?,
+                )
+            } else if let Ok(i) = text.parse::<i64>() {
+                Value::I64(i)
+            } else {
+                let big: BigInt = text
+                    .parse()
+                    .map_err(|_| Error::Corrupt(format!("number {text}")))?;
+                Value::Int(big)
+            }
+        }
+        J::String(s) => Value::String(s.clone()),
+        J::Array(items) => Value::List(
+            items
+                .iter()
+                .map(|i| pickle_value(i, depth + 1))
+                .collect::<Result<_>>()?,
+        ),
+        J::Object(map) => {
+            if map.len() == 1 {
+                if let Some(J::String(hex)) = map.get("$bytes") {
+                    return Ok(Value::Bytes(hex_bytes(hex)?));
+                }
+                if let Some(J::Array(items)) = map.get("$set") {
+                    let mut set = BTreeSet::new();
+                    for it in items {
+                        let h = pickle_value(it, depth + 1)?.into_hashable().map_err(|_| {
+                            Error::Corrupt(
+                                "a $set member must be hashable (no arrays or objects)".into(),
+                            )
+                        })?;
+                        set.insert(h);
+                    }
+                    return Ok(Value::Set(set));
+                }
+            }
+            let mut dict = BTreeMap::new();
+            for (k, val) in map {
+                dict.insert(
+                    HashableValue::String(k.clone()),
+                    pickle_value(val, depth + 1)?,
+                );
+            }
+            Value::Dict(dict)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `pickle.dumps({"a": [1, 2.5, None, True], "b": b"\x00\xff", "c": {1, 2}, "n": 2**70, "t": ("x",)}, 5)`
+    const PY5: &[u8] = b"\x80\x05\x95H\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x01a\x94]\x94(K\x01G@\x04\x00\x00\x00\x00\x00\x00N\x88e\x8c\x01b\x94C\x02\x00\xff\x94\x8c\x01c\x94\x8f\x94(K\x01K\x02\x90\x8c\x01n\x94\x8a\t\x00\x00\x00\x00\x00\x00\x00\x00@\x8c\x01t\x94\x8c\x01x\x94\x85\x94u.";
+
+    #[test]
+    fn plain_data_to_json() {
+        let json = to_json(PY5).unwrap();
+        assert_eq!(
+            json,
+            r#"{"a":[1,2.5,null,true],"b":{"$bytes":"00ff"},"c":{"$set":[1,2]},"n":1180591620717411303424,"t":["x"]}"#
+        );
+    }
+
+    #[test]
+    fn protocol_2_bytes_and_sets_use_allowed_globals() {
+        // pickle.dumps(b"\x00\xff", 2) and pickle.dumps({1, 2}, 2)
+        let b = b"\x80\x02c_codecs\nencode\nq\x00X\x03\x00\x00\x00\x00\xc3\xbfq\x01X\x06\x00\x00\x00latin1q\x02\x86q\x03Rq\x04.";
+        assert_eq!(to_json(b).unwrap(), r#"{"$bytes":"00ff"}"#);
+        let set = b"\x80\x02c__builtin__\nset\nq\x00]q\x01(K\x01K\x02e\x85q\x02Rq\x03.";
+        assert_eq!(to_json(set).unwrap(), r#"{"$set":[1,2]}"#);
+    }
+
+    #[test]
+    fn json_round_trips_through_pickle() {
+        let json = r#"{"a":[1,2.5,null,true],"b":{"$bytes":"00ff"},"c":{"$set":[1,2]},"n":1180591620717411303424,"s":"h\u00e9"}"#;
+        let p = from_json(json).unwrap();
+        assert_eq!(to_json(&p).unwrap(), json.replace("\\u00e9", "\u{e9}"));
+        assert!(matches!(from_json("{"), Err(Error::Corrupt(_))));
+        assert!(matches!(
+            from_json(r#"{"$bytes":"abc"}"#),
+            Err(Error::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn class_instances_and_globals_are_refused() {
+        // pickle.dumps(datetime.date(2020, 1, 1), 2)
+        let date = b"\x80\x02cdatetime\ndate\nq\x00c_codecs\nencode\nq\x01X\x05\x00\x00\x00\x07\xc3\xa4\x01\x01q\x02X\x06\x00\x00\x00latin1q\x03\x86q\x04Rq\x05\x85q\x06Rq\x07.";
+        assert!(matches!(to_json(date), Err(Error::UnsupportedPickle(_))));
+        // os.system via protocol 0 REDUCE: refused at the GLOBAL, never run.
+        let evil = b"cos\nsystem\n(S'echo hi'\ntR.";
+        assert!(matches!(to_json(evil), Err(Error::UnsupportedPickle(_))));
+        let stack_global = b"\x80\x04\x8c\x02os\x8c\x06system\x93.";
+        assert!(matches!(
+            to_json(stack_global),
+            Err(Error::UnsupportedPickle(_))
+        ));
+        let newobj = b"\x80\x02N)\x81.";
+        assert!(matches!(to_json(newobj), Err(Error::UnsupportedPickle(_))));
+    }
+
+    #[test]
+    fn truncated_and_huge_lengths_are_corrupt() {
+        for cut in 1..PY5.len() {
+            assert!(
+                to_json(&PY5[..cut]).is_err(),
+                "prefix of {cut} bytes accepted"
+            );
+        }
+        // BINBYTES8 announcing 2^60 bytes: refused before any allocation.
+        let huge = b"\x80\x04\x8e\x00\x00\x00\x00\x00\x00\x00\x10.";
+        assert!(matches!(to_json(huge), Err(Error::Corrupt(_))));
+        let huge4 = b"\x80\x03B\xff\xff\xff\x7f.";
+        assert!(matches!(to_json(huge4), Err(Error::Corrupt(_))));
+        assert!(matches!(to_json(b""), Err(Error::Corrupt(_))));
+        assert!(matches!(to_json(b"\x80\x04N.junk"), Err(Error::Corrupt(_))));
+    }
+}
