@@ -240,7 +240,7 @@ pub fn from_json(json: &str) -> Result<Vec<u8>> {
 
 fn hex_bytes(s: &str) -> Result<Vec<u8>> {
     let bad = || Error::Corrupt("$bytes must be an even-length hex string".into());
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(bad());
     }
     (0..s.len())
