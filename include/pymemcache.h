@@ -69,6 +69,12 @@
 #define DEFAULT_MIN_COMPRESS_LEN 400
 
 /**
+ * Where a serialize or deserialize callback puts its result; only valid
+ * during the callback.
+ */
+typedef struct pmc_buffer pmc_buffer;
+
+/**
  * A memcached client. Made by `pmc_client_new`, released by
  * `pmc_client_free`. Every handle may be shared between threads: a
  * single-server client serializes concurrent calls on its one connection.
@@ -154,6 +160,22 @@ typedef struct pmc_pool_stats {
    */
   uint64_t destroyed;
 } pmc_pool_stats;
+
+/**
+ * A serialize or deserialize callback: gets `userdata`, the key as the
+ * caller gave it, the value and its flags; puts its result with
+ * `pmc_buffer_set(out, ...)` (or leaves the value unchanged by not
+ * calling it) and returns PMC_OK, or any other status to fail the command
+ * with PMC_SERDE_CALLBACK. It runs on the thread that called the command,
+ * possibly on several threads at once when the client is shared.
+ */
+typedef pmc_status (*pmc_serde_fn)(void *userdata,
+                                   const uint8_t *key,
+                                   size_t key_len,
+                                   const uint8_t *value,
+                                   size_t value_len,
+                                   uint32_t flags,
+                                   struct pmc_buffer *out);
 
 /**
  * One hit of a multi-key get, borrowed from its `pmc_results`: the
@@ -1062,6 +1084,148 @@ pmc_status pmc_options_set_dead_timeout_ms(struct pmc_options *opts, uint32_t va
  * `opts` is a live options pointer; `prefix` points to `len` bytes.
  */
 pmc_status pmc_options_set_key_prefix(struct pmc_options *opts, const uint8_t *prefix, size_t len);
+
+/**
+ * Give the client pymemcache's CompressedSerde behaviour, for every kind of
+ * client and every command that carries values: a value longer than
+ * `min_compress_len` bytes is stored zlib-compressed with flag 8 added when
+ * that makes it no longer; values read with flag 8 are decompressed and the
+ * flag removed. `min_compress_len` 0 only decompresses. pymemcache's
+ * default is 400. append and prepend send their bytes as they are.
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer.
+ */
+pmc_status pmc_options_set_compression(struct pmc_options *opts,
+                                       bool enabled,
+                                       size_t min_compress_len);
+
+/**
+ * From a serialize/deserialize callback: the result is `len` bytes at
+ * `data` (copied; the callback keeps ownership of its memory) with
+ * `flags`. Not calling it leaves the value as it was. Returns PMC_OK or
+ * PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `out` is the buffer the callback was given; `data` points to `len`
+ * bytes (may be NULL when len is 0).
+ */
+pmc_status pmc_buffer_set(struct pmc_buffer *out, const uint8_t *data, size_t len, uint32_t flags);
+
+/**
+ * Run every value the client stores through `serialize` and every value it
+ * reads through `deserialize` (either may be NULL: no change that way),
+ * in every command that carries values, before compression on the way out
+ * and after it on the way in. `userdata` is passed to both; it and the
+ * callbacks must stay valid, and be safe to call from any thread that uses
+ * the client, for as long as a client made from these options lives.
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer; see above for the callbacks.
+ */
+pmc_status pmc_options_set_serde(struct pmc_options *opts,
+                                 pmc_serde_fn serialize,
+                                 pmc_serde_fn deserialize,
+                                 void *userdata);
+
+/**
+ * Store UTF-8 text (`len` bytes, no NUL needed) with flag 16, as pymemcache
+ * stores a str. Returns PMC_OK, PMC_INVALID_ARGUMENT (not UTF-8), or the
+ * statuses of `pmc_set`.
+ *
+ * # Safety
+ * `client` is a live client; `key` and `text` point to their lengths.
+ */
+pmc_status pmc_set_text(const struct pmc_client *client,
+                        const uint8_t *key,
+                        size_t key_len,
+                        const char *text,
+                        size_t len,
+                        int64_t expire,
+                        pmc_reply reply);
+
+/**
+ * Read text: a flag-16 value (a pymemcache str), or flag-0 bytes that are
+ * UTF-8; compressed values (flag 8) are decompressed. `*out` gets the text
+ * (NUL-terminated too; release with `pmc_value_free`). Returns PMC_OK,
+ * PMC_MISS, PMC_NOT_TEXT (stored as another type, or not UTF-8),
+ * PMC_CORRUPT_VALUE, or the errors of `pmc_get`.
+ *
+ * # Safety
+ * As for `pmc_get`.
+ */
+pmc_status pmc_get_text(const struct pmc_client *client,
+                        const uint8_t *key,
+                        size_t key_len,
+                        struct pmc_value *out);
+
+/**
+ * Store an integer as decimal text with flag 2, as pymemcache stores an
+ * int. Returns the statuses of `pmc_set`.
+ *
+ * # Safety
+ * `client` is a live client; `key` points to `key_len` bytes.
+ */
+pmc_status pmc_set_int64(const struct pmc_client *client,
+                         const uint8_t *key,
+                         size_t key_len,
+                         int64_t value,
+                         int64_t expire,
+                         pmc_reply reply);
+
+/**
+ * Read an integer: flag 2 or 4 (pymemcache's int and long), or flag-0
+ * decimal text such as an incr/decr counter. Returns PMC_OK, PMC_MISS,
+ * PMC_NOT_INTEGER (not an integer, or beyond 64 bits: read those with
+ * `pmc_get_json`), PMC_CORRUPT_VALUE, or the errors of `pmc_get`.
+ *
+ * # Safety
+ * As for `pmc_get`; `out` points to an int64_t.
+ */
+pmc_status pmc_get_int64(const struct pmc_client *client,
+                         const uint8_t *key,
+                         size_t key_len,
+                         int64_t *out);
+
+/**
+ * Read any value a pymemcache service stored, as JSON text in `*out`
+ * (release with `pmc_string_free`): str -> string, int (any size) ->
+ * number, bytes -> {"$bytes":"<hex>"}, and pickles of plain data (None,
+ * bool, int, float, str, bytes, list, tuple, dict, set) -> their JSON
+ * (tuples as arrays, sets as {"$set":[...]}). Compressed values are
+ * decompressed. Returns PMC_OK, PMC_MISS, PMC_UNSUPPORTED_PICKLE (a pickle
+ * of a class instance or other non-data: refused, never executed),
+ * PMC_CORRUPT_VALUE (truncated pickle, corrupt zlib, unknown flags), or
+ * the errors of `pmc_get`.
+ *
+ * # Safety
+ * As for `pmc_get`; `out` is writable.
+ */
+pmc_status pmc_get_json(const struct pmc_client *client,
+                        const uint8_t *key,
+                        size_t key_len,
+                        char **out);
+
+/**
+ * Store JSON text the way pymemcache's default serializer stores the
+ * Python object it stands for: a string as text (flag 16), an integer as
+ * int (flag 2), {"$bytes":"<hex>"} as bytes (flag 0), anything else as a
+ * pickle (flag 1) that `pickle.loads` reads (objects -> dict, arrays ->
+ * list, {"$set":[...]} -> set). Returns PMC_OK, PMC_CORRUPT_VALUE (not
+ * JSON), PMC_INVALID_ARGUMENT (not UTF-8), or the statuses of `pmc_set`.
+ *
+ * # Safety
+ * `client` is a live client; `key` points to `key_len` bytes; `json` is a
+ * NUL-terminated string.
+ */
+pmc_status pmc_set_json(const struct pmc_client *client,
+                        const uint8_t *key,
+                        size_t key_len,
+                        const char *json,
+                        int64_t expire,
+                        pmc_reply reply);
 
 /**
  * The name of a status code, e.g. "PMC_MISS"; "PMC_UNKNOWN_STATUS" for a

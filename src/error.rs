@@ -112,6 +112,14 @@ pub enum Error {
     /// truncated pickle, bad JSON.
     #[error("corrupt value: {0}")]
     Corrupt(String),
+    /// A serialize or deserialize callback given by a C program failed.
+    #[error("serde callback failed with status {status}: {text}")]
+    SerdeCallback {
+        /// The status the callback returned.
+        status: i32,
+        /// What was being done.
+        text: String,
+    },
     /// A hash client has no live server to send the command to.
     #[error("no servers available: every server is dead or none was added")]
     NoServers,
@@ -154,6 +162,8 @@ pub enum ErrorKind {
     UnsupportedPickle,
     /// `Error::Corrupt`
     Corrupt,
+    /// `Error::SerdeCallback`
+    SerdeCallback,
     /// `Error::Config`
     Config,
 }
@@ -181,7 +191,8 @@ impl Error {
             | Error::NotText(_)
             | Error::NotInteger(_)
             | Error::UnsupportedPickle(_)
-            | Error::Corrupt(_) => {}
+            | Error::Corrupt(_)
+            | Error::SerdeCallback { .. } => {}
         }
         self
     }
@@ -204,6 +215,7 @@ impl Error {
             Error::NotInteger(_) => ErrorKind::NotInteger,
             Error::UnsupportedPickle(_) => ErrorKind::UnsupportedPickle,
             Error::Corrupt(_) => ErrorKind::Corrupt,
+            Error::SerdeCallback { .. } => ErrorKind::SerdeCallback,
             Error::Config(_) => ErrorKind::Config,
         }
     }

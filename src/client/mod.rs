@@ -1,5 +1,6 @@
 //! The clients and the command set they share.
 
+mod codec;
 mod fallback;
 mod hash;
 mod options;
@@ -10,9 +11,10 @@ mod single;
 mod stats;
 mod via_conn;
 
+pub use codec::{set_many_encoded, CodecClient, Compression, ValueCodec};
 pub use fallback::FallbackClient;
 pub use hash::{HashClient, HashOptions};
-pub use options::ClientOptions;
+pub use options::{ClientOptions, DEFAULT_MAX_VALUE_LEN};
 pub use pooled::PooledClient;
 pub use retrying::{RetryOptions, RetryingClient};
 pub use server::ServerConn;

@@ -33,7 +33,7 @@ pub const PMC_REPLY_WAIT: pmc_reply = 1;
 /// Send with `noreply`: the outcome is not known (reported as PMC_OK).
 pub const PMC_REPLY_NONE: pmc_reply = 2;
 
-fn reply_mode(mode: pmc_reply) -> Result<Option<bool>, pmc_status> {
+pub(crate) fn reply_mode(mode: pmc_reply) -> Result<Option<bool>, pmc_status> {
     match mode {
         PMC_REPLY_DEFAULT => Ok(None),
         PMC_REPLY_WAIT => Ok(Some(false)),
@@ -49,7 +49,7 @@ fn check<T>(r: crate::Result<T>) -> Result<T, pmc_status> {
     r.map_err(|e| fail_with(&e))
 }
 
-unsafe fn client<'a>(c: *const pmc_client) -> Result<&'a dyn Memcache, pmc_status> {
+pub(crate) unsafe fn client<'a>(c: *const pmc_client) -> Result<&'a dyn Memcache, pmc_status> {
     Ok(as_ref(c, "client")?.inner.as_ref())
 }
 
@@ -95,6 +95,7 @@ pub unsafe extern "C" fn pmc_client_new(
             [one] => Box::new(check(Client::with_addr(one.clone(), &o.client))?),
             _ => unreachable!("one server, or a hash client"),
         };
+        let inner = super::serde::wrap(o, inner);
         *out = Box::into_raw(Box::new(pmc_client { inner }));
         Ok(PMC_OK)
     })
@@ -1060,6 +1061,7 @@ fn kind_of(status: pmc_status) -> Result<ErrorKind, pmc_status> {
         PMC_NOT_INTEGER => ErrorKind::NotInteger,
         PMC_UNSUPPORTED_PICKLE => ErrorKind::UnsupportedPickle,
         PMC_CORRUPT_VALUE => ErrorKind::Corrupt,
+        PMC_SERDE_CALLBACK => ErrorKind::SerdeCallback,
         other => {
             return Err(fail(
                 PMC_INVALID_ARGUMENT,

@@ -6,6 +6,7 @@
 pub mod boundary;
 pub mod client;
 pub mod options;
+pub mod serde;
 pub mod status;
 pub mod value;
 pub mod version;

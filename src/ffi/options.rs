@@ -20,6 +20,8 @@ pub struct pmc_options {
     pub(crate) pool: PoolOptions,
     pub(crate) use_hash: bool,
     pub(crate) hash: HashOptions,
+    pub(crate) compression: Option<usize>,
+    pub(crate) callbacks: Option<super::serde::Callbacks>,
 }
 
 /// A new options builder with pymemcache's defaults: no servers, no
@@ -36,6 +38,8 @@ pub extern "C" fn pmc_options_new() -> *mut pmc_options {
             pool: PoolOptions::default(),
             use_hash: false,
             hash: HashOptions::default(),
+            compression: None,
+            callbacks: None,
         }))
     })
 }

@@ -131,6 +131,7 @@ pub fn status_of(err: &Error) -> pmc_status {
         Error::NotInteger(_) => PMC_NOT_INTEGER,
         Error::UnsupportedPickle(_) => PMC_UNSUPPORTED_PICKLE,
         Error::Corrupt(_) => PMC_CORRUPT_VALUE,
+        Error::SerdeCallback { .. } => PMC_SERDE_CALLBACK,
     }
 }
 

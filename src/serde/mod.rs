@@ -7,7 +7,7 @@
 pub mod compress;
 pub mod pickle;
 
-use crate::client::{Item, Memcache};
+use crate::client::{set_many_encoded, Item, Memcache};
 use crate::error::{Error, Result};
 
 /// Stored as raw bytes.
@@ -183,11 +183,94 @@ impl<S: Serde> Serde for CompressingSerde<S> {
     fn deserialize(&self, key: &[u8], data: Vec<u8>, flags: u32) -> Result<Value> {
         if flags & FLAG_COMPRESSED != 0 {
             let plain = compress::decompress(&data, self.max_value_len)?;
-            self.inner.deserialize(key, plain, flags)
+            // pymemcache hands the flags on with bit 8 set; its deserializer
+            // reads them exactly as without it.
+            self.inner.deserialize(key, plain, flags & !FLAG_COMPRESSED)
         } else {
             self.inner.deserialize(key, data, flags)
         }
     }
+}
+
+/// Read stored bytes and flags the way a pymemcache client with
+/// CompressedSerde around its default serde does: zlib is undone first
+/// (output bounded by `max_value_len`), then the flags give the type.
+pub fn decode_item(data: Vec<u8>, flags: u32, max_value_len: usize) -> Result<Value> {
+    CompressingSerde::new(PymemcacheSerde, 0, max_value_len).deserialize(b"", data, flags)
+}
+
+/// A value as text: flag-16 text, or flag-0 bytes that are UTF-8.
+pub fn value_to_text(value: Value) -> Result<String> {
+    match value {
+        Value::Text(t) => Ok(t),
+        Value::Bytes(b) => String::from_utf8(b)
+            .map_err(|e| Error::NotText(format!("stored bytes are not UTF-8: {e}"))),
+        other => Err(Error::NotText(format!("stored as {}", type_name(&other)))),
+    }
+}
+
+/// A value as an i64: flag 2 or 4 integers, or flag-0 bytes holding one
+/// (a counter set from C, padded by memcached's incr/decr).
+pub fn value_to_i64(value: Value) -> Result<i64> {
+    match value {
+        Value::Int(n) => Ok(n),
+        Value::BigInt(s) => Err(Error::NotInteger(format!("{s} does not fit 64 bits"))),
+        Value::Bytes(b) => match parse_integer(&b)? {
+            Value::Int(n) => Ok(n),
+            _ => Err(Error::NotInteger(
+                "the stored integer does not fit 64 bits".into(),
+            )),
+        },
+        other => Err(Error::NotInteger(format!(
+            "stored as {}",
+            type_name(&other)
+        ))),
+    }
+}
+
+fn type_name(v: &Value) -> String {
+    match v {
+        Value::Raw(_, f) => format!("unknown flags {f}"),
+        Value::Bytes(_) => "bytes (flags 0)".into(),
+        Value::Text(_) => "text (flags 16)".into(),
+        Value::Int(_) | Value::BigInt(_) => "an integer (flags 2)".into(),
+        Value::Pickle(_) => "a pickle (flags 1)".into(),
+    }
+}
+
+/// A value as JSON text: text -> string, integers -> number, bytes ->
+/// {"$bytes": hex}, pickles of plain data per `pickle::to_json`.
+pub fn value_to_json(value: &Value) -> Result<String> {
+    let json_err = |e: serde_json::Error| Error::Corrupt(e.to_string());
+    match value {
+        Value::Text(t) => serde_json::to_string(t).map_err(json_err),
+        Value::Int(n) => Ok(n.to_string()),
+        Value::BigInt(s) => Ok(s.clone()),
+        Value::Bytes(b) => Ok(format!("{{\"$bytes\":\"{}\"}}", pickle::hex(b))),
+        Value::Pickle(p) => pickle::to_json(p),
+        Value::Raw(_, f) => Err(Error::Corrupt(format!(
+            "flags {f} are not a pymemcache type"
+        ))),
+    }
+}
+
+/// The value pymemcache's serializer would make of the Python object this
+/// JSON stands for: a string -> text (16), an integer -> int (2),
+/// {"$bytes": hex} -> bytes (0), anything else -> a pickle (1).
+pub fn value_from_json(json: &str) -> Result<Value> {
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| Error::Corrupt(format!("JSON: {e}")))?;
+    Ok(match &v {
+        serde_json::Value::String(s) => Value::Text(s.clone()),
+        serde_json::Value::Number(n) if !n.to_string().contains(['.', 'e', 'E']) => {
+            parse_integer(n.to_string().as_bytes())?
+        }
+        serde_json::Value::Object(m) if m.len() == 1 => match m.get("$bytes") {
+            Some(serde_json::Value::String(h)) => Value::Bytes(pickle::hex_bytes(h)?),
+            _ => Value::Pickle(pickle::from_json(json)?),
+        },
+        _ => Value::Pickle(pickle::from_json(json)?),
+    })
 }
 
 /// Any client with a serde in front: typed values in, typed values out.
@@ -253,27 +336,12 @@ impl<'a> SerdeClient<'a> {
         expire: i64,
         noreply: Option<bool>,
     ) -> Result<Vec<usize>> {
-        // Group by flags: set_many stores one flags value per call.
         let encoded: Vec<(Vec<u8>, u32)> = items
             .iter()
             .map(|(k, v)| self.serde.serialize(k, v))
             .collect::<Result<_>>()?;
-        let mut failed = Vec::new();
-        let mut flag_values: Vec<u32> = encoded.iter().map(|(_, f)| *f).collect();
-        flag_values.sort_unstable();
-        flag_values.dedup();
-        for f in flag_values {
-            let idx: Vec<usize> = (0..items.len()).filter(|&i| encoded[i].1 == f).collect();
-            let batch: Vec<(&[u8], &[u8])> = idx
-                .iter()
-                .map(|&i| (items[i].0, encoded[i].0.as_slice()))
-                .collect();
-            for bad in self.client.set_many(&batch, f, expire, noreply)? {
-                failed.push(idx[bad]);
-            }
-        }
-        failed.sort_unstable();
-        Ok(failed)
+        let keys: Vec<&[u8]> = items.iter().map(|(k, _)| *k).collect();
+        set_many_encoded(self.client, &keys, &encoded, expire, noreply)
     }
 }
 

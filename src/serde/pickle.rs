@@ -175,9 +175,7 @@ fn write_json(v: &Value, out: &mut String, depth: usize) -> Result<()> {
         }
         Value::Bytes(b) => {
             out.push_str("{\"$bytes\":\"");
-            for byte in b {
-                write!(out, "{byte:02x}").expect("writing to a String");
-            }
+            out.push_str(&hex(b));
             out.push_str("\"}");
         }
         Value::String(s) => {
@@ -238,7 +236,13 @@ pub fn from_json(json: &str) -> Result<Vec<u8>> {
         .map_err(|e| Error::Corrupt(format!("pickle: {e}")))
 }
 
-fn hex_bytes(s: &str) -> Result<Vec<u8>> {
+/// Lower-case hex of `b`, as `$bytes` holds it.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The bytes a `$bytes` hex string stands for.
+pub fn hex_bytes(s: &str) -> Result<Vec<u8>> {
     let bad = || Error::Corrupt("$bytes must be an even-length hex string".into());
     if !s.len().is_multiple_of(2) {
         return Err(bad());

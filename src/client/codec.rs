@@ -1,0 +1,227 @@
+//! `CodecClient`: any client with a transformation of every value it sends
+//! and receives (compression, a C program's serialize/deserialize
+//! callbacks), applied transparently by every command that carries values.
+
+use super::{CasOutcome, FetchCmd, Item, Memcache, ServerStats, StoreCmd};
+use crate::error::Result;
+use crate::pool::PoolStats;
+use crate::serde::{compress, maybe_compress, FLAG_COMPRESSED};
+
+/// A transformation of values on their way to and from the server.
+pub trait ValueCodec: Send + Sync {
+    /// What to store for `value` with `flags`.
+    fn encode(&self, key: &[u8], value: &[u8], flags: u32) -> Result<(Vec<u8>, u32)>;
+    /// What the caller gets for stored `data` with `flags`.
+    fn decode(&self, key: &[u8], data: Vec<u8>, flags: u32) -> Result<(Vec<u8>, u32)>;
+}
+
+/// pymemcache's CompressedSerde as a codec: zlib when a value is longer than
+/// `min_compress_len` and compresses to no more than it was (flag 8 added);
+/// values stored with flag 8 are decompressed (at most `max_value_len`).
+#[derive(Debug, Clone)]
+pub struct Compression {
+    /// Compress values longer than this; 0 = never compress (still read).
+    pub min_compress_len: usize,
+    /// Bound on a decompressed value.
+    pub max_value_len: usize,
+}
+
+impl ValueCodec for Compression {
+    fn encode(&self, _key: &[u8], value: &[u8], flags: u32) -> Result<(Vec<u8>, u32)> {
+        let (data, compressed) = maybe_compress(value.to_vec(), self.min_compress_len);
+        Ok((
+            data,
+            if compressed {
+                flags | FLAG_COMPRESSED
+            } else {
+                flags
+            },
+        ))
+    }
+
+    fn decode(&self, _key: &[u8], data: Vec<u8>, flags: u32) -> Result<(Vec<u8>, u32)> {
+        if flags & FLAG_COMPRESSED == 0 {
+            return Ok((data, flags));
+        }
+        Ok((
+            compress::decompress(&data, self.max_value_len)?,
+            flags & !FLAG_COMPRESSED,
+        ))
+    }
+}
+
+/// `set_many` of values that may each carry their own flags: one call per
+/// distinct flags value; the indices (into `keys`) of items not stored.
+pub fn set_many_encoded(
+    client: &dyn Memcache,
+    keys: &[&[u8]],
+    encoded: &[(Vec<u8>, u32)],
+    expire: i64,
+    noreply: Option<bool>,
+) -> Result<Vec<usize>> {
+    let mut flag_values: Vec<u32> = encoded.iter().map(|(_, f)| *f).collect();
+    flag_values.sort_unstable();
+    flag_values.dedup();
+    let mut failed = Vec::new();
+    for f in flag_values {
+        let idx: Vec<usize> = (0..keys.len()).filter(|&i| encoded[i].1 == f).collect();
+        let batch: Vec<(&[u8], &[u8])> = idx
+            .iter()
+            .map(|&i| (keys[i], encoded[i].0.as_slice()))
+            .collect();
+        let bad = client.set_many(&batch, f, expire, noreply)?;
+        failed.extend(bad.into_iter().map(|b| idx[b]));
+    }
+    failed.sort_unstable();
+    Ok(failed)
+}
+
+/// A client whose values pass through a codec.
+pub struct CodecClient<C: ValueCodec> {
+    inner: Box<dyn Memcache>,
+    codec: C,
+}
+
+impl<C: ValueCodec> CodecClient<C> {
+    /// Put `codec` in front of `inner`.
+    pub fn new(inner: Box<dyn Memcache>, codec: C) -> Self {
+        CodecClient { inner, codec }
+    }
+}
+
+impl<C: ValueCodec> Memcache for CodecClient<C> {
+    fn fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
+        let items = self.inner.fetch(cmd, keys)?;
+        keys.iter()
+            .zip(items)
+            .map(|(k, it)| {
+                it.map(|it| {
+                    let (value, flags) = self.codec.decode(k, it.value, it.flags)?;
+                    Ok(Item {
+                        value,
+                        flags,
+                        cas: it.cas,
+                    })
+                })
+                .transpose()
+            })
+            .collect()
+    }
+
+    fn store(
+        &self,
+        cmd: StoreCmd,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<bool> {
+        match cmd {
+            // Bytes added to a stored value join it as they are.
+            StoreCmd::Append | StoreCmd::Prepend => {
+                self.inner.store(cmd, key, value, flags, expire, noreply)
+            }
+            _ => {
+                let (data, flags) = self.codec.encode(key, value, flags)?;
+                self.inner.store(cmd, key, &data, flags, expire, noreply)
+            }
+        }
+    }
+
+    fn set_many(
+        &self,
+        items: &[(&[u8], &[u8])],
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<Vec<usize>> {
+        let encoded: Vec<(Vec<u8>, u32)> = items
+            .iter()
+            .map(|(k, v)| self.codec.encode(k, v, flags))
+            .collect::<Result<_>>()?;
+        let keys: Vec<&[u8]> = items.iter().map(|(k, _)| *k).collect();
+        set_many_encoded(self.inner.as_ref(), &keys, &encoded, expire, noreply)
+    }
+
+    fn cas(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        cas: u64,
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<CasOutcome> {
+        let (data, flags) = self.codec.encode(key, value, flags)?;
+        self.inner.cas(key, &data, cas, flags, expire, noreply)
+    }
+
+    fn delete(&self, key: &[u8], noreply: Option<bool>) -> Result<bool> {
+        self.inner.delete(key, noreply)
+    }
+
+    fn delete_many(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize> {
+        self.inner.delete_many(keys, noreply)
+    }
+
+    fn incr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
+        self.inner.incr(key, delta, noreply)
+    }
+
+    fn decr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
+        self.inner.decr(key, delta, noreply)
+    }
+
+    fn touch(&self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool> {
+        self.inner.touch(key, expire, noreply)
+    }
+
+    fn stats(&self, args: &[&str]) -> Result<Vec<ServerStats>> {
+        self.inner.stats(args)
+    }
+
+    fn version(&self) -> Result<String> {
+        self.inner.version()
+    }
+
+    fn flush_all(&self, delay: i64, noreply: Option<bool>) -> Result<()> {
+        self.inner.flush_all(delay, noreply)
+    }
+
+    fn cache_memlimit(&self, megabytes: u64) -> Result<()> {
+        self.inner.cache_memlimit(megabytes)
+    }
+
+    fn raw_command(&self, command: &[u8], end_token: &[u8]) -> Result<Vec<u8>> {
+        self.inner.raw_command(command, end_token)
+    }
+
+    fn shutdown(&self, graceful: bool) -> Result<()> {
+        self.inner.shutdown(graceful)
+    }
+
+    fn quit(&self) -> Result<()> {
+        self.inner.quit()
+    }
+
+    fn close(&self) {
+        self.inner.close()
+    }
+
+    fn pool_stats(&self) -> Option<PoolStats> {
+        self.inner.pool_stats()
+    }
+
+    fn pool_clear(&self) {
+        self.inner.pool_clear()
+    }
+
+    fn server_for_key(&self, key: &[u8]) -> Result<String> {
+        self.inner.server_for_key(key)
+    }
+
+    fn as_hash(&self) -> Option<&super::HashClient> {
+        self.inner.as_hash()
+    }
+}
