@@ -493,7 +493,10 @@ fn default_noreply_false_reports_outcomes() {
     assert!(!c.prepend(b"missing", b"x", DEFAULT).unwrap());
     assert!(c.delete(b"k", DEFAULT).unwrap());
     assert!(!c.delete(b"k", DEFAULT).unwrap());
-    assert_eq!(c.set_many(&[(b"a", b"1")], 0, 0, DEFAULT).unwrap(), Vec::<usize>::new());
+    assert_eq!(
+        c.set_many(&[(b"a", b"1")], 0, 0, DEFAULT).unwrap(),
+        Vec::<usize>::new()
+    );
     assert_eq!(c.delete_many(&[b"a", b"b"], DEFAULT).unwrap(), 1);
     c.flush_all(0, DEFAULT).unwrap();
 }
