@@ -28,45 +28,39 @@
 #define PMC_VERSION_STRING "0.1.0"
 
 /**
- * Commands with replies sent before their replies are read; bounded so the
- * server's replies always fit the socket buffers (no write/write deadlock).
+ * pymemcache's flags: bytes.
  */
-#define PIPELINE_BATCH 1024
+#define PMC_FLAG_BYTES 0
 
 /**
- * Stored as raw bytes.
+ * pymemcache's flags: a pickle.
  */
-#define FLAG_BYTES 0
+#define PMC_FLAG_PICKLE 1
 
 /**
- * A Python pickle.
+ * pymemcache's flags: an int, as decimal text.
  */
-#define FLAG_PICKLE 1
+#define PMC_FLAG_INTEGER 2
 
 /**
- * A Python int, as decimal text.
+ * pymemcache's flags: a Python 2 long, as decimal text.
  */
-#define FLAG_INTEGER 2
+#define PMC_FLAG_LONG 4
 
 /**
- * A Python 2 long, as decimal text.
+ * pymemcache's flags: zlib-compressed (added to the others).
  */
-#define FLAG_LONG 4
+#define PMC_FLAG_COMPRESSED 8
 
 /**
- * zlib-compressed (on top of the other flags).
+ * pymemcache's flags: UTF-8 text.
  */
-#define FLAG_COMPRESSED 8
+#define PMC_FLAG_TEXT 16
 
 /**
- * UTF-8 text.
+ * pymemcache's default min_compress_len.
  */
-#define FLAG_TEXT 16
-
-/**
- * pymemcache's default `min_compress_len`.
- */
-#define DEFAULT_MIN_COMPRESS_LEN 400
+#define PMC_DEFAULT_MIN_COMPRESS_LEN 400
 
 /**
  * Where a serialize or deserialize callback puts its result; only valid
@@ -933,7 +927,9 @@ pmc_status pmc_options_set_connect_timeout_ms(struct pmc_options *opts, uint32_t
 pmc_status pmc_options_set_timeout_ms(struct pmc_options *opts, uint32_t value);
 
 /**
- * Set TCP_NODELAY on TCP connections (default off).
+ * Set TCP_NODELAY on TCP connections (default off, as pymemcache).
+ * Recommended on: without it a noreply command followed by a request can
+ * wait about 40 ms for the server's delayed ACK.
  * Returns PMC_OK or PMC_NULL_ARGUMENT.
  *
  * # Safety
@@ -1090,8 +1086,10 @@ pmc_status pmc_options_set_key_prefix(struct pmc_options *opts, const uint8_t *p
  * client and every command that carries values: a value longer than
  * `min_compress_len` bytes is stored zlib-compressed with flag 8 added when
  * that makes it no longer; values read with flag 8 are decompressed and the
- * flag removed. `min_compress_len` 0 only decompresses. pymemcache's
- * default is 400. append and prepend send their bytes as they are.
+ * flag removed (a stream that would expand beyond max_value_len gives
+ * PMC_CORRUPT_VALUE, without allocating it). `min_compress_len` 0 only
+ * decompresses; pymemcache's default is 400 (PMC_DEFAULT_MIN_COMPRESS_LEN).
+ * append and prepend send their bytes as they are.
  * Returns PMC_OK or PMC_NULL_ARGUMENT.
  *
  * # Safety

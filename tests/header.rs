@@ -22,6 +22,8 @@ fn header_exports_only_prefixed_names() {
         let line = line.trim_start();
         let name = if let Some(rest) = line.strip_prefix("#define ") {
             rest.split_whitespace().next()
+        } else if line.starts_with("typedef") && line.contains("(*") {
+            line.split("(*").nth(1).and_then(|s| s.split(')').next())
         } else if line.starts_with("typedef struct") && line.ends_with('{') {
             line.split_whitespace().nth(2)
         } else if line.starts_with("typedef ") || (line.starts_with("} ") && !line.contains("//")) {

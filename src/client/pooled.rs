@@ -6,12 +6,14 @@ use super::via_conn::{ConnGuard, ConnSource};
 use super::{ClientOptions, ServerConn};
 use crate::addr::ServerAddr;
 use crate::error::{Error, Result};
+use crate::key::KeyRules;
 use crate::pool::{ObjectPool, PoolOptions, PoolStats};
 
 /// A thread-safe client for one server over a pool of connections.
 pub struct PooledClient {
     pool: ObjectPool<ServerConn>,
     addr: ServerAddr,
+    rules: KeyRules,
     ignore_exc: bool,
 }
 
@@ -36,6 +38,7 @@ impl PooledClient {
         Ok(PooledClient {
             pool: ObjectPool::new(pool, move || ServerConn::new(a.clone(), &o)),
             addr,
+            rules: opts.key_rules()?,
             ignore_exc: opts.ignore_exc,
         })
     }
@@ -58,6 +61,10 @@ impl ConnSource for PooledClient {
 
     fn ignore_exc(&self) -> bool {
         self.ignore_exc
+    }
+
+    fn placement(&self) -> (&ServerAddr, &KeyRules) {
+        (&self.addr, &self.rules)
     }
 
     fn close_all(&self) {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 const COPY_VALUE_MAX: usize = 16 * 1024;
 /// Commands with replies sent before their replies are read; bounded so the
 /// server's replies always fit the socket buffers (no write/write deadlock).
-pub const PIPELINE_BATCH: usize = 1024;
+pub(crate) const PIPELINE_BATCH: usize = 1024;
 /// Bytes of noreply requests gathered before they are written.
 const NOREPLY_FLUSH: usize = 1024 * 1024;
 

@@ -5,12 +5,15 @@ use super::via_conn::{ConnGuard, ConnSource};
 use super::{ClientOptions, ServerConn};
 use crate::addr::ServerAddr;
 use crate::error::Result;
+use crate::key::KeyRules;
 use parking_lot::Mutex;
 
 /// A client for one memcached server.
 pub struct Client {
     conn: Mutex<ServerConn>,
     ignore_exc: bool,
+    addr: ServerAddr,
+    rules: KeyRules,
 }
 
 impl Client {
@@ -23,14 +26,16 @@ impl Client {
     /// A client for an already parsed address.
     pub fn with_addr(addr: ServerAddr, opts: &ClientOptions) -> Result<Client> {
         Ok(Client {
-            conn: Mutex::new(ServerConn::new(addr, opts)?),
+            conn: Mutex::new(ServerConn::new(addr.clone(), opts)?),
             ignore_exc: opts.ignore_exc,
+            addr,
+            rules: opts.key_rules()?,
         })
     }
 
     /// The server's address.
-    pub fn addr(&self) -> ServerAddr {
-        self.conn.lock().addr().clone()
+    pub fn addr(&self) -> &ServerAddr {
+        &self.addr
     }
 
     /// True while the connection is open.
@@ -46,6 +51,10 @@ impl ConnSource for Client {
 
     fn ignore_exc(&self) -> bool {
         self.ignore_exc
+    }
+
+    fn placement(&self) -> (&ServerAddr, &KeyRules) {
+        (&self.addr, &self.rules)
     }
 
     fn close_all(&self) {

@@ -3,7 +3,9 @@
 //! and the `PooledClient` (a checked-out one). Written once here.
 
 use super::{CasOutcome, FetchCmd, Item, Memcache, ServerConn, ServerStats, StoreCmd};
+use crate::addr::ServerAddr;
 use crate::error::{Error, Result};
+use crate::key::KeyRules;
 use crate::pool::{PoolStats, Pooled};
 use parking_lot::MutexGuard;
 use std::ops::{Deref, DerefMut};
@@ -71,6 +73,8 @@ pub trait ConnSource: Send + Sync {
 
     /// Whether retrieval errors read as misses.
     fn ignore_exc(&self) -> bool;
+    /// The server's node name, and the key rules (no connection needed).
+    fn placement(&self) -> (&ServerAddr, &KeyRules);
     /// Close every connection.
     fn close_all(&self);
     /// The pool's counts, for pooled sources.
@@ -197,9 +201,8 @@ impl<S: ConnSource> Memcache for S {
     }
 
     fn server_for_key(&self, key: &[u8]) -> Result<String> {
-        self.with_conn(|c| {
-            c.check_keys(&[key])?;
-            Ok(c.addr().node_name())
-        })
+        let (addr, rules) = self.placement();
+        rules.check(key)?;
+        Ok(addr.node_name())
     }
 }

@@ -11,6 +11,21 @@ use crate::error::{Error, Result};
 use crate::serde::{self as sd, Serde, Value};
 use std::ffi::{c_char, c_void};
 
+/// pymemcache's flags: bytes.
+pub const PMC_FLAG_BYTES: u32 = 0;
+/// pymemcache's flags: a pickle.
+pub const PMC_FLAG_PICKLE: u32 = 1;
+/// pymemcache's flags: an int, as decimal text.
+pub const PMC_FLAG_INTEGER: u32 = 2;
+/// pymemcache's flags: a Python 2 long, as decimal text.
+pub const PMC_FLAG_LONG: u32 = 4;
+/// pymemcache's flags: zlib-compressed (added to the others).
+pub const PMC_FLAG_COMPRESSED: u32 = 8;
+/// pymemcache's flags: UTF-8 text.
+pub const PMC_FLAG_TEXT: u32 = 16;
+/// pymemcache's default min_compress_len.
+pub const PMC_DEFAULT_MIN_COMPRESS_LEN: usize = 400;
+
 fn check<T>(r: Result<T>) -> std::result::Result<T, pmc_status> {
     r.map_err(|e| fail_with(&e))
 }
@@ -19,8 +34,10 @@ fn check<T>(r: Result<T>) -> std::result::Result<T, pmc_status> {
 /// client and every command that carries values: a value longer than
 /// `min_compress_len` bytes is stored zlib-compressed with flag 8 added when
 /// that makes it no longer; values read with flag 8 are decompressed and the
-/// flag removed. `min_compress_len` 0 only decompresses. pymemcache's
-/// default is 400. append and prepend send their bytes as they are.
+/// flag removed (a stream that would expand beyond max_value_len gives
+/// PMC_CORRUPT_VALUE, without allocating it). `min_compress_len` 0 only
+/// decompresses; pymemcache's default is 400 (PMC_DEFAULT_MIN_COMPRESS_LEN).
+/// append and prepend send their bytes as they are.
 /// Returns PMC_OK or PMC_NULL_ARGUMENT.
 ///
 /// # Safety
@@ -382,4 +399,32 @@ pub unsafe extern "C" fn pmc_set_json(
         let v = check(sd::value_from_json(j))?;
         set_value(client, key, key_len, &v, expire, reply)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c_flag_constants_match_the_core() {
+        assert_eq!(
+            [
+                PMC_FLAG_BYTES,
+                PMC_FLAG_PICKLE,
+                PMC_FLAG_INTEGER,
+                PMC_FLAG_LONG,
+                PMC_FLAG_COMPRESSED,
+                PMC_FLAG_TEXT
+            ],
+            [
+                sd::FLAG_BYTES,
+                sd::FLAG_PICKLE,
+                sd::FLAG_INTEGER,
+                sd::FLAG_LONG,
+                sd::FLAG_COMPRESSED,
+                sd::FLAG_TEXT
+            ]
+        );
+        assert_eq!(PMC_DEFAULT_MIN_COMPRESS_LEN, sd::DEFAULT_MIN_COMPRESS_LEN);
+    }
 }
