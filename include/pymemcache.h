@@ -8,7 +8,8 @@
  *    an error (10 and above) whose message pmc_last_error_message() gives.
  *  - Results go to trailing out-parameters, written only on PMC_OK.
  *  - Keys and values are (pointer, length) pairs: binary-safe, and need not
- *    be NUL-terminated.
+ *    be NUL-terminated. A value pointer may be NULL when its length is 0; a
+ *    key pointer never (PMC_NULL_ARGUMENT), an empty key is PMC_ILLEGAL_INPUT.
  *  - What the library returns is freed by the matching pmc_*_free function;
  *    every free function accepts NULL.
  */

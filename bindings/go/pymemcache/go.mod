@@ -1,0 +1,3 @@
+module pymemcache-rs/bindings/go/pymemcache
+
+go 1.19

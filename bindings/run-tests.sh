@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Runs the Go, Ruby and Node binding suites against memcached servers that the
+# suites start themselves on free loopback ports.
+#
+#   bindings/run-tests.sh            # all three suites
+#   bindings/run-tests.sh go node    # some of them
+#
+# Installs what is missing (Debian packages: golang-go gcc ruby ruby-ffi
+# ruby-minitest nodejs npm memcached; npm packages from the lock file), builds
+# the library with `cargo build --release` unless PMC_SKIP_CARGO_BUILD=1, and
+# exits non-zero if any suite fails.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname "$here")
+work=${PMC_BINDINGS_WORK:-/tmp/pymemcache-bindings}
+mkdir -p "$work"
+
+suites=("$@")
+[ ${#suites[@]} -eq 0 ] && suites=(go ruby node)
+
+sudo_cmd=()
+[ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+apt_updated=0
+apt_install() {
+  echo ">> apt-get install $*"
+  if [ $apt_updated -eq 0 ]; then
+    "${sudo_cmd[@]}" apt-get update -qq || return 1
+    apt_updated=1
+  fi
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >"$work/apt.log" 2>&1 \
+    || { tail -20 "$work/apt.log"; return 1; }
+}
+
+want() { local s; for s in "${suites[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+
+# --- toolchains and memcached ---------------------------------------------
+missing=()
+command -v memcached >/dev/null || [ -x /usr/bin/memcached ] || missing+=(memcached)
+if want go; then
+  command -v go >/dev/null || missing+=(golang-go)
+  command -v gcc >/dev/null || missing+=(gcc libc6-dev)
+fi
+if want ruby; then
+  command -v ruby >/dev/null || missing+=(ruby)
+  ruby -e 'require "ffi"' >/dev/null 2>&1 || missing+=(ruby-ffi)
+  ruby -e 'require "minitest"' >/dev/null 2>&1 || missing+=(ruby-minitest)
+fi
+if want node; then
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  apt_install "${missing[@]}" || { echo "FAILED: could not install ${missing[*]}"; exit 1; }
+fi
+
+# --- the library ------------------------------------------------------------
+if [ "${PMC_SKIP_CARGO_BUILD:-0}" != 1 ]; then
+  echo ">> cargo build --release"
+  (cd "$root" && cargo build --release) || { echo "FAILED: cargo build --release"; exit 1; }
+fi
+lib="$root/target/release/libpymemcache.so"
+[ -f "$lib" ] || { echo "FAILED: $lib not found (build it, or unset PMC_SKIP_CARGO_BUILD)"; exit 1; }
+[ -e "$lib.0" ] || ln -sf libpymemcache.so "$lib.0"
+
+declare -A result
+failed=0
+
+run_go() {
+  echo "== Go (cgo) =="
+  local log="$work/go.log"
+  (
+    cd "$here/go/pymemcache" &&
+    GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local \
+    GOCACHE="${GOCACHE:-$work/go-cache}" GOPATH="${GOPATH:-$work/gopath}" \
+    go test -count=1 -v ./...
+  ) >"$log" 2>&1
+  local rc=$?
+  grep -E '^(--- FAIL|    )' "$log" | head -40
+  echo "go: $(grep -c '^--- PASS' "$log") passed, $(grep -c '^--- FAIL' "$log") failed"
+  grep -E '^(PASS|FAIL|ok |panic:)' "$log"
+  [ $rc -ne 0 ] && tail -20 "$log"
+  return $rc
+}
+
+run_ruby() {
+  echo "== Ruby (ffi) =="
+  local log="$work/ruby.log"
+  (cd "$here/ruby" && ruby -Ilib -w test/test_pymemcache.rb) >"$log" 2>&1
+  local rc=$?
+  if [ $rc -ne 0 ]; then cat "$log"; else grep -E 'runs, .* assertions|^Finished' "$log"; fi
+  return $rc
+}
+
+run_node() {
+  echo "== Node (koffi) =="
+  local log="$work/node.log"
+  (
+    cd "$here/node" || exit 1
+    if ! node -e 'require("koffi")' >/dev/null 2>&1; then
+      echo ">> npm ci"
+      npm ci --ignore-scripts --no-audit --no-fund || exit 1
+    fi
+    node --test test/*.test.js
+  ) >"$log" 2>&1
+  local rc=$?
+  if [ $rc -ne 0 ]; then cat "$log"; else grep -E '^# (tests|pass|fail|cancelled|skipped|todo|duration_ms) ' "$log"; fi
+  return $rc
+}
+
+for s in "${suites[@]}"; do
+  case "$s" in
+    go|ruby|node) ;;
+    *) echo "unknown suite: $s (go, ruby, node)"; exit 2 ;;
+  esac
+  if "run_$s"; then result[$s]=ok; else result[$s]=FAILED; failed=1; fi
+done
+
+echo "== summary =="
+for s in "${suites[@]}"; do echo "$s: ${result[$s]}"; done
+exit $failed
