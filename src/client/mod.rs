@@ -3,6 +3,7 @@
 mod codec;
 mod fallback;
 mod hash;
+mod mock;
 mod options;
 mod pooled;
 mod retrying;
@@ -14,6 +15,7 @@ mod via_conn;
 pub use codec::{set_many_encoded, CodecClient, Compression, ValueCodec};
 pub use fallback::FallbackClient;
 pub use hash::{HashClient, HashOptions};
+pub use mock::MockClient;
 pub use options::{ClientOptions, DEFAULT_MAX_VALUE_LEN};
 pub use pooled::PooledClient;
 pub use retrying::{RetryOptions, RetryingClient};
@@ -166,24 +168,29 @@ pub trait Memcache: Send + Sync {
         None
     }
 
+    /// Run a retrieval command for one key.
+    fn fetch_one(&self, cmd: FetchCmd, key: &[u8]) -> Result<Option<Item>> {
+        Ok(self.fetch(cmd, &[key])?.pop().flatten())
+    }
+
     /// `get` for one key.
     fn get(&self, key: &[u8]) -> Result<Option<Item>> {
-        first(self.fetch(FetchCmd::Get, &[key])?)
+        self.fetch_one(FetchCmd::Get, key)
     }
 
     /// `gets` for one key: the item carries its CAS unique.
     fn gets(&self, key: &[u8]) -> Result<Option<Item>> {
-        first(self.fetch(FetchCmd::Gets, &[key])?)
+        self.fetch_one(FetchCmd::Gets, key)
     }
 
     /// `gat`: get one key and set its expiry.
     fn gat(&self, key: &[u8], expire: i64) -> Result<Option<Item>> {
-        first(self.fetch(FetchCmd::Gat(expire), &[key])?)
+        self.fetch_one(FetchCmd::Gat(expire), key)
     }
 
     /// `gats`: `gat` with the CAS unique.
     fn gats(&self, key: &[u8], expire: i64) -> Result<Option<Item>> {
-        first(self.fetch(FetchCmd::Gats(expire), &[key])?)
+        self.fetch_one(FetchCmd::Gats(expire), key)
     }
 
     /// `get` for many keys: one entry per key, `None` for a miss.
@@ -241,8 +248,4 @@ pub trait Memcache: Send + Sync {
     fn prepend(&self, key: &[u8], value: &[u8], noreply: Option<bool>) -> Result<bool> {
         self.store(StoreCmd::Prepend, key, value, 0, 0, noreply)
     }
-}
-
-fn first(mut v: Vec<Option<Item>>) -> Result<Option<Item>> {
-    Ok(v.pop().flatten())
 }

@@ -171,8 +171,20 @@ impl ServerConn {
     }
 
     fn read_values(&mut self, with_cas: bool) -> Result<Vec<Option<Item>>> {
-        let max = self.max_value_len;
         let mut out: Vec<Option<Item>> = vec![None; self.spans.len()];
+        self.read_values_into(with_cas, |i, item| out[i] = Some(item))?;
+        Ok(out)
+    }
+
+    /// Read VALUE blocks until END, handing each hit to `sink` with the
+    /// position of its key in the request. Each value gets one allocation,
+    /// with room for the NUL the C surface adds.
+    fn read_values_into(
+        &mut self,
+        with_cas: bool,
+        mut sink: impl FnMut(usize, Item),
+    ) -> Result<()> {
+        let max = self.max_value_len;
         let mut next = 0;
         let conn = self.conn.as_mut().ok_or_else(|| Error::UnexpectedClose {
             server: Default::default(),
@@ -180,7 +192,7 @@ impl ServerConn {
         loop {
             let line = conn.read_line()?;
             if line == b"END" {
-                return Ok(out);
+                return Ok(());
             }
             let h = reply::value_header(line)?;
             if h.len > max as u64 {
@@ -209,15 +221,29 @@ impl ServerConn {
                     server: Default::default(),
                 })?;
             let (flags, cas, len) = (h.flags, h.cas, h.len as usize);
-            let mut value = Vec::new();
+            let mut value = Vec::with_capacity(len + 1);
             conn.read_block(len, &mut value)?;
-            out[next + found] = Some(Item {
-                value,
-                flags,
-                cas: if with_cas { cas } else { None },
-            });
+            sink(
+                next + found,
+                Item {
+                    value,
+                    flags,
+                    cas: if with_cas { cas } else { None },
+                },
+            );
             next += found + 1;
         }
+    }
+
+    /// Run a retrieval command for one key, without a result vector.
+    pub fn fetch_one(&mut self, cmd: FetchCmd, key: &[u8]) -> Result<Option<Item>> {
+        self.encode_fetch(cmd, &[key])?;
+        self.send_fetch()?;
+        let mut hit = None;
+        let res = self.read_values_into(cmd.with_cas(), |_, item| hit = Some(item));
+        self.wbuf.clear();
+        self.guard(res)?;
+        Ok(hit)
     }
 
     /// Run a retrieval command: one entry per key, `None` for a miss.

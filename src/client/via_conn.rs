@@ -87,14 +87,14 @@ pub trait ConnSource: Send + Sync {
 
 /// With `ignore_exc`, a failed retrieval reads as all misses; illegal input
 /// is still reported, as pymemcache checks keys before it tries.
-pub(crate) fn ignore_fetch_error(
-    res: Result<Vec<Option<Item>>>,
+pub(crate) fn ignore_fetch_error<T>(
+    res: Result<T>,
     ignore_exc: bool,
-    n: usize,
-) -> Result<Vec<Option<Item>>> {
+    misses: impl FnOnce() -> T,
+) -> Result<T> {
     match res {
         Err(e) if ignore_exc && !matches!(e, Error::IllegalInput(_) | Error::Config(_)) => {
-            Ok(vec![None; n])
+            Ok(misses())
         }
         other => other,
     }
@@ -103,7 +103,15 @@ pub(crate) fn ignore_fetch_error(
 impl<S: ConnSource> Memcache for S {
     fn fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
         let res = self.with_conn(|c| c.fetch(cmd, keys));
-        ignore_fetch_error(res, self.ignore_exc(), keys.len())
+        ignore_fetch_error(res, self.ignore_exc(), || vec![None; keys.len()])
+    }
+
+    fn fetch_one(&self, cmd: FetchCmd, key: &[u8]) -> Result<Option<Item>> {
+        ignore_fetch_error(
+            self.with_conn(|c| c.fetch_one(cmd, key)),
+            self.ignore_exc(),
+            || None,
+        )
     }
 
     fn store(

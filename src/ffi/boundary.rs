@@ -119,10 +119,11 @@ pub unsafe fn key_list<'a>(
     }
     let ptrs = std::slice::from_raw_parts(ptrs, n);
     let lens = std::slice::from_raw_parts(lens, n);
-    ptrs.iter()
-        .zip(lens)
-        .map(|(&p, &l)| key(p, l, "keys[i]"))
-        .collect()
+    let mut out = Vec::with_capacity(n);
+    for (&p, &l) in ptrs.iter().zip(lens) {
+        out.push(key(p, l, "keys[i]")?);
+    }
+    Ok(out)
 }
 
 /// A NUL-terminated UTF-8 string.

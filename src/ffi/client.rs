@@ -126,8 +126,7 @@ unsafe fn fetch_one(
         let c = client(c)?;
         let k = key(k, key_len, "key")?;
         let out = as_mut(out, "out")?;
-        let items = check(c.fetch(cmd, &[k]))?;
-        match items.into_iter().next().flatten() {
+        match check(c.fetch_one(cmd, k))? {
             Some(item) => {
                 *out = pmc_value::from_item(item);
                 Ok(PMC_OK)
@@ -548,10 +547,11 @@ unsafe fn value_list<'a>(
     }
     let ptrs = std::slice::from_raw_parts(ptrs, n);
     let lens = std::slice::from_raw_parts(lens, n);
-    ptrs.iter()
-        .zip(lens)
-        .map(|(&p, &l)| bytes(p, l, "values[i]"))
-        .collect()
+    let mut out = Vec::with_capacity(n);
+    for (&p, &l) in ptrs.iter().zip(lens) {
+        out.push(bytes(p, l, "values[i]")?);
+    }
+    Ok(out)
 }
 
 /// `delete`: remove a key. Returns PMC_OK, PMC_NOT_FOUND (only when waiting

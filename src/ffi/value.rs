@@ -92,7 +92,8 @@ pub struct pmc_item {
 
 struct Hit {
     index: usize,
-    key: Vec<u8>,
+    /// The key's place in `pmc_results::keys`.
+    key: (usize, usize),
     value: Vec<u8>,
     flags: u32,
     cas: u64,
@@ -104,28 +105,39 @@ struct Hit {
 #[allow(non_camel_case_types)]
 pub struct pmc_results {
     hits: Vec<Hit>,
+    /// Every hit's key, one after another.
+    keys: Vec<u8>,
 }
 
 impl pmc_results {
     /// Collect the hits of `items` (one per key in `keys`).
     pub(crate) fn new(keys: &[&[u8]], items: Vec<Option<Item>>) -> pmc_results {
-        let hits = items
-            .into_iter()
-            .enumerate()
-            .filter_map(|(index, it)| {
-                it.map(|mut it| {
-                    it.value.push(0);
-                    Hit {
-                        index,
-                        key: keys[index].to_vec(),
-                        value: it.value,
-                        flags: it.flags,
-                        cas: it.cas.unwrap_or(0),
-                    }
-                })
-            })
-            .collect();
-        pmc_results { hits }
+        let n = items.iter().filter(|i| i.is_some()).count();
+        let key_bytes = items
+            .iter()
+            .zip(keys)
+            .filter(|(i, _)| i.is_some())
+            .map(|(_, k)| k.len())
+            .sum();
+        let mut r = pmc_results {
+            hits: Vec::with_capacity(n),
+            keys: Vec::with_capacity(key_bytes),
+        };
+        for (index, it) in items.into_iter().enumerate() {
+            if let Some(mut it) = it {
+                let start = r.keys.len();
+                r.keys.extend_from_slice(keys[index]);
+                it.value.push(0);
+                r.hits.push(Hit {
+                    index,
+                    key: (start, keys[index].len()),
+                    value: it.value,
+                    flags: it.flags,
+                    cas: it.cas.unwrap_or(0),
+                });
+            }
+        }
+        r
     }
 }
 
@@ -161,8 +173,8 @@ pub unsafe extern "C" fn pmc_results_at(
         })?;
         *out = pmc_item {
             index: h.index,
-            key: h.key.as_ptr(),
-            key_len: h.key.len(),
+            key: r.keys[h.key.0..].as_ptr(),
+            key_len: h.key.1,
             value: h.value.as_ptr(),
             value_len: h.value.len() - 1,
             flags: h.flags,
