@@ -363,7 +363,8 @@ extern "C" {
 /**
  * Make a client from `opts` and store it in `*out`. One server gives a
  * single-server client (a pooled one with `pmc_options_set_use_pooling`);
- * several servers, or `pmc_options_set_use_hash_client`, a hash client. `opts` is only read: free it whenever you like.
+ * several servers, or `pmc_options_set_use_hash_client`, a hash client;
+ * `pmc_options_set_mock`, an in-memory mock client. `opts` is only read: free it whenever you like.
  * No connection is made until the first command.
  * Returns PMC_OK, PMC_NULL_ARGUMENT, or PMC_CONFIG_ERROR (no server, a
  * server given twice, a bad key prefix, a zero pool size).
@@ -371,8 +372,7 @@ extern "C" {
  * # Safety
  * `opts` is a live options pointer; `out` is writable.
  */
-pmc_status pmc_client_new(const struct pmc_options *opts,
-                          struct pmc_client **out);
+pmc_status pmc_client_new(const struct pmc_options *opts, struct pmc_client **out);
 
 /**
  * Close the client's connections and release it. NULL is a no-op; freeing
@@ -1028,6 +1028,20 @@ pmc_status pmc_options_set_pool_timeout_ms(struct pmc_options *opts, uint32_t va
  * `opts` is NULL or a live options pointer.
  */
 pmc_status pmc_options_set_pool_idle_timeout_ms(struct pmc_options *opts, uint32_t value);
+
+/**
+ * Make an in-memory mock client (pymemcache's MockMemcacheClient) instead
+ * of talking to a server: for unit tests of programs that use this
+ * library. It implements every command with memcached 1.6's semantics
+ * (expiry, CAS uniques, incr/decr wrapping and padding, 1 MiB item limit,
+ * the same key rules and key prefix) and is held to the same conformance
+ * table as the real clients. Servers in the options are ignored. Returns
+ * PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer.
+ */
+pmc_status pmc_options_set_mock(struct pmc_options *opts, bool value);
 
 /**
  * Make a hash client (pymemcache's HashClient) even with one server, so

@@ -25,7 +25,8 @@ pub mod serde;
 pub use addr::ServerAddr;
 pub use client::{
     CasOutcome, Client, ClientOptions, FallbackClient, FetchCmd, HashClient, HashOptions, Item,
-    Memcache, PooledClient, RetryOptions, RetryingClient, ServerStats, Stat, StatValue, StoreCmd,
+    Memcache, MockClient, PooledClient, RetryOptions, RetryingClient, ServerStats, Stat, StatValue,
+    StoreCmd,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use pool::{PoolOptions, PoolStats};

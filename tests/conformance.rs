@@ -5,7 +5,7 @@ mod common;
 use common::Memcached;
 use pymemcache::{
     CasOutcome, Client, ClientOptions, Error, FallbackClient, FetchCmd, HashClient, HashOptions,
-    Item, Memcache, PoolOptions, PooledClient, RetryOptions, RetryingClient, StoreCmd,
+    Item, Memcache, MockClient, PoolOptions, PooledClient, RetryOptions, RetryingClient, StoreCmd,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -288,11 +288,14 @@ fn run_line(c: &dyn Memcache, l: &Line, cas: &mut HashMap<Vec<u8>, u64>) -> Stri
     res.unwrap_or_else(|e| err_name(&e))
 }
 
+/// How a kind empties its cache before each case.
+type Reset = Box<dyn Fn(&dyn Memcache)>;
+
 /// A client kind under test: how to make it and how to empty its servers.
 struct Kind {
     name: &'static str,
     client: Box<dyn Memcache>,
-    reset: Box<dyn Fn()>,
+    reset: Reset,
     _servers: Vec<Memcached>,
 }
 
@@ -303,8 +306,8 @@ fn opts() -> ClientOptions {
     }
 }
 
-fn flusher(addrs: Vec<String>) -> Box<dyn Fn()> {
-    Box::new(move || {
+fn flusher(addrs: Vec<String>) -> Reset {
+    Box::new(move |_| {
         for a in &addrs {
             let c = Client::new(a, &opts()).unwrap();
             c.flush_all(0, Some(false)).unwrap();
@@ -362,6 +365,14 @@ fn kind(name: &'static str) -> Kind {
             };
             (Box::new(RetryingClient::new(inner, r).unwrap()), vec![m])
         }
+        "mock" => {
+            return Kind {
+                name,
+                client: Box::new(MockClient::new(&opts()).unwrap()),
+                reset: Box::new(|c: &dyn Memcache| c.flush_all(0, Some(false)).unwrap()),
+                _servers: Vec::new(),
+            };
+        }
         other => panic!("unknown kind {other}"),
     };
     Kind {
@@ -398,7 +409,7 @@ fn conform(k: Kind) {
     let mut diffs = Vec::new();
     let mut count = 0;
     for case in parse() {
-        (k.reset)();
+        (k.reset)(k.client.as_ref());
         let mut cas = HashMap::new();
         for l in &case.lines {
             let got = run_line(k.client.as_ref(), l, &mut cas);
@@ -471,4 +482,9 @@ fn fallback() {
 #[test]
 fn retrying() {
     conform(kind("retrying"));
+}
+
+#[test]
+fn mock() {
+    conform(kind("mock"));
 }

@@ -7,7 +7,7 @@ use super::status::*;
 use super::value::{pmc_results, pmc_stats_list, pmc_value, string_to_c};
 use crate::client::{
     CasOutcome, Client, FallbackClient, FetchCmd, HashClient, HashOptions, Item, Memcache,
-    PooledClient, RetryOptions, RetryingClient, StoreCmd,
+    MockClient, PooledClient, RetryOptions, RetryingClient, StoreCmd,
 };
 use crate::error::ErrorKind;
 use crate::hash::RendezvousHash;
@@ -55,7 +55,8 @@ pub(crate) unsafe fn client<'a>(c: *const pmc_client) -> Result<&'a dyn Memcache
 
 /// Make a client from `opts` and store it in `*out`. One server gives a
 /// single-server client (a pooled one with `pmc_options_set_use_pooling`);
-/// several servers, or `pmc_options_set_use_hash_client`, a hash client. `opts` is only read: free it whenever you like.
+/// several servers, or `pmc_options_set_use_hash_client`, a hash client;
+/// `pmc_options_set_mock`, an in-memory mock client. `opts` is only read: free it whenever you like.
 /// No connection is made until the first command.
 /// Returns PMC_OK, PMC_NULL_ARGUMENT, or PMC_CONFIG_ERROR (no server, a
 /// server given twice, a bad key prefix, a zero pool size).
@@ -71,6 +72,7 @@ pub unsafe extern "C" fn pmc_client_new(
         let o = as_ref(opts, "opts")?;
         let out = as_mut(out, "out")?;
         let inner: Box<dyn Memcache> = match o.servers.as_slice() {
+            _ if o.mock => Box::new(check(MockClient::new(&o.client))?),
             [] if !o.use_hash => {
                 return Err(fail(PMC_CONFIG_ERROR, "no server was added to the options"))
             }

@@ -20,6 +20,7 @@ pub struct pmc_options {
     pub(crate) pool: PoolOptions,
     pub(crate) use_hash: bool,
     pub(crate) hash: HashOptions,
+    pub(crate) mock: bool,
     pub(crate) compression: Option<usize>,
     pub(crate) callbacks: Option<super::serde::Callbacks>,
 }
@@ -38,6 +39,7 @@ pub extern "C" fn pmc_options_new() -> *mut pmc_options {
             pool: PoolOptions::default(),
             use_hash: false,
             hash: HashOptions::default(),
+            mock: false,
             compression: None,
             callbacks: None,
         }))
@@ -261,6 +263,21 @@ pub unsafe extern "C" fn pmc_options_set_pool_idle_timeout_ms(
     value: u32,
 ) -> pmc_status {
     set(opts, |o| o.pool.idle_timeout = millis(value))
+}
+
+/// Make an in-memory mock client (pymemcache's MockMemcacheClient) instead
+/// of talking to a server: for unit tests of programs that use this
+/// library. It implements every command with memcached 1.6's semantics
+/// (expiry, CAS uniques, incr/decr wrapping and padding, 1 MiB item limit,
+/// the same key rules and key prefix) and is held to the same conformance
+/// table as the real clients. Servers in the options are ignored. Returns
+/// PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_mock(opts: *mut pmc_options, value: bool) -> pmc_status {
+    set(opts, |o| o.mock = value)
 }
 
 /// Make a hash client (pymemcache's HashClient) even with one server, so
