@@ -263,7 +263,7 @@ impl Conn {
         let mut scanned = 0;
         loop {
             let avail = &self.buf[self.start + scanned..self.end];
-            if let Some(i) = avail.iter().position(|&b| b == b'\n') {
+            if let Some(i) = crate::protocol::scan::find_byte(avail, b'\n') {
                 let line_end = self.start + scanned + i;
                 let line_start = self.start;
                 self.start = line_end + 1;

@@ -57,6 +57,10 @@ impl KeyRules {
                 "key is too long: {total_len} bytes with prefix, the limit is {MAX_KEY_LEN}"
             )));
         }
+        // The common case in one branch-free pass: printable ASCII only.
+        if crate::protocol::scan::all_printable(key) {
+            return Ok(());
+        }
         if let Some(pos) = key.iter().position(|&b| b <= b' ' || b == 0x7f) {
             let what = match key[pos] {
                 b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c => "whitespace",

@@ -272,10 +272,19 @@ impl HashClient {
     ) -> Result<Vec<(Arc<Node>, Vec<usize>)>> {
         self.revive_dead();
         let ring = self.ring.read();
+        // Where each live node sits among all nodes, looked up once per call.
+        let live: Vec<usize> = ring
+            .hasher
+            .nodes()
+            .iter()
+            .map(|n| ring.by_name[n])
+            .collect();
         let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
         for (i, k) in keys.iter().enumerate() {
-            let name = ring.hasher.get_node(key_of(k)).ok_or(Error::NoServers)?;
-            let idx = ring.by_name[name];
+            let idx = live[ring
+                .hasher
+                .get_node_index(key_of(k))
+                .ok_or(Error::NoServers)?];
             match groups.iter_mut().find(|(n, _)| *n == idx) {
                 Some((_, list)) => list.push(i),
                 None => groups.push((idx, vec![i])),

@@ -12,9 +12,13 @@ pub trait NodeHasher: Send + Sync {
     fn add_node(&mut self, name: &str);
     /// Remove a node by name; unknown names are ignored.
     fn remove_node(&mut self, name: &str);
-    /// The node `key` (the caller's key, without prefix) belongs to, or
-    /// `None` when there are no nodes.
-    fn get_node(&self, key: &[u8]) -> Option<&str>;
+    /// The position in `nodes()` of the node `key` (the caller's key,
+    /// without prefix) belongs to, or `None` when there are no nodes.
+    fn get_node_index(&self, key: &[u8]) -> Option<usize>;
+    /// The node `key` belongs to, or `None` when there are no nodes.
+    fn get_node(&self, key: &[u8]) -> Option<&str> {
+        self.get_node_index(key).map(|i| self.nodes()[i].as_str())
+    }
     /// The nodes, in the order they were added.
     fn nodes(&self) -> &[String];
 }

@@ -20,11 +20,20 @@ impl RendezvousHash {
         }
     }
 
-    fn score(&self, node: &str, key: &[u8], buf: &mut Vec<u8>) -> u32 {
-        buf.clear();
-        buf.extend_from_slice(node.as_bytes());
-        buf.push(b'-');
-        buf.extend_from_slice(key);
+    /// murmur3_32 of "{node}-{key}", built on the stack when it fits.
+    fn score(&self, node: &str, key: &[u8]) -> u32 {
+        let n = node.len() + 1 + key.len();
+        let mut stack = [0u8; 768];
+        let mut heap = Vec::new();
+        let buf: &mut [u8] = if n <= stack.len() {
+            &mut stack[..n]
+        } else {
+            heap.resize(n, 0);
+            &mut heap
+        };
+        buf[..node.len()].copy_from_slice(node.as_bytes());
+        buf[node.len()] = b'-';
+        buf[node.len() + 1..].copy_from_slice(key);
         murmur3_32_text(buf, self.seed)
     }
 }
@@ -38,19 +47,20 @@ impl NodeHasher for RendezvousHash {
         self.nodes.retain(|n| n != name);
     }
 
-    fn get_node(&self, key: &[u8]) -> Option<&str> {
-        let mut buf = Vec::with_capacity(key.len() + 64);
-        let mut best: Option<(u32, &str)> = None;
-        for node in &self.nodes {
-            let score = self.score(node, key, &mut buf);
+    fn get_node_index(&self, key: &[u8]) -> Option<usize> {
+        let mut best: Option<(u32, usize)> = None;
+        for (i, node) in self.nodes.iter().enumerate() {
+            let score = self.score(node, key);
             best = match best {
-                None => Some((score, node)),
-                Some((s, _)) if score > s => Some((score, node)),
-                Some((s, w)) if score == s && node.as_str() > w => Some((score, node)),
+                None => Some((score, i)),
+                Some((s, _)) if score > s => Some((score, i)),
+                Some((s, w)) if score == s && node.as_str() > self.nodes[w].as_str() => {
+                    Some((score, i))
+                }
                 keep => keep,
             };
         }
-        best.map(|(_, n)| n)
+        best.map(|(_, i)| i)
     }
 
     fn nodes(&self) -> &[String] {

@@ -1,5 +1,6 @@
 //! Reply parsing: one line at a time, as `conn::Conn` hands them out.
 
+use super::scan::find_byte;
 use crate::error::{Error, Result};
 
 /// A parsed `VALUE <key> <flags> <bytes> [<cas>]` header.
@@ -49,27 +50,32 @@ pub fn value_header(line: &[u8]) -> Result<ValueHeader<'_>> {
     let rest = line
         .strip_prefix(b"VALUE ")
         .ok_or_else(|| unexpected(line))?;
-    let mut parts = rest.split(|&b| b == b' ');
-    let key = parts.next().filter(|k| !k.is_empty());
-    let flags = parts.next().and_then(parse_u64);
-    let len = parts.next().and_then(parse_u64);
-    let cas = parts.next();
-    if parts.next().is_some() {
+    let mut fields = [&[][..]; 5];
+    let mut n = 0;
+    let mut at = 0;
+    while at <= rest.len() && n < fields.len() {
+        let end = find_byte(&rest[at..], b' ').map_or(rest.len(), |i| at + i);
+        fields[n] = &rest[at..end];
+        n += 1;
+        at = end + 1;
+    }
+    if !(3..=4).contains(&n) || at <= rest.len() || fields[0].is_empty() {
         return Err(unparsable(line));
     }
-    match (key, flags, len) {
-        (Some(key), Some(flags), Some(len)) if flags <= u64::from(u32::MAX) => {
-            let cas = match cas {
-                Some(c) => Some(parse_u64(c).ok_or_else(|| unparsable(line))?),
-                None => None,
-            };
-            Ok(ValueHeader {
-                key,
-                flags: flags as u32,
-                len,
-                cas,
-            })
-        }
+    let flags = parse_u64(fields[1]).filter(|&f| f <= u64::from(u32::MAX));
+    let len = parse_u64(fields[2]);
+    let cas = if n == 4 {
+        Some(parse_u64(fields[3]))
+    } else {
+        None
+    };
+    match (flags, len, cas) {
+        (Some(flags), Some(len), None | Some(Some(_))) => Ok(ValueHeader {
+            key: fields[0],
+            flags: flags as u32,
+            len,
+            cas: cas.flatten(),
+        }),
         _ => Err(unparsable(line)),
     }
 }

@@ -51,6 +51,29 @@ impl FetchCmd {
     }
 }
 
+/// Append the decimal digits of `n` (faster than `write!`).
+pub fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Append the decimal digits of `n`, with a '-' when negative.
+pub fn push_i64(out: &mut Vec<u8>, n: i64) {
+    if n < 0 {
+        out.push(b'-');
+    }
+    push_u64(out, n.unsigned_abs());
+}
+
 fn noreply_suffix(out: &mut Vec<u8>, noreply: bool) {
     if noreply {
         out.extend_from_slice(b" noreply");
@@ -88,9 +111,15 @@ pub fn store_header(
     out.extend_from_slice(cmd.as_bytes());
     out.push(b' ');
     out.extend_from_slice(key);
-    let _ = write!(out, " {flags} {expire} {len}");
+    out.push(b' ');
+    push_u64(out, u64::from(flags));
+    out.push(b' ');
+    push_i64(out, expire);
+    out.push(b' ');
+    push_u64(out, len as u64);
     if let Some(c) = cas {
-        let _ = write!(out, " {c}");
+        out.push(b' ');
+        push_u64(out, c);
     }
     noreply_suffix(out, noreply);
 }
@@ -127,6 +156,21 @@ pub fn flush_all(out: &mut Vec<u8>, delay: i64, noreply: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_digits() {
+        let mut out = Vec::new();
+        for n in [0, 7, 10, 12345, u64::MAX] {
+            out.clear();
+            push_u64(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+        for n in [0, -1, 42, i64::MIN, i64::MAX] {
+            out.clear();
+            push_i64(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+    }
 
     #[test]
     fn encodes_commands() {
