@@ -292,28 +292,27 @@ impl Conn {
         let buffered = (self.end - self.start).min(len);
         out.extend_from_slice(&self.buf[self.start..self.start + buffered]);
         self.start += buffered;
-        let mut missing = len - buffered;
+        let missing = len - buffered;
         if missing > 0 {
+            // Straight from the socket into `out`'s spare capacity: std reads
+            // sockets into uninitialized memory, so nothing is zeroed first.
             let from = out.len();
-            out.resize(from + missing, 0);
-            let mut pos = from;
-            while missing > 0 {
-                match self.stream.read(&mut out[pos..]) {
-                    Ok(0) => {
-                        out.truncate(from);
-                        return Err(Error::UnexpectedClose {
-                            server: Default::default(),
-                        });
-                    }
-                    Ok(n) => {
-                        pos += n;
-                        missing -= n;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        out.truncate(from);
-                        return Err(Error::from_io(e, "read"));
-                    }
+            let limit = missing as u64;
+            let res = match &mut self.stream {
+                Stream::Tcp(s) => s.take(limit).read_to_end(out),
+                Stream::Unix(s) => s.take(limit).read_to_end(out),
+            };
+            match res {
+                Ok(n) if n == missing => {}
+                Ok(_) => {
+                    out.truncate(from);
+                    return Err(Error::UnexpectedClose {
+                        server: Default::default(),
+                    });
+                }
+                Err(e) => {
+                    out.truncate(from);
+                    return Err(Error::from_io(e, "read"));
                 }
             }
         }

@@ -27,26 +27,16 @@ pub trait NodeHasher: Send + Sync {
 /// one byte per character, the character's code point masked to its low 8
 /// bits. ASCII text hashes as its bytes; invalid UTF-8 hashes as raw bytes.
 pub fn murmur3_32_text(data: &[u8], seed: u32) -> u32 {
-    let mut stack = [0u8; 512];
-    let mut heap = Vec::new();
-    let bytes: &[u8] = if data.is_ascii() {
-        data
-    } else if let Ok(text) = std::str::from_utf8(data) {
-        let n = text.chars().count();
-        let buf: &mut [u8] = if n <= stack.len() {
-            &mut stack[..n]
-        } else {
-            heap.resize(n, 0);
-            &mut heap
-        };
-        for (slot, c) in buf.iter_mut().zip(text.chars()) {
-            *slot = (u32::from(c) & 0xff) as u8;
+    if data.is_ascii() {
+        return murmur3_32(data, seed);
+    }
+    match std::str::from_utf8(data) {
+        Ok(text) => {
+            let masked: Vec<u8> = text.chars().map(|c| (u32::from(c) & 0xff) as u8).collect();
+            murmur3_32(&masked, seed)
         }
-        buf
-    } else {
-        data
-    };
-    murmur3_32(bytes, seed)
+        Err(_) => murmur3_32(data, seed),
+    }
 }
 
 /// MurmurHash3 x86 32-bit of raw bytes (the `murmur3` crate).

@@ -3,6 +3,7 @@
 //! highest wins, and a tie goes to the lexicographically larger name.
 
 use super::{murmur3_32_text, NodeHasher};
+use std::io::Read;
 
 /// pymemcache's default HashClient hasher.
 #[derive(Debug, Clone, Default)]
@@ -20,21 +21,20 @@ impl RendezvousHash {
         }
     }
 
-    /// murmur3_32 of "{node}-{key}", built on the stack when it fits.
+    /// murmur3_32 of "{node}-{key}": read straight from the two pieces
+    /// when both are ASCII (the common case), through the masked text
+    /// otherwise.
     fn score(&self, node: &str, key: &[u8]) -> u32 {
-        let n = node.len() + 1 + key.len();
-        let mut stack = [0u8; 768];
-        let mut heap = Vec::new();
-        let buf: &mut [u8] = if n <= stack.len() {
-            &mut stack[..n]
-        } else {
-            heap.resize(n, 0);
-            &mut heap
-        };
-        buf[..node.len()].copy_from_slice(node.as_bytes());
-        buf[node.len()] = b'-';
-        buf[node.len() + 1..].copy_from_slice(key);
-        murmur3_32_text(buf, self.seed)
+        if node.is_ascii() && key.is_ascii() {
+            let mut joined = node.as_bytes().chain(&b"-"[..]).chain(key);
+            return murmur3::murmur3_32(&mut joined, self.seed)
+                .expect("reading from slices cannot fail");
+        }
+        let mut buf = Vec::with_capacity(node.len() + 1 + key.len());
+        buf.extend_from_slice(node.as_bytes());
+        buf.push(b'-');
+        buf.extend_from_slice(key);
+        murmur3_32_text(&buf, self.seed)
     }
 }
 

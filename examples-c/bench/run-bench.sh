@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# run-bench.sh: libpymemcache's C ABI vs libmemcached vs a raw-socket floor.
+#
+#   examples-c/bench/run-bench.sh            # full run, about 2 minutes
+#   examples-c/bench/run-bench.sh --quick    # about 20 seconds
+#   examples-c/bench/run-bench.sh --instructions [W3,W7]
+#       instead of timing: user-space instructions per op of each contender
+#       (valgrind --tool=callgrind, counting only inside the workload's
+#       function; default all workloads); prints a table, writes no file
+#
+# Builds the library (cargo build --release) and pmc_bench (bench.c), starts
+# four memcached servers of its own on free 127.0.0.1 ports (`-t 2 -m 256`;
+# one for W1-W6, three for W7), runs the benchmark, prints the Markdown
+# table and keeps it in examples-c/bench/results.md, with the bar chart in
+# examples-c/bench/results.svg. Other arguments go to pmc_bench (see the
+# top of bench.c). The servers are stopped on exit, however it ends.
+#
+# Pinning: the bench and its servers all run on ONE CPU (taskset), by
+# default the last one. On this kind of VM (haltpoll idle, Firecracker) a
+# wakeup on the other, idle CPU costs 30-90 us and happens or not at the
+# scheduler's whim, so unpinned round trips take either ~8 us or ~50 us
+# for whole measurements at a time and the ratios are noise. On one CPU a
+# round trip never waits for an idle CPU to wake: the time per op is the
+# CPU work of client + kernel + server, which is what a client can change.
+#
+# Environment:
+#   PMC_BENCH_CPU            CPU to pin to (default: the last online one);
+#                            "none" = no pinning
+#   PMC_SKIP_CARGO_BUILD=1   do not run `cargo build --release` first
+#   PMC_BENCH_BUILD_DIR      build tree (default examples-c/bench/build)
+#   MEMCACHED                the memcached binary (default: from PATH)
+#
+# Needs cargo, cmake >= 3.16, a C99 compiler, pkg-config, memcached and
+# libmemcached-dev (pkg-config module libmemcached).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+examples=$(cd "$here/.." && pwd)
+root=$(cd "$examples/.." && pwd)
+build=${PMC_BENCH_BUILD_DIR:-$here/build}
+memcached=${MEMCACHED:-memcached}
+
+step() { printf '==== %s\n' "$*" >&2; }
+
+mode=bench
+if [ "${1:-}" = --instructions ]; then
+  mode=instructions
+  shift
+  workloads=${1:-W1,W2,W3,W4,W5,W6,W7}
+  [ $# -gt 0 ] && shift
+  command -v valgrind >/dev/null || { echo "valgrind not found" >&2; exit 1; }
+fi
+
+command -v "$memcached" >/dev/null || { echo "memcached not found" >&2; exit 1; }
+if ! pkg-config --exists libmemcached 2>/dev/null; then
+  echo "libmemcached not found by pkg-config: apt-get install -y libmemcached-dev" >&2
+  exit 1
+fi
+
+if [ "${PMC_SKIP_CARGO_BUILD:-0}" != 1 ]; then
+  step "cargo build --release"
+  (cd "$root" && cargo build --release) >&2
+fi
+
+step "configure and build pmc_bench ($build)"
+cmake_args=(-DPMC_ROOT="$root" -DCMAKE_BUILD_TYPE=Release)
+if [ -n "${MEMCACHED:-}" ]; then cmake_args+=(-DMEMCACHED_EXECUTABLE="$MEMCACHED"); fi
+cmake -S "$examples" -B "$build" "${cmake_args[@]}" >&2
+cmake --build "$build" --target pmc_bench fixture_probe -j 2 >&2
+bench=$build/pmc_bench
+probe=$build/fixture_probe
+
+state=$(mktemp -d "${TMPDIR:-/tmp}/pmc-bench.XXXXXX")
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf -- "$state"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+user=()
+if [ "$(id -u)" = 0 ]; then user=(-u root); fi # memcached refuses root otherwise
+
+cpu=${PMC_BENCH_CPU:-$(($(getconf _NPROCESSORS_ONLN) - 1))}
+pin=()
+note="bench and servers unpinned (PMC_BENCH_CPU=none): expect noisy round trips"
+if [ "$cpu" != none ]; then
+  command -v taskset >/dev/null || { echo "taskset not found (util-linux); or PMC_BENCH_CPU=none" >&2; exit 1; }
+  pin=(taskset -c "$cpu")
+  note="bench and all four memcached servers pinned to CPU $cpu (taskset): times are CPU work per op of client + kernel + server, no cross-CPU wakeups"
+fi
+
+# start_server NAME: a memcached on a port free right now; its address goes
+# to $addr. If another process takes the port first, memcached exits and we
+# try another one.
+start_server() {
+  local name=$1 port pid
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    port=$("$probe" free-port)
+    "${pin[@]}" "$memcached" "${user[@]}" -l 127.0.0.1 -p "$port" -U 0 -t 2 -m 256 \
+      </dev/null >>"$state/$name.log" 2>&1 &
+    pid=$!
+    if "$probe" wait "127.0.0.1:$port" "$pid" 10000; then
+      pids+=("$pid")
+      addr=127.0.0.1:$port
+      return 0
+    fi
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  echo "could not start memcached ($name):" >&2
+  cat "$state/$name.log" >&2
+  exit 1
+}
+
+step "start memcached servers"
+start_server main
+main=$addr
+hash=()
+for i in 1 2 3; do
+  start_server "hash$i"
+  hash+=("$addr")
+done
+echo "W1-W6 on $main, W7 on ${hash[*]}" >&2
+
+if [ "$mode" = instructions ]; then
+  step "instructions per op (callgrind) for $workloads"
+  echo "| Workload | floor (raw socket) | libmemcached | pymemcache-rs |"
+  echo "|---|--:|--:|--:|"
+  for w in ${workloads//,/ }; do
+    case $w in W4) row="| W4 (per key) |" ;; W6) row="| W6 (per op, 4 threads) |" ;; *) row="| $w |" ;; esac
+    for c in floor libmemcached pymemcache-rs; do
+      case $c in floor) short=floor ;; libmemcached) short=lmc ;; *) short=pmc ;; esac
+      fn=$(tr 'A-Z' 'a-z' <<<"$w")_$short
+      [ "$w" = W6 ] && fn=w6_thread # one function for every contender
+      out=$("${pin[@]}" valgrind --tool=callgrind --callgrind-out-file="$state/cg.$w.$short" \
+        --toggle-collect="$fn" "$bench" --only "$w" --contender "$c" --rounds 1 --ops 200 \
+        "$@" "$main" "${hash[@]}" 2>&1 >/dev/null) || { echo "$out" >&2; exit 1; }
+      # "W4 libmemcached: 302 units run (x100 keys)": ops = 302 * 100
+      ops=$(sed -nE 's/.*: ([0-9]+) units run \(x([0-9]+) .*/\1 \2/p' <<<"$out" | awk '{print $1 * $2}')
+      ir=$(sed -nE 's/.*Collected : ([0-9]+).*/\1/p' <<<"$out")
+      row+=" $(awk -v ir="$ir" -v ops="$ops" 'BEGIN { printf "%.0f", ir / ops }') |"
+    done
+    echo "$row"
+  done
+  exit 0
+fi
+
+commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$root" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ]; then
+  commit="$commit + uncommitted changes in src/"
+fi
+
+step "run pmc_bench $*"
+"${pin[@]}" "$bench" --note "$note" --commit "commit $commit" "$@" --svg "$state/results.svg" "$main" "${hash[@]}" >"$state/results.md"
+
+cp "$state/results.md" "$here/results.md"
+cp "$state/results.svg" "$here/results.svg"
+cat "$here/results.md"
+echo "==== wrote $here/results.md and $here/results.svg" >&2
