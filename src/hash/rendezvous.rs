@@ -3,7 +3,6 @@
 //! highest wins, and a tie goes to the lexicographically larger name.
 
 use super::{murmur3_32_text, NodeHasher};
-use std::io::Read;
 
 /// pymemcache's default HashClient hasher.
 #[derive(Debug, Clone, Default)]
@@ -21,20 +20,20 @@ impl RendezvousHash {
         }
     }
 
-    /// murmur3_32 of "{node}-{key}": read straight from the two pieces
-    /// when both are ASCII (the common case), through the masked text
-    /// otherwise.
+    /// murmur3_32 of "{node}-{key}", joined in a per-thread buffer that is
+    /// reused, so hashing allocates and zeroes nothing.
     fn score(&self, node: &str, key: &[u8]) -> u32 {
-        if node.is_ascii() && key.is_ascii() {
-            let mut joined = node.as_bytes().chain(&b"-"[..]).chain(key);
-            return murmur3::murmur3_32(&mut joined, self.seed)
-                .expect("reading from slices cannot fail");
+        thread_local! {
+            static JOINED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        let mut buf = Vec::with_capacity(node.len() + 1 + key.len());
-        buf.extend_from_slice(node.as_bytes());
-        buf.push(b'-');
-        buf.extend_from_slice(key);
-        murmur3_32_text(&buf, self.seed)
+        JOINED.with(|j| {
+            let mut buf = j.borrow_mut();
+            buf.clear();
+            buf.extend_from_slice(node.as_bytes());
+            buf.push(b'-');
+            buf.extend_from_slice(key);
+            murmur3_32_text(&buf, self.seed)
+        })
     }
 }
 
