@@ -20,20 +20,15 @@ cmake --build examples-c/build -j 2 >/dev/null
 bin=examples-c/build
 
 server=${1:-}
-own=""
+state=""
 if [ -z "$server" ]; then
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  user=()
-  [ "$(id -u)" -eq 0 ] && user=(-u root)
-  memcached "${user[@]}" -l 127.0.0.1 -p "$port" -U 0 &
-  own=$!
-  trap 'kill $own 2>/dev/null || true' EXIT
-  server="127.0.0.1:$port"
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.05
-  done
-  echo "== started memcached $(memcached -V | cut -d' ' -f2) on $server (pid $own)"
+  # The same fixture the C suite uses: memcached on a free 127.0.0.1 port
+  # and on a UNIX socket, addresses written to files in a state directory.
+  state=$(mktemp -d)
+  trap 'examples-c/memcached-fixture.sh stop "$state" >/dev/null 2>&1 || true; rm -rf "$state"' EXIT
+  examples-c/memcached-fixture.sh start "$state" "$bin/fixture_probe" >/dev/null
+  server=$(cat "$state/server")
+  echo "== started memcached $(memcached -V | cut -d' ' -f2) on $server and on $(cat "$state/socket")"
 fi
 
 echo
@@ -52,12 +47,11 @@ pmc stats | grep -E '^(pid|version|curr_connections|cmd_get|cmd_set) ' || true
 pmc get demo:missing || echo "(exit $? = miss)"
 pmc delete demo:greeting
 
-if [ -n "$own" ]; then
-  for prog in basic multi_get cas_retry counters binary_values threads pooled hash_client fallback_retry serde; do
-    [ -x "$bin/$prog" ] || continue
+if [ -n "$state" ]; then
+  for prog in basic multi_get cas_retry counters binary_values unix_socket pooled hash_client fallback_retry serde; do
     echo
     echo "== examples-c/$prog.c"
-    PMC_TEST_SERVER="$server" "$bin/$prog"
+    MEMCACHED=memcached "$bin/$prog" "$state"
   done
 fi
 echo
