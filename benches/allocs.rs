@@ -120,7 +120,7 @@ fn main() {
             assert_eq!(pmc_results_len(r), 100);
             pmc_results_free(r);
         });
-        println!("| W3 get_many of 100 | {many:.2} | 101 (100 values + the results handle) |");
+        println!("| W3 get_many of 100 | {many:.2} | 1 results handle (values in one buffer) |");
         let noreply = per_op(500, || {
             let st = pmc_set_many(
                 c,

@@ -7,7 +7,7 @@
 //! arguments, so illegal input is refused before a byte is written. Any
 //! error after that closes the connection; the next command reconnects.
 
-use super::{CasOutcome, ClientOptions, Item, ServerStats, Stat};
+use super::{CasOutcome, ClientOptions, Item, Packed, PackedHit, ServerStats, Stat};
 use crate::addr::ServerAddr;
 use crate::conn::{Conn, ConnectOptions};
 use crate::error::{Error, Result};
@@ -37,6 +37,62 @@ pub struct ServerConn {
     wbuf: Vec<u8>,
     spans: Vec<(usize, usize)>,
     key_scratch: Vec<u8>,
+}
+
+/// Where the values of a retrieval reply go.
+trait ValueSink {
+    /// The buffer the value for key `index` is appended to.
+    fn start(&mut self, index: usize, flags: u32, cas: Option<u64>, len: usize) -> &mut Vec<u8>;
+    /// The value just appended is complete.
+    fn finish(&mut self);
+}
+
+/// One `Item` per hit, placed by key position; with an empty `out`, the
+/// last hit stays in `cur` (single-key reads).
+struct ItemsSink {
+    out: Vec<Option<Item>>,
+    cur: Option<(usize, Item)>,
+}
+
+impl ValueSink for ItemsSink {
+    fn start(&mut self, index: usize, flags: u32, cas: Option<u64>, len: usize) -> &mut Vec<u8> {
+        let item = Item {
+            // Room for the NUL the C surface adds.
+            value: Vec::with_capacity(len + 1),
+            flags,
+            cas,
+        };
+        &mut self.cur.insert((index, item)).1.value
+    }
+
+    fn finish(&mut self) {
+        if !self.out.is_empty() {
+            if let Some((i, item)) = self.cur.take() {
+                self.out[i] = Some(item);
+            }
+        }
+    }
+}
+
+struct PackedSink<'a>(&'a mut Packed);
+
+impl ValueSink for PackedSink<'_> {
+    fn start(&mut self, index: usize, flags: u32, cas: Option<u64>, len: usize) -> &mut Vec<u8> {
+        let start = self.0.data.len();
+        self.0.data.reserve(len + 1);
+        self.0.hits.push(PackedHit {
+            index,
+            start,
+            len,
+            flags,
+            cas,
+        });
+        &mut self.0.data
+    }
+
+    fn finish(&mut self) {
+        self.0.data.push(0);
+    }
 }
 
 /// A noreply argument resolved against a default.
@@ -171,19 +227,17 @@ impl ServerConn {
     }
 
     fn read_values(&mut self, with_cas: bool) -> Result<Vec<Option<Item>>> {
-        let mut out: Vec<Option<Item>> = vec![None; self.spans.len()];
-        self.read_values_into(with_cas, |i, item| out[i] = Some(item))?;
-        Ok(out)
+        let mut sink = ItemsSink {
+            out: vec![None; self.spans.len()],
+            cur: None,
+        };
+        self.read_values_into(with_cas, &mut sink)?;
+        Ok(sink.out)
     }
 
-    /// Read VALUE blocks until END, handing each hit to `sink` with the
-    /// position of its key in the request. Each value gets one allocation,
-    /// with room for the NUL the C surface adds.
-    fn read_values_into(
-        &mut self,
-        with_cas: bool,
-        mut sink: impl FnMut(usize, Item),
-    ) -> Result<()> {
+    /// Read VALUE blocks until END, appending each value to the buffer the
+    /// sink gives for it.
+    fn read_values_into(&mut self, with_cas: bool, sink: &mut impl ValueSink) -> Result<()> {
         let max = self.max_value_len;
         let mut next = 0;
         let conn = self.conn.as_mut().ok_or_else(|| Error::UnexpectedClose {
@@ -220,30 +274,39 @@ impl ServerConn {
                     ),
                     server: Default::default(),
                 })?;
-            let (flags, cas, len) = (h.flags, h.cas, h.len as usize);
-            let mut value = Vec::with_capacity(len + 1);
-            conn.read_block(len, &mut value)?;
-            sink(
-                next + found,
-                Item {
-                    value,
-                    flags,
-                    cas: if with_cas { cas } else { None },
-                },
-            );
+            let cas = if with_cas { h.cas } else { None };
+            let (flags, len) = (h.flags, h.len as usize);
+            conn.read_block(len, sink.start(next + found, flags, cas, len))?;
+            sink.finish();
             next += found + 1;
         }
+    }
+
+    /// Run a retrieval command, appending every hit to `out` (values side by
+    /// side in one buffer, each followed by a NUL).
+    pub fn fetch_packed(&mut self, cmd: FetchCmd, keys: &[&[u8]], out: &mut Packed) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.encode_fetch(cmd, keys)?;
+        self.send_fetch()?;
+        let res = self.read_values_into(cmd.with_cas(), &mut PackedSink(out));
+        self.wbuf.clear();
+        self.guard(res)
     }
 
     /// Run a retrieval command for one key, without a result vector.
     pub fn fetch_one(&mut self, cmd: FetchCmd, key: &[u8]) -> Result<Option<Item>> {
         self.encode_fetch(cmd, &[key])?;
         self.send_fetch()?;
-        let mut hit = None;
-        let res = self.read_values_into(cmd.with_cas(), |_, item| hit = Some(item));
+        let mut sink = ItemsSink {
+            out: Vec::new(),
+            cur: None,
+        };
+        let res = self.read_values_into(cmd.with_cas(), &mut sink);
         self.wbuf.clear();
         self.guard(res)?;
-        Ok(hit)
+        Ok(sink.cur.map(|(_, item)| item))
     }
 
     /// Run a retrieval command: one entry per key, `None` for a miss.

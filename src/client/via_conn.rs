@@ -2,7 +2,7 @@
 //! `ServerConn` it can lend out: the single `Client` (a locked connection)
 //! and the `PooledClient` (a checked-out one). Written once here.
 
-use super::{CasOutcome, FetchCmd, Item, Memcache, ServerConn, ServerStats, StoreCmd};
+use super::{CasOutcome, FetchCmd, Item, Memcache, Packed, ServerConn, ServerStats, StoreCmd};
 use crate::addr::ServerAddr;
 use crate::error::{Error, Result};
 use crate::key::KeyRules;
@@ -104,6 +104,14 @@ impl<S: ConnSource> Memcache for S {
     fn fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
         let res = self.with_conn(|c| c.fetch(cmd, keys));
         ignore_fetch_error(res, self.ignore_exc(), || vec![None; keys.len()])
+    }
+
+    fn fetch_packed(&self, cmd: FetchCmd, keys: &[&[u8]], out: &mut Packed) -> Result<()> {
+        let res = self.with_conn(|c| c.fetch_packed(cmd, keys, out));
+        ignore_fetch_error(res, self.ignore_exc(), || {
+            out.data.clear();
+            out.hits.clear();
+        })
     }
 
     fn fetch_one(&self, cmd: FetchCmd, key: &[u8]) -> Result<Option<Item>> {

@@ -3,7 +3,7 @@
 
 use super::boundary::{as_mut, as_ref, boundary, run};
 use super::status::{fail, pmc_status, PMC_INVALID_ARGUMENT, PMC_OK};
-use crate::client::{Item, ServerStats};
+use crate::client::{Item, Packed, ServerStats};
 use std::ffi::{c_char, CString};
 
 /// A value owned by the caller: `len` bytes at `data` (followed by one NUL
@@ -90,52 +90,31 @@ pub struct pmc_item {
     pub cas: u64,
 }
 
-struct Hit {
-    index: usize,
-    /// The key's place in `pmc_results::keys`.
-    key: (usize, usize),
-    value: Vec<u8>,
-    flags: u32,
-    cas: u64,
-}
-
 /// The hits of a multi-key get, in request order; misses are left out (as
 /// pymemcache's dict). Released once with `pmc_results_free`. May be read
 /// from several threads at once; it is never changed after it is made.
 #[allow(non_camel_case_types)]
 pub struct pmc_results {
-    hits: Vec<Hit>,
-    /// Every hit's key, one after another.
+    /// The values (each followed by a NUL) and where each hit's sits.
+    packed: Packed,
+    /// Every hit's key, one after another, and where each one starts.
     keys: Vec<u8>,
+    key_starts: Vec<usize>,
 }
 
 impl pmc_results {
-    /// Collect the hits of `items` (one per key in `keys`).
-    pub(crate) fn new(keys: &[&[u8]], items: Vec<Option<Item>>) -> pmc_results {
-        let n = items.iter().filter(|i| i.is_some()).count();
-        let key_bytes = items
-            .iter()
-            .zip(keys)
-            .filter(|(i, _)| i.is_some())
-            .map(|(_, k)| k.len())
-            .sum();
+    /// The results of a packed read of `keys`.
+    pub(crate) fn new(keys: &[&[u8]], packed: Packed) -> pmc_results {
+        let n = packed.hits.len();
+        let key_bytes = packed.hits.iter().map(|h| keys[h.index].len()).sum();
         let mut r = pmc_results {
-            hits: Vec::with_capacity(n),
             keys: Vec::with_capacity(key_bytes),
+            key_starts: Vec::with_capacity(n),
+            packed,
         };
-        for (index, it) in items.into_iter().enumerate() {
-            if let Some(mut it) = it {
-                let start = r.keys.len();
-                r.keys.extend_from_slice(keys[index]);
-                it.value.push(0);
-                r.hits.push(Hit {
-                    index,
-                    key: (start, keys[index].len()),
-                    value: it.value,
-                    flags: it.flags,
-                    cas: it.cas.unwrap_or(0),
-                });
-            }
+        for h in &r.packed.hits {
+            r.key_starts.push(r.keys.len());
+            r.keys.extend_from_slice(keys[h.index]);
         }
         r
     }
@@ -147,7 +126,7 @@ impl pmc_results {
 /// `results` is NULL or a live results pointer.
 #[no_mangle]
 pub unsafe extern "C" fn pmc_results_len(results: *const pmc_results) -> usize {
-    boundary(|| results.as_ref().map_or(0, |r| r.hits.len()))
+    boundary(|| results.as_ref().map_or(0, |r| r.packed.hits.len()))
 }
 
 /// Fill `out` with hit number `i` (0-based) of `results`.
@@ -165,20 +144,22 @@ pub unsafe extern "C" fn pmc_results_at(
     run(|| {
         let r = as_ref(results, "results")?;
         let out = as_mut(out, "out")?;
-        let h = r.hits.get(i).ok_or_else(|| {
+        let hits = &r.packed.hits;
+        let h = hits.get(i).ok_or_else(|| {
             fail(
                 PMC_INVALID_ARGUMENT,
-                &format!("index {i} is out of range ({} results)", r.hits.len()),
+                &format!("index {i} is out of range ({} results)", hits.len()),
             )
         })?;
+        let key_start = r.key_starts[i];
         *out = pmc_item {
             index: h.index,
-            key: r.keys[h.key.0..].as_ptr(),
-            key_len: h.key.1,
-            value: h.value.as_ptr(),
-            value_len: h.value.len() - 1,
+            key: r.keys[key_start..].as_ptr(),
+            key_len: key_len(r, i),
+            value: r.packed.data[h.start..].as_ptr(),
+            value_len: h.len,
             flags: h.flags,
-            cas: h.cas,
+            cas: h.cas.unwrap_or(0),
         };
         Ok(PMC_OK)
     })
@@ -326,4 +307,10 @@ pub unsafe extern "C" fn pmc_string_free(s: *mut c_char) {
             drop(CString::from_raw(s));
         }
     })
+}
+
+/// The length of hit `i`'s key in `r.keys`.
+fn key_len(r: &pmc_results, i: usize) -> usize {
+    let end = r.key_starts.get(i + 1).copied().unwrap_or(r.keys.len());
+    end - r.key_starts[i]
 }
