@@ -321,3 +321,49 @@ fn pooled_hash_client_shared_by_threads() {
     assert!(s.created >= 3 && s.created <= 18, "{s:?}");
     assert!(t0.elapsed() < Duration::from_secs(60));
 }
+
+#[test]
+fn packed_reads_match_item_reads() {
+    use pymemcache::client::Packed;
+    use pymemcache::FetchCmd;
+    let mut ms = cluster(3);
+    let c = hash_client(&ms, &opts(true), fast_failover());
+    let ks = keys(300);
+    for (i, k) in ks.iter().enumerate() {
+        if i % 3 != 0 {
+            c.set(k.as_bytes(), format!("v{i}").as_bytes(), i as u32, 0, None)
+                .unwrap();
+        }
+    }
+    let refs: Vec<&[u8]> = ks.iter().map(|k| k.as_bytes()).collect();
+    let check = |c: &HashClient| {
+        let items = c.fetch(FetchCmd::Gets, &refs).unwrap();
+        let mut packed = Packed::default();
+        c.fetch_packed(FetchCmd::Gets, &refs, &mut packed).unwrap();
+        let hits: Vec<usize> = items
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.is_some())
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(
+            packed.hits.iter().map(|h| h.index).collect::<Vec<_>>(),
+            hits,
+            "request order"
+        );
+        for h in &packed.hits {
+            let it = items[h.index].as_ref().unwrap();
+            assert_eq!(
+                (packed.value(h), h.flags, h.cas),
+                (it.value.as_slice(), it.flags, it.cas)
+            );
+            assert_eq!(packed.data[h.start + h.len], 0, "NUL after each value");
+        }
+        hits.len()
+    };
+    assert_eq!(check(&c), 200);
+    // A dead node's keys read as misses (ignore_exc) in both forms.
+    ms[1].kill();
+    let live = check(&c);
+    assert!(live < 200 && live > 0, "{live}");
+}

@@ -16,7 +16,7 @@
 
 use super::via_conn::{ConnGuard, ConnSource};
 use super::{
-    CasOutcome, Client, ClientOptions, FetchCmd, Item, Memcache, PooledClient, ServerConn,
+    CasOutcome, Client, ClientOptions, FetchCmd, Item, Memcache, Packed, PooledClient, ServerConn,
     ServerStats, StoreCmd,
 };
 use crate::addr::ServerAddr;
@@ -454,7 +454,7 @@ impl HashClient {
         &self,
         groups: &[(Arc<Node>, Vec<usize>)],
         send: impl Fn(&mut ServerConn, &[usize]) -> Result<S>,
-        recv: impl Fn(&mut ServerConn, &[usize], S) -> Result<R>,
+        mut recv: impl FnMut(&mut ServerConn, &[usize], S) -> Result<R>,
     ) -> Vec<Result<R>> {
         #[allow(clippy::large_enum_variant)] // one per node, for one command
         enum Attempt<'a, S> {
@@ -584,6 +584,49 @@ impl Memcache for HashClient {
         match first_err {
             Some(e) => Err(e),
             None => Ok(out),
+        }
+    }
+
+    fn fetch_packed(&self, cmd: FetchCmd, keys: &[&[u8]], out: &mut Packed) -> Result<()> {
+        for k in keys {
+            self.rules.check(k)?;
+        }
+        let groups = match self.group(keys, |k| k) {
+            Ok(g) => g,
+            Err(e) => return self.or_default(Err(e), ()),
+        };
+        let results = self.phased(
+            &groups,
+            |conn, idx| {
+                let ks: Vec<&[u8]> = idx.iter().map(|&i| keys[i]).collect();
+                conn.encode_fetch(cmd, &ks)?;
+                conn.send_fetch()
+            },
+            |conn, idx, ()| {
+                let (hits, bytes) = (out.hits.len(), out.data.len());
+                match conn.recv_packed(cmd.with_cas(), out) {
+                    Ok(()) => {
+                        for h in &mut out.hits[hits..] {
+                            h.index = idx[h.index];
+                        }
+                        Ok(())
+                    }
+                    Err(e) => {
+                        out.hits.truncate(hits);
+                        out.data.truncate(bytes);
+                        Err(e)
+                    }
+                }
+            },
+        );
+        out.hits.sort_by_key(|h| h.index);
+        match results
+            .into_iter()
+            .filter_map(Result::err)
+            .find(|e| !self.ignores(e))
+        {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 

@@ -290,7 +290,13 @@ impl ServerConn {
         }
         self.encode_fetch(cmd, keys)?;
         self.send_fetch()?;
-        let res = self.read_values_into(cmd.with_cas(), &mut PackedSink(out));
+        self.recv_packed(cmd.with_cas(), out)
+    }
+
+    /// Read the reply to the request `send_fetch` wrote into `out`; the
+    /// hits' indices are positions in that request.
+    pub fn recv_packed(&mut self, with_cas: bool, out: &mut Packed) -> Result<()> {
+        let res = self.read_values_into(with_cas, &mut PackedSink(out));
         self.wbuf.clear();
         self.guard(res)
     }
