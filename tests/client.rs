@@ -2182,3 +2182,15 @@ fn writing_to_a_closed_connection_does_not_raise_sigpipe() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn stats_sizes_enable_answers_without_end() {
+    let mc = Memcached::tcp(&[]);
+    let c = Client::new(&mc.addr(), &ClientOptions::default()).unwrap();
+    for (arg, want) in [("sizes_enable", "enabled"), ("sizes_disable", "disabled")] {
+        let s = c.stats(&[arg]).unwrap();
+        assert_eq!(s[0].get("sizes_status").unwrap().raw, want);
+        // The connection is still in step.
+        assert!(c.version().unwrap().starts_with("1."));
+    }
+}

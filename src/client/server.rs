@@ -614,6 +614,8 @@ impl ServerConn {
         }
         self.wbuf.extend_from_slice(b"\r\n");
         self.send(None)?;
+        // `stats sizes_enable|sizes_disable` answer one STAT line and no END.
+        let one_line = matches!(args, ["sizes_enable"] | ["sizes_disable"]);
         let mut stats = Vec::new();
         let res = (|| {
             let conn = self.conn()?;
@@ -624,6 +626,9 @@ impl ServerConn {
                     _ => {
                         let (name, value) = reply::stat_line(line)?;
                         stats.push(Stat::new(name, value));
+                        if one_line {
+                            return Ok(());
+                        }
                     }
                 }
             }
