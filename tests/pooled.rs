@@ -195,7 +195,14 @@ fn survives_a_server_restart() {
         .collect();
     std::thread::sleep(Duration::from_millis(200));
     mc.kill();
-    std::thread::sleep(Duration::from_millis(300));
+    // The outage lasts until the workers have seen it (a busy machine may be
+    // slow to schedule them).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while errors.load(Ordering::Relaxed) == 0 {
+        assert!(Instant::now() < deadline, "the outage produced no errors");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100));
     let errors_in_outage = errors.load(Ordering::Relaxed);
     mc.restart();
     let oks_before = oks.load(Ordering::Relaxed);
@@ -254,7 +261,16 @@ fn exhausted_pool_fails_at_once_by_default() {
     mc.pause();
     let c2 = client.clone();
     let holder = std::thread::spawn(move || c2.get(b"k"));
-    std::thread::sleep(Duration::from_millis(200));
+    // Wait until the holder has the only connection (a busy machine may be
+    // slow to start the thread).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while client.pool_stats().unwrap().in_use == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the holder never took the connection"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let t = Instant::now();
     match client.get(b"k") {
         Err(Error::PoolExhausted { max: 1, .. }) => {}

@@ -45,39 +45,60 @@ pub fn unexpected(line: &[u8]) -> Error {
     Error::from_reply_line(line)
 }
 
-/// Parse a `VALUE` header line; anything else is an error.
+/// Read the decimal number at `*at` in `b`, which must end at a space or
+/// the end of `b`; step past the space.
+fn number_field(b: &[u8], at: &mut usize) -> Option<u64> {
+    let start = *at;
+    let mut n: u64 = 0;
+    while *at < b.len() && b[*at] != b' ' {
+        let d = b[*at].wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+        *at += 1;
+    }
+    if *at == start || *at - start > 20 {
+        return None;
+    }
+    if *at < b.len() {
+        *at += 1; // the space
+        if *at == b.len() {
+            return None; // a trailing space
+        }
+    }
+    Some(n)
+}
+
+/// Parse a `VALUE <key> <flags> <bytes> [<cas>]` header line; anything
+/// else is an error.
 pub fn value_header(line: &[u8]) -> Result<ValueHeader<'_>> {
     let rest = line
         .strip_prefix(b"VALUE ")
         .ok_or_else(|| unexpected(line))?;
-    let mut fields = [&[][..]; 5];
-    let mut n = 0;
-    let mut at = 0;
-    while at <= rest.len() && n < fields.len() {
-        let end = find_byte(&rest[at..], b' ').map_or(rest.len(), |i| at + i);
-        fields[n] = &rest[at..end];
-        n += 1;
-        at = end + 1;
-    }
-    if !(3..=4).contains(&n) || at <= rest.len() || fields[0].is_empty() {
-        return Err(unparsable(line));
-    }
-    let flags = parse_u64(fields[1]).filter(|&f| f <= u64::from(u32::MAX));
-    let len = parse_u64(fields[2]);
-    let cas = if n == 4 {
-        Some(parse_u64(fields[3]))
+    let key_end = find_byte(rest, b' ')
+        .filter(|&e| e > 0)
+        .ok_or_else(|| unparsable(line))?;
+    let mut at = key_end + 1;
+    let flags = number_field(rest, &mut at)
+        .and_then(|f| u32::try_from(f).ok())
+        .ok_or_else(|| unparsable(line))?;
+    let len = number_field(rest, &mut at).ok_or_else(|| unparsable(line))?;
+    let cas = if at < rest.len() {
+        let c = number_field(rest, &mut at).ok_or_else(|| unparsable(line))?;
+        if at < rest.len() {
+            return Err(unparsable(line));
+        }
+        Some(c)
     } else {
         None
     };
-    match (flags, len, cas) {
-        (Some(flags), Some(len), None | Some(Some(_))) => Ok(ValueHeader {
-            key: fields[0],
-            flags: flags as u32,
-            len,
-            cas: cas.flatten(),
-        }),
-        _ => Err(unparsable(line)),
-    }
+    Ok(ValueHeader {
+        key: &rest[..key_end],
+        flags,
+        len,
+        cas,
+    })
 }
 
 /// The outcomes of storage and cas commands.
@@ -149,6 +170,8 @@ mod tests {
     fn value_headers() {
         let h = value_header(b"VALUE k 5 10").unwrap();
         assert_eq!((h.key, h.flags, h.len, h.cas), (&b"k"[..], 5, 10, None));
+        let h = value_header(b"VALUE k 007 10").unwrap();
+        assert_eq!((h.flags, h.len), (7, 10));
         let h = value_header(b"VALUE k 4294967295 0 18446744073709551615").unwrap();
         assert_eq!((h.flags, h.cas), (u32::MAX, Some(u64::MAX)));
         for bad in [
@@ -158,6 +181,12 @@ mod tests {
             b"VALUE k 4294967296 1",
             b"VALUE k 1 1 2 3",
             b"VALUE  1 1",
+            b"VALUE k 1 2 ",
+            b"VALUE k 1",
+            b"VALUE k 1 2 3 ",
+            b"VALUE k 1 2  3",
+            b"VALUE k 1 99999999999999999999999",
+            b"VALUE k",
         ] {
             assert!(
                 matches!(value_header(bad), Err(Error::UnknownError { .. })),
