@@ -108,20 +108,44 @@ pub unsafe fn key_list<'a>(
     lens: *const usize,
     n: usize,
 ) -> Result<Vec<&'a [u8]>, pmc_status> {
+    slice_list(ptrs, lens, n, ["keys", "key_lens", "keys[i]"], key)
+}
+
+/// A list of values given as parallel arrays of pointers and lengths (a
+/// value pointer may be NULL when its length is 0).
+///
+/// # Safety
+/// As for `key_list`.
+pub unsafe fn value_list<'a>(
+    ptrs: *const *const u8,
+    lens: *const usize,
+    n: usize,
+) -> Result<Vec<&'a [u8]>, pmc_status> {
+    slice_list(ptrs, lens, n, ["values", "value_lens", "values[i]"], bytes)
+}
+
+/// Parallel arrays of pointers and lengths, each entry checked by `one`.
+unsafe fn slice_list<'a>(
+    ptrs: *const *const u8,
+    lens: *const usize,
+    n: usize,
+    names: [&str; 3],
+    one: unsafe fn(*const u8, usize, &str) -> Result<&'a [u8], pmc_status>,
+) -> Result<Vec<&'a [u8]>, pmc_status> {
     if n == 0 {
         return Ok(Vec::new());
     }
     if ptrs.is_null() {
-        return Err(null("keys"));
+        return Err(null(names[0]));
     }
     if lens.is_null() {
-        return Err(null("key_lens"));
+        return Err(null(names[1]));
     }
     let ptrs = std::slice::from_raw_parts(ptrs, n);
     let lens = std::slice::from_raw_parts(lens, n);
     let mut out = Vec::with_capacity(n);
     for (&p, &l) in ptrs.iter().zip(lens) {
-        out.push(key(p, l, "keys[i]")?);
+        out.push(one(p, l, names[2])?);
     }
     Ok(out)
 }

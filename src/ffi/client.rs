@@ -1,7 +1,7 @@
 //! `pmc_client`: one handle type for every client kind, and one function
 //! per command.
 
-use super::boundary::{as_mut, as_ref, boundary, bytes, key, key_list, run, text};
+use super::boundary::{as_mut, as_ref, boundary, bytes, key, key_list, run, text, value_list};
 use super::options::pmc_options;
 use super::status::*;
 use super::value::{pmc_results, pmc_stats_list, pmc_value, string_to_c};
@@ -532,29 +532,6 @@ pub unsafe extern "C" fn pmc_set_many(
             PMC_NOT_STORED
         })
     })
-}
-
-unsafe fn value_list<'a>(
-    ptrs: *const *const u8,
-    lens: *const usize,
-    n: usize,
-) -> Result<Vec<&'a [u8]>, pmc_status> {
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    if ptrs.is_null() {
-        return Err(super::boundary::null("values"));
-    }
-    if lens.is_null() {
-        return Err(super::boundary::null("value_lens"));
-    }
-    let ptrs = std::slice::from_raw_parts(ptrs, n);
-    let lens = std::slice::from_raw_parts(lens, n);
-    let mut out = Vec::with_capacity(n);
-    for (&p, &l) in ptrs.iter().zip(lens) {
-        out.push(bytes(p, l, "values[i]")?);
-    }
-    Ok(out)
 }
 
 /// `delete`: remove a key. Returns PMC_OK, PMC_NOT_FOUND (only when waiting
