@@ -16,8 +16,8 @@
 
 use super::via_conn::{ConnGuard, ConnSource};
 use super::{
-    CasOutcome, Client, ClientOptions, FetchCmd, Item, Memcache, Packed, PooledClient, ServerConn,
-    ServerStats, StoreCmd,
+    CasOutcome, Client, ClientOptions, FetchCmd, Item, Memcache, Packed, PackedHit, PooledClient,
+    ServerConn, ServerStats, StoreCmd,
 };
 use crate::addr::ServerAddr;
 use crate::client::server::PIPELINE_BATCH;
@@ -591,6 +591,7 @@ impl Memcache for HashClient {
         for k in keys {
             self.rules.check(k)?;
         }
+        let first = out.hits.len();
         let groups = match self.group(keys, |k| k) {
             Ok(g) => g,
             Err(e) => return self.or_default(Err(e), ()),
@@ -619,7 +620,18 @@ impl Memcache for HashClient {
                 }
             },
         );
-        out.hits.sort_by_key(|h| h.index);
+        // This call's hits back into request order (each index once).
+        let mut slot = vec![usize::MAX; keys.len()];
+        for (j, h) in out.hits[first..].iter().enumerate() {
+            slot[h.index] = first + j;
+        }
+        let ordered: Vec<PackedHit> = slot
+            .into_iter()
+            .filter(|&j| j != usize::MAX)
+            .map(|j| out.hits[j])
+            .collect();
+        out.hits.truncate(first);
+        out.hits.extend(ordered);
         match results
             .into_iter()
             .filter_map(Result::err)

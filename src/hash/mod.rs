@@ -27,16 +27,9 @@ pub trait NodeHasher: Send + Sync {
 /// one byte per character, the character's code point masked to its low 8
 /// bits. ASCII text hashes as its bytes; invalid UTF-8 hashes as raw bytes.
 pub fn murmur3_32_text(data: &[u8], seed: u32) -> u32 {
-    if data.is_ascii() {
-        return murmur3_32(data, seed);
-    }
-    match std::str::from_utf8(data) {
-        Ok(text) => {
-            let masked: Vec<u8> = text.chars().map(|c| (u32::from(c) & 0xff) as u8).collect();
-            murmur3_32(&masked, seed)
-        }
-        Err(_) => murmur3_32(data, seed),
-    }
+    let mut m = Murmur3::new(seed);
+    m.update_text(data);
+    m.finish()
 }
 
 /// MurmurHash3 x86 32-bit of raw bytes. The same function as the
@@ -44,34 +37,127 @@ pub fn murmur3_32_text(data: &[u8], seed: u32) -> u32 {
 /// over a slice in one pass: the crate reads through `io::Read` four bytes
 /// at a time, which made it the hash client's largest cost.
 pub fn murmur3_32(bytes: &[u8], seed: u32) -> u32 {
-    const C1: u32 = 0xcc9e_2d51;
-    const C2: u32 = 0x1b87_3593;
-    let mix = |k: u32| k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
-    let mut h = seed;
-    let mut blocks = bytes.chunks_exact(4);
-    for b in &mut blocks {
-        h ^= mix(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        h = h.rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64);
+    let mut m = Murmur3::new(seed);
+    m.update(bytes);
+    m.finish()
+}
+
+const C1: u32 = 0xcc9e_2d51;
+const C2: u32 = 0x1b87_3593;
+
+fn mix(k: u32) -> u32 {
+    k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2)
+}
+
+/// MurmurHash3 x86 32-bit fed in pieces: a state can be copied after a
+/// common prefix ("{node}-") and finished with each key.
+#[derive(Debug, Clone, Copy)]
+pub struct Murmur3 {
+    h: u32,
+    /// Bytes not yet forming a 4-byte block, lowest first.
+    tail: u32,
+    tail_len: u32,
+    len: u32,
+}
+
+impl Murmur3 {
+    /// A fresh state.
+    pub fn new(seed: u32) -> Self {
+        Murmur3 {
+            h: seed,
+            tail: 0,
+            tail_len: 0,
+            len: 0,
+        }
     }
-    let tail = blocks.remainder();
-    if !tail.is_empty() {
-        let k = tail
-            .iter()
-            .rev()
-            .fold(0u32, |acc, &b| (acc << 8) | u32::from(b));
-        h ^= mix(k);
+
+    fn block(&mut self, k: u32) {
+        self.h ^= mix(k);
+        self.h = self
+            .h
+            .rotate_left(13)
+            .wrapping_mul(5)
+            .wrapping_add(0xe654_6b64);
     }
-    h ^= bytes.len() as u32;
-    h ^= h >> 16;
-    h = h.wrapping_mul(0x85eb_ca6b);
-    h ^= h >> 13;
-    h = h.wrapping_mul(0xc2b2_ae35);
-    h ^ (h >> 16)
+
+    /// Feed one byte.
+    pub fn update_byte(&mut self, b: u8) {
+        self.tail |= u32::from(b) << (8 * self.tail_len);
+        self.tail_len += 1;
+        self.len = self.len.wrapping_add(1);
+        if self.tail_len == 4 {
+            let k = self.tail;
+            self.tail = 0;
+            self.tail_len = 0;
+            self.block(k);
+        }
+    }
+
+    /// Feed bytes.
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        while self.tail_len != 0 && !bytes.is_empty() {
+            self.update_byte(bytes[0]);
+            bytes = &bytes[1..];
+        }
+        let mut blocks = bytes.chunks_exact(4);
+        for b in &mut blocks {
+            self.block(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        }
+        self.len = self
+            .len
+            .wrapping_add((bytes.len() - blocks.remainder().len()) as u32);
+        for &b in blocks.remainder() {
+            self.update_byte(b);
+        }
+    }
+
+    /// Feed text the way pymemcache does: one byte per character, its code
+    /// point masked to 8 bits (ASCII text is its bytes; bytes that are not
+    /// UTF-8 are fed as they are).
+    pub fn update_text(&mut self, text: &[u8]) {
+        if text.is_ascii() {
+            return self.update(text);
+        }
+        match std::str::from_utf8(text) {
+            Ok(t) => t
+                .chars()
+                .for_each(|c| self.update_byte((u32::from(c) & 0xff) as u8)),
+            Err(_) => self.update(text),
+        }
+    }
+
+    /// The hash of everything fed.
+    pub fn finish(self) -> u32 {
+        let mut h = self.h;
+        if self.tail_len != 0 {
+            h ^= mix(self.tail);
+        }
+        h ^= self.len;
+        h ^= h >> 16;
+        h = h.wrapping_mul(0x85eb_ca6b);
+        h ^= h >> 13;
+        h = h.wrapping_mul(0xc2b2_ae35);
+        h ^ (h >> 16)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pieces_hash_like_the_whole() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(100).collect();
+        for cut1 in 0..12 {
+            for cut2 in cut1..20 {
+                let mut m = Murmur3::new(7);
+                m.update(&data[..cut1]);
+                m.update(&data[cut1..cut2]);
+                m.update(&data[cut2..]);
+                assert_eq!(m.finish(), murmur3_32(&data, 7), "{cut1} {cut2}");
+            }
+        }
+    }
 
     #[test]
     fn same_as_the_murmur3_crate() {

@@ -2,54 +2,89 @@
 //! `RendezvousHash`: each node scores murmur3_32("{node}-{key}"), the
 //! highest wins, and a tie goes to the lexicographically larger name.
 
-use super::{murmur3_32_text, NodeHasher};
+use super::{murmur3_32_text, Murmur3, NodeHasher};
 
 /// pymemcache's default HashClient hasher.
 #[derive(Debug, Clone, Default)]
 pub struct RendezvousHash {
     nodes: Vec<String>,
+    /// Each node's hash state after "{node}-", so a key's score costs only
+    /// the key's bytes.
+    prefixes: Vec<Murmur3>,
     seed: u32,
 }
 
 impl RendezvousHash {
     /// A hasher over `nodes` with pymemcache's seed (0).
     pub fn new<S: AsRef<str>>(nodes: &[S]) -> Self {
-        RendezvousHash {
-            nodes: nodes.iter().map(|n| n.as_ref().to_string()).collect(),
-            seed: 0,
+        let mut h = RendezvousHash::default();
+        for n in nodes {
+            h.add_node(n.as_ref());
         }
+        h
     }
 
-    /// murmur3_32 of "{node}-{key}", joined in a per-thread buffer that is
-    /// reused, so hashing allocates and zeroes nothing.
-    fn score(&self, node: &str, key: &[u8]) -> u32 {
-        thread_local! {
-            static JOINED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    fn prefix(&self, node: &str) -> Murmur3 {
+        let mut m = Murmur3::new(self.seed);
+        m.update_text(node.as_bytes());
+        m.update_byte(b'-');
+        m
+    }
+
+    /// murmur3_32 of "{node}-{key}" for node `i`, as pymemcache hashes the
+    /// text (see `murmur3_32_text`); `key_kind` is `key_kind(key)`.
+    fn score(&self, i: usize, key: &[u8], key_kind: KeyKind) -> u32 {
+        let mut m = self.prefixes[i];
+        match key_kind {
+            KeyKind::Ascii => m.update(key),
+            KeyKind::Text => m.update_text(key),
+            KeyKind::Bytes if self.nodes[i].is_ascii() => m.update(key),
+            KeyKind::Bytes => {
+                // Not text as a whole: hashed as raw bytes, node name included.
+                let joined = [self.nodes[i].as_bytes(), b"-", key].concat();
+                return murmur3_32_text(&joined, self.seed);
+            }
         }
-        JOINED.with(|j| {
-            let mut buf = j.borrow_mut();
-            buf.clear();
-            buf.extend_from_slice(node.as_bytes());
-            buf.push(b'-');
-            buf.extend_from_slice(key);
-            murmur3_32_text(&buf, self.seed)
-        })
+        m.finish()
+    }
+}
+
+/// How a key is hashed: as its bytes, or as text with masked characters.
+#[derive(Clone, Copy)]
+enum KeyKind {
+    Ascii,
+    Text,
+    Bytes,
+}
+
+fn key_kind(key: &[u8]) -> KeyKind {
+    if key.is_ascii() {
+        KeyKind::Ascii
+    } else if std::str::from_utf8(key).is_ok() {
+        KeyKind::Text
+    } else {
+        KeyKind::Bytes
     }
 }
 
 impl NodeHasher for RendezvousHash {
     fn add_node(&mut self, name: &str) {
+        self.prefixes.push(self.prefix(name));
         self.nodes.push(name.to_string());
     }
 
     fn remove_node(&mut self, name: &str) {
-        self.nodes.retain(|n| n != name);
+        while let Some(i) = self.nodes.iter().position(|n| n == name) {
+            self.nodes.remove(i);
+            self.prefixes.remove(i);
+        }
     }
 
     fn get_node_index(&self, key: &[u8]) -> Option<usize> {
+        let kind = key_kind(key);
         let mut best: Option<(u32, usize)> = None;
         for (i, node) in self.nodes.iter().enumerate() {
-            let score = self.score(node, key);
+            let score = self.score(i, key, kind);
             best = match best {
                 None => Some((score, i)),
                 Some((s, _)) if score > s => Some((score, i)),
