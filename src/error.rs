@@ -237,6 +237,12 @@ impl Error {
         }
     }
 
+    /// True for errors in what the caller asked (illegal input, bad
+    /// configuration): `ignore_exc` never hides these.
+    pub fn is_caller_error(&self) -> bool {
+        matches!(self, Error::IllegalInput(_) | Error::Config(_))
+    }
+
     /// True for failures of the connection itself (refused, reset, timeout,
     /// closed), as opposed to replies the server sent or bad input.
     pub fn is_connection_failure(&self) -> bool {

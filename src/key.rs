@@ -43,6 +43,11 @@ impl KeyRules {
         Ok(())
     }
 
+    /// Check every key of a list: nothing is sent if any is illegal.
+    pub fn check_all(&self, keys: &[&[u8]]) -> Result<()> {
+        keys.iter().try_for_each(|k| self.check(k))
+    }
+
     /// Check a key (without prefix) against every rule.
     pub fn check(&self, key: &[u8]) -> Result<()> {
         if key.is_empty() {

@@ -417,7 +417,7 @@ impl HashClient {
     }
 
     fn ignores(&self, e: &Error) -> bool {
-        self.ignore_exc && !matches!(e, Error::IllegalInput(_) | Error::Config(_))
+        self.ignore_exc && !e.is_caller_error()
     }
 
     /// Run `f` on every live node; errors are returned (the first) after all
@@ -550,9 +550,7 @@ impl HashClient {
 
 impl Memcache for HashClient {
     fn fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
-        for k in keys {
-            self.rules.check(k)?;
-        }
+        self.rules.check_all(keys)?;
         let mut out: Vec<Option<Item>> = vec![None; keys.len()];
         let groups = match self.group(keys, |k| k) {
             Ok(g) => g,
@@ -588,9 +586,7 @@ impl Memcache for HashClient {
     }
 
     fn fetch_packed(&self, cmd: FetchCmd, keys: &[&[u8]], out: &mut Packed) -> Result<()> {
-        for k in keys {
-            self.rules.check(k)?;
-        }
+        self.rules.check_all(keys)?;
         let first = out.hits.len();
         let groups = match self.group(keys, |k| k) {
             Ok(g) => g,
@@ -736,9 +732,7 @@ impl Memcache for HashClient {
     }
 
     fn delete_many(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize> {
-        for k in keys {
-            self.rules.check(k)?;
-        }
+        self.rules.check_all(keys)?;
         let groups = match self.group(keys, |k| k) {
             Ok(g) => g,
             Err(e) => return self.or_default(Err(e), 0),

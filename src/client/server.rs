@@ -434,7 +434,7 @@ impl ServerConn {
 
     /// Check every key of a list.
     pub fn check_keys(&self, keys: &[&[u8]]) -> Result<()> {
-        keys.iter().try_for_each(|k| self.rules.check(k))
+        self.rules.check_all(keys)
     }
 
     /// Send `set` for every item of `batch` (at most `PIPELINE_BATCH` items

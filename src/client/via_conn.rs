@@ -93,9 +93,7 @@ pub(crate) fn ignore_fetch_error<T>(
     misses: impl FnOnce() -> T,
 ) -> Result<T> {
     match res {
-        Err(e) if ignore_exc && !matches!(e, Error::IllegalInput(_) | Error::Config(_)) => {
-            Ok(misses())
-        }
+        Err(e) if ignore_exc && !e.is_caller_error() => Ok(misses()),
         other => other,
     }
 }
