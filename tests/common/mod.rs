@@ -3,6 +3,7 @@
 //! when dropped.
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -31,9 +32,19 @@ fn memcached_bin() -> String {
     std::env::var("MEMCACHED_BIN").unwrap_or_else(|_| "memcached".into())
 }
 
+/// A port nothing listens on now, never handed out before in this process
+/// (tests start servers in parallel threads).
 fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let port = l.local_addr().unwrap().port();
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 fn is_root() -> bool {
@@ -64,7 +75,7 @@ impl Memcached {
             extra: extra.iter().map(|s| s.to_string()).collect(),
             dir,
         };
-        m.restart();
+        m.launch(true);
         m
     }
 
@@ -82,7 +93,29 @@ impl Memcached {
 
     /// Start again (after `kill`), on the same address.
     pub fn restart(&mut self) {
+        self.launch(false);
+    }
+
+    /// Start the process and wait until it, and no other server, answers
+    /// on the address. A TCP port taken meanwhile by someone else is
+    /// replaced by a new one when `may_move`, else tried again.
+    fn launch(&mut self, may_move: bool) {
         assert!(self.child.is_none(), "already running");
+        for _ in 0..20 {
+            self.spawn();
+            if self.wait_ready() {
+                return;
+            }
+            self.kill();
+            match &mut self.listen {
+                Listen::Tcp(p) if may_move => *p = free_port(),
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+        panic!("memcached could not be started on {}", self.addr());
+    }
+
+    fn spawn(&mut self) {
         let mut cmd = Command::new(memcached_bin());
         match &self.listen {
             Listen::Tcp(p) => cmd.args(["-l", "127.0.0.1", "-p", &p.to_string(), "-U", "0"]),
@@ -103,24 +136,55 @@ impl Memcached {
             .spawn()
             .expect("start memcached (apt-get install memcached)");
         self.child = Some(child);
-        self.wait_ready();
     }
 
-    fn wait_ready(&mut self) {
+    /// True once the server answering on the address reports our pid;
+    /// false if our process exited (its port was taken) or another answers.
+    fn wait_ready(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
+        let pid = self.pid();
         loop {
-            let ok = match &self.listen {
-                Listen::Tcp(p) => TcpStream::connect(("127.0.0.1", *p)).is_ok(),
-                Listen::Unix(p) => UnixStream::connect(p).is_ok(),
-            };
-            if ok {
-                return;
+            if let Some(answer) = self.answering_pid() {
+                return answer == pid;
             }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("memcached exited at start: {status}");
+            if self.child.as_mut().unwrap().try_wait().unwrap().is_some() {
+                return false;
             }
             assert!(Instant::now() < deadline, "memcached did not start");
             std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The pid the server on the address reports, if one answers.
+    fn answering_pid(&self) -> Option<u32> {
+        fn ask(mut s: impl Read + Write) -> Option<u32> {
+            s.write_all(b"stats\r\n").ok()?;
+            let mut reply = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !reply.ends_with(b"END\r\n") {
+                let n = s.read(&mut buf).ok()?;
+                if n == 0 {
+                    return None;
+                }
+                reply.extend_from_slice(&buf[..n]);
+            }
+            let text = String::from_utf8_lossy(&reply);
+            text.lines()
+                .find_map(|l| l.strip_prefix("STAT pid "))
+                .and_then(|p| p.trim().parse().ok())
+        }
+        let timeout = Some(Duration::from_secs(2));
+        match &self.listen {
+            Listen::Tcp(p) => {
+                let s = TcpStream::connect(("127.0.0.1", *p)).ok()?;
+                s.set_read_timeout(timeout).ok()?;
+                ask(s)
+            }
+            Listen::Unix(p) => {
+                let s = UnixStream::connect(p).ok()?;
+                s.set_read_timeout(timeout).ok()?;
+                ask(s)
+            }
         }
     }
 
