@@ -373,6 +373,25 @@ impl Conn {
         }
     }
 
+    /// The bytes read from the server and not yet taken.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Wait for the server's next bytes if none are buffered.
+    pub fn fill_if_empty(&mut self) -> Result<()> {
+        if self.start == self.end {
+            self.fill()?;
+        }
+        Ok(())
+    }
+
+    /// Take the first `n` buffered bytes (`n` at most `buffered().len()`).
+    pub fn consume(&mut self, n: usize) {
+        debug_assert!(n <= self.end - self.start);
+        self.start += n;
+    }
+
     /// True if bytes from the server are waiting in the buffer unread.
     pub fn has_buffered(&self) -> bool {
         self.start != self.end

@@ -8,6 +8,11 @@ use crate::error::{Error, Result};
 /// The longest key memcached accepts, prefix included.
 pub const MAX_KEY_LEN: usize = 250;
 
+#[cold]
+fn empty_key() -> Error {
+    Error::IllegalInput("key is empty".into())
+}
+
 /// How keys are checked and prefixed for one client.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyRules {
@@ -36,6 +41,7 @@ impl KeyRules {
     }
 
     /// Check `key` and append the prefixed key to `out`.
+    #[inline]
     pub fn write_key(&self, key: &[u8], out: &mut Vec<u8>) -> Result<()> {
         self.check(key)?;
         out.extend_from_slice(&self.prefix);
@@ -49,22 +55,33 @@ impl KeyRules {
     }
 
     /// Check a key (without prefix) against every rule.
+    #[inline]
     pub fn check(&self, key: &[u8]) -> Result<()> {
         if key.is_empty() {
-            return Err(Error::IllegalInput("key is empty".into()));
+            return Err(empty_key());
         }
         self.check_bytes(key, self.prefix.len() + key.len())
     }
 
+    #[inline]
     fn check_bytes(&self, key: &[u8], total_len: usize) -> Result<()> {
+        // The common case in one branch-free pass: printable ASCII only.
+        if total_len <= MAX_KEY_LEN && crate::protocol::scan::all_printable(key) {
+            return Ok(());
+        }
+        self.refuse_or_check_unicode(key, total_len)
+    }
+
+    /// The rest of `check_bytes`, out of the hot path: what is wrong with
+    /// a key that is too long or not plain printable ASCII (unless it is
+    /// UTF-8 that unicode keys allow).
+    #[cold]
+    #[inline(never)]
+    fn refuse_or_check_unicode(&self, key: &[u8], total_len: usize) -> Result<()> {
         if total_len > MAX_KEY_LEN {
             return Err(Error::IllegalInput(format!(
                 "key is too long: {total_len} bytes with prefix, the limit is {MAX_KEY_LEN}"
             )));
-        }
-        // The common case in one branch-free pass: printable ASCII only.
-        if crate::protocol::scan::all_printable(key) {
-            return Ok(());
         }
         if let Some(pos) = key.iter().position(|&b| b <= b' ' || b == 0x7f) {
             let what = match key[pos] {

@@ -321,6 +321,67 @@ fn get_many_hits_misses_duplicates_and_order() {
     assert_eq!(present(&c.get_many(&[b"c"]).unwrap()), [true]);
 }
 
+/// Multi-key replies are parsed whole items at a time when they are
+/// buffered and line by line otherwise: the same reply, cut at every
+/// place, and with a lone "\n" line end and a duplicate key, gives the same
+/// items each way (get_many and gets_many, each followed by a read that
+/// must find the stream in step).
+#[test]
+fn multi_key_replies_cut_anywhere_read_the_same() {
+    const GET: &[u8] = b"VALUE a 1 3\r\nabc\r\nVALUE c 2 0\r\n\r\n\
+VALUE d 3 5\nd\r\nd!\r\nVALUE a 1 3\r\nabc\r\nEND\r\n";
+    const GETS: &[u8] = b"VALUE a 1 3 7\r\nabc\r\nVALUE c 2 0 8\r\n\r\n\
+VALUE d 3 5 9\nd\r\nd!\r\nVALUE a 1 3 7\r\nabc\r\nEND\r\n";
+    let peer = Peer::start(move |l| {
+        let mut s = accept(&l);
+        s.set_nodelay(true).unwrap();
+        for reply in [GET, GETS] {
+            for cut in 1..=reply.len() {
+                let req = read_line(&mut s).expect("a request");
+                assert_eq!(req.starts_with(b"gets "), reply == GETS);
+                for part in [&reply[..cut], &reply[cut..]] {
+                    if !part.is_empty() {
+                        s.write_all(part).unwrap();
+                        std::thread::sleep(Duration::from_micros(300));
+                    }
+                }
+                let version = read_line(&mut s).expect("the version request");
+                assert_eq!(version, b"version\r\n");
+                s.write_all(b"VERSION 1.6.x\r\n").unwrap();
+            }
+        }
+    });
+    let c = client_with(&peer.addr, |_| {});
+    let keys: [&[u8]; 5] = [b"a", b"b", b"c", b"d", b"a"];
+    let want = |cas: Option<[u64; 3]>| {
+        let item = |value: &[u8], flags, i: usize| {
+            Some(Item {
+                value: value.to_vec(),
+                flags,
+                cas: cas.map(|c| c[i]),
+            })
+        };
+        vec![
+            item(b"abc", 1, 0),
+            None,
+            item(b"", 2, 1),
+            item(b"d\r\nd!", 3, 2),
+            item(b"abc", 1, 0),
+        ]
+    };
+    for cut in 1..=GET.len() {
+        assert_eq!(c.get_many(&keys).unwrap(), want(None), "get, cut at {cut}");
+        assert_eq!(c.version().unwrap(), "1.6.x");
+    }
+    for cut in 1..=GETS.len() {
+        let got = c.gets_many(&keys).unwrap();
+        assert_eq!(got, want(Some([7, 8, 9])), "gets, cut at {cut}");
+        assert_eq!(c.version().unwrap(), "1.6.x");
+    }
+    drop(c);
+    peer.finish();
+}
+
 #[test]
 fn gets_many_carries_cas_for_every_hit() {
     let mc = Memcached::tcp(&[]);

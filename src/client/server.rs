@@ -45,6 +45,8 @@ trait ValueSink {
     fn start(&mut self, index: usize, flags: u32, cas: Option<u64>, len: usize) -> &mut Vec<u8>;
     /// The value just appended is complete.
     fn finish(&mut self);
+    /// Up to `hits` more values are coming, in about `bytes` bytes.
+    fn expect(&mut self, _hits: usize, _bytes: usize) {}
 }
 
 /// One `Item` per hit, placed by key position; with an empty `out`, the
@@ -92,6 +94,11 @@ impl ValueSink for PackedSink<'_> {
 
     fn finish(&mut self) {
         self.0.data.push(0);
+    }
+
+    fn expect(&mut self, hits: usize, bytes: usize) {
+        self.0.hits.reserve(hits);
+        self.0.data.reserve(bytes);
     }
 }
 
@@ -198,6 +205,10 @@ impl ServerConn {
     pub fn encode_fetch(&mut self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<()> {
         self.wbuf.clear();
         self.spans.clear();
+        let prefix = self.rules.prefix.len();
+        let bytes: usize = keys.iter().map(|k| k.len() + prefix + 1).sum();
+        self.wbuf.reserve(bytes + 32);
+        self.spans.reserve(keys.len());
         request::fetch_start(&mut self.wbuf, cmd);
         for key in keys {
             self.wbuf.push(b' ');
@@ -240,10 +251,32 @@ impl ServerConn {
     fn read_values_into(&mut self, with_cas: bool, sink: &mut impl ValueSink) -> Result<()> {
         let max = self.max_value_len;
         let mut next = 0;
+        let mut first = true;
         let conn = self.conn.as_mut().ok_or_else(|| Error::UnexpectedClose {
             server: Default::default(),
         })?;
+        conn.fill_if_empty()?;
         loop {
+            // The server answers in request order, skipping misses: whole
+            // items already read for the next key are taken in one step.
+            if let Some(&(s, e)) = self.spans.get(next) {
+                let b = conn.buffered();
+                if let Some(it) = reply::value_item(b, &self.wbuf[s..e], with_cas, max) {
+                    if first {
+                        // The first read holds most of a typical reply: size
+                        // the result for it once, not value by value.
+                        first = false;
+                        sink.expect(self.spans.len() - next, b.len());
+                    }
+                    let value = &b[it.data..it.data + it.len];
+                    sink.start(next, it.flags, it.cas, it.len)
+                        .extend_from_slice(value);
+                    sink.finish();
+                    conn.consume(it.end);
+                    next += 1;
+                    continue;
+                }
+            }
             let line = conn.read_line()?;
             if line == b"END" {
                 return Ok(());

@@ -74,6 +74,7 @@ pub unsafe fn as_mut<'a, T>(ptr: *mut T, name: &str) -> Result<&'a mut T, pmc_st
 ///
 /// # Safety
 /// `ptr` is NULL or points to `len` readable bytes.
+#[inline]
 pub unsafe fn bytes<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u8], pmc_status> {
     if ptr.is_null() {
         return if len == 0 { Ok(&[]) } else { Err(null(name)) };
@@ -91,6 +92,7 @@ pub unsafe fn bytes<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u
 ///
 /// # Safety
 /// As for `bytes`.
+#[inline]
 pub unsafe fn key<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u8], pmc_status> {
     if ptr.is_null() {
         return Err(null(name));
@@ -108,7 +110,13 @@ pub unsafe fn key_list<'a>(
     lens: *const usize,
     n: usize,
 ) -> Result<Vec<&'a [u8]>, pmc_status> {
-    slice_list(ptrs, lens, n, ["keys", "key_lens", "keys[i]"], key)
+    slice_list(
+        ptrs,
+        lens,
+        n,
+        ["keys", "key_lens", "keys[i]"],
+        |p, l, what| key(p, l, what),
+    )
 }
 
 /// A list of values given as parallel arrays of pointers and lengths (a
@@ -121,7 +129,13 @@ pub unsafe fn value_list<'a>(
     lens: *const usize,
     n: usize,
 ) -> Result<Vec<&'a [u8]>, pmc_status> {
-    slice_list(ptrs, lens, n, ["values", "value_lens", "values[i]"], bytes)
+    slice_list(
+        ptrs,
+        lens,
+        n,
+        ["values", "value_lens", "values[i]"],
+        |p, l, what| bytes(p, l, what),
+    )
 }
 
 /// Parallel arrays of pointers and lengths, each entry checked by `one`.
@@ -130,7 +144,7 @@ unsafe fn slice_list<'a>(
     lens: *const usize,
     n: usize,
     names: [&str; 3],
-    one: unsafe fn(*const u8, usize, &str) -> Result<&'a [u8], pmc_status>,
+    one: impl Fn(*const u8, usize, &str) -> Result<&'a [u8], pmc_status>,
 ) -> Result<Vec<&'a [u8]>, pmc_status> {
     if n == 0 {
         return Ok(Vec::new());

@@ -101,6 +101,88 @@ pub fn value_header(line: &[u8]) -> Result<ValueHeader<'_>> {
     })
 }
 
+/// A whole `VALUE` item found in a buffer by [`value_item`]: header,
+/// data block and the `\r\n` after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueItem {
+    /// The item's flags.
+    pub flags: u32,
+    /// CAS unique, when asked for.
+    pub cas: Option<u64>,
+    /// Where the data block starts in the buffer.
+    pub data: usize,
+    /// Length of the data block.
+    pub len: usize,
+    /// Bytes the item takes, up to and including its final `\r\n`.
+    pub end: usize,
+}
+
+/// The decimal number at `*at` (1 to 19 digits, so it cannot overflow),
+/// stepping `*at` to the byte after it, which must be present.
+#[inline(always)]
+fn digits(b: &[u8], at: &mut usize) -> Option<u64> {
+    let start = *at;
+    let mut n: u64 = 0;
+    while let Some(&c) = b.get(*at) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        n = n * 10 + u64::from(d);
+        *at += 1;
+        if *at - start > 19 {
+            return None;
+        }
+    }
+    (*at > start && *at < b.len()).then_some(n)
+}
+
+/// The fast path of multi-key reads: if `b` starts with a complete
+/// `VALUE <key> <flags> <len>[ <cas>]\r\n<data>\r\n` for exactly `key`,
+/// with a CAS unique if and only if `with_cas`, and `len <= max`, where it
+/// lies. `None` means "not that simple" (another key, a partial buffer, a
+/// lone `\n`, a long number, any error): the caller then takes the line by
+/// line path, which accepts or reports everything. Nothing here accepts
+/// what that path would refuse.
+#[inline(always)]
+pub fn value_item(b: &[u8], key: &[u8], with_cas: bool, max: usize) -> Option<ValueItem> {
+    let key_end = 6 + key.len();
+    if b.len() <= key_end || b[..6] != *b"VALUE " || b[6..key_end] != *key || b[key_end] != b' ' {
+        return None;
+    }
+    let mut at = key_end + 1;
+    let flags = u32::try_from(digits(b, &mut at)?).ok()?;
+    if b[at] != b' ' {
+        return None;
+    }
+    at += 1;
+    let len = usize::try_from(digits(b, &mut at)?).ok()?;
+    let cas = if with_cas {
+        if b[at] != b' ' {
+            return None;
+        }
+        at += 1;
+        Some(digits(b, &mut at)?)
+    } else {
+        None
+    };
+    if len > max || b.get(at..at + 2)? != b"\r\n" {
+        return None;
+    }
+    let data = at + 2;
+    let end = data.checked_add(len)?.checked_add(2)?;
+    if b.get(end - 2..end)? != b"\r\n" {
+        return None;
+    }
+    Some(ValueItem {
+        flags,
+        cas,
+        data,
+        len,
+        end,
+    })
+}
+
 /// The outcomes of storage and cas commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreReply {
@@ -197,6 +279,41 @@ mod tests {
             value_header(b"SERVER_ERROR out of memory"),
             Err(Error::ServerError { .. })
         ));
+    }
+
+    #[test]
+    fn value_items_only_when_simple_and_whole() {
+        let b = b"VALUE k 5 3\r\nabc\r\nEND\r\n";
+        let it = value_item(b, b"k", false, 100).unwrap();
+        assert_eq!((it.flags, it.cas, it.len), (5, None, 3));
+        assert_eq!((&b[it.data..it.data + it.len], it.end), (&b"abc"[..], 18));
+        let b = b"VALUE k 0 3 99\r\nabc\r\n";
+        assert_eq!(value_item(b, b"k", true, 100).unwrap().cas, Some(99));
+        assert_eq!(value_item(b, b"k", false, 100), None); // CAS not asked for
+        assert_eq!(value_item(b"VALUE k 0 3\r\nabc\r\n", b"k", true, 100), None);
+        let b = b"VALUE k 0 3\r\nabc\r\n";
+        assert_eq!(value_item(b, b"k", false, 2), None); // over the limit
+        assert_eq!(value_item(b, b"j", false, 100), None);
+        assert_eq!(value_item(b, b"kk", false, 100), None);
+        for cut in 0..b.len() {
+            assert_eq!(value_item(&b[..cut], b"k", false, 100), None, "{cut}");
+        }
+        for odd in [
+            &b"VALUE k 0 3\nabc\r\n"[..],
+            b"VALUE k 0 3\r\nabcd\r\n",
+            b"VALUE k 0 3 \r\nabc\r\n",
+            b"VALUE k  0 3\r\nabc\r\n",
+            b"VALUE k 0 -3\r\nabc\r\n",
+            b"VALUE k 4294967296 3\r\nabc\r\n",
+            b"VALUE k 0 00000000000000000003\r\nabc\r\n",
+            b"VALUE k 0 18446744073709551615\r\nabc\r\n",
+            b"VALUE k 0 3\r\nabc\n\n",
+            b"VALUe k 0 3\r\nabc\r\n",
+        ] {
+            assert_eq!(value_item(odd, b"k", false, usize::MAX), None, "{odd:?}");
+        }
+        let b = b"VALUE k 4294967295 0000000000000000003\r\nabc\r\n";
+        assert_eq!(value_item(b, b"k", false, 100).unwrap().flags, u32::MAX);
     }
 
     #[test]

@@ -32,20 +32,29 @@ pub fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
         .map(|i| base + i)
 }
 
+/// Nonzero when some byte of `x` is not printable: below 0x21 (low), or
+/// 0x7f and above (adding 1 carries it into the high bit, which a byte of
+/// 0x80 and above has already).
+fn unprintable(x: u64) -> u64 {
+    let low = x.wrapping_sub(ONES * 0x21) & !x & HIGHS;
+    let high = (x.wrapping_add(ONES) | x) & HIGHS;
+    low | high
+}
+
 /// True when every byte is printable ASCII: above space, below DEL.
+#[inline]
 pub fn all_printable(bytes: &[u8]) -> bool {
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        let x = word(c);
-        // A byte below 0x21 (low), or 0x7f and above (adding 1 carries it
-        // into the high bit, which a byte of 0x80 and above has already).
-        let low = x.wrapping_sub(ONES * 0x21) & !x & HIGHS;
-        let high = (x.wrapping_add(ONES) | x) & HIGHS;
-        if (low | high) != 0 {
-            return false;
-        }
+    if bytes.len() < 8 {
+        return bytes.iter().all(|&b| b > b' ' && b < 0x7f);
     }
-    chunks.remainder().iter().all(|&b| b > b' ' && b < 0x7f)
+    let mut chunks = bytes.chunks_exact(8);
+    let mut bad = 0;
+    for c in &mut chunks {
+        bad |= unprintable(word(c));
+    }
+    // The tail as the last eight bytes, overlapping words already seen.
+    bad |= unprintable(word(&bytes[bytes.len() - 8..]));
+    bad == 0
 }
 
 #[cfg(test)]
