@@ -152,6 +152,24 @@ fn send_vectored(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     }
 }
 
+/// `recv` of up to `want` bytes into the spare capacity of `out` (which
+/// has room for them), waiting until all of them came (MSG_WAITALL): one
+/// system call for a large value instead of one per socket-buffer's worth.
+/// Returns early with what came on a timeout, signal or close.
+fn recv_all_into(fd: RawFd, out: &mut Vec<u8>, want: usize) -> io::Result<usize> {
+    let spare = out.spare_capacity_mut();
+    let want = want.min(spare.len());
+    // SAFETY: fd is an open socket; the kernel writes at most `want` bytes
+    // into spare capacity that `out` owns.
+    let n = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), want, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel initialised the first n (<= want) spare bytes.
+    unsafe { out.set_len(out.len() + n as usize) };
+    Ok(n as usize)
+}
+
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         send_vectored(self.fd(), &[IoSlice::new(buf)])
@@ -227,6 +245,11 @@ impl Conn {
 
     /// Read more bytes into the buffer; EOF is an unexpected close.
     fn fill(&mut self) -> Result<()> {
+        self.fill_upto(usize::MAX)
+    }
+
+    /// `fill`, reading at most `max` bytes.
+    fn fill_upto(&mut self, max: usize) -> Result<()> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -241,7 +264,8 @@ impl Conn {
             }
         }
         loop {
-            match self.stream.read(&mut self.buf[self.end..]) {
+            let room = (self.buf.len() - self.end).min(max);
+            match self.stream.read(&mut self.buf[self.end..self.end + room]) {
                 Ok(0) => {
                     return Err(Error::UnexpectedClose {
                         server: Default::default(),
@@ -297,22 +321,21 @@ impl Conn {
             // Straight from the socket into `out`'s spare capacity: std reads
             // sockets into uninitialized memory, so nothing is zeroed first.
             let from = out.len();
-            let limit = missing as u64;
-            let res = match &mut self.stream {
-                Stream::Tcp(s) => s.take(limit).read_to_end(out),
-                Stream::Unix(s) => s.take(limit).read_to_end(out),
-            };
-            match res {
-                Ok(n) if n == missing => {}
-                Ok(_) => {
-                    out.truncate(from);
-                    return Err(Error::UnexpectedClose {
-                        server: Default::default(),
-                    });
-                }
-                Err(e) => {
-                    out.truncate(from);
-                    return Err(Error::from_io(e, "read"));
+            let fd = self.stream.fd();
+            while out.len() - from < missing {
+                match recv_all_into(fd, out, missing - (out.len() - from)) {
+                    Ok(0) => {
+                        out.truncate(from);
+                        return Err(Error::UnexpectedClose {
+                            server: Default::default(),
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        out.truncate(from);
+                        return Err(Error::from_io(e, "read"));
+                    }
                 }
             }
         }
@@ -378,10 +401,13 @@ impl Conn {
         &self.buf[self.start..self.end]
     }
 
-    /// Wait for the server's next bytes if none are buffered.
-    pub fn fill_if_empty(&mut self) -> Result<()> {
+    /// Wait for the server's next bytes (at most `max`) if none are
+    /// buffered. A small `max` suits a reply that may hold one large value:
+    /// the rest of it is then read straight into the value's own buffer
+    /// instead of being copied out of this one.
+    pub fn fill_if_empty(&mut self, max: usize) -> Result<()> {
         if self.start == self.end {
-            self.fill()?;
+            self.fill_upto(max)?;
         }
         Ok(())
     }

@@ -1993,6 +1993,14 @@ fn half_a_reply_then_close_is_an_unexpected_close() {
     assert_err!(c.get(b"k"), Error::UnexpectedClose { .. });
     check_recovers(&c, peer, b"get k\r\n");
 
+    // A large value cut short, past what the first read takes.
+    let mut cut: Vec<u8> = b"VALUE k 0 100000\r\n".to_vec();
+    cut.resize(cut.len() + 60_000, b'v');
+    let peer = misbehaving_peer(cut.leak(), true);
+    let c = client_with(&peer.addr, |_| {});
+    assert_err!(c.get(b"k"), Error::UnexpectedClose { .. });
+    check_recovers(&c, peer, b"get k\r\n");
+
     // Closed in the middle of a line, and before any byte.
     let peer = misbehaving_peer(b"VALU", true);
     let c = client_with(&peer.addr, |_| {});

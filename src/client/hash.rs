@@ -287,7 +287,12 @@ impl HashClient {
                 .ok_or(Error::NoServers)?];
             match groups.iter_mut().find(|(n, _)| *n == idx) {
                 Some((_, list)) => list.push(i),
-                None => groups.push((idx, vec![i])),
+                None => {
+                    // Room for every key left: one allocation per node.
+                    let mut list = Vec::with_capacity(keys.len() - i);
+                    list.push(i);
+                    groups.push((idx, list));
+                }
             }
         }
         groups.sort_by_key(|(n, _)| *n);

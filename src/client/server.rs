@@ -22,6 +22,10 @@ const COPY_VALUE_MAX: usize = 16 * 1024;
 /// Commands with replies sent before their replies are read; bounded so the
 /// server's replies always fit the socket buffers (no write/write deadlock).
 pub(crate) const PIPELINE_BATCH: usize = 1024;
+/// The first read of a single-key reply: the whole reply of a value up to
+/// about this size, and little to copy out of the read buffer for a larger
+/// one, whose rest is read straight into its own buffer.
+const SINGLE_FIRST_READ: usize = 16 * 1024;
 /// Bytes of noreply requests gathered before they are written.
 const NOREPLY_FLUSH: usize = 1024 * 1024;
 
@@ -255,7 +259,14 @@ impl ServerConn {
         let conn = self.conn.as_mut().ok_or_else(|| Error::UnexpectedClose {
             server: Default::default(),
         })?;
-        conn.fill_if_empty()?;
+        // A single value may be large: read little of it into the
+        // connection's buffer (see `Conn::fill_if_empty`).
+        let first_read = if self.spans.len() == 1 {
+            SINGLE_FIRST_READ
+        } else {
+            usize::MAX
+        };
+        conn.fill_if_empty(first_read)?;
         loop {
             // The server answers in request order, skipping misses: whole
             // items already read for the next key are taken in one step.

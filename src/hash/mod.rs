@@ -42,6 +42,15 @@ pub fn murmur3_32(bytes: &[u8], seed: u32) -> u32 {
     m.finish()
 }
 
+/// murmur3's final avalanche.
+fn fmix(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
+}
+
 const C1: u32 = 0xcc9e_2d51;
 const C2: u32 = 0x1b87_3593;
 
@@ -94,6 +103,7 @@ impl Murmur3 {
     }
 
     /// Feed bytes.
+    #[inline]
     pub fn update(&mut self, mut bytes: &[u8]) {
         while self.tail_len != 0 && !bytes.is_empty() {
             self.update_byte(bytes[0]);
@@ -103,12 +113,14 @@ impl Murmur3 {
         for b in &mut blocks {
             self.block(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         }
-        self.len = self
-            .len
-            .wrapping_add((bytes.len() - blocks.remainder().len()) as u32);
-        for &b in blocks.remainder() {
-            self.update_byte(b);
+        // The tail was empty or `bytes` is used up: what remains (at most
+        // three bytes) becomes the new tail.
+        let rest = blocks.remainder();
+        for (i, &b) in rest.iter().enumerate() {
+            self.tail |= u32::from(b) << (8 * i);
         }
+        self.tail_len += rest.len() as u32;
+        self.len = self.len.wrapping_add(bytes.len() as u32);
     }
 
     /// Feed text the way pymemcache does: one byte per character, its code
@@ -127,17 +139,40 @@ impl Murmur3 {
     }
 
     /// The hash of everything fed.
+    #[inline]
     pub fn finish(self) -> u32 {
         let mut h = self.h;
         if self.tail_len != 0 {
             h ^= mix(self.tail);
         }
-        h ^= self.len;
-        h ^= h >> 16;
-        h = h.wrapping_mul(0x85eb_ca6b);
-        h ^= h >> 13;
-        h = h.wrapping_mul(0xc2b2_ae35);
-        h ^ (h >> 16)
+        fmix(h ^ self.len)
+    }
+
+    /// The hash of everything fed followed by `bytes`, leaving this state
+    /// as it is (one per node in rendezvous hashing): `update` and
+    /// `finish` on a copy, in registers when the state has no tail.
+    #[inline]
+    pub fn finish_with(&self, bytes: &[u8]) -> u32 {
+        if self.tail_len != 0 {
+            let mut m = *self;
+            m.update(bytes);
+            return m.finish();
+        }
+        let mut h = self.h;
+        let mut blocks = bytes.chunks_exact(4);
+        for b in &mut blocks {
+            h ^= mix(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            h = h.rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64);
+        }
+        let rest = blocks.remainder();
+        if !rest.is_empty() {
+            let mut tail = 0;
+            for (i, &b) in rest.iter().enumerate() {
+                tail |= u32::from(b) << (8 * i);
+            }
+            h ^= mix(tail);
+        }
+        fmix(h ^ self.len.wrapping_add(bytes.len() as u32))
     }
 }
 
@@ -155,6 +190,14 @@ mod tests {
                 m.update(&data[cut1..cut2]);
                 m.update(&data[cut2..]);
                 assert_eq!(m.finish(), murmur3_32(&data, 7), "{cut1} {cut2}");
+            }
+        }
+        for cut in 0..12 {
+            for end in cut..data.len() {
+                let mut m = Murmur3::new(7);
+                m.update(&data[..cut]);
+                let want = murmur3_32(&data[..end], 7);
+                assert_eq!(m.finish_with(&data[cut..end]), want, "{cut} {end}");
             }
         }
     }

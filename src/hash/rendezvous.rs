@@ -36,7 +36,7 @@ impl RendezvousHash {
     fn score(&self, i: usize, key: &[u8], key_kind: KeyKind) -> u32 {
         let mut m = self.prefixes[i];
         match key_kind {
-            KeyKind::Ascii => m.update(key),
+            KeyKind::Ascii => return m.finish_with(key),
             KeyKind::Text => m.update_text(key),
             KeyKind::Bytes if self.nodes[i].is_ascii() => m.update(key),
             KeyKind::Bytes => {
