@@ -218,6 +218,12 @@ static void null_arguments(void) {
   /* Results and stats accessors. */
   CHECK_UINT(pmc_results_len(NULL), 0);
   CHECK_STATUS(pmc_results_at(NULL, 0, &it), PMC_NULL_ARGUMENT);
+  {
+    size_t n_items = 99;
+    CHECK(pmc_results_items(NULL, &n_items) == NULL);
+    CHECK_UINT(n_items, 0);
+    CHECK(pmc_results_items(NULL, NULL) == NULL);
+  }
   CHECK_UINT(pmc_stats_len(NULL), 0);
   CHECK_STATUS(pmc_stats_at(NULL, 0, &name, &name, &name), PMC_NULL_ARGUMENT);
   CHECK(pmc_stats_find(NULL, "pid") == NULL);

@@ -59,6 +59,18 @@ static void set_many_then_get_many(pmc_client *c) {
     CHECK_UINT(it.flags, 42);
     CHECK_UINT(it.cas, 0);
   }
+  /* The same hits all at once, borrowed as an array. */
+  size_t n_items = 0;
+  const pmc_item *items = pmc_results_items(r, &n_items);
+  CHECK_UINT(n_items, N / 2);
+  CHECK(items != NULL);
+  for (size_t h = 0; h < n_items; h++) {
+    CHECK_OK(pmc_results_at(r, h, &it));
+    CHECK_UINT(items[h].index, it.index);
+    CHECK(items[h].key == it.key && items[h].value == it.value);
+    CHECK_MEM(items[h].value, items[h].value_len, vals[2 * h], val_lens[2 * h]);
+  }
+  CHECK(pmc_results_items(r, NULL) == items); /* n is optional */
   pmc_results_free(r);
 
   /* gets_many: the same hits with CAS uniques that gets agrees with. */
@@ -85,6 +97,9 @@ static void all_misses_and_empty(pmc_client *c) {
   CHECK_OK(pmc_get_many(c, missing, missing_lens, 2, &r));
   CHECK(r != NULL);
   CHECK_UINT(pmc_results_len(r), 0);
+  size_t n_items = 99;
+  (void)pmc_results_items(r, &n_items); /* no hits: n is 0 */
+  CHECK_UINT(n_items, 0);
   pmc_results_free(r);
 
   /* No keys at all: NULL arrays are fine with n == 0. */

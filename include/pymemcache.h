@@ -1283,6 +1283,17 @@ size_t pmc_results_len(const struct pmc_results *results);
 pmc_status pmc_results_at(const struct pmc_results *results, size_t i, struct pmc_item *out);
 
 /**
+ * Every hit of `results` at once: a pointer to `*n` items in request
+ * order (the same as `pmc_results_at` gives one by one), borrowed from
+ * `results` until `pmc_results_free`. For NULL `results`, or no hits,
+ * `*n` is 0 and the pointer may be NULL. `n` may be NULL if not wanted.
+ *
+ * # Safety
+ * `results` is NULL or a live results pointer; `n` is NULL or writable.
+ */
+const struct pmc_item *pmc_results_items(const struct pmc_results *results, size_t *n);
+
+/**
  * Release results and everything borrowed from them. NULL is a no-op;
  * freeing twice is undefined behaviour.
  *

@@ -4,7 +4,7 @@
 
 use crate::addr::ServerAddr;
 use crate::error::{Error, Result};
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -89,15 +89,6 @@ fn set_keepalive(s: &TcpStream) -> io::Result<()> {
     }
 }
 
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read(buf),
-            Stream::Unix(s) => s.read(buf),
-        }
-    }
-}
-
 impl Stream {
     fn fd(&self) -> RawFd {
         match self {
@@ -152,16 +143,15 @@ fn send_vectored(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     }
 }
 
-/// `recv` of up to `want` bytes into the spare capacity of `out` (which
-/// has room for them), waiting until all of them came (MSG_WAITALL): one
-/// system call for a large value instead of one per socket-buffer's worth.
-/// Returns early with what came on a timeout, signal or close.
-fn recv_all_into(fd: RawFd, out: &mut Vec<u8>, want: usize) -> io::Result<usize> {
+/// `recv` of up to `want` bytes into the spare capacity of `out`, which
+/// grows by what came: nothing is zeroed first, and the kernel copies
+/// straight into the buffer that keeps the bytes.
+fn recv_into(fd: RawFd, out: &mut Vec<u8>, want: usize, flags: libc::c_int) -> io::Result<usize> {
     let spare = out.spare_capacity_mut();
     let want = want.min(spare.len());
     // SAFETY: fd is an open socket; the kernel writes at most `want` bytes
     // into spare capacity that `out` owns.
-    let n = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), want, 0) };
+    let n = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), want, flags) };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -200,7 +190,7 @@ impl Conn {
         let stream = Stream::open(addr, opts).map_err(|e| Error::from_io(e, "connect"))?;
         Ok(Conn {
             stream,
-            buf: vec![0; READ_CHUNK],
+            buf: Vec::with_capacity(READ_CHUNK),
             start: 0,
             end: 0,
         })
@@ -253,19 +243,20 @@ impl Conn {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-        } else if self.end == self.buf.len() {
+            self.buf.clear();
+        } else if self.end == self.buf.capacity() {
             if self.start > 0 {
                 self.buf.copy_within(self.start..self.end, 0);
                 self.end -= self.start;
                 self.start = 0;
+                self.buf.truncate(self.end);
             } else {
-                let len = self.buf.len();
-                self.buf.resize(len * 2, 0);
+                self.buf.reserve(self.buf.capacity());
             }
         }
+        let fd = self.stream.fd();
         loop {
-            let room = (self.buf.len() - self.end).min(max);
-            match self.stream.read(&mut self.buf[self.end..self.end + room]) {
+            match recv_into(fd, &mut self.buf, max, 0) {
                 Ok(0) => {
                     return Err(Error::UnexpectedClose {
                         server: Default::default(),
@@ -323,7 +314,7 @@ impl Conn {
             let from = out.len();
             let fd = self.stream.fd();
             while out.len() - from < missing {
-                match recv_all_into(fd, out, missing - (out.len() - from)) {
+                match recv_into(fd, out, missing - (out.len() - from), 0) {
                     Ok(0) => {
                         out.truncate(from);
                         return Err(Error::UnexpectedClose {

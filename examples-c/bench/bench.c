@@ -595,13 +595,12 @@ static void pmc_multiget(pmc_client *c, const struct keyset *s, const char *what
   pmc_results *res = NULL;
   size_t i, len;
   pmc_ok(pmc_get_many(c, s->ku, s->kl, MANY, &res), what);
-  len = pmc_results_len(res);
+  const pmc_item *items = pmc_results_items(res, &len);
   if (len != MANY)
     die("pymemcache-rs %s: %zu hits of %d", what, len, MANY);
   for (i = 0; i < len; i++) {
-    pmc_item it;
-    pmc_ok(pmc_results_at(res, i, &it), what);
-    if (it.index != i || it.value_len != VAL_LEN || memcmp(it.value, s->v[i], VAL_LEN) != 0)
+    const pmc_item *it = &items[i];
+    if (it->index != i || it->value_len != VAL_LEN || memcmp(it->value, s->v[i], VAL_LEN) != 0)
       die("pymemcache-rs %s: wrong hit %zu", what, i);
   }
   pmc_results_free(res);
@@ -1145,8 +1144,8 @@ static void report(FILE *f, long rss_kib) {
   fprintf(f, "- libmemcached: text protocol, TCP_NODELAY; W4 with NOREPLY%s and "
              "memcached_flush_buffers; W6 one memcached_st per thread (memcached_clone); W7 "
              "consistent distribution. pymemcache-rs: no_delay, default_noreply off; W4 "
-             "pmc_set_many with PMC_REPLY_NONE; W6 one pooled client shared by the 4 threads; W7 "
-             "a hash client. W4 ends every batch of 100 sets with a get of its last key, which "
+             "pmc_set_many with PMC_REPLY_NONE; W3/W7 hits read with pmc_results_items; W6 one pooled "
+             "client shared by the 4 threads; W7 a hash client. W4 ends every batch of 100 sets with a get of its last key, which "
              "must return the value just set (all three contenders).\n",
           g_w4_unbuffered ? " (BUFFER_REQUESTS off)" : " + BUFFER_REQUESTS");
   fprintf(f, "- %d rounds; in every round each workload runs each contender once for N ops "

@@ -51,6 +51,12 @@ trait ValueSink {
     fn finish(&mut self);
     /// Up to `hits` more values are coming, in about `bytes` bytes.
     fn expect(&mut self, _hits: usize, _bytes: usize) {}
+    /// A whole value at once: `start`, append, `finish`.
+    fn put(&mut self, index: usize, flags: u32, cas: Option<u64>, value: &[u8]) {
+        self.start(index, flags, cas, value.len())
+            .extend_from_slice(value);
+        self.finish();
+    }
 }
 
 /// One `Item` per hit, placed by key position; with an empty `out`, the
@@ -103,6 +109,29 @@ impl ValueSink for PackedSink<'_> {
     fn expect(&mut self, hits: usize, bytes: usize) {
         self.0.hits.reserve(hits);
         self.0.data.reserve(bytes);
+    }
+
+    fn put(&mut self, index: usize, flags: u32, cas: Option<u64>, value: &[u8]) {
+        let data = &mut self.0.data;
+        self.0.hits.push(PackedHit {
+            index,
+            start: data.len(),
+            len: value.len(),
+            flags,
+            cas,
+        });
+        data.reserve(value.len() + 1);
+        data.extend_from_slice(value);
+        data.push(0);
+    }
+}
+
+/// How much the first read of a reply to `keys` keys may take.
+fn first_read(keys: usize) -> usize {
+    if keys == 1 {
+        SINGLE_FIRST_READ
+    } else {
+        usize::MAX
     }
 }
 
@@ -261,12 +290,7 @@ impl ServerConn {
         })?;
         // A single value may be large: read little of it into the
         // connection's buffer (see `Conn::fill_if_empty`).
-        let first_read = if self.spans.len() == 1 {
-            SINGLE_FIRST_READ
-        } else {
-            usize::MAX
-        };
-        conn.fill_if_empty(first_read)?;
+        conn.fill_if_empty(first_read(self.spans.len()))?;
         loop {
             // The server answers in request order, skipping misses: whole
             // items already read for the next key are taken in one step.
@@ -279,10 +303,7 @@ impl ServerConn {
                         first = false;
                         sink.expect(self.spans.len() - next, b.len());
                     }
-                    let value = &b[it.data..it.data + it.len];
-                    sink.start(next, it.flags, it.cas, it.len)
-                        .extend_from_slice(value);
-                    sink.finish();
+                    sink.put(next, it.flags, it.cas, &b[it.data..it.data + it.len]);
                     conn.consume(it.end);
                     next += 1;
                     continue;

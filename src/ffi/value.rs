@@ -72,6 +72,7 @@ pub unsafe extern "C" fn pmc_value_free(value: *mut pmc_value) {
 /// One hit of a multi-key get, borrowed from its `pmc_results`: the
 /// pointers stay valid until `pmc_results_free`.
 #[repr(C)]
+#[derive(Clone, Copy)]
 #[allow(non_camel_case_types)]
 pub struct pmc_item {
     /// Position of this key in the request's key array.
@@ -95,28 +96,47 @@ pub struct pmc_item {
 /// from several threads at once; it is never changed after it is made.
 #[allow(non_camel_case_types)]
 pub struct pmc_results {
-    /// The values (each followed by a NUL) and where each hit's sits.
-    packed: Packed,
-    /// Every hit's key, one after another, and where each one starts.
-    keys: Vec<u8>,
-    key_starts: Vec<usize>,
+    /// The values, each followed by a NUL: kept for `items` to point into.
+    _values: Vec<u8>,
+    /// Every hit's key, one after another: kept for `items` too.
+    _keys: Vec<u8>,
+    /// One item per hit, pointing into the two buffers above (which never
+    /// move: neither is changed after `new`).
+    items: Vec<pmc_item>,
 }
 
 impl pmc_results {
     /// The results of a packed read of `keys`.
     pub(crate) fn new(keys: &[&[u8]], packed: Packed) -> pmc_results {
-        let n = packed.hits.len();
         let key_bytes = packed.hits.iter().map(|h| keys[h.index].len()).sum();
-        let mut r = pmc_results {
-            keys: Vec::with_capacity(key_bytes),
-            key_starts: Vec::with_capacity(n),
-            packed,
-        };
-        for h in &r.packed.hits {
-            r.key_starts.push(r.keys.len());
-            r.keys.extend_from_slice(keys[h.index]);
+        let mut key_buf = Vec::with_capacity(key_bytes);
+        for h in &packed.hits {
+            key_buf.extend_from_slice(keys[h.index]);
         }
-        r
+        let mut at = 0;
+        let items = packed
+            .hits
+            .iter()
+            .map(|h| {
+                let key_len = keys[h.index].len();
+                let item = pmc_item {
+                    index: h.index,
+                    key: key_buf[at..].as_ptr(),
+                    key_len,
+                    value: packed.data[h.start..].as_ptr(),
+                    value_len: h.len,
+                    flags: h.flags,
+                    cas: h.cas.unwrap_or(0),
+                };
+                at += key_len;
+                item
+            })
+            .collect();
+        pmc_results {
+            _values: packed.data,
+            _keys: key_buf,
+            items,
+        }
     }
 }
 
@@ -126,7 +146,7 @@ impl pmc_results {
 /// `results` is NULL or a live results pointer.
 #[no_mangle]
 pub unsafe extern "C" fn pmc_results_len(results: *const pmc_results) -> usize {
-    boundary(|| results.as_ref().map_or(0, |r| r.packed.hits.len()))
+    boundary(|| results.as_ref().map_or(0, |r| r.items.len()))
 }
 
 /// Fill `out` with hit number `i` (0-based) of `results`.
@@ -144,24 +164,38 @@ pub unsafe extern "C" fn pmc_results_at(
     run(|| {
         let r = as_ref(results, "results")?;
         let out = as_mut(out, "out")?;
-        let hits = &r.packed.hits;
-        let h = hits.get(i).ok_or_else(|| {
+        *out = *r.items.get(i).ok_or_else(|| {
             fail(
                 PMC_INVALID_ARGUMENT,
-                &format!("index {i} is out of range ({} results)", hits.len()),
+                &format!("index {i} is out of range ({} results)", r.items.len()),
             )
         })?;
-        let key_start = r.key_starts[i];
-        *out = pmc_item {
-            index: h.index,
-            key: r.keys[key_start..].as_ptr(),
-            key_len: key_len(r, i),
-            value: r.packed.data[h.start..].as_ptr(),
-            value_len: h.len,
-            flags: h.flags,
-            cas: h.cas.unwrap_or(0),
-        };
         Ok(PMC_OK)
+    })
+}
+
+/// Every hit of `results` at once: a pointer to `*n` items in request
+/// order (the same as `pmc_results_at` gives one by one), borrowed from
+/// `results` until `pmc_results_free`. For NULL `results`, or no hits,
+/// `*n` is 0 and the pointer may be NULL. `n` may be NULL if not wanted.
+///
+/// # Safety
+/// `results` is NULL or a live results pointer; `n` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_results_items(
+    results: *const pmc_results,
+    n: *mut usize,
+) -> *const pmc_item {
+    boundary(|| {
+        let items: &[pmc_item] = results.as_ref().map_or(&[], |r| &r.items);
+        if let Some(n) = n.as_mut() {
+            *n = items.len();
+        }
+        if items.is_empty() {
+            std::ptr::null()
+        } else {
+            items.as_ptr()
+        }
     })
 }
 
@@ -307,10 +341,4 @@ pub unsafe extern "C" fn pmc_string_free(s: *mut c_char) {
             drop(CString::from_raw(s));
         }
     })
-}
-
-/// The length of hit `i`'s key in `r.keys`.
-fn key_len(r: &pmc_results, i: usize) -> usize {
-    let end = r.key_starts.get(i + 1).copied().unwrap_or(r.keys.len());
-    end - r.key_starts[i]
 }
