@@ -110,56 +110,60 @@ pub unsafe fn key_list<'a>(
     lens: *const usize,
     n: usize,
 ) -> Result<Vec<&'a [u8]>, pmc_status> {
-    slice_list(
-        ptrs,
-        lens,
-        n,
-        ["keys", "key_lens", "keys[i]"],
-        |p, l, what| key(p, l, what),
-    )
-}
-
-/// A list of values given as parallel arrays of pointers and lengths (a
-/// value pointer may be NULL when its length is 0).
-///
-/// # Safety
-/// As for `key_list`.
-pub unsafe fn value_list<'a>(
-    ptrs: *const *const u8,
-    lens: *const usize,
-    n: usize,
-) -> Result<Vec<&'a [u8]>, pmc_status> {
-    slice_list(
-        ptrs,
-        lens,
-        n,
-        ["values", "value_lens", "values[i]"],
-        |p, l, what| bytes(p, l, what),
-    )
-}
-
-/// Parallel arrays of pointers and lengths, each entry checked by `one`.
-unsafe fn slice_list<'a>(
-    ptrs: *const *const u8,
-    lens: *const usize,
-    n: usize,
-    names: [&str; 3],
-    one: impl Fn(*const u8, usize, &str) -> Result<&'a [u8], pmc_status>,
-) -> Result<Vec<&'a [u8]>, pmc_status> {
     if n == 0 {
         return Ok(Vec::new());
     }
     if ptrs.is_null() {
-        return Err(null(names[0]));
+        return Err(null("keys"));
     }
     if lens.is_null() {
-        return Err(null(names[1]));
+        return Err(null("key_lens"));
     }
     let ptrs = std::slice::from_raw_parts(ptrs, n);
     let lens = std::slice::from_raw_parts(lens, n);
     let mut out = Vec::with_capacity(n);
     for (&p, &l) in ptrs.iter().zip(lens) {
-        out.push(one(p, l, names[2])?);
+        out.push(key(p, l, "keys[i]")?);
+    }
+    Ok(out)
+}
+
+/// A key and its value, borrowed from the caller.
+pub type Pair<'a> = (&'a [u8], &'a [u8]);
+
+/// Key/value pairs given as four parallel arrays (a value pointer may be
+/// NULL when its length is 0), in one list.
+///
+/// # Safety
+/// As for `key_list`, for both pairs of arrays.
+pub unsafe fn pair_list<'a>(
+    keys: (*const *const u8, *const usize),
+    values: (*const *const u8, *const usize),
+    n: usize,
+) -> Result<Vec<Pair<'a>>, pmc_status> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    for (ptr, name) in [
+        (keys.0.cast::<u8>(), "keys"),
+        (keys.1.cast(), "key_lens"),
+        (values.0.cast(), "values"),
+        (values.1.cast(), "value_lens"),
+    ] {
+        if ptr.is_null() {
+            return Err(null(name));
+        }
+    }
+    let kp = std::slice::from_raw_parts(keys.0, n);
+    let kl = std::slice::from_raw_parts(keys.1, n);
+    let vp = std::slice::from_raw_parts(values.0, n);
+    let vl = std::slice::from_raw_parts(values.1, n);
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        out.push((
+            key(kp[i], kl[i], "keys[i]")?,
+            bytes(vp[i], vl[i], "values[i]")?,
+        ));
     }
     Ok(out)
 }

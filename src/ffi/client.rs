@@ -1,7 +1,7 @@
 //! `pmc_client`: one handle type for every client kind, and one function
 //! per command.
 
-use super::boundary::{as_mut, as_ref, boundary, bytes, key, key_list, run, text, value_list};
+use super::boundary::{as_mut, as_ref, boundary, bytes, key, key_list, pair_list, run, text};
 use super::options::pmc_options;
 use super::status::*;
 use super::value::{pmc_results, pmc_stats_list, pmc_value, string_to_c};
@@ -515,10 +515,8 @@ pub unsafe extern "C" fn pmc_set_many(
 ) -> pmc_status {
     run(|| {
         let c = self::client(client)?;
-        let keys = key_list(keys, key_lens, n)?;
-        let vals = value_list(values, value_lens, n)?;
+        let items = pair_list((keys, key_lens), (values, value_lens), n)?;
         let noreply = reply_mode(reply)?;
-        let items: Vec<(&[u8], &[u8])> = keys.into_iter().zip(vals).collect();
         let bad = check(c.set_many(&items, flags, expire, noreply))?;
         if !failed.is_null() {
             std::slice::from_raw_parts_mut(failed, n)[..bad.len()].copy_from_slice(&bad);
