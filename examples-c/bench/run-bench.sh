@@ -149,13 +149,19 @@ if [ "$mode" = instructions ]; then
   exit 0
 fi
 
+# Large replies (W5) are paced by the server's TCP congestion control;
+# with bbr a connection can settle into a slow mode for a whole run (seen
+# here: 60 vs 200 us per 512 KiB get, for any contender), so it is named.
+cc=$(cat /proc/sys/net/ipv4/tcp_congestion_control 2>/dev/null || echo unknown)
+cc_note="TCP congestion control: $cc (large replies are paced by it; with bbr a connection may stay in a slow mode for a whole run)"
+
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git -C "$root" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ]; then
   commit="$commit + uncommitted changes in src/"
 fi
 
 step "run pmc_bench $*"
-"${pin[@]}" "$bench" --note "$note" --commit "commit $commit" "$@" --svg "$state/results.svg" "$main" "${hash[@]}" >"$state/results.md"
+"${pin[@]}" "$bench" --note "$note" --note "$cc_note" --commit "commit $commit" "$@" --svg "$state/results.svg" "$main" "${hash[@]}" >"$state/results.md"
 
 cp "$state/results.md" "$here/results.md"
 cp "$state/results.svg" "$here/results.svg"
