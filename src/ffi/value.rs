@@ -109,29 +109,23 @@ impl pmc_results {
     /// The results of a packed read of `keys`.
     pub(crate) fn new(keys: &[&[u8]], packed: Packed) -> pmc_results {
         let key_bytes = packed.hits.iter().map(|h| keys[h.index].len()).sum();
+        // Sized once: the keys never move, so items may point into them.
         let mut key_buf = Vec::with_capacity(key_bytes);
+        let mut items = Vec::with_capacity(packed.hits.len());
         for h in &packed.hits {
-            key_buf.extend_from_slice(keys[h.index]);
+            let key = keys[h.index];
+            let at = key_buf.len();
+            key_buf.extend_from_slice(key);
+            items.push(pmc_item {
+                index: h.index,
+                key: key_buf[at..].as_ptr(),
+                key_len: key.len(),
+                value: packed.data[h.start..].as_ptr(),
+                value_len: h.len,
+                flags: h.flags,
+                cas: h.cas.unwrap_or(0),
+            });
         }
-        let mut at = 0;
-        let items = packed
-            .hits
-            .iter()
-            .map(|h| {
-                let key_len = keys[h.index].len();
-                let item = pmc_item {
-                    index: h.index,
-                    key: key_buf[at..].as_ptr(),
-                    key_len,
-                    value: packed.data[h.start..].as_ptr(),
-                    value_len: h.len,
-                    flags: h.flags,
-                    cas: h.cas.unwrap_or(0),
-                };
-                at += key_len;
-                item
-            })
-            .collect();
         pmc_results {
             _values: packed.data,
             _keys: key_buf,

@@ -81,6 +81,9 @@ impl NodeHasher for RendezvousHash {
     }
 
     fn get_node_index(&self, key: &[u8]) -> Option<usize> {
+        if self.nodes.len() == 1 {
+            return Some(0); // the only node wins whatever the scores
+        }
         let kind = key_kind(key);
         let mut best: Option<(u32, usize)> = None;
         for (i, node) in self.nodes.iter().enumerate() {
