@@ -293,22 +293,25 @@ impl ServerConn {
         conn.fill_if_empty(first_read(self.spans.len()))?;
         loop {
             // The server answers in request order, skipping misses: whole
-            // items already read for the next key are taken in one step.
-            if let Some(&(s, e)) = self.spans.get(next) {
-                let b = conn.buffered();
-                if let Some(it) = reply::value_item(b, &self.wbuf[s..e], with_cas, max) {
-                    if first {
-                        // The first read holds most of a typical reply: size
-                        // the result for it once, not value by value.
-                        first = false;
-                        sink.expect(self.spans.len() - next, b.len());
-                    }
-                    sink.put(next, it.flags, it.cas, &b[it.data..it.data + it.len]);
-                    conn.consume(it.end);
-                    next += 1;
-                    continue;
+            // items already read for the next keys are taken in one pass.
+            let b = conn.buffered();
+            let mut at = 0;
+            while let Some(&(s, e)) = self.spans.get(next) {
+                let rest = &b[at..];
+                let Some(it) = reply::value_item(rest, &self.wbuf[s..e], with_cas, max) else {
+                    break;
+                };
+                if first {
+                    // The first read holds most of a typical reply: size
+                    // the result for it once, not value by value.
+                    first = false;
+                    sink.expect(self.spans.len() - next, rest.len());
                 }
+                sink.put(next, it.flags, it.cas, &rest[it.data..it.data + it.len]);
+                at += it.end;
+                next += 1;
             }
+            conn.consume(at);
             let line = conn.read_line()?;
             if line == b"END" {
                 return Ok(());
