@@ -41,7 +41,7 @@ impl KeyRules {
     }
 
     /// Check `key` and append the prefixed key to `out`.
-    #[inline]
+    #[inline(always)]
     pub fn write_key(&self, key: &[u8], out: &mut Vec<u8>) -> Result<()> {
         self.check(key)?;
         out.extend_from_slice(&self.prefix);

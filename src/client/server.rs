@@ -120,7 +120,6 @@ impl ValueSink for PackedSink<'_> {
             flags,
             cas,
         });
-        data.reserve(value.len() + 1);
         data.extend_from_slice(value);
         data.push(0);
     }
