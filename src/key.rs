@@ -44,7 +44,9 @@ impl KeyRules {
     #[inline(always)]
     pub fn write_key(&self, key: &[u8], out: &mut Vec<u8>) -> Result<()> {
         self.check(key)?;
-        out.extend_from_slice(&self.prefix);
+        if !self.prefix.is_empty() {
+            out.extend_from_slice(&self.prefix);
+        }
         out.extend_from_slice(key);
         Ok(())
     }

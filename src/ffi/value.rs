@@ -118,9 +118,10 @@ impl pmc_results {
             key_buf.extend_from_slice(key);
             items.push(pmc_item {
                 index: h.index,
-                key: key_buf[at..].as_ptr(),
+                // In bounds: `at` and `h.start` index bytes of these buffers.
+                key: key_buf.as_ptr().wrapping_add(at),
                 key_len: key.len(),
-                value: packed.data[h.start..].as_ptr(),
+                value: packed.data.as_ptr().wrapping_add(h.start),
                 value_len: h.len,
                 flags: h.flags,
                 cas: h.cas.unwrap_or(0),
