@@ -160,9 +160,21 @@ fn recv_into(fd: RawFd, out: &mut Vec<u8>, want: usize, flags: libc::c_int) -> i
     Ok(n as usize)
 }
 
+/// `send` with `SEND_FLAGS`: one buffer, without the msghdr and iovec a
+/// `sendmsg` makes the kernel copy in.
+fn send_one(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: fd is an open socket and buf is live for len bytes.
+    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), SEND_FLAGS) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        send_vectored(self.fd(), &[IoSlice::new(buf)])
+        send_one(self.fd(), buf)
     }
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         send_vectored(self.fd(), bufs)
