@@ -85,6 +85,19 @@ impl NodeHasher for RendezvousHash {
             return Some(0); // the only node wins whatever the scores
         }
         let kind = key_kind(key);
+        if let KeyKind::Ascii = kind {
+            // The common case, one tight loop: every node's "{node}-" state
+            // finished with the key's bytes.
+            let mut best = (0, 0);
+            for (i, prefix) in self.prefixes.iter().enumerate() {
+                let score = prefix.finish_with(key);
+                let (s, w) = best;
+                if i == 0 || score > s || (score == s && self.nodes[i] > self.nodes[w]) {
+                    best = (score, i);
+                }
+            }
+            return (!self.prefixes.is_empty()).then_some(best.1);
+        }
         let mut best: Option<(u32, usize)> = None;
         for (i, node) in self.nodes.iter().enumerate() {
             let score = self.score(i, key, kind);
