@@ -281,10 +281,11 @@ impl HashClient {
             .collect();
         let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
         for (i, k) in keys.iter().enumerate() {
-            let idx = live[ring
-                .hasher
-                .get_node_index(key_of(k))
-                .ok_or(Error::NoServers)?];
+            // (No `ok_or`: an error built and dropped per key shows up.)
+            let Some(node) = ring.hasher.get_node_index(key_of(k)) else {
+                return Err(Error::NoServers);
+            };
+            let idx = live[node];
             match groups.iter_mut().find(|(n, _)| *n == idx) {
                 Some((_, list)) => list.push(i),
                 None => {
