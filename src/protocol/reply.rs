@@ -128,11 +128,11 @@ fn digits(b: &[u8], at: &mut usize) -> Option<u64> {
         if d > 9 {
             break;
         }
+        if *at - start == 19 {
+            return None; // a 20th digit could overflow: the line parser decides
+        }
         n = n * 10 + u64::from(d);
         *at += 1;
-        if *at - start > 19 {
-            return None;
-        }
     }
     (*at > start && *at < b.len()).then_some(n)
 }
