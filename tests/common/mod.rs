@@ -212,14 +212,37 @@ impl Memcached {
     }
 
     /// Freeze the process (SIGSTOP): it accepts nothing and answers nothing.
+    /// Returns once the kernel reports it stopped (a signal is delivered
+    /// when the kernel gets to it; until then a busy machine may let the
+    /// server answer one more request).
     pub fn pause(&self) {
         signal(self.pid(), libc::SIGSTOP);
+        self.wait_state(true);
     }
 
-    /// Thaw a paused process (SIGCONT).
+    /// Thaw a paused process (SIGCONT), and wait until it runs again.
     pub fn resume(&self) {
         signal(self.pid(), libc::SIGCONT);
+        self.wait_state(false);
     }
+
+    /// Wait (up to 10 s) until the process is stopped, or no longer stopped.
+    fn wait_state(&self, stopped: bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while process_stopped(self.pid()) != stopped {
+            assert!(Instant::now() < deadline, "memcached stopped: {stopped}?");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// True while the process is stopped by a signal: state T in
+/// /proc/<pid>/stat (the field after the parenthesised command name).
+fn process_stopped(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next())
+        .is_some_and(|state| state == 'T')
 }
 
 fn signal(pid: u32, sig: libc::c_int) {
