@@ -79,8 +79,7 @@ const C = {
   status_str: lib.func('const char *pmc_status_str(int32_t status)'),
   last_error_message: lib.func('const char *pmc_last_error_message(void)'),
   value_free: lib.func('void pmc_value_free(_Inout_ pmc_value *value)'),
-  results_len: lib.func('size_t pmc_results_len(const pmc_results *results)'),
-  results_at: lib.func('int32_t pmc_results_at(const pmc_results *results, size_t i, _Out_ pmc_item *out)'),
+  results_items: lib.func('const pmc_item *pmc_results_items(const pmc_results *results, _Out_ size_t *n)'),
   results_free: lib.func('void pmc_results_free(pmc_results *results)'),
   library_version: lib.func('const char *pmc_library_version(void)'),
 };
@@ -312,10 +311,12 @@ class Client {
         const res = out[0];
         try {
           const hits = new Map();
-          const n = Number(C.results_len(res));
-          for (let i = 0; i < n; i++) {
-            const it = {};
-            check('getMulti', C.results_at(res, i, it));
+          // Every hit in one call, as an array borrowed from res.
+          const count = [0];
+          const first = C.results_items(res, count);
+          const n = Number(count[0]);
+          const all = n > 0 ? koffi.decode(first, 'pmc_item', n) : [];
+          for (const it of all) {
             const value = copyOut(it.value, it.value_len);
             hits.set(keys[Number(it.index)], items ? { value, flags: it.flags, cas: BigInt(it.cas) } : value);
           }

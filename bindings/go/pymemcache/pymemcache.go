@@ -430,12 +430,13 @@ func (c *Client) GetMulti(keys []string) (map[string]Item, error) {
 		return nil, unexpected("GetMulti", st)
 	}
 	defer C.pmc_results_free(res)
-	count := int(C.pmc_results_len(res))
-	for i := 0; i < count; i++ {
-		var it C.pmc_item
-		if s := Status(C.pmc_results_at(res, C.size_t(i), &it)); s != StatusOK {
-			return nil, &Error{Op: "GetMulti", Status: s, Message: "pmc_results_at failed"}
-		}
+	// Every hit in one cgo call, as an array borrowed from res.
+	var count C.size_t
+	first := C.pmc_results_items(res, &count)
+	if count == 0 {
+		return out, nil
+	}
+	for _, it := range unsafe.Slice(first, int(count)) {
 		idx := int(it.index)
 		if idx < 0 || idx >= n {
 			return nil, &Error{Op: "GetMulti", Status: StatusPanic, Message: "result index out of range"}

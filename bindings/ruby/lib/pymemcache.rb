@@ -107,8 +107,7 @@ module Pymemcache
     attach_function :pmc_status_str, [:pmc_status], :string
     attach_function :pmc_last_error_message, [], :string
     attach_function :pmc_value_free, [Value.by_ref], :void
-    attach_function :pmc_results_len, [:pmc_results], :size_t
-    attach_function :pmc_results_at, [:pmc_results, :size_t, Item.by_ref], :pmc_status
+    attach_function :pmc_results_items, %i[pmc_results pointer], :pointer
     attach_function :pmc_results_free, [:pmc_results], :void
     attach_function :pmc_string_free, [:pointer], :void
     attach_function :pmc_library_version, [], :string
@@ -337,9 +336,11 @@ module Pymemcache
       results = out.read_pointer
       begin
         hits = {}
-        item = Lib::Item.new
-        Lib.pmc_results_len(results).times do |i|
-          Pymemcache.check!(Lib.pmc_results_at(results, i, item), 'get_multi')
+        # Every hit in one call, as an array borrowed from the results.
+        count = FFI::MemoryPointer.new(:size_t)
+        first = Lib.pmc_results_items(results, count)
+        count.read(:size_t).times do |i|
+          item = Lib::Item.new(first + (i * Lib::Item.size))
           value = Client.read(item[:value], item[:value_len])
           key = keys.fetch(item[:index])
           hits[key] = items ? Item.new(value, item[:flags], item[:cas]) : value
