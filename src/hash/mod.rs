@@ -58,6 +58,29 @@ fn mix(k: u32) -> u32 {
     k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2)
 }
 
+/// One 4-byte block `k` into the running hash `h`.
+#[inline]
+fn round(h: u32, k: u32) -> u32 {
+    (h ^ mix(k))
+        .rotate_left(13)
+        .wrapping_mul(5)
+        .wrapping_add(0xe654_6b64)
+}
+
+/// A 4-byte block as murmur3 reads it (little-endian).
+#[inline]
+fn block_word(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// The last 0-3 bytes as the little-endian word murmur3 mixes last.
+#[inline]
+fn tail_word(rest: &[u8]) -> u32 {
+    rest.iter()
+        .enumerate()
+        .fold(0, |t, (i, &b)| t | u32::from(b) << (8 * i))
+}
+
 /// MurmurHash3 x86 32-bit fed in pieces: a state can be copied after a
 /// common prefix ("{node}-") and finished with each key.
 #[derive(Debug, Clone, Copy)]
@@ -81,12 +104,7 @@ impl Murmur3 {
     }
 
     fn block(&mut self, k: u32) {
-        self.h ^= mix(k);
-        self.h = self
-            .h
-            .rotate_left(13)
-            .wrapping_mul(5)
-            .wrapping_add(0xe654_6b64);
+        self.h = round(self.h, k);
     }
 
     /// Feed one byte.
@@ -111,14 +129,12 @@ impl Murmur3 {
         }
         let mut blocks = bytes.chunks_exact(4);
         for b in &mut blocks {
-            self.block(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            self.block(block_word(b));
         }
         // The tail was empty or `bytes` is used up: what remains (at most
         // three bytes) becomes the new tail.
         let rest = blocks.remainder();
-        for (i, &b) in rest.iter().enumerate() {
-            self.tail |= u32::from(b) << (8 * i);
-        }
+        self.tail |= tail_word(rest);
         self.tail_len += rest.len() as u32;
         self.len = self.len.wrapping_add(bytes.len() as u32);
     }
@@ -161,16 +177,11 @@ impl Murmur3 {
         let mut h = self.h;
         let mut blocks = bytes.chunks_exact(4);
         for b in &mut blocks {
-            h ^= mix(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-            h = h.rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64);
+            h = round(h, block_word(b));
         }
         let rest = blocks.remainder();
         if !rest.is_empty() {
-            let mut tail = 0;
-            for (i, &b) in rest.iter().enumerate() {
-                tail |= u32::from(b) << (8 * i);
-            }
-            h ^= mix(tail);
+            h ^= mix(tail_word(rest));
         }
         fmix(h ^ self.len.wrapping_add(bytes.len() as u32))
     }
