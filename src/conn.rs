@@ -143,21 +143,36 @@ fn send_vectored(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     }
 }
 
-/// `recv` of up to `want` bytes into the spare capacity of `out`, which
+/// `recv` of 1 to `want` bytes into the spare capacity of `out`, which
 /// grows by what came: nothing is zeroed first, and the kernel copies
-/// straight into the buffer that keeps the bytes.
-fn recv_into(fd: RawFd, out: &mut Vec<u8>, want: usize, flags: libc::c_int) -> io::Result<usize> {
+/// straight into the buffer that keeps the bytes. Interrupted calls are
+/// retried; the server closing is `UnexpectedClose`.
+fn recv_into(fd: RawFd, out: &mut Vec<u8>, want: usize) -> Result<usize> {
     let spare = out.spare_capacity_mut();
     let want = want.min(spare.len());
-    // SAFETY: fd is an open socket; the kernel writes at most `want` bytes
-    // into spare capacity that `out` owns.
-    let n = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), want, flags) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
+    loop {
+        // SAFETY: fd is an open socket; the kernel writes at most `want`
+        // bytes into spare capacity that `out` owns.
+        let n = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), want, 0) };
+        match n {
+            0 => {
+                return Err(Error::UnexpectedClose {
+                    server: Default::default(),
+                })
+            }
+            n if n > 0 => {
+                // SAFETY: the kernel initialised the first n (<= want) bytes.
+                unsafe { out.set_len(out.len() + n as usize) };
+                return Ok(n as usize);
+            }
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(Error::from_io(e, "read"));
+                }
+            }
+        }
     }
-    // SAFETY: the kernel initialised the first n (<= want) spare bytes.
-    unsafe { out.set_len(out.len() + n as usize) };
-    Ok(n as usize)
 }
 
 /// `send` with `SEND_FLAGS`: one buffer, without the msghdr and iovec a
@@ -266,22 +281,8 @@ impl Conn {
                 self.buf.reserve(self.buf.capacity());
             }
         }
-        let fd = self.stream.fd();
-        loop {
-            match recv_into(fd, &mut self.buf, max, 0) {
-                Ok(0) => {
-                    return Err(Error::UnexpectedClose {
-                        server: Default::default(),
-                    })
-                }
-                Ok(n) => {
-                    self.end += n;
-                    return Ok(());
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::from_io(e, "read")),
-            }
-        }
+        self.end += recv_into(self.stream.fd(), &mut self.buf, max)?;
+        Ok(())
     }
 
     /// The next reply line without its "\r\n" (a lone "\n" is accepted).
@@ -321,24 +322,14 @@ impl Conn {
         self.start += buffered;
         let missing = len - buffered;
         if missing > 0 {
-            // Straight from the socket into `out`'s spare capacity: std reads
-            // sockets into uninitialized memory, so nothing is zeroed first.
+            // Straight from the socket into `out`'s spare capacity (see
+            // `recv_into`): nothing is zeroed or copied twice.
             let from = out.len();
             let fd = self.stream.fd();
             while out.len() - from < missing {
-                match recv_into(fd, out, missing - (out.len() - from), 0) {
-                    Ok(0) => {
-                        out.truncate(from);
-                        return Err(Error::UnexpectedClose {
-                            server: Default::default(),
-                        });
-                    }
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        out.truncate(from);
-                        return Err(Error::from_io(e, "read"));
-                    }
+                if let Err(e) = recv_into(fd, out, missing - (out.len() - from)) {
+                    out.truncate(from);
+                    return Err(e);
                 }
             }
         }
