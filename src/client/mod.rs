@@ -68,14 +68,19 @@ pub struct Packed {
 impl Packed {
     /// Append a hit.
     pub fn push(&mut self, index: usize, item: &Item) {
+        self.push_value(index, &item.value, item.flags, item.cas);
+    }
+
+    /// Append a hit given by its parts.
+    pub fn push_value(&mut self, index: usize, value: &[u8], flags: u32, cas: Option<u64>) {
         self.hits.push(PackedHit {
             index,
             start: self.data.len(),
-            len: item.value.len(),
-            flags: item.flags,
-            cas: item.cas,
+            len: value.len(),
+            flags,
+            cas,
         });
-        self.data.extend_from_slice(&item.value);
+        self.data.extend_from_slice(value);
         self.data.push(0);
     }
 

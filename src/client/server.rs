@@ -112,16 +112,7 @@ impl ValueSink for PackedSink<'_> {
     }
 
     fn put(&mut self, index: usize, flags: u32, cas: Option<u64>, value: &[u8]) {
-        let data = &mut self.0.data;
-        self.0.hits.push(PackedHit {
-            index,
-            start: data.len(),
-            len: value.len(),
-            flags,
-            cas,
-        });
-        data.extend_from_slice(value);
-        data.push(0);
+        self.0.push_value(index, value, flags, cas);
     }
 }
 
