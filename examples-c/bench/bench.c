@@ -436,15 +436,21 @@ static void w1_setup(void) {
          "populate W1");
 }
 
+/* The floor's retrieval: one request written, its reply read until END
+   and compared whole with the bytes expected. */
+static inline void floor_get(const char *req, size_t req_len, const char *reply, size_t reply_len,
+                      const char *what) {
+  write_all(fl_fd, req, req_len);
+  read_until(fl_fd, &fl_rb, "END\r\n", 5);
+  if (fl_rb.len != reply_len || memcmp(fl_rb.p, reply, reply_len) != 0)
+    die("floor %s: unexpected reply (%zu bytes, want %zu)", what, fl_rb.len, reply_len);
+}
+
 static double w1_floor(size_t n) {
   size_t i;
   double t0 = now();
-  for (i = 0; i < n; i++) {
-    write_all(fl_fd, w1_req, w1_req_len);
-    read_until(fl_fd, &fl_rb, "END\r\n", 5);
-    if (fl_rb.len != w1_reply_len || memcmp(fl_rb.p, w1_reply, w1_reply_len) != 0)
-      die("floor W1: unexpected reply (%zu bytes)", fl_rb.len);
-  }
+  for (i = 0; i < n; i++)
+    floor_get(w1_req, w1_req_len, w1_reply, w1_reply_len, "W1");
   return now() - t0;
 }
 
@@ -555,12 +561,8 @@ static void w3_setup(void) {
 static double w3_floor(size_t n) {
   size_t i;
   double t0 = now();
-  for (i = 0; i < n; i++) {
-    write_all(fl_fd, w3_req, w3_req_len);
-    read_until(fl_fd, &fl_rb, "END\r\n", 5);
-    if (fl_rb.len != w3_reply_len || memcmp(fl_rb.p, w3_reply, w3_reply_len) != 0)
-      die("floor W3: unexpected reply (%zu bytes, want %zu)", fl_rb.len, w3_reply_len);
-  }
+  for (i = 0; i < n; i++)
+    floor_get(w3_req, w3_req_len, w3_reply, w3_reply_len, "W3");
   return now() - t0;
 }
 
