@@ -97,20 +97,24 @@ fn main() {
             pmc_value_free(&mut v);
         });
         println!("| W1 get hit | {get:.2} | 1 (the value) |");
-        let st = pmc_set_many(
-            c,
-            kptr.as_ptr(),
-            klen.as_ptr(),
-            vptr.as_ptr(),
-            vlen.as_ptr(),
-            100,
-            0,
-            0,
-            PMC_REPLY_WAIT,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        );
-        assert_eq!(st, PMC_OK);
+        // The 100 items, stored with the given reply mode.
+        let set_all = |reply| {
+            let st = pmc_set_many(
+                c,
+                kptr.as_ptr(),
+                klen.as_ptr(),
+                vptr.as_ptr(),
+                vlen.as_ptr(),
+                100,
+                0,
+                0,
+                reply,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            );
+            assert_eq!(st, PMC_OK);
+        };
+        set_all(PMC_REPLY_WAIT);
         let many = per_op(500, || {
             let mut r = std::ptr::null_mut();
             assert_eq!(
@@ -121,22 +125,7 @@ fn main() {
             pmc_results_free(r);
         });
         println!("| W3 get_many of 100 | {many:.2} | 1 results handle (values in one buffer) |");
-        let noreply = per_op(500, || {
-            let st = pmc_set_many(
-                c,
-                kptr.as_ptr(),
-                klen.as_ptr(),
-                vptr.as_ptr(),
-                vlen.as_ptr(),
-                100,
-                0,
-                0,
-                PMC_REPLY_NONE,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-            );
-            assert_eq!(st, PMC_OK);
-        });
+        let noreply = per_op(500, || set_all(PMC_REPLY_NONE));
         println!("| W4 set_many of 100, noreply | {noreply:.2} | 0 |");
         pmc_client_free(c);
     }
