@@ -573,9 +573,10 @@ static void cas_free(cas_map *m) {
 
 /* ---- running one line ------------------------------------------------------------ */
 
-/* The outcome of any status other than PMC_OK. */
+/* The outcome of a status: OK, a soft outcome, or an error class. */
 static void status_outcome(sbuf *out, pmc_status st) {
   switch (st) {
+  case PMC_OK: sb_puts(out, "OK"); return;
   case PMC_MISS: sb_puts(out, "MISS"); return;
   case PMC_NOT_STORED: sb_puts(out, "NOT_STORED"); return;
   case PMC_EXISTS: sb_puts(out, "EXISTS"); return;
@@ -699,10 +700,7 @@ static void run_line(runner *r, const line *l, sbuf *out) {
     k = decode(l->args[0], l->no);
     v = decode(l->args[1], l->no);
     st = fn(c, k.p, k.len, v.p, v.len, flags, expire, reply);
-    if (st == PMC_OK)
-      sb_puts(out, "OK");
-    else
-      status_outcome(out, st);
+    status_outcome(out, st);
     free(k.p);
     free(v.p);
   } else if (!strcmp(cmd, "cas")) {
@@ -725,10 +723,7 @@ static void run_line(runner *r, const line *l, sbuf *out) {
       sb_printf(out, "(no CAS unique remembered for %s)", l->args[2]);
     } else {
       st = pmc_cas(c, k.p, k.len, v.p, v.len, unique, flags, expire, reply);
-      if (st == PMC_OK)
-        sb_puts(out, "OK");
-      else
-        status_outcome(out, st);
+      status_outcome(out, st);
     }
     free(k.p);
     free(v.p);
@@ -874,10 +869,7 @@ static void run_line(runner *r, const line *l, sbuf *out) {
     need_args(l, 1);
     k = decode(l->args[0], l->no);
     st = pmc_delete(c, k.p, k.len, reply);
-    if (st == PMC_OK)
-      sb_puts(out, "OK");
-    else
-      status_outcome(out, st);
+    status_outcome(out, st);
     free(k.p);
   } else if (!strcmp(cmd, "delete_many")) {
     key_list kl;
@@ -911,18 +903,12 @@ static void run_line(runner *r, const line *l, sbuf *out) {
     exp = num_i64(l, l->args[1]);
     k = decode(l->args[0], l->no);
     st = pmc_touch(c, k.p, k.len, exp, reply);
-    if (st == PMC_OK)
-      sb_puts(out, "OK");
-    else
-      status_outcome(out, st);
+    status_outcome(out, st);
     free(k.p);
   } else if (!strcmp(cmd, "flush_all")) {
     int64_t delay = l->nargs > 0 ? num_i64(l, l->args[0]) : 0;
     st = pmc_flush_all(c, delay, PMC_REPLY_WAIT);
-    if (st == PMC_OK)
-      sb_puts(out, "OK");
-    else
-      status_outcome(out, st);
+    status_outcome(out, st);
   } else if (!strcmp(cmd, "sleep")) {
     need_args(l, 1);
     sleep_ms(num_u64(l, l->args[0]));
