@@ -157,6 +157,12 @@ typedef struct pmc_pool_stats {
 } pmc_pool_stats;
 
 /**
+ * How the fleet's Python services pass keys to pymemcache's HashClient:
+ * one of `PMC_KEY_FORM_TEXT`, `PMC_KEY_FORM_PYTHON_BYTES`.
+ */
+typedef int32_t pmc_key_form;
+
+/**
  * A serialize or deserialize callback: gets `userdata`, the key as the
  * caller gave it, the value and its flags; puts its result with
  * `pmc_buffer_set(out, ...)` (or leaves the value unchanged by not
@@ -209,7 +215,7 @@ typedef struct pmc_item {
 
 /**
  * Follow the client's default (default_noreply for storage commands,
- * delete and flush_all; wait for cas, incr, decr and touch).
+ * delete, touch and flush_all; wait for cas, incr and decr).
  */
 #define PMC_REPLY_DEFAULT 0
 
@@ -222,6 +228,17 @@ typedef struct pmc_item {
  * Send with `noreply`: the outcome is not known (reported as PMC_OK).
  */
 #define PMC_REPLY_NONE 2
+
+/**
+ * Keys are Python `str` (the default): placement hashes the key's text.
+ */
+#define PMC_KEY_FORM_TEXT 0
+
+/**
+ * Keys are Python `bytes`: pymemcache hashes `f"{node}-{key}"`, which for
+ * bytes is the repr (`b'user:1'`), so keys land on other nodes than as text.
+ */
+#define PMC_KEY_FORM_PYTHON_BYTES 1
 
 /**
  * Success.
@@ -677,8 +694,11 @@ pmc_status pmc_decr(const struct pmc_client *client,
                     uint64_t *new_value);
 
 /**
- * `touch`: set a new expiry (seconds or unix time; 0 = never). Waits for
- * the reply by default. Returns PMC_OK, PMC_NOT_FOUND, or an error status.
+ * `touch`: set a new expiry (seconds or unix time; 0 = never). With
+ * PMC_REPLY_DEFAULT it follows default_noreply (on unless configured), as
+ * pymemcache's `touch(noreply=None)`: then the outcome is not known and
+ * PMC_OK is returned. Returns PMC_OK, PMC_NOT_FOUND (when waiting), or an
+ * error status.
  *
  * # Safety
  * `client` is a live client; `key` points to `key_len` bytes.
@@ -968,7 +988,11 @@ pmc_status pmc_options_set_ignore_exc(struct pmc_options *opts, bool value);
 pmc_status pmc_options_set_default_noreply(struct pmc_options *opts, bool value);
 
 /**
- * Accept UTF-8 keys with non-ASCII characters (default off).
+ * Accept text keys with non-ASCII characters (default off): pymemcache's
+ * `allow_unicode_keys`, which applies to `str` keys only. C keys are bytes
+ * and are checked as pymemcache checks `bytes` keys (any byte but ASCII
+ * whitespace and NUL), so this does not change them; the Go, Ruby and Node
+ * bindings apply it to their text keys.
  * Returns PMC_OK or PMC_NULL_ARGUMENT.
  *
  * # Safety
@@ -1084,6 +1108,18 @@ pmc_status pmc_options_set_retry_timeout_ms(struct pmc_options *opts, uint32_t v
  * `opts` is NULL or a live options pointer.
  */
 pmc_status pmc_options_set_dead_timeout_ms(struct pmc_options *opts, uint32_t value);
+
+/**
+ * Hash client: place keys where pymemcache places them when the fleet's
+ * Python services pass keys in `form` (default PMC_KEY_FORM_TEXT). Only
+ * placement changes; keys are sent and checked the same way.
+ * Returns PMC_OK, PMC_NULL_ARGUMENT, or PMC_INVALID_ARGUMENT for an unknown
+ * form (the options are then unchanged).
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer.
+ */
+pmc_status pmc_options_set_hash_key_form(struct pmc_options *opts, pmc_key_form form);
 
 /**
  * Prepend `prefix` (`len` bytes, need not be NUL-terminated) to every key;

@@ -1,7 +1,10 @@
-//! Key rules, checked before anything is written to a socket: the prefix is
-//! prepended, the result is at most 250 bytes, and it holds no whitespace or
-//! control byte. Non-ASCII bytes are accepted only as valid UTF-8 and only
-//! when unicode keys are allowed, as pymemcache does.
+//! Key rules, checked before anything is written to a socket, exactly as
+//! pymemcache checks a `bytes` key: the prefix is prepended, the result is at
+//! most 250 bytes and holds no ASCII whitespace (space, \t, \n, \r, \v, \f)
+//! and no NUL. Every other byte (control bytes, non-ASCII, invalid UTF-8) is
+//! sent as it is, since pymemcache sends it and memcached stores it. A key
+//! given as text (`check_text`) is first held to pymemcache's `str` rule:
+//! ASCII only unless unicode keys are allowed.
 
 use crate::error::{Error, Result};
 
@@ -18,7 +21,8 @@ fn empty_key() -> Error {
 pub struct KeyRules {
     /// Bytes prepended to every key (checked by the same rules).
     pub prefix: Vec<u8>,
-    /// Accept UTF-8 keys with non-ASCII characters.
+    /// Accept text keys (`check_text`) with non-ASCII characters; bytes keys
+    /// are never checked for it, as in pymemcache.
     pub allow_unicode: bool,
 }
 
@@ -56,13 +60,28 @@ impl KeyRules {
         keys.iter().try_for_each(|k| self.check(k))
     }
 
-    /// Check a key (without prefix) against every rule.
+    /// Check a key (without prefix) against every rule. An empty key is
+    /// refused unless there is a prefix (pymemcache then stores the prefix
+    /// itself as the key; without one it would send a command memcached
+    /// cannot parse).
     #[inline]
     pub fn check(&self, key: &[u8]) -> Result<()> {
-        if key.is_empty() {
+        if key.is_empty() && self.prefix.is_empty() {
             return Err(empty_key());
         }
         self.check_bytes(key, self.prefix.len() + key.len())
+    }
+
+    /// Check a key given as text, as pymemcache checks a `str` key: ASCII
+    /// only unless unicode keys are allowed, then its UTF-8 bytes by the
+    /// rules of `check`.
+    pub fn check_text(&self, key: &str) -> Result<()> {
+        if !self.allow_unicode && !key.is_ascii() {
+            return Err(Error::IllegalInput(
+                "key contains non-ASCII characters and allow_unicode_keys is off".into(),
+            ));
+        }
+        self.check(key.as_bytes())
     }
 
     #[inline]
@@ -71,47 +90,39 @@ impl KeyRules {
         if total_len <= MAX_KEY_LEN && crate::protocol::scan::all_printable(key) {
             return Ok(());
         }
-        self.refuse_or_check_unicode(key, total_len)
+        self.refuse_long_or_spaced(key, total_len)
     }
 
-    /// The rest of `check_bytes`, out of the hot path: what is wrong with
-    /// a key that is too long or not plain printable ASCII (unless it is
-    /// UTF-8 that unicode keys allow).
+    /// The rest of `check_bytes`, out of the hot path: a key that is too
+    /// long, or holds a byte that is not printable ASCII, which is refused
+    /// only if it is ASCII whitespace or NUL (what splits or ends a command).
     #[cold]
     #[inline(never)]
-    fn refuse_or_check_unicode(&self, key: &[u8], total_len: usize) -> Result<()> {
+    fn refuse_long_or_spaced(&self, key: &[u8], total_len: usize) -> Result<()> {
         if total_len > MAX_KEY_LEN {
             return Err(Error::IllegalInput(format!(
                 "key is too long: {total_len} bytes with prefix, the limit is {MAX_KEY_LEN}"
             )));
         }
-        if let Some(pos) = key.iter().position(|&b| b <= b' ' || b == 0x7f) {
-            let what = match key[pos] {
-                b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c => "whitespace",
-                0 => "a null byte",
-                _ => "a control byte",
+        if let Some(pos) = key.iter().position(|&b| is_space_or_nul(b)) {
+            let what = if key[pos] == 0 {
+                "a null byte"
+            } else {
+                "whitespace"
             };
             return Err(Error::IllegalInput(format!(
                 "key contains {what} (0x{:02x}) at byte {pos}",
                 key[pos]
             )));
         }
-        if !key.is_ascii() {
-            if !self.allow_unicode {
-                return Err(Error::IllegalInput(
-                    "key contains non-ASCII bytes and allow_unicode_keys is off".into(),
-                ));
-            }
-            let text = std::str::from_utf8(key)
-                .map_err(|_| Error::IllegalInput("key is not valid UTF-8".into()))?;
-            if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(Error::IllegalInput(
-                    "key contains unicode whitespace or a control character".into(),
-                ));
-            }
-        }
         Ok(())
     }
+}
+
+/// The bytes a key may not hold: Python's `bytes.split()` whitespace
+/// (space, \t, \n, \v, \f, \r) and NUL.
+fn is_space_or_nul(b: u8) -> bool {
+    matches!(b, 0 | b' ' | b'\t'..=b'\r')
 }
 
 #[cfg(test)]
@@ -137,17 +148,19 @@ mod tests {
     }
 
     #[test]
-    fn whitespace_and_control_bytes_are_refused() {
+    fn ascii_whitespace_and_nul_are_refused() {
         let r = KeyRules::default();
         for bad in [
             &b"a b"[..],
             b"a\tb",
             b"a\rb",
             b"a\nb",
+            b"a\x0bb",
+            b"a\x0cb",
             b"a\0b",
-            b"a\x01b",
-            b"a\x7fb",
             b"",
+            b" ",
+            b"k ",
             b"get x\r\nset",
         ] {
             assert!(!ok(&r, bad), "{bad:?} accepted");
@@ -156,15 +169,54 @@ mod tests {
     }
 
     #[test]
-    fn unicode_needs_opt_in_and_valid_utf8() {
+    fn every_other_byte_is_allowed_in_bytes_keys() {
+        // pymemcache sends these and memcached stores them.
+        for rules in [KeyRules::default(), KeyRules::new(b"", true).unwrap()] {
+            for good in [
+                &b"ctl\x01key"[..],
+                b"\x1ckey",
+                b"del\x7fkey",
+                b"\x08\x0e\x1f",
+                "caf\u{e9}".as_bytes(),
+                b"\xff\xfe",
+                b"caf\xe9",
+                "a\u{a0}b".as_bytes(),
+                "a\u{3000}b".as_bytes(),
+                "a\u{85}b".as_bytes(),
+            ] {
+                assert!(ok(&rules, good), "{good:?} refused");
+            }
+        }
+        for b in 0..=255u8 {
+            let key = [b'k', b];
+            assert_eq!(
+                ok(&KeyRules::default(), &key),
+                !is_space_or_nul(b),
+                "{b:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_keys_need_unicode_opt_in() {
         let off = KeyRules::default();
         let on = KeyRules::new(b"", true).unwrap();
-        let key = "caf\u{e9}".as_bytes();
-        assert!(!ok(&off, key));
-        assert!(ok(&on, key));
-        assert!(!ok(&on, b"caf\xe9"));
-        assert!(!ok(&on, "a\u{a0}b".as_bytes()));
-        assert!(!ok(&on, "a\u{85}b".as_bytes()));
+        assert!(off.check_text("cafe").is_ok());
+        assert!(off.check_text("caf\u{e9}").is_err());
+        assert!(on.check_text("caf\u{e9}").is_ok());
+        // Checked as UTF-8 bytes: only ASCII whitespace splits a key.
+        assert!(on.check_text("a\u{3000}b").is_ok());
+        assert!(on.check_text("a b").is_err());
+        assert!(on.check_text("").is_err());
+    }
+
+    #[test]
+    fn an_empty_key_is_the_prefix_itself() {
+        let pre = KeyRules::new(b"app:", false).unwrap();
+        let mut out = Vec::new();
+        pre.write_key(b"", &mut out).unwrap();
+        assert_eq!(out, b"app:");
+        assert!(!ok(&KeyRules::default(), b""));
     }
 
     #[test]

@@ -29,4 +29,5 @@ pub use client::{
     StoreCmd,
 };
 pub use error::{Error, ErrorKind, Result};
+pub use hash::KeyForm;
 pub use pool::{PoolOptions, PoolStats};

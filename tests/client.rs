@@ -822,11 +822,17 @@ fn incr_decr_with_noreply() {
 fn touch_found_and_not_found() {
     let mc = Memcached::tcp(&[]);
     let c = client(&mc);
-    assert!(!c.touch(b"missing", 100, DEFAULT).unwrap());
+    assert!(!c.touch(b"missing", 100, WAIT).unwrap());
     c.set(b"k", b"v", 0, 0, WAIT).unwrap();
-    assert!(c.touch(b"k", 100, DEFAULT).unwrap());
+    assert!(c.touch(b"k", 100, WAIT).unwrap());
     assert_eq!(get_value(&c, b"k").unwrap(), b"v");
     assert!(c.touch(b"missing", 100, NOREPLY).unwrap());
+    // The default follows default_noreply, as pymemcache's touch(noreply=None):
+    // on by default, so the outcome is not waited for.
+    assert!(c.touch(b"missing", 100, DEFAULT).unwrap());
+    let waits = client_with(&mc.addr(), |o| o.default_noreply = false);
+    assert!(!waits.touch(b"missing", 100, DEFAULT).unwrap());
+    assert!(waits.touch(b"k", 100, DEFAULT).unwrap());
     // Touch with a past expiry: found, then gone.
     assert!(c.touch(b"k", -1, WAIT).unwrap());
     assert_eq!(c.get(b"k").unwrap(), None);
@@ -1423,9 +1429,8 @@ fn keys_with_whitespace_or_control_bytes_are_refused() {
         b"a\rb",
         b"a\nb",
         b"a\0b",
-        b"a\x01b",
-        b"\x7f",
         b"a\x0bb",
+        b"a\x0cb",
         b"get x\r\nflush_all",
     ] {
         assert_err!(c.get(bad), Error::IllegalInput(_));
@@ -1437,22 +1442,44 @@ fn keys_with_whitespace_or_control_bytes_are_refused() {
     assert_eq!(get_value(&c, b"ok").unwrap(), b"v");
 }
 
+/// Keys are bytes, checked as pymemcache checks a `bytes` key: control
+/// bytes, non-ASCII bytes, invalid UTF-8 and unicode whitespace are sent
+/// and stored whatever `allow_unicode_keys` says (it applies to text keys).
 #[test]
-fn unicode_keys_need_opt_in() {
+fn bytes_keys_allow_every_byte_but_whitespace_and_nul() {
     let mc = Memcached::tcp(&[]);
-    let key = "caf\u{e9}-\u{65e5}\u{672c}".as_bytes();
-    let c = client(&mc);
-    assert_err!(c.set(key, b"v", 0, 0, WAIT), Error::IllegalInput(_));
-    assert_err!(c.get(key), Error::IllegalInput(_));
-    let u = client_with(&mc.addr(), |o| o.allow_unicode_keys = true);
-    assert!(u.set(key, b"v", 0, 0, WAIT).unwrap());
-    assert_eq!(get_value(&u, key).unwrap(), b"v");
-    assert_eq!(present(&u.get_many(&[key, b"x"]).unwrap()), [true, false]);
-    // Invalid UTF-8 and unicode whitespace stay refused.
-    assert_err!(u.get(b"caf\xe9"), Error::IllegalInput(_));
-    assert_err!(u.get("a\u{a0}b".as_bytes()), Error::IllegalInput(_));
-    assert_err!(u.get("a\u{2028}b".as_bytes()), Error::IllegalInput(_));
-    assert!(u.delete(key, WAIT).unwrap());
+    let keys: [&[u8]; 9] = [
+        "caf\u{e9}-\u{65e5}\u{672c}".as_bytes(),
+        b"ctl\x01key",
+        b"\x1ckey",
+        b"del\x7fkey",
+        b"caf\xc3\xa9",
+        b"\xff\xfe",
+        "a\u{a0}b".as_bytes(),
+        "a\u{3000}b".as_bytes(),
+        "a\u{85}b".as_bytes(),
+    ];
+    for unicode in [false, true] {
+        let c = client_with(&mc.addr(), |o| o.allow_unicode_keys = unicode);
+        for (i, key) in keys.iter().enumerate() {
+            let value = format!("v{i}-{unicode}");
+            assert!(c.set(key, value.as_bytes(), 0, 0, WAIT).unwrap());
+            assert_eq!(get_value(&c, key).unwrap(), value.as_bytes(), "{key:?}");
+        }
+        let got = c.get_many(&keys).unwrap();
+        assert!(got.iter().all(Option::is_some));
+        for key in keys {
+            assert!(c.delete(key, WAIT).unwrap());
+        }
+    }
+    // Text keys follow pymemcache's str rule.
+    let rules = ClientOptions::default().key_rules().unwrap();
+    assert_err!(rules.check_text("caf\u{e9}"), Error::IllegalInput(_));
+    let unicode = ClientOptions {
+        allow_unicode_keys: true,
+        ..ClientOptions::default()
+    };
+    assert!(unicode.key_rules().unwrap().check_text("caf\u{e9}").is_ok());
 }
 
 #[test]
@@ -1468,7 +1495,7 @@ fn illegal_input_never_opens_a_connection() {
         Error::IllegalInput(_)
     );
     assert_err!(
-        c.delete_many(&[b"ok", b"x\x01"], NOREPLY),
+        c.delete_many(&[b"ok", b"x\x0c"], NOREPLY),
         Error::IllegalInput(_)
     );
     assert_err!(c.set(b"ok", &long, 0, 0, WAIT), Error::TooLarge { .. });
@@ -1514,7 +1541,7 @@ fn illegal_input_writes_not_a_single_byte() {
     // caller's memory, or more items than one pipelined batch.
     let medium = vec![b'm'; 40_000];
     let many_keys: Vec<Vec<u8>> = (0..2500).map(|i| format!("k{i}").into_bytes()).collect();
-    let bad_keys: [&[u8]; 6] = [b"a b", b"a\r\nb", b"a\0b", b"a\x01b", &k251, b""];
+    let bad_keys: [&[u8]; 6] = [b"a b", b"a\r\nb", b"a\0b", b"a\x0bb", &k251, b""];
     for bad in bad_keys {
         assert_err!(c.get(bad), Error::IllegalInput(_));
         assert_err!(c.gets(bad), Error::IllegalInput(_));

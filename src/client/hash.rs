@@ -22,7 +22,7 @@ use super::{
 use crate::addr::ServerAddr;
 use crate::client::server::PIPELINE_BATCH;
 use crate::error::{Error, Result};
-use crate::hash::{NodeHasher, RendezvousHash};
+use crate::hash::{KeyForm, NodeHasher, RendezvousHash};
 use crate::key::KeyRules;
 use crate::pool::{PoolOptions, PoolStats};
 use parking_lot::{Mutex, RwLock};
@@ -43,6 +43,9 @@ pub struct HashOptions {
     pub use_pooling: bool,
     /// The pools' options, with `use_pooling`.
     pub pool: PoolOptions,
+    /// How the fleet's Python services pass keys (text by default), which
+    /// decides where rendezvous hashing places a key.
+    pub key_form: KeyForm,
 }
 
 impl Default for HashOptions {
@@ -53,6 +56,7 @@ impl Default for HashOptions {
             dead_timeout: Duration::from_secs(60),
             use_pooling: false,
             pool: PoolOptions::default(),
+            key_form: KeyForm::Text,
         }
     }
 }
@@ -121,11 +125,12 @@ impl HashClient {
             .iter()
             .map(|s| ServerAddr::parse(s))
             .collect::<Result<Vec<_>>>()?;
-        HashClient::with_hasher(&addrs, opts, hash, Box::new(RendezvousHash::default()))
+        let hasher = Box::new(RendezvousHash::with_key_form(hash.key_form));
+        HashClient::with_hasher(&addrs, opts, hash, hasher)
     }
 
     /// A client over `servers` placing keys with `hasher` (which must start
-    /// without nodes).
+    /// without nodes; `hash.key_form` is then the hasher's business).
     pub fn with_hasher(
         servers: &[ServerAddr],
         opts: &ClientOptions,

@@ -980,7 +980,7 @@ impl Memcache for MockClient {
     }
 
     fn touch(&self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool> {
-        let noreply = noreply.unwrap_or(false);
+        let noreply = noreply.unwrap_or(self.default_noreply);
         let key = self.full_key(key)?;
         let mut st = self.state.lock();
         st.begin();

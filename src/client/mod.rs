@@ -119,8 +119,8 @@ impl ServerStats {
 
 /// The command set every client kind implements, with pymemcache's
 /// semantics. `noreply: None` follows the client's default for that command
-/// (`default_noreply` for storage commands, delete and flush_all; off for
-/// cas, incr, decr and touch).
+/// (`default_noreply` for storage commands, delete, touch and flush_all;
+/// off for cas, incr and decr).
 ///
 /// All methods take `&self`: every client kind may be shared between
 /// threads; a single-server `Client` serializes its callers.

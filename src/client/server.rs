@@ -648,7 +648,7 @@ impl ServerConn {
 
     /// `touch`: true if the key was there.
     pub fn touch(&mut self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool> {
-        let noreply = resolve(noreply, false);
+        let noreply = resolve(noreply, self.default_noreply);
         self.key_command(key, |out, k| request::touch(out, k, expire, noreply))?;
         self.send(None)?;
         if noreply {

@@ -26,7 +26,7 @@ pub struct pmc_client {
 #[allow(non_camel_case_types)]
 pub type pmc_reply = i32;
 /// Follow the client's default (default_noreply for storage commands,
-/// delete and flush_all; wait for cas, incr, decr and touch).
+/// delete, touch and flush_all; wait for cas, incr and decr).
 pub const PMC_REPLY_DEFAULT: pmc_reply = 0;
 /// Wait for the server's reply and report the outcome.
 pub const PMC_REPLY_WAIT: pmc_reply = 1;
@@ -86,7 +86,7 @@ pub unsafe extern "C" fn pmc_client_new(
                     servers,
                     &o.client,
                     hash,
-                    Box::new(RendezvousHash::default()),
+                    Box::new(RendezvousHash::with_key_form(o.hash.key_form)),
                 ))?)
             }
             [one] if o.use_pooling => Box::new(check(PooledClient::with_addr(
@@ -651,8 +651,11 @@ pub unsafe extern "C" fn pmc_decr(
     counter(client, false, key, key_len, delta, reply, new_value)
 }
 
-/// `touch`: set a new expiry (seconds or unix time; 0 = never). Waits for
-/// the reply by default. Returns PMC_OK, PMC_NOT_FOUND, or an error status.
+/// `touch`: set a new expiry (seconds or unix time; 0 = never). With
+/// PMC_REPLY_DEFAULT it follows default_noreply (on unless configured), as
+/// pymemcache's `touch(noreply=None)`: then the outcome is not known and
+/// PMC_OK is returned. Returns PMC_OK, PMC_NOT_FOUND (when waiting), or an
+/// error status.
 ///
 /// # Safety
 /// `client` is a live client; `key` points to `key_len` bytes.

@@ -1,9 +1,10 @@
 //! `pmc_options`: the builder a client is made from.
 
 use super::boundary::{as_mut, boundary, bytes, run, text};
-use super::status::{fail_with, pmc_status, PMC_OK};
+use super::status::{fail, fail_with, pmc_status, PMC_INVALID_ARGUMENT, PMC_OK};
 use crate::addr::ServerAddr;
 use crate::client::{ClientOptions, HashOptions};
+use crate::hash::KeyForm;
 use crate::pool::PoolOptions;
 use std::ffi::c_char;
 use std::time::Duration;
@@ -177,7 +178,11 @@ pub unsafe extern "C" fn pmc_options_set_default_noreply(
     set(opts, |o| o.client.default_noreply = value)
 }
 
-/// Accept UTF-8 keys with non-ASCII characters (default off).
+/// Accept text keys with non-ASCII characters (default off): pymemcache's
+/// `allow_unicode_keys`, which applies to `str` keys only. C keys are bytes
+/// and are checked as pymemcache checks `bytes` keys (any byte but ASCII
+/// whitespace and NUL), so this does not change them; the Go, Ruby and Node
+/// bindings apply it to their text keys.
 /// Returns PMC_OK or PMC_NULL_ARGUMENT.
 ///
 /// # Safety
@@ -339,6 +344,47 @@ pub unsafe extern "C" fn pmc_options_set_dead_timeout_ms(
 ) -> pmc_status {
     set(opts, |o| {
         o.hash.dead_timeout = Duration::from_millis(u64::from(value))
+    })
+}
+
+/// How the fleet's Python services pass keys to pymemcache's HashClient:
+/// one of `PMC_KEY_FORM_TEXT`, `PMC_KEY_FORM_PYTHON_BYTES`.
+#[allow(non_camel_case_types)]
+pub type pmc_key_form = i32;
+/// Keys are Python `str` (the default): placement hashes the key's text.
+pub const PMC_KEY_FORM_TEXT: pmc_key_form = 0;
+/// Keys are Python `bytes`: pymemcache hashes `f"{node}-{key}"`, which for
+/// bytes is the repr (`b'user:1'`), so keys land on other nodes than as text.
+pub const PMC_KEY_FORM_PYTHON_BYTES: pmc_key_form = 1;
+
+/// Hash client: place keys where pymemcache places them when the fleet's
+/// Python services pass keys in `form` (default PMC_KEY_FORM_TEXT). Only
+/// placement changes; keys are sent and checked the same way.
+/// Returns PMC_OK, PMC_NULL_ARGUMENT, or PMC_INVALID_ARGUMENT for an unknown
+/// form (the options are then unchanged).
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_hash_key_form(
+    opts: *mut pmc_options,
+    form: pmc_key_form,
+) -> pmc_status {
+    run(|| {
+        let o = as_mut(opts, "opts")?;
+        o.hash.key_form = match form {
+            PMC_KEY_FORM_TEXT => KeyForm::Text,
+            PMC_KEY_FORM_PYTHON_BYTES => KeyForm::PythonBytes,
+            other => {
+                return Err(fail(
+                    PMC_INVALID_ARGUMENT,
+                    &format!(
+                        "key form {other} is not PMC_KEY_FORM_TEXT or PMC_KEY_FORM_PYTHON_BYTES"
+                    ),
+                ))
+            }
+        };
+        Ok(PMC_OK)
     })
 }
 

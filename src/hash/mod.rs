@@ -6,6 +6,87 @@ mod rendezvous;
 
 pub use rendezvous::RendezvousHash;
 
+#[cfg(test)]
+mod repr_tests {
+    use super::python_bytes_repr;
+
+    fn repr(key: &[u8]) -> String {
+        let mut buf = vec![0u8; 4 * key.len() + 3];
+        let n = python_bytes_repr(key, &mut buf);
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn as_python_writes_it() {
+        // Each expectation is what CPython 3.11 prints for repr(bytes).
+        assert_eq!(repr(b"key1"), "b'key1'");
+        assert_eq!(repr(b""), "b''");
+        assert_eq!(repr(b"it's"), "b\"it's\"");
+        assert_eq!(repr(b"it's \"q\""), "b'it\\'s \"q\"'");
+        assert_eq!(
+            repr(b"a\\b\t\n\r\x00\x7f\x80\xff"),
+            "b'a\\\\b\\t\\n\\r\\x00\\x7f\\x80\\xff'"
+        );
+        assert_eq!(repr("caf\u{e9}".as_bytes()), "b'caf\\xc3\\xa9'");
+    }
+}
+
+/// How the Python services of a fleet pass their keys to pymemcache's
+/// HashClient, which hashes `f"{node}-{key}"`: for a `str` key that is the
+/// text, for a `bytes` key Python's repr of it (`b'user:1'`), so the two
+/// forms place the same key on different nodes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KeyForm {
+    /// Keys are `str` (the default): the key's text is hashed.
+    #[default]
+    Text,
+    /// Keys are `bytes`: Python's `repr()` of the key is hashed.
+    PythonBytes,
+}
+
+/// The longest key whose repr fits the stack buffer of `MAX_REPR_LEN`.
+pub(crate) const MAX_REPR_KEY: usize = 256;
+/// `b'` + four bytes per key byte at most (`\xNN`) + `'`.
+pub(crate) const MAX_REPR_LEN: usize = 4 * MAX_REPR_KEY + 3;
+
+/// Write Python's `repr()` of the bytes `key` (`b'...'`) into `out`, which
+/// holds at least `4 * key.len() + 3` bytes; returns the length written.
+/// As CPython: single quotes unless the key holds `'` and no `"`; `\`,
+/// the quote, `\t`, `\n`, `\r` escaped by a backslash; every other byte
+/// outside 0x20..=0x7e as `\xNN` (lower-case hex).
+pub fn python_bytes_repr(key: &[u8], out: &mut [u8]) -> usize {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let quote = if key.contains(&b'\'') && !key.contains(&b'"') {
+        b'"'
+    } else {
+        b'\''
+    };
+    let mut n = 0;
+    let mut put = |bytes: &[u8]| {
+        out[n..n + bytes.len()].copy_from_slice(bytes);
+        n += bytes.len();
+    };
+    put(&[b'b', quote]);
+    for &c in key {
+        match c {
+            b'\\' => put(b"\\\\"),
+            b'\t' => put(b"\\t"),
+            b'\n' => put(b"\\n"),
+            b'\r' => put(b"\\r"),
+            _ if c == quote => put(&[b'\\', c]),
+            0x20..=0x7e => put(&[c]),
+            _ => put(&[
+                b'\\',
+                b'x',
+                HEX[usize::from(c >> 4)],
+                HEX[usize::from(c & 15)],
+            ]),
+        }
+    }
+    put(&[quote]);
+    n
+}
+
 /// Chooses the node a key lives on, among the nodes added to it.
 pub trait NodeHasher: Send + Sync {
     /// Add a node by name (its order of addition is kept).

@@ -2,7 +2,7 @@
 //! `RendezvousHash`: each node scores murmur3_32("{node}-{key}"), the
 //! highest wins, and a tie goes to the lexicographically larger name.
 
-use super::{murmur3_32_text, Murmur3, NodeHasher};
+use super::{murmur3_32_text, python_bytes_repr, KeyForm, Murmur3, NodeHasher, MAX_REPR_LEN};
 
 /// pymemcache's default HashClient hasher.
 #[derive(Debug, Clone, Default)]
@@ -12,16 +12,57 @@ pub struct RendezvousHash {
     /// the key's bytes.
     prefixes: Vec<Murmur3>,
     seed: u32,
+    key_form: KeyForm,
 }
 
 impl RendezvousHash {
-    /// A hasher over `nodes` with pymemcache's seed (0).
+    /// A hasher over `nodes` with pymemcache's seed (0), for text keys.
     pub fn new<S: AsRef<str>>(nodes: &[S]) -> Self {
         let mut h = RendezvousHash::default();
         for n in nodes {
             h.add_node(n.as_ref());
         }
         h
+    }
+
+    /// A hasher without nodes that places keys as pymemcache does when the
+    /// Python callers pass them in `form`.
+    pub fn with_key_form(form: KeyForm) -> Self {
+        RendezvousHash {
+            key_form: form,
+            ..RendezvousHash::default()
+        }
+    }
+
+    /// The node index for the hash input `key` (text as Python formats it).
+    fn place(&self, key: &[u8]) -> Option<usize> {
+        let kind = key_kind(key);
+        if let KeyKind::Ascii = kind {
+            // The common case, one tight loop: every node's "{node}-" state
+            // finished with the key's bytes.
+            let mut best = (0, 0);
+            for (i, prefix) in self.prefixes.iter().enumerate() {
+                let score = prefix.finish_with(key);
+                let (s, w) = best;
+                if i == 0 || score > s || (score == s && self.nodes[i] > self.nodes[w]) {
+                    best = (score, i);
+                }
+            }
+            return (!self.prefixes.is_empty()).then_some(best.1);
+        }
+        let mut best: Option<(u32, usize)> = None;
+        for (i, node) in self.nodes.iter().enumerate() {
+            let score = self.score(i, key, kind);
+            best = match best {
+                None => Some((score, i)),
+                Some((s, _)) if score > s => Some((score, i)),
+                Some((s, w)) if score == s && node.as_str() > self.nodes[w].as_str() => {
+                    Some((score, i))
+                }
+                keep => keep,
+            };
+        }
+        best.map(|(_, i)| i)
     }
 
     fn prefix(&self, node: &str) -> Murmur3 {
@@ -84,33 +125,19 @@ impl NodeHasher for RendezvousHash {
         if self.nodes.len() == 1 {
             return Some(0); // the only node wins whatever the scores
         }
-        let kind = key_kind(key);
-        if let KeyKind::Ascii = kind {
-            // The common case, one tight loop: every node's "{node}-" state
-            // finished with the key's bytes.
-            let mut best = (0, 0);
-            for (i, prefix) in self.prefixes.iter().enumerate() {
-                let score = prefix.finish_with(key);
-                let (s, w) = best;
-                if i == 0 || score > s || (score == s && self.nodes[i] > self.nodes[w]) {
-                    best = (score, i);
-                }
+        match self.key_form {
+            KeyForm::Text => self.place(key),
+            KeyForm::PythonBytes if key.len() <= super::MAX_REPR_KEY => {
+                let mut buf = [0u8; MAX_REPR_LEN];
+                let n = python_bytes_repr(key, &mut buf);
+                self.place(&buf[..n])
             }
-            return (!self.prefixes.is_empty()).then_some(best.1);
+            KeyForm::PythonBytes => {
+                let mut buf = vec![0u8; 4 * key.len() + 3];
+                let n = python_bytes_repr(key, &mut buf);
+                self.place(&buf[..n])
+            }
         }
-        let mut best: Option<(u32, usize)> = None;
-        for (i, node) in self.nodes.iter().enumerate() {
-            let score = self.score(i, key, kind);
-            best = match best {
-                None => Some((score, i)),
-                Some((s, _)) if score > s => Some((score, i)),
-                Some((s, w)) if score == s && node.as_str() > self.nodes[w].as_str() => {
-                    Some((score, i))
-                }
-                keep => keep,
-            };
-        }
-        best.map(|(_, i)| i)
     }
 
     fn nodes(&self) -> &[String] {
@@ -132,6 +159,21 @@ mod tests {
             murmur3_32_text("\u{161}b".as_bytes(), 0),
             murmur3_32(b"ab", 0)
         );
+    }
+
+    #[test]
+    fn bytes_form_hashes_the_repr() {
+        let nodes = ["127.0.0.1:11211", "127.0.0.1:11212", "127.0.0.1:11213"];
+        let text = RendezvousHash::new(&nodes);
+        let mut bytes = RendezvousHash::with_key_form(KeyForm::PythonBytes);
+        for n in nodes {
+            bytes.add_node(n);
+        }
+        for key in [&b"key1"[..], b"it's", b"\xff\x00\\", &[b'x'; 300]] {
+            let mut buf = vec![0u8; 4 * key.len() + 3];
+            let n = python_bytes_repr(key, &mut buf);
+            assert_eq!(bytes.get_node(key), text.get_node(&buf[..n]));
+        }
     }
 
     #[test]
