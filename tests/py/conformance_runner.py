@@ -138,9 +138,9 @@ KNOWN = [
         lambda got, want, args: got == "err:UNKNOWN_COMMAND"
         and want == "err:ILLEGAL_INPUT"
         and any(decode(a) == b"" for a in args),
-        "an empty key without a prefix: pymemcache sends it (memcached answers "
-        "ERROR, and a storage command's value line becomes a second command); "
-        "this library refuses it before sending",
+        "an empty or whitespace-only key without a prefix passes pymemcache's "
+        "check (memcached answers ERROR to most, and a storage command's value "
+        "line becomes a second command); this library refuses it before sending",
     ),
 ]
 
