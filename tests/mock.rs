@@ -224,13 +224,14 @@ fn noreply_defaults_follow_the_options() {
         assert!(c.add(b"a", b"2", 0, 0, DEFAULT).unwrap(), "{who}");
         assert!(c.delete(b"nothere", DEFAULT).unwrap(), "{who}");
         assert_eq!(c.delete_many(&[b"a", b"x"], DEFAULT).unwrap(), 2, "{who}");
-        // cas, incr, decr and touch wait by default.
+        // touch too (pymemcache's touch(noreply=None)).
+        assert!(c.touch(b"a", 0, DEFAULT).unwrap(), "{who}");
+        // cas, incr and decr wait by default.
         assert_eq!(
             c.cas(b"a", b"v", 1, 0, 0, DEFAULT).unwrap(),
             CasOutcome::NotFound,
             "{who}"
         );
-        assert!(!c.touch(b"a", 0, DEFAULT).unwrap(), "{who}");
         assert_eq!(c.incr(b"a", 1, DEFAULT).unwrap(), None, "{who}");
     });
     // default_noreply off: the real outcome.
@@ -239,6 +240,7 @@ fn noreply_defaults_follow_the_options() {
         assert!(!c.add(b"a", b"2", 0, 0, DEFAULT).unwrap(), "{who}");
         assert!(!c.delete(b"nothere", DEFAULT).unwrap(), "{who}");
         assert_eq!(c.delete_many(&[b"a", b"x"], DEFAULT).unwrap(), 1, "{who}");
+        assert!(!c.touch(b"a", 0, DEFAULT).unwrap(), "{who}");
         c.flush_all(0, DEFAULT).unwrap();
     });
 }
@@ -705,7 +707,7 @@ fn max_value_len_is_checked_by_the_client() {
 fn illegal_keys_are_refused_before_any_effect() {
     let long = [b'k'; 251];
     let bad: [&[u8]; 9] = [
-        &long, b"a b", b"a\nb", b"a\r\nb", b"a\tb", b"a\0b", b"a\x01b", b"a\x7fb", b"",
+        &long, b"a b", b"a\nb", b"a\r\nb", b"a\tb", b"a\0b", b"a\x0bb", b"a\x0cb", b"",
     ];
     pair().both(|who, c| {
         assert!(c.set(&long[..250], b"ok", 0, 0, WAIT).unwrap());
@@ -733,10 +735,11 @@ fn illegal_keys_are_refused_before_any_effect() {
                 ErrorKind::IllegalInput
             );
         }
-        assert_eq!(
-            c.get("caf\u{e9}".as_bytes()).unwrap_err().kind(),
-            ErrorKind::IllegalInput
-        );
+        // Keys are bytes: control and non-ASCII bytes are stored as they are.
+        for key in [&b"a\x01b"[..], b"a\x7fb", "caf\u{e9}".as_bytes(), b"\xff"] {
+            assert!(c.set(key, b"ok", 0, 0, WAIT).unwrap(), "{who}: {key:?}");
+            assert_eq!(val(c, key), v(b"ok", 0), "{who}: {key:?}");
+        }
         // Nothing of a batch happens if one key is bad.
         let r = c.set_many(&[(b"good", b"1"), (b"bad key", b"2")], 0, 0, WAIT);
         assert_eq!(r.unwrap_err().kind(), ErrorKind::IllegalInput);
@@ -751,7 +754,7 @@ fn illegal_keys_are_refused_before_any_effect() {
 }
 
 #[test]
-fn key_prefix_counts_toward_the_limit_and_unicode_is_opt_in() {
+fn key_prefix_counts_toward_the_limit_and_makes_the_empty_key_legal() {
     let mut o = base_opts();
     o.key_prefix = b"app:".to_vec();
     o.allow_unicode_keys = true;
@@ -784,6 +787,12 @@ fn key_prefix_counts_toward_the_limit_and_unicode_is_opt_in() {
         Err(Error::Config(_))
     ));
     let p = pair_opts(|o| o.key_prefix = b"p:".to_vec());
+    // With a prefix the empty key is the prefix itself, as in pymemcache.
+    p.both(|who, c| {
+        assert!(c.set(b"", b"bare", 0, 0, WAIT).unwrap(), "{who}");
+        assert_eq!(val(c, b""), v(b"bare", 0), "{who}");
+        assert!(c.delete(b"", WAIT).unwrap(), "{who}");
+    });
     assert_eq!(p.mock.server_for_key(b"k").unwrap(), "mock");
     assert_eq!(
         p.mock.server_for_key(&[b'k'; 249]).unwrap_err().kind(),
