@@ -167,10 +167,10 @@ static void reply_modes(pmc_client *noreply_client, pmc_client *waiting_client) 
   CHECK_OK(pmc_delete(c, BYTES("rm-missing"), PMC_REPLY_NONE));
   CHECK_STATUS(pmc_delete(c, BYTES("rm-missing"), PMC_REPLY_WAIT), PMC_NOT_FOUND);
 
-  /* touch waits by default (as pymemcache), unless told not to. */
-  CHECK_STATUS(pmc_touch(c, BYTES("rm-missing"), 0, PMC_REPLY_DEFAULT),
-               PMC_NOT_FOUND);
+  /* touch follows default_noreply too (pymemcache's touch(noreply=None)). */
+  CHECK_OK(pmc_touch(c, BYTES("rm-missing"), 0, PMC_REPLY_DEFAULT));
   CHECK_OK(pmc_touch(c, BYTES("rm-missing"), 0, PMC_REPLY_NONE));
+  CHECK_STATUS(pmc_touch(c, BYTES("rm-missing"), 0, PMC_REPLY_WAIT), PMC_NOT_FOUND);
 
   /* A noreply delete really deletes. */
   CHECK_OK(pmc_delete(c, BYTES("rm"), PMC_REPLY_NONE));
@@ -186,6 +186,7 @@ static void reply_modes(pmc_client *noreply_client, pmc_client *waiting_client) 
                            PMC_REPLY_DEFAULT), PMC_NOT_STORED);
   CHECK_OK(pmc_delete(c, BYTES("rm"), PMC_REPLY_DEFAULT));
   CHECK_STATUS(pmc_delete(c, BYTES("rm"), PMC_REPLY_DEFAULT), PMC_NOT_FOUND);
+  CHECK_STATUS(pmc_touch(c, BYTES("rm"), 0, PMC_REPLY_DEFAULT), PMC_NOT_FOUND);
 }
 
 static void version(pmc_client *c, const test_env *env) {

@@ -6,6 +6,7 @@
  * same one pymemcache picks, so C and Python services share a cluster.
  * Shown here:
  *  - placement: pmc_client_server_for_key agrees with pymemcache's own
+ *    (text keys, and bytes keys with pmc_options_set_hash_key_form)
  *    answers and with an independent implementation of its algorithm below,
  *    and items really are stored on that server and no other;
  *  - multi-key commands spanning servers; stats from every server;
@@ -100,6 +101,15 @@ static pmc_client *hash_client(const char *const *servers, size_t n,
   return c;
 }
 
+static void use_bytes_key_form(pmc_options *o) {
+  CHECK_OK(pmc_options_set_hash_key_form(o, PMC_KEY_FORM_PYTHON_BYTES));
+}
+
+static void use_text_key_form(pmc_options *o) {
+  CHECK_OK(pmc_options_set_hash_key_form(o, PMC_KEY_FORM_PYTHON_BYTES));
+  CHECK_OK(pmc_options_set_hash_key_form(o, PMC_KEY_FORM_TEXT));
+}
+
 /* The server `key` is on, copied into `buf`. */
 static const char *server_for(pmc_client *c, const char *key, char *buf, size_t size) {
   char *s = NULL;
@@ -147,6 +157,29 @@ static void placement_matches_pymemcache(void) {
     CHECK(s == NULL);
   }
   pmc_client_free(c);
+
+  /* A fleet whose Python services pass bytes keys: pymemcache hashes the
+     repr (b'key1'), so keys land elsewhere; PMC_KEY_FORM_PYTHON_BYTES
+     follows it. Answers from pymemcache 4's HashClient for bytes keys. */
+  {
+    static const char *const bytes_vectors[][2] = {
+        {"a", "127.0.0.1:11211"},         {"foo", "127.0.0.1:11212"},
+        {"key1", "127.0.0.1:11213"},      {"user:42", "127.0.0.1:11212"},
+        {"caf\xc3\xa9", "127.0.0.1:11213"}, {"ctl\x01key", "127.0.0.1:11211"}};
+    pmc_options *o = pmc_options_new();
+    CHECK_STATUS(pmc_options_set_hash_key_form(NULL, PMC_KEY_FORM_TEXT), PMC_NULL_ARGUMENT);
+    CHECK_STATUS(pmc_options_set_hash_key_form(o, 7), PMC_INVALID_ARGUMENT);
+    CHECK_LAST_ERROR(PMC_INVALID_ARGUMENT, "key form 7");
+    pmc_options_free(o);
+    c = hash_client(nodes, 3, use_bytes_key_form);
+    for (size_t i = 0; i < sizeof bytes_vectors / sizeof bytes_vectors[0]; i++)
+      CHECK_STR(server_for(c, bytes_vectors[i][0], buf, sizeof buf), bytes_vectors[i][1]);
+    pmc_client_free(c);
+    /* Set back to text, the options give the text placement again. */
+    c = hash_client(nodes, 3, use_text_key_form);
+    CHECK_STR(server_for(c, "key1", buf, sizeof buf), "127.0.0.1:11212");
+    pmc_client_free(c);
+  }
 
   /* A single-server client places every key on its server. */
   c = test_client("127.0.0.1:11299", NULL);
