@@ -481,6 +481,13 @@ static void moves(const test_env &env) {
   for (int i = 0; i < 5; i++) many.push_back(client_for(i % 2 ? env.server : env.socket));
   for (Client &m : many) EXPECT(m.set("in-vector", "v"));
 
+  // A chain of setters on a temporary moves into a variable.
+  Options chained = Options().add_server(env.server).key_prefix(prefix()).default_noreply(false);
+  EXPECT(chained.native_handle() != nullptr);
+  Client from_chain(chained);
+  EXPECT(from_chain.set("chained", "c"));
+  EXPECT_EQ(a.get("chained")->data, "c");
+
   // Options, Results and Stats move the same way.
   Options o1;
   o1.add_server(env.server);

@@ -695,9 +695,10 @@ pmc_status serde_call(void *userdata, const std::uint8_t *key, std::size_t key_l
 /// Options for a Client: servers and behaviour, with pymemcache's defaults
 /// (no timeouts, no_delay and keepalive off, ignore_exc off, no key prefix,
 /// default_noreply on, unicode keys off, max_value_len 64 MiB). Every setter
-/// returns *this, so they chain:
+/// returns *this (an rvalue when called on a temporary), so they chain:
 ///
-///   Options().add_server("10.0.0.1:11211").timeout(std::chrono::milliseconds(500))
+///   auto opts = Options().add_server("10.0.0.1:11211").timeout(500ms);
+///   Client c(Options().add_server("/run/memcached.sock").no_delay());
 ///
 /// A Client copies what it needs, so the options may be destroyed or reused
 /// right after. Owns a pmc_options; move-only; not for use from several
@@ -729,134 +730,185 @@ class Options {
   /// server makes a single-server client; two or more a hash client, which
   /// places keys as pymemcache's HashClient. Throws CallerError
   /// (PMC_CONFIG_ERROR) for something that is not an address.
-  Options &add_server(std::string_view server) {
+  Options &add_server(std::string_view server) & {
     detail::check(pmc_options_add_server(o_, detail::c_string(server, "server").c_str()));
     return *this;
   }
+  /// add_server() on a temporary Options, which it returns as an rvalue.
+  Options &&add_server(std::string_view server) && { return std::move(add_server(server)); }
   /// Limit on establishing a connection; 0 = no limit (the default).
-  Options &connect_timeout(std::chrono::milliseconds t) {
+  Options &connect_timeout(std::chrono::milliseconds t) & {
     detail::check(pmc_options_set_connect_timeout_ms(o_, detail::to_ms(t, "connect_timeout")));
     return *this;
   }
+  /// connect_timeout() on a temporary Options, which it returns as an rvalue.
+  Options &&connect_timeout(std::chrono::milliseconds t) && {
+    return std::move(connect_timeout(t));
+  }
   /// Limit on each socket read and write; 0 = no limit (the default).
-  Options &timeout(std::chrono::milliseconds t) {
+  Options &timeout(std::chrono::milliseconds t) & {
     detail::check(pmc_options_set_timeout_ms(o_, detail::to_ms(t, "timeout")));
     return *this;
   }
+  /// timeout() on a temporary Options, which it returns as an rvalue.
+  Options &&timeout(std::chrono::milliseconds t) && { return std::move(timeout(t)); }
   /// TCP_NODELAY (default off, as pymemcache; on is recommended: without it
   /// a noreply command followed by a request can wait ~40 ms).
-  Options &no_delay(bool on = true) {
+  Options &no_delay(bool on = true) & {
     detail::check(pmc_options_set_no_delay(o_, on));
     return *this;
   }
+  /// no_delay() on a temporary Options, which it returns as an rvalue.
+  Options &&no_delay(bool on = true) && { return std::move(no_delay(on)); }
   /// SO_KEEPALIVE on TCP connections (default off).
-  Options &keepalive(bool on = true) {
+  Options &keepalive(bool on = true) & {
     detail::check(pmc_options_set_keepalive(o_, on));
     return *this;
   }
+  /// keepalive() on a temporary Options, which it returns as an rvalue.
+  Options &&keepalive(bool on = true) && { return std::move(keepalive(on)); }
   /// Report connection and server errors of get, gets, gat, gats and their
   /// many-key forms as misses (default off). Illegal keys still throw.
-  Options &ignore_exc(bool on = true) {
+  Options &ignore_exc(bool on = true) & {
     detail::check(pmc_options_set_ignore_exc(o_, on));
     return *this;
   }
+  /// ignore_exc() on a temporary Options, which it returns as an rvalue.
+  Options &&ignore_exc(bool on = true) && { return std::move(ignore_exc(on)); }
   /// Whether storage commands, delete and flush_all called with
   /// Reply::Default skip the server's reply (default on, as pymemcache).
-  Options &default_noreply(bool on = true) {
+  Options &default_noreply(bool on = true) & {
     detail::check(pmc_options_set_default_noreply(o_, on));
     return *this;
   }
+  /// default_noreply() on a temporary Options, which it returns as an rvalue.
+  Options &&default_noreply(bool on = true) && { return std::move(default_noreply(on)); }
   /// Accept UTF-8 keys with non-ASCII characters (default off).
-  Options &allow_unicode_keys(bool on = true) {
+  Options &allow_unicode_keys(bool on = true) & {
     detail::check(pmc_options_set_allow_unicode_keys(o_, on));
     return *this;
   }
+  /// allow_unicode_keys() on a temporary Options, which it returns as an rvalue.
+  Options &&allow_unicode_keys(bool on = true) && { return std::move(allow_unicode_keys(on)); }
   /// The longest value sent or accepted, in bytes (default 64 MiB); longer
   /// ones throw CallerError (PMC_TOO_LARGE).
-  Options &max_value_len(std::size_t bytes) {
+  Options &max_value_len(std::size_t bytes) & {
     detail::check(pmc_options_set_max_value_len(o_, bytes));
     return *this;
   }
+  /// max_value_len() on a temporary Options, which it returns as an rvalue.
+  Options &&max_value_len(std::size_t bytes) && { return std::move(max_value_len(bytes)); }
   /// A pool of connections (pymemcache's PooledClient; for a hash client one
   /// pool per server), so one client serves many threads at once.
-  Options &use_pooling(bool on = true) {
+  Options &use_pooling(bool on = true) & {
     detail::check(pmc_options_set_use_pooling(o_, on));
     return *this;
   }
+  /// use_pooling() on a temporary Options, which it returns as an rvalue.
+  Options &&use_pooling(bool on = true) && { return std::move(use_pooling(on)); }
   /// The most connections a pooled client keeps open; 0 = unbounded (the
   /// default).
-  Options &max_pool_size(std::size_t n) {
+  Options &max_pool_size(std::size_t n) & {
     detail::check(pmc_options_set_max_pool_size(o_, n));
     return *this;
   }
+  /// max_pool_size() on a temporary Options, which it returns as an rvalue.
+  Options &&max_pool_size(std::size_t n) && { return std::move(max_pool_size(n)); }
   /// How long a command waits for a connection of a full pool; 0 (the
   /// default) throws NetworkError (PMC_POOL_EXHAUSTED) at once.
-  Options &pool_timeout(std::chrono::milliseconds t) {
+  Options &pool_timeout(std::chrono::milliseconds t) & {
     detail::check(pmc_options_set_pool_timeout_ms(o_, detail::to_ms(t, "pool_timeout")));
     return *this;
   }
+  /// pool_timeout() on a temporary Options, which it returns as an rvalue.
+  Options &&pool_timeout(std::chrono::milliseconds t) && { return std::move(pool_timeout(t)); }
   /// Close pooled connections idle longer than this; 0 = never (the default).
-  Options &pool_idle_timeout(std::chrono::milliseconds t) {
+  Options &pool_idle_timeout(std::chrono::milliseconds t) & {
     detail::check(
         pmc_options_set_pool_idle_timeout_ms(o_, detail::to_ms(t, "pool_idle_timeout")));
     return *this;
   }
+  /// pool_idle_timeout() on a temporary Options, which it returns as an rvalue.
+  Options &&pool_idle_timeout(std::chrono::milliseconds t) && {
+    return std::move(pool_idle_timeout(t));
+  }
   /// An in-memory mock client (pymemcache's MockMemcacheClient) with
   /// memcached 1.6's semantics, for unit tests; servers are ignored.
-  Options &mock(bool on = true) {
+  Options &mock(bool on = true) & {
     detail::check(pmc_options_set_mock(o_, on));
     return *this;
   }
+  /// mock() on a temporary Options, which it returns as an rvalue.
+  Options &&mock(bool on = true) && { return std::move(mock(on)); }
   /// A hash client even with one server (or none yet), so that servers can
   /// be added later.
-  Options &use_hash_client(bool on = true) {
+  Options &use_hash_client(bool on = true) & {
     detail::check(pmc_options_set_use_hash_client(o_, on));
     return *this;
   }
+  /// use_hash_client() on a temporary Options, which it returns as an rvalue.
+  Options &&use_hash_client(bool on = true) && { return std::move(use_hash_client(on)); }
   /// Hash client: failed retries of a server before it is declared dead
   /// (default 2; 0 = dead at the first failure).
-  Options &retry_attempts(std::uint32_t n) {
+  Options &retry_attempts(std::uint32_t n) & {
     detail::check(pmc_options_set_retry_attempts(o_, n));
     return *this;
   }
+  /// retry_attempts() on a temporary Options, which it returns as an rvalue.
+  Options &&retry_attempts(std::uint32_t n) && { return std::move(retry_attempts(n)); }
   /// Hash client: least time between tries of a failed server (default 1 s).
-  Options &retry_timeout(std::chrono::milliseconds t) {
+  Options &retry_timeout(std::chrono::milliseconds t) & {
     detail::check(pmc_options_set_retry_timeout_ms(o_, detail::to_ms(t, "retry_timeout")));
     return *this;
   }
+  /// retry_timeout() on a temporary Options, which it returns as an rvalue.
+  Options &&retry_timeout(std::chrono::milliseconds t) && { return std::move(retry_timeout(t)); }
   /// Hash client: how long a dead server stays out of the hash (default 60 s).
-  Options &dead_timeout(std::chrono::milliseconds t) {
+  Options &dead_timeout(std::chrono::milliseconds t) & {
     detail::check(pmc_options_set_dead_timeout_ms(o_, detail::to_ms(t, "dead_timeout")));
     return *this;
   }
+  /// dead_timeout() on a temporary Options, which it returns as an rvalue.
+  Options &&dead_timeout(std::chrono::milliseconds t) && { return std::move(dead_timeout(t)); }
   /// Prepend `prefix` to every key (it counts toward the 250-byte limit); an
   /// empty prefix removes it. Throws CallerError (PMC_CONFIG_ERROR) if the
   /// prefix itself is not a legal key.
-  Options &key_prefix(bytes_view prefix) {
+  Options &key_prefix(bytes_view prefix) & {
     detail::check(pmc_options_set_key_prefix(o_, detail::ptr(prefix), prefix.size()));
     return *this;
   }
+  /// key_prefix() on a temporary Options, which it returns as an rvalue.
+  Options &&key_prefix(bytes_view prefix) && { return std::move(key_prefix(prefix)); }
   /// pymemcache's CompressedSerde: values longer than `min_compress_len`
   /// bytes are stored zlib-compressed (flag 8 added) when that makes them
   /// shorter, and values read with flag 8 are decompressed.
   /// `min_compress_len` 0 only decompresses.
   Options &compression(bool enabled = true,
-                       std::size_t min_compress_len = PMC_DEFAULT_MIN_COMPRESS_LEN) {
+                       std::size_t min_compress_len = PMC_DEFAULT_MIN_COMPRESS_LEN) & {
     detail::check(pmc_options_set_compression(o_, enabled, min_compress_len));
     return *this;
+  }
+  /// compression() on a temporary Options, which it returns as an rvalue.
+  Options &&compression(bool enabled = true,
+                        std::size_t min_compress_len = PMC_DEFAULT_MIN_COMPRESS_LEN) && {
+    return std::move(compression(enabled, min_compress_len));
   }
   /// Run every value through `serde` (see Serde); null removes it. Clients
   /// made from these options share ownership of it, so it lives as long as
   /// the last of them.
-  Options &serde(std::shared_ptr<const Serde> serde) {
-    if (serde)
+  Options &serde(std::shared_ptr<const Serde> object) & {
+    if (object)
       detail::check(pmc_options_set_serde(o_, &detail::serde_call<true>,
                                           &detail::serde_call<false>,
-                                          const_cast<Serde *>(serde.get())));
+                                          const_cast<Serde *>(object.get())));
     else
       detail::check(pmc_options_set_serde(o_, nullptr, nullptr, nullptr));
-    serde_ = std::move(serde);
+    serde_ = std::move(object);
     return *this;
+  }
+  /// serde() on a temporary Options, which it returns as an rvalue.
+  Options &&serde(std::shared_ptr<const Serde> object) && {
+    return std::move(serde(std::move(object)));
   }
 
   /// The C handle, still owned by this object.
@@ -1140,7 +1192,7 @@ class Client {
     char *out = nullptr;
     detail::expect(pmc_version(c_, &out));
     detail::owned_c_string s(out);
-    return std::string(s.get());
+    return s ? std::string(s.get()) : std::string();
   }
   /// `flush_all`: invalidate every item now, or after `delay` seconds.
   void flush_all(std::int64_t delay = 0, Reply reply = Reply::Default) const {
@@ -1197,7 +1249,7 @@ class Client {
     char *out = nullptr;
     detail::expect(pmc_client_server_for_key(c_, detail::ptr(key), key.size(), &out));
     detail::owned_c_string s(out);
-    return std::string(s.get());
+    return s ? std::string(s.get()) : std::string();
   }
 
   // -- values shared with Python services --
@@ -1251,7 +1303,7 @@ class Client {
     if (detail::check(pmc_get_json(c_, detail::ptr(key), key.size(), &out)) == PMC_MISS)
       return std::nullopt;
     detail::owned_c_string s(out);
-    return std::string(s.get());
+    return s ? std::string(s.get()) : std::string();
   }
 
   // -- the handle --
