@@ -274,7 +274,7 @@ using owned_c_string = std::unique_ptr<char, string_free>;
 struct value_guard {
   pmc_value v{};
   value_guard() = default;
-  value_guard(const value_guard &) = delete;
+  value_guard(const value_guard &) = delete;  // one owner, one pmc_value_free
   value_guard &operator=(const value_guard &) = delete;
   ~value_guard() { pmc_value_free(&v); }
   std::string bytes() const {
@@ -460,7 +460,9 @@ class Results {
     }
     return *this;
   }
+  /// Not copyable: it owns its C handle (move it instead).
   Results(const Results &) = delete;
+  /// Not copy-assignable: it owns its C handle (move it instead).
   Results &operator=(const Results &) = delete;
   /// Release the hits (every Item view of them becomes invalid).
   ~Results() { pmc_results_free(r_); }
@@ -580,7 +582,9 @@ class Stats {
     }
     return *this;
   }
+  /// Not copyable: it owns its C handle (move it instead).
   Stats(const Stats &) = delete;
+  /// Not copy-assignable: it owns its C handle (move it instead).
   Stats &operator=(const Stats &) = delete;
   /// Release the entries (every Stat view of them becomes invalid).
   ~Stats() { pmc_stats_free(s_); }
@@ -654,6 +658,7 @@ class SerdeOutput {
 /// are.
 class Serde {
  public:
+  /// Destroyed through a pointer to Serde.
   virtual ~Serde() = default;
   /// Turn `value` (with `flags`) stored under `key` (as the caller gave it,
   /// without the key prefix) into bytes and flags: call out.set(...), or
@@ -721,7 +726,9 @@ class Options {
     }
     return *this;
   }
+  /// Not copyable: it owns its C handle (move it instead).
   Options(const Options &) = delete;
+  /// Not copy-assignable: it owns its C handle (move it instead).
   Options &operator=(const Options &) = delete;
   /// Release the options.
   ~Options() { pmc_options_free(o_); }
@@ -968,7 +975,9 @@ class Client {
     }
     return *this;
   }
+  /// Not copyable: it owns its C handle (move it instead).
   Client(const Client &) = delete;
+  /// Not copy-assignable: it owns its C handle (move it instead).
   Client &operator=(const Client &) = delete;
   /// Close the connections and release the client (no other thread may
   /// still be using it).
