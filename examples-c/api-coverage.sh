@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# api-coverage.sh HEADER DIR
+# api-coverage.sh HEADER DIR [PATTERN]
 #
 # Fails unless every function declared in HEADER (include/pymemcache.h) is
-# called in at least one DIR/*.c program. Declarations are the lines outside
-# comments and preprocessor directives that contain "pmc_name(".
+# called in at least one DIR/PATTERN file (default PATTERN: *.c, the C
+# programs; the C++ ones do not count). With include/ and pymemcache.hpp it
+# checks that the C++ wrapper uses every function. Declarations are the lines
+# outside comments and preprocessor directives that contain "pmc_name(";
+# uses are, outside comments, "pmc_name(" (a call) or "pmc_name," /
+# "pmc_name)" (the function passed as a value, as the wrapper does).
 set -euo pipefail
-[ $# -eq 2 ] || { echo "usage: $0 HEADER DIR" >&2; exit 2; }
-header=$1 dir=$2
+[ $# -eq 2 ] || [ $# -eq 3 ] || { echo "usage: $0 HEADER DIR [PATTERN]" >&2; exit 2; }
+header=$1 dir=$2 pattern=${3:-*.c}
 
 # Drop /* ... */ comments (doc comments span lines), // comments and
 # preprocessor lines, then collect the names followed by "(".
@@ -22,11 +26,17 @@ if [ "$count" -lt 40 ]; then
   exit 1
 fi
 
+# shellcheck disable=SC2206 # the pattern is meant to glob
+files=("$dir"/$pattern)
+[ -e "${files[0]}" ] || { echo "no $dir/$pattern files" >&2; exit 1; }
+code=$(sed -e ':a' -e '/\/\*/{' -e '/\*\//!{N;ba' -e '}' -e 's|/\*.*\*/||' -e '}' "${files[@]}" |
+  sed -e 's|//.*||')
+
 missing=0
 for f in $functions; do
-  # A call or a use as a value: the name followed by "(" in some program.
-  if ! grep -lqE "\\b$f[[:space:]]*\\(" "$dir"/*.c; then
-    echo "not called by any $dir/*.c program: $f" >&2
+  # A call, or a use as a value, in some file.
+  if ! grep -qE "\\b$f[[:space:]]*[(,)]" <<<"$code"; then
+    echo "not called by any $dir/$pattern file: $f" >&2
     missing=$((missing + 1))
   fi
 done
@@ -34,4 +44,4 @@ if [ "$missing" -gt 0 ]; then
   echo "$missing of $count header functions are not covered" >&2
   exit 1
 fi
-echo "all $count functions of $(basename "$header") are called by the examples"
+echo "all $count functions of $(basename "$header") are called by $dir/$pattern"

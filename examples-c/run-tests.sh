@@ -12,7 +12,7 @@
 #   PMC_JOBS                 parallel build and test jobs (default 2)
 #   MEMCACHED                the memcached binary (default: from PATH)
 #
-# Needs cargo, cmake >= 3.16, a C99 and a C++11 compiler, memcached and
+# Needs cargo, cmake >= 3.16, a C99 and a C++17 compiler, memcached and
 # valgrind. No memcached needs to be running: the tests start their own.
 set -euo pipefail
 

@@ -29,6 +29,11 @@
 
 #include "pymemcache.h"
 
+/* The C++ tests (cxx_client.cpp) use these helpers too. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #if defined(__GNUC__)
 #define TEST_NORETURN __attribute__((noreturn))
 #define TEST_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -208,5 +213,9 @@ unsigned long fake_server_lines(fake_server *f);
 /* Milliseconds on a monotonic clock. */
 long long test_now_ms(void);
 void test_sleep_ms(long ms);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
 
 #endif /* PMC_TEST_UTIL_H */

@@ -34,6 +34,9 @@ fi
 echo
 echo "== examples-c/readme_example.c"
 "$bin/readme_example" "$server"
+echo
+echo "== examples-c/readme_example.cpp"
+"$bin/readme_example_cxx" "$server"
 
 echo
 echo "== the pmc command-line tool"
@@ -53,6 +56,9 @@ if [ -n "$state" ]; then
     echo "== examples-c/$prog.c"
     MEMCACHED=memcached "$bin/$prog" "$state"
   done
+  echo
+  echo "== examples-c/cxx_client.cpp (include/pymemcache.hpp)"
+  MEMCACHED=memcached "$bin/cxx_client" "$state"
 fi
 echo
 echo "demo finished"
