@@ -86,12 +86,21 @@ inline constexpr std::uint32_t text = PMC_FLAG_TEXT;
 /// Per-call reply mode (pymemcache's `noreply` argument).
 enum class Reply : pmc_reply {
   /// pymemcache's noreply=None: the client's default_noreply for storage
-  /// commands, delete and flush_all; wait for cas, incr, decr and touch.
+  /// commands, delete, touch and flush_all; wait for cas, incr and decr.
   Default = PMC_REPLY_DEFAULT,
   /// Wait for the server's reply and report the outcome.
   Wait = PMC_REPLY_WAIT,
   /// Send with `noreply`: the outcome is not known (reported as success).
   NoReply = PMC_REPLY_NONE,
+};
+
+/// How the Python services of a fleet pass keys to pymemcache's HashClient,
+/// which decides where a key is placed (Options::hash_key_form).
+enum class KeyForm : pmc_key_form {
+  /// Keys are `str`: the key's text is hashed (the default).
+  Text = PMC_KEY_FORM_TEXT,
+  /// Keys are `bytes`: pymemcache hashes their repr (`b'key1'`).
+  PythonBytes = PMC_KEY_FORM_PYTHON_BYTES,
 };
 
 /// The outcome of Client::cas (pymemcache: True, False, None).
@@ -782,7 +791,7 @@ class Options {
   }
   /// ignore_exc() on a temporary Options, which it returns as an rvalue.
   Options &&ignore_exc(bool on = true) && { return std::move(ignore_exc(on)); }
-  /// Whether storage commands, delete and flush_all called with
+  /// Whether storage commands, delete, touch and flush_all called with
   /// Reply::Default skip the server's reply (default on, as pymemcache).
   Options &default_noreply(bool on = true) & {
     detail::check(pmc_options_set_default_noreply(o_, on));
@@ -790,7 +799,9 @@ class Options {
   }
   /// default_noreply() on a temporary Options, which it returns as an rvalue.
   Options &&default_noreply(bool on = true) && { return std::move(default_noreply(on)); }
-  /// Accept UTF-8 keys with non-ASCII characters (default off).
+  /// pymemcache's allow_unicode_keys, which applies to text (`str`) keys
+  /// only. Keys here are bytes, checked as pymemcache checks `bytes` keys
+  /// (any byte but ASCII whitespace and NUL), so this does not change them.
   Options &allow_unicode_keys(bool on = true) & {
     detail::check(pmc_options_set_allow_unicode_keys(o_, on));
     return *this;
@@ -877,6 +888,15 @@ class Options {
   }
   /// dead_timeout() on a temporary Options, which it returns as an rvalue.
   Options &&dead_timeout(std::chrono::milliseconds t) && { return std::move(dead_timeout(t)); }
+  /// Hash client: place keys as pymemcache does when the fleet's Python
+  /// services pass them as `str` (KeyForm::Text, the default) or as `bytes`
+  /// (KeyForm::PythonBytes: pymemcache then hashes the repr, `b'key'`).
+  Options &hash_key_form(KeyForm form) & {
+    detail::check(pmc_options_set_hash_key_form(o_, static_cast<pmc_key_form>(form)));
+    return *this;
+  }
+  /// hash_key_form() on a temporary Options, which it returns as an rvalue.
+  Options &&hash_key_form(KeyForm form) && { return std::move(hash_key_form(form)); }
   /// Prepend `prefix` to every key (it counts toward the 250-byte limit); an
   /// empty prefix removes it. Throws CallerError (PMC_CONFIG_ERROR) if the
   /// prefix itself is not a legal key.
@@ -1169,8 +1189,9 @@ class Client {
                                     Reply reply = Reply::Default) const {
     return count(pmc_decr, key, delta, reply);
   }
-  /// `touch`: set a new expiry; false if there is no such key. Waits for the
-  /// reply by default.
+  /// `touch`: set a new expiry; false if there is no such key. Reply::Default
+  /// follows default_noreply (pymemcache's touch(noreply=None)): when it is
+  /// on the reply is not waited for and the result is true.
   bool touch(bytes_view key, std::int64_t expire = 0, Reply reply = Reply::Default) const {
     pmc_status st = detail::check(
         pmc_touch(c_, detail::ptr(key), key.size(), expire, static_cast<pmc_reply>(reply)));
