@@ -712,8 +712,9 @@ pmc_status pmc_touch(const struct pmc_client *client,
 /**
  * `stats` with `nargs` optional arguments (e.g. "settings", "items",
  * "slabs"; NULL when nargs is 0). `*out` receives a stats list (release
- * with `pmc_stats_free`). Returns PMC_OK, PMC_ILLEGAL_INPUT (an argument
- * with whitespace), or an error status.
+ * with `pmc_stats_free`; empty when ignore_exc hid a failure). Returns
+ * PMC_OK, PMC_ILLEGAL_INPUT (an argument with whitespace), or an error
+ * status.
  *
  * # Safety
  * `args` points to `nargs` C strings; `out` is writable.
@@ -969,7 +970,10 @@ pmc_status pmc_options_set_keepalive(struct pmc_options *opts, bool value);
 
 /**
  * Make get, gets, gat, gats and their many-key forms report connection
- * and server errors as misses (default off). Illegal keys still fail.
+ * and server errors as misses, and stats as an empty list (default off),
+ * as pymemcache's ignore_exc. Illegal keys still fail. A hash client gives
+ * every command its default (a miss, not stored, not found) on a failed
+ * server.
  * Returns PMC_OK or PMC_NULL_ARGUMENT.
  *
  * # Safety
@@ -978,8 +982,9 @@ pmc_status pmc_options_set_keepalive(struct pmc_options *opts, bool value);
 pmc_status pmc_options_set_ignore_exc(struct pmc_options *opts, bool value);
 
 /**
- * Whether storage commands, delete and flush_all skip the server's
- * reply when called with PMC_REPLY_DEFAULT (default on, as pymemcache).
+ * Whether storage commands, delete, touch and flush_all skip the
+ * server's reply when called with PMC_REPLY_DEFAULT (default on, as
+ * pymemcache).
  * Returns PMC_OK or PMC_NULL_ARGUMENT.
  *
  * # Safety
@@ -1091,7 +1096,9 @@ pmc_status pmc_options_set_retry_attempts(struct pmc_options *opts, uint32_t val
 
 /**
  * Hash client: least time between tries of a failed server, in
- * milliseconds (default 1000).
+ * milliseconds (default 1000). Meanwhile its commands give their defaults
+ * (a miss, not stored, not found), as pymemcache's HashClient, whatever
+ * ignore_exc says; only the failure itself and a failed retry are errors.
  * Returns PMC_OK or PMC_NULL_ARGUMENT.
  *
  * # Safety

@@ -1941,6 +1941,8 @@ fn ignore_exc_turns_failed_retrievals_into_misses() {
         present(&c.gets_many(&[b"k", b"a"]).unwrap()),
         [false, false]
     );
+    // stats reads as none (pymemcache returns {}).
+    assert!(c.stats(&[]).unwrap().is_empty());
     // Other commands still fail.
     assert_err!(c.set(b"k", b"v", 0, 0, WAIT), Error::Io { .. });
     assert_err!(c.delete(b"k", WAIT), Error::Io { .. });
@@ -1956,6 +1958,7 @@ fn ignore_exc_turns_failed_retrievals_into_misses() {
     mc.kill();
     let strict = client(&mc);
     assert_err!(strict.get(b"k"), Error::Io { .. });
+    assert_err!(strict.stats(&[]), Error::Io { .. });
 }
 
 #[test]

@@ -207,6 +207,19 @@ fn without_ignore_exc_errors_are_returned() {
     let e = c.get(ks[victim_keys[0]].as_bytes()).unwrap_err();
     assert!(e.is_connection_failure(), "{e}");
     assert_eq!(c.get(ks[other].as_bytes()).unwrap().unwrap().value, b"v");
+    // Within retry_timeout the failed node is not tried: its commands give
+    // their defaults, as pymemcache's HashClient does even without ignore_exc.
+    let vk = ks[victim_keys[0]].as_bytes();
+    assert_eq!(c.get(vk).unwrap(), None);
+    assert!(!c.set(vk, b"v", 0, 0, None).unwrap());
+    assert!(!c.delete(vk, None).unwrap());
+    assert_eq!(c.incr(vk, 1, None).unwrap(), None);
+    assert!(!c.touch(vk, 0, None).unwrap());
+    let all: Vec<&[u8]> = ks.iter().map(|k| k.as_bytes()).collect();
+    let got = c.get_many(&all).unwrap();
+    for (i, it) in got.iter().enumerate() {
+        assert_eq!(it.is_none(), victim_keys.contains(&i), "key {i}");
+    }
     // Within retry_timeout the failed node is skipped: set_many reports its
     // keys as failed, every other key is stored.
     let failed = c.set_many(&items, 0, 0, None).unwrap();

@@ -427,8 +427,13 @@ impl HashClient {
         }
     }
 
+    /// Whether `e` gives the command's default instead of an error: with
+    /// ignore_exc any error but the caller's, and always a node skipped
+    /// while it waits for its retry (pymemcache's HashClient returns the
+    /// default then, whatever ignore_exc says; only the failure itself, and
+    /// a failed retry, raise).
     fn ignores(&self, e: &Error) -> bool {
-        self.ignore_exc && !e.is_caller_error()
+        is_skip(e) || (self.ignore_exc && !e.is_caller_error())
     }
 
     /// Run `f` on every live node; errors are returned (the first) after all
@@ -708,7 +713,7 @@ impl Memcache for HashClient {
                 match res {
                     Ok(bad) => failed.extend(bad),
                     Err(Error::IllegalInput(m)) => return Err(Error::IllegalInput(m)),
-                    Err(e) if self.ignores(&e) || is_skip(&e) => failed.extend(idx),
+                    Err(e) if self.ignores(&e) => failed.extend(idx),
                     Err(e) => {
                         first_err.get_or_insert(e);
                     }

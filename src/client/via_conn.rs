@@ -174,8 +174,11 @@ impl<S: ConnSource> Memcache for S {
         self.with_conn(|c| c.touch(key, expire, noreply))
     }
 
+    /// With ignore_exc a failure reads as no stats at all, as pymemcache's
+    /// `stats()` returns `{}` then (it reads stats as a retrieval).
     fn stats(&self, args: &[&str]) -> Result<Vec<ServerStats>> {
-        Ok(vec![self.with_conn(|c| c.stats(args))?])
+        let res = self.with_conn(|c| c.stats(args)).map(|s| vec![s]);
+        ignore_fetch_error(res, self.ignore_exc(), Vec::new)
     }
 
     fn version(&self) -> Result<String> {

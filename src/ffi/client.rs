@@ -681,8 +681,9 @@ pub unsafe extern "C" fn pmc_touch(
 
 /// `stats` with `nargs` optional arguments (e.g. "settings", "items",
 /// "slabs"; NULL when nargs is 0). `*out` receives a stats list (release
-/// with `pmc_stats_free`). Returns PMC_OK, PMC_ILLEGAL_INPUT (an argument
-/// with whitespace), or an error status.
+/// with `pmc_stats_free`; empty when ignore_exc hid a failure). Returns
+/// PMC_OK, PMC_ILLEGAL_INPUT (an argument with whitespace), or an error
+/// status.
 ///
 /// # Safety
 /// `args` points to `nargs` C strings; `out` is writable.

@@ -151,7 +151,10 @@ pub unsafe extern "C" fn pmc_options_set_keepalive(
 }
 
 /// Make get, gets, gat, gats and their many-key forms report connection
-/// and server errors as misses (default off). Illegal keys still fail.
+/// and server errors as misses, and stats as an empty list (default off),
+/// as pymemcache's ignore_exc. Illegal keys still fail. A hash client gives
+/// every command its default (a miss, not stored, not found) on a failed
+/// server.
 /// Returns PMC_OK or PMC_NULL_ARGUMENT.
 ///
 /// # Safety
@@ -164,8 +167,9 @@ pub unsafe extern "C" fn pmc_options_set_ignore_exc(
     set(opts, |o| o.client.ignore_exc = value)
 }
 
-/// Whether storage commands, delete and flush_all skip the server's
-/// reply when called with PMC_REPLY_DEFAULT (default on, as pymemcache).
+/// Whether storage commands, delete, touch and flush_all skip the
+/// server's reply when called with PMC_REPLY_DEFAULT (default on, as
+/// pymemcache).
 /// Returns PMC_OK or PMC_NULL_ARGUMENT.
 ///
 /// # Safety
@@ -316,7 +320,9 @@ pub unsafe extern "C" fn pmc_options_set_retry_attempts(
 }
 
 /// Hash client: least time between tries of a failed server, in
-/// milliseconds (default 1000).
+/// milliseconds (default 1000). Meanwhile its commands give their defaults
+/// (a miss, not stored, not found), as pymemcache's HashClient, whatever
+/// ignore_exc says; only the failure itself and a failed retry are errors.
 /// Returns PMC_OK or PMC_NULL_ARGUMENT.
 ///
 /// # Safety
