@@ -165,7 +165,8 @@ func TestNonASCIITextKeys(t *testing.T) {
 	_, checks["not UTF-8"] = closed.Delete("bad\xff")
 	for op, err := range checks {
 		e := wantIllegal(t, op, err)
-		if !strings.Contains(e.Message, "key contains non-ASCII characters and allow_unicode_keys is off") {
+		if !strings.HasPrefix(e.Message, "PMC_ILLEGAL_INPUT: ") ||
+			!strings.Contains(e.Message, "key contains non-ASCII characters and allow_unicode_keys is off") {
 			t.Fatalf("%s: message %q", op, e.Message)
 		}
 	}
@@ -203,7 +204,9 @@ func TestNonASCIITextKeys(t *testing.T) {
 	// A string that is not UTF-8 is not text: refused, while the same
 	// bytes as a []byte key are stored.
 	bad := key(t, "uni-bad") + "\xff\xfe"
-	wantIllegal(t, "invalid UTF-8 string", uni.Set(bad, []byte("x"), 0, 0))
+	if e := wantIllegal(t, "invalid UTF-8 string", uni.Set(bad, []byte("x"), 0, 0)); !strings.Contains(e.Message, "not valid UTF-8") {
+		t.Fatalf("invalid UTF-8 string: message %q", e.Message)
+	}
 	if err := uni.SetBytes([]byte(bad), []byte("x"), 0, 0); err != nil {
 		t.Fatalf("the same bytes as a []byte key: %v", err)
 	}

@@ -396,8 +396,11 @@ func bytesKey(key []byte) keyArg {
 	return keyArg{p, n}
 }
 
-// The library's message for a text key it would refuse.
-const nonASCIIKeyMessage = "key contains non-ASCII characters and allow_unicode_keys is off"
+// The binding's messages for a text key it refuses, in the library's form.
+const (
+	nonASCIIKeyMessage = "PMC_ILLEGAL_INPUT: illegal input: key contains non-ASCII characters and allow_unicode_keys is off"
+	notUTF8KeyMessage  = "PMC_ILLEGAL_INPUT: illegal input: key is not valid UTF-8 text (pass it as []byte to send it as bytes)"
+)
 
 // textKey is the one check of string keys, used by every method that takes
 // them: pymemcache's rule for str keys. ASCII keys (one scan, no
@@ -411,8 +414,7 @@ func (c *Client) textKey(op, key string) (keyArg, error) {
 				return keyArg{}, &Error{Op: op, Status: StatusIllegalInput, Message: nonASCIIKeyMessage}
 			}
 			if !utf8.ValidString(key[i:]) {
-				return keyArg{}, &Error{Op: op, Status: StatusIllegalInput,
-					Message: "key is not valid UTF-8 text (pass it as []byte to send it as bytes)"}
+				return keyArg{}, &Error{Op: op, Status: StatusIllegalInput, Message: notUTF8KeyMessage}
 			}
 			break
 		}
