@@ -12,6 +12,12 @@
 // (usePooling) or a hash client (two or more servers) runs them in
 // parallel; a single-server client without pooling serializes them on its
 // one connection.
+//
+// Keys follow pymemcache's rules. A Buffer (or Uint8Array) key is bytes: it
+// goes to the library as it is and is refused only if it holds ASCII
+// whitespace or NUL, is longer than 250 bytes with the prefix, or is empty
+// without a prefix. A string key is text: ASCII only, unless the client was
+// made with allowUnicodeKeys, which sends its UTF-8.
 
 const fs = require('fs');
 const path = require('path');
@@ -60,6 +66,9 @@ const C = {
   client_free: lib.func('void pmc_client_free(pmc_client *client)'),
   client_pool_stats: lib.func(
     'int32_t pmc_client_pool_stats(const pmc_client *client, _Out_ pmc_pool_stats *out)'),
+  client_server_for_key: lib.func('int32_t pmc_client_server_for_key(const pmc_client *client, ' +
+    'const uint8_t *key, size_t key_len, _Out_ void **out)'),
+  options_set_hash_key_form: lib.func('int32_t pmc_options_set_hash_key_form(pmc_options *opts, int32_t form)'),
   get: lib.func(
     'int32_t pmc_get(const pmc_client *client, const uint8_t *key, size_t key_len, _Out_ pmc_value *out)'),
   gets: lib.func(
@@ -76,6 +85,9 @@ const C = {
     'uint64_t delta, int32_t reply, _Out_ uint64_t *new_value)'),
   decr: lib.func('int32_t pmc_decr(const pmc_client *client, const uint8_t *key, size_t key_len, ' +
     'uint64_t delta, int32_t reply, _Out_ uint64_t *new_value)'),
+  touch: lib.func('int32_t pmc_touch(const pmc_client *client, const uint8_t *key, size_t key_len, ' +
+    'int64_t expire, int32_t reply)'),
+  string_free: lib.func('void pmc_string_free(void *s)'),
   status_str: lib.func('const char *pmc_status_str(int32_t status)'),
   last_error_message: lib.func('const char *pmc_last_error_message(void)'),
   value_free: lib.func('void pmc_value_free(_Inout_ pmc_value *value)'),
@@ -111,6 +123,9 @@ function ms(value) {
 
 const REPLY_DEFAULT = 0;
 const REPLY_WAIT = 1;
+
+// hashKeyForm: values and their pmc_key_form.
+const KEY_FORMS = Object.freeze({ text: 0, python_bytes: 1 });
 
 const Status = Object.freeze({
   OK: 0, MISS: 1, NOT_STORED: 2, EXISTS: 3, NOT_FOUND: 4,
@@ -179,6 +194,39 @@ function check(op, status) {
   return status;
 }
 
+// The binding's messages for a text key it refuses, in the library's form.
+const NON_ASCII_KEY =
+  'PMC_ILLEGAL_INPUT: illegal input: key contains non-ASCII characters and allow_unicode_keys is off';
+const NOT_TEXT_KEY =
+  'PMC_ILLEGAL_INPUT: illegal input: key is not valid Unicode text (a lone surrogate; pass a Buffer to send bytes)';
+const LONE_SURROGATE = /\p{Cs}/u;
+
+// [buffer, length] for a key, as pymemcache takes keys: the one key check of
+// the binding, used by every method. A Buffer or Uint8Array is bytes and
+// goes as it is; a string is text, ASCII only unless allowUnicode, then
+// sent as UTF-8. ASCII strings encode to as many bytes as they have UTF-16
+// units and every other string to more, so the check is one comparison.
+function keyBytes(op, key, allowUnicode) {
+  if (typeof key !== 'string') return bytes(key, 'key');
+  const buf = Buffer.from(key, 'utf8');
+  if (buf.length !== key.length) {
+    if (!allowUnicode) throw new IllegalInputError(`${op}: ${NON_ASCII_KEY}`, Status.ILLEGAL_INPUT);
+    // UTF-8 cannot carry a lone surrogate (Buffer.from would send U+FFFD).
+    if (LONE_SURROGATE.test(key)) throw new IllegalInputError(`${op}: ${NOT_TEXT_KEY}`, Status.ILLEGAL_INPUT);
+  }
+  return [buf.length ? buf : Buffer.alloc(1), buf.length];
+}
+
+// Run body(); for an async call, turn what it throws into a rejection.
+function guarded(async, body) {
+  if (!async) return body();
+  try {
+    return body();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
 // [buffer, length] for a key or value; the buffer has at least one byte so
 // that the pointer is never NULL.
 function bytes(value, what) {
@@ -216,8 +264,19 @@ const registry = new FinalizationRegistry((box) => {
 class Client {
   // servers: "host:port" or an array (two or more make a hash client).
   // Timeouts are in milliseconds. noreply (default false, unlike
-  // pymemcache) makes set and delete skip the server's reply.
+  // pymemcache) makes set, delete and touch skip the server's reply.
+  // allowUnicodeKeys accepts non-ASCII string keys (sent as UTF-8).
+  // hashKeyForm ('text', the default, or 'python_bytes') places keys where
+  // pymemcache's HashClient places them when the fleet's Python services
+  // pass str or bytes keys.
   constructor(servers, options = {}) {
+    const formName = options.hashKeyForm ?? 'text';
+    const form = Object.prototype.hasOwnProperty.call(KEY_FORMS, formName) ? KEY_FORMS[formName] : undefined;
+    if (form === undefined) {
+      throw new InvalidArgumentError(`hashKeyForm: ${JSON.stringify(formName)} is not 'text' or 'python_bytes'`,
+        Status.INVALID_ARGUMENT);
+    }
+    this._allowUnicode = Boolean(options.allowUnicodeKeys);
     const opts = C.options_new();
     if (!opts) throw new Error('pmc_options_new: out of memory');
     try {
@@ -226,6 +285,7 @@ class Client {
       for (const [name, fn, conv] of SETTERS) {
         if (o[name] !== undefined && o[name] !== null) check(name, fn(opts, conv(o[name])));
       }
+      check('hashKeyForm', C.options_set_hash_key_form(opts, form));
       if (o.keyPrefix) {
         const [p, n] = bytes(o.keyPrefix, 'keyPrefix');
         check('keyPrefix', C.options_set_key_prefix(opts, p, n));
@@ -291,19 +351,31 @@ class Client {
     });
   }
 
-  _getItem(op, fn, key, async) {
-    const [k, kl] = bytes(key, 'key');
-    const out = {};
-    return this._run(op, fn, [k, kl, out], (st) => {
-      if (st === Status.MISS) return null;
-      if (st !== Status.OK) throw unexpected(op, st);
-      return takeValue(out);
-    }, async);
+  _key(op, key) {
+    return keyBytes(op, key, this._allowUnicode);
   }
 
+  _getItem(op, fn, key, async) {
+    return guarded(async, () => {
+      const [k, kl] = this._key(op, key);
+      const out = {};
+      return this._run(op, fn, [k, kl, out], (st) => {
+        if (st === Status.MISS) return null;
+        if (st !== Status.OK) throw unexpected(op, st);
+        return takeValue(out);
+      }, async);
+    });
+  }
+
+  // The Map of hits is keyed by the keys as given (strings, or the very
+  // Buffer objects).
   _getMulti(keys, items, async) {
-    keys = Array.from(keys, String);
-    const bufs = keys.map((k) => bytes(k, 'key'));
+    return guarded(async, () => this._getMultiRun(keys, items, async));
+  }
+
+  _getMultiRun(keys, items, async) {
+    keys = Array.from(keys, (k) => (typeof k === 'string' || k instanceof Uint8Array ? k : String(k)));
+    const bufs = keys.map((k) => this._key('getMulti', k));
     const out = [null];
     const run = this._run('getMulti', C.get_many,
       [bufs.map((b) => b[0]), bufs.map((b) => b[1]), keys.length, out], (st) => {
@@ -329,44 +401,53 @@ class Client {
   }
 
   _set(key, value, opts, async) {
-    const [k, kl] = bytes(key, 'key');
-    const [v, vl] = bytes(value, 'value');
-    const { flags = 0, expire = 0 } = opts;
-    return this._run('set', C.set, [k, kl, v, vl, flags, expire, REPLY_DEFAULT], (st) => {
-      if (st !== Status.OK) throw unexpected('set', st);
-      return true;
-    }, async);
+    return guarded(async, () => {
+      const [k, kl] = this._key('set', key);
+      const [v, vl] = bytes(value, 'value');
+      const { flags = 0, expire = 0 } = opts;
+      return this._run('set', C.set, [k, kl, v, vl, flags, expire, REPLY_DEFAULT], (st) => {
+        if (st !== Status.OK) throw unexpected('set', st);
+        return true;
+      }, async);
+    });
   }
 
-  _delete(key, async) {
-    const [k, kl] = bytes(key, 'key');
-    return this._run('delete', C.delete, [k, kl, REPLY_DEFAULT], (st) => {
-      if (st === Status.OK) return true;
-      if (st === Status.NOT_FOUND) return false;
-      throw unexpected('delete', st);
-    }, async);
+  // delete and touch: true (found, or not waited for), false (not found).
+  _found(op, fn, key, extra, async) {
+    return guarded(async, () => {
+      const [k, kl] = this._key(op, key);
+      return this._run(op, fn, [k, kl, ...extra, REPLY_DEFAULT], (st) => {
+        if (st === Status.OK) return true;
+        if (st === Status.NOT_FOUND) return false;
+        throw unexpected(op, st);
+      }, async);
+    });
   }
 
   _counter(op, fn, key, delta, async) {
-    const [k, kl] = bytes(key, 'key');
-    const out = [null];
-    return this._run(op, fn, [k, kl, BigInt(delta), REPLY_WAIT, out], (st) => {
-      if (st === Status.OK) return BigInt(out[0]);
-      if (st === Status.NOT_FOUND) return null;
-      throw unexpected(op, st);
-    }, async);
+    return guarded(async, () => {
+      const [k, kl] = this._key(op, key);
+      const out = [null];
+      return this._run(op, fn, [k, kl, BigInt(delta), REPLY_WAIT, out], (st) => {
+        if (st === Status.OK) return BigInt(out[0]);
+        if (st === Status.NOT_FOUND) return null;
+        throw unexpected(op, st);
+      }, async);
+    });
   }
 
   _cas(key, value, cas, opts, async) {
-    const [k, kl] = bytes(key, 'key');
-    const [v, vl] = bytes(value, 'value');
-    const { flags = 0, expire = 0 } = opts;
-    return this._run('cas', C.cas, [k, kl, v, vl, BigInt(cas), flags, expire, REPLY_WAIT], (st) => {
-      if (st === Status.OK) return true;
-      if (st === Status.EXISTS) return false;
-      if (st === Status.NOT_FOUND) return null;
-      throw unexpected('cas', st);
-    }, async);
+    return guarded(async, () => {
+      const [k, kl] = this._key('cas', key);
+      const [v, vl] = bytes(value, 'value');
+      const { flags = 0, expire = 0 } = opts;
+      return this._run('cas', C.cas, [k, kl, v, vl, BigInt(cas), flags, expire, REPLY_WAIT], (st) => {
+        if (st === Status.OK) return true;
+        if (st === Status.EXISTS) return false;
+        if (st === Status.NOT_FOUND) return null;
+        throw unexpected('cas', st);
+      }, async);
+    });
   }
 
   /** The value (a Buffer), or null on a miss. */
@@ -397,7 +478,17 @@ class Client {
 
   /** true if the key existed, false if not (always true with noreply). */
   delete(key) {
-    return this._delete(key, false);
+    return this._found('delete', C.delete, key, [], false);
+  }
+
+  /**
+   * Set a new expiry (seconds, or a unix time; 0 = never). Follows the
+   * client's noreply default, as pymemcache's touch(noreply=null): without
+   * noreply (the binding's default) true if the key existed, false if not;
+   * with noreply: true, always true (the outcome is not known).
+   */
+  touch(key, exptime = 0) {
+    return this._found('touch', C.touch, key, [exptime], false);
   }
 
   /** The counter's new value (a BigInt), or null if there is no such key. */
@@ -435,7 +526,11 @@ class Client {
   }
 
   deleteAsync(key) {
-    return this._delete(key, true);
+    return this._found('delete', C.delete, key, [], true);
+  }
+
+  touchAsync(key, exptime = 0) {
+    return this._found('touch', C.touch, key, [exptime], true);
   }
 
   incrAsync(key, delta = 1) {
@@ -448,6 +543,23 @@ class Client {
 
   casAsync(key, value, cas, opts = {}) {
     return this._cas(key, value, cas, opts, true);
+  }
+
+  /**
+   * The server key is placed on ("host:port", or the socket path): for a
+   * hash client the one pymemcache's HashClient picks among the live
+   * servers, given hashKeyForm. Connects to nothing.
+   */
+  serverForKey(key) {
+    const [k, kl] = this._key('serverForKey', key);
+    const out = [null];
+    return this._run('serverForKey', C.client_server_for_key, [k, kl, out], () => {
+      try {
+        return koffi.decode(out[0], 'char', -1);
+      } finally {
+        C.string_free(out[0]);
+      }
+    }, false);
   }
 
   /** A pooled client's connection counts. */
@@ -465,6 +577,7 @@ class Client {
 module.exports = {
   Client,
   Status,
+  KEY_FORMS,
   statusName,
   libraryVersion: () => C.library_version(),
   PymemcacheError,

@@ -25,7 +25,13 @@ func Example() {
 	fmt.Println(res, err)
 	n, found, err := c.Incr("counter", 1)
 	fmt.Println(n, found, err)
+	found, err = c.Touch("greeting", 60) // false if there is no such key (Noreply off)
+	fmt.Println(found, err)
 	_, _, err = c.Get("bad key")
 	var e *pymemcache.Error
 	fmt.Println(errors.Is(err, pymemcache.ErrIllegalInput), errors.As(err, &e) && e.Status == 12)
+	err = c.SetBytes([]byte{0x01, 0xff}, []byte("v"), 0, 0) // a bytes key: any byte but whitespace and NUL
+	fmt.Println(err)
+	_, _, err = c.Get("clé") // ErrIllegalInput unless Options.AllowUnicodeKeys
+	fmt.Println(err)
 }

@@ -6,6 +6,14 @@
 // (and frees the library's buffers at once), and turns statuses into
 // outcomes and errors.
 //
+// Keys follow pymemcache's rules. A key given as a Go string is text, held
+// to pymemcache's rule for str keys: ASCII only, unless the client was made
+// with Options.AllowUnicodeKeys, which sends its UTF-8 bytes (a string that
+// is not valid UTF-8 is then refused: it is not text). A key given as []byte
+// (GetBytes, SetBytes, ...) is bytes: it goes to the library as it is and is
+// refused only if it holds ASCII whitespace or NUL, is longer than 250 bytes
+// with the prefix, or is empty without a prefix.
+//
 // Sharing: a *Client may be used from any number of goroutines. A client
 // with one server (and no pooling) serializes concurrent calls on its single
 // connection; a pooled client (Options.UsePooling) or a hash client (two or
@@ -24,9 +32,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"runtime"
 	"sync"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -134,6 +144,17 @@ func IsConnectionError(err error) bool {
 	return false
 }
 
+// KeyForm names how the fleet's Python services pass keys to pymemcache's
+// HashClient, which hashes f"{node}-{key}": the key's text for a str key,
+// its repr (b'...') for a bytes key. It changes placement only.
+type KeyForm int32
+
+// The key forms of pmc_options_set_hash_key_form.
+const (
+	KeyFormText        KeyForm = C.PMC_KEY_FORM_TEXT         // Python str keys (the default)
+	KeyFormPythonBytes KeyForm = C.PMC_KEY_FORM_PYTHON_BYTES // Python bytes keys
+)
+
 // Options configure a client. The zero value of a field leaves the
 // library's default, except Noreply (see there).
 type Options struct {
@@ -146,10 +167,13 @@ type Options struct {
 	NoDelay        bool
 	Keepalive      bool
 	IgnoreExc      bool // get errors read as misses
-	// Noreply makes Set and Delete send "noreply" (the library's and
+	// Noreply makes Set, Delete and Touch send "noreply" (the library's and
 	// pymemcache's default). The binding's default, false, waits for the
-	// server so that errors and Delete's outcome are reported.
-	Noreply          bool
+	// server so that errors and the outcome of Delete and Touch are reported.
+	Noreply bool
+	// AllowUnicodeKeys accepts string keys with non-ASCII characters and
+	// sends their UTF-8 bytes (pymemcache's allow_unicode_keys). []byte keys
+	// are not affected.
 	AllowUnicodeKeys bool
 	MaxValueLen      int    // 0: library default (64 MiB)
 	KeyPrefix        string // counts toward the 250-byte key limit
@@ -163,6 +187,10 @@ type Options struct {
 	RetryAttempts *int          // nil: library default (2)
 	RetryTimeout  time.Duration // 0: library default (1s)
 	DeadTimeout   time.Duration // 0: library default (60s)
+	// HashKeyForm: place keys where pymemcache places them when the fleet's
+	// Python services pass keys as str (KeyFormText, the default) or as
+	// bytes (KeyFormPythonBytes). Another value makes New fail.
+	HashKeyForm KeyForm
 }
 
 // Item is a value read from the server.
@@ -202,8 +230,9 @@ type PoolStats struct {
 // Client is a memcached client; safe for concurrent use (see the package
 // documentation). Call Close when done; a finalizer frees a forgotten one.
 type Client struct {
-	mu  sync.RWMutex // read-held by calls, write-held by Close
-	ptr *C.pmc_client
+	mu           sync.RWMutex // read-held by calls, write-held by Close
+	ptr          *C.pmc_client
+	allowUnicode bool // Options.AllowUnicodeKeys, for string keys
 }
 
 // callStatus runs f with the calling goroutine locked to its OS thread, so
@@ -269,6 +298,7 @@ func New(opts Options) (*Client, error) {
 		{"use_hash_client", func() C.pmc_status { return C.pmc_options_set_use_hash_client(o, C.bool(opts.UseHashClient)) }, true},
 		{"retry_timeout", func() C.pmc_status { return C.pmc_options_set_retry_timeout_ms(o, msClamp(opts.RetryTimeout)) }, opts.RetryTimeout > 0},
 		{"dead_timeout", func() C.pmc_status { return C.pmc_options_set_dead_timeout_ms(o, msClamp(opts.DeadTimeout)) }, opts.DeadTimeout > 0},
+		{"hash_key_form", func() C.pmc_status { return C.pmc_options_set_hash_key_form(o, C.pmc_key_form(opts.HashKeyForm)) }, true},
 	}
 	for _, s := range setters {
 		if !s.use {
@@ -302,7 +332,7 @@ func New(opts Options) (*Client, error) {
 	if _, err := callStatus("New", func() C.pmc_status { return C.pmc_client_new(o, &ptr) }); err != nil {
 		return nil, err
 	}
-	c := &Client{ptr: ptr}
+	c := &Client{ptr: ptr, allowUnicode: opts.AllowUnicodeKeys}
 	runtime.SetFinalizer(c, (*Client).Close)
 	return c, nil
 }
@@ -351,6 +381,51 @@ func bytesArg(b []byte) (*C.uint8_t, C.size_t) {
 	return (*C.uint8_t)(unsafe.Pointer(&b[0])), C.size_t(len(b))
 }
 
+// keyArg is a key as the library takes it: a pointer to its bytes (Go
+// memory without Go pointers, valid for the duration of a call) and its
+// length.
+type keyArg struct {
+	p *C.uint8_t
+	n C.size_t
+}
+
+// bytesKey passes a []byte key as it is: the library checks it as
+// pymemcache checks a bytes key.
+func bytesKey(key []byte) keyArg {
+	p, n := bytesArg(key)
+	return keyArg{p, n}
+}
+
+// The binding's messages for a text key it refuses, in the library's form.
+const (
+	nonASCIIKeyMessage = "PMC_ILLEGAL_INPUT: illegal input: key contains non-ASCII characters and allow_unicode_keys is off"
+	notUTF8KeyMessage  = "PMC_ILLEGAL_INPUT: illegal input: key is not valid UTF-8 text (pass it as []byte to send it as bytes)"
+)
+
+// textKey is the one check of string keys, used by every method that takes
+// them: pymemcache's rule for str keys. ASCII keys (one scan, no
+// allocation) and, with AllowUnicodeKeys, valid UTF-8 keys go to the
+// library as their bytes, which it then checks as bytes (whitespace, NUL,
+// length).
+func (c *Client) textKey(op, key string) (keyArg, error) {
+	for i := 0; i < len(key); i++ {
+		if key[i] >= utf8.RuneSelf {
+			if !c.allowUnicode {
+				return keyArg{}, &Error{Op: op, Status: StatusIllegalInput, Message: nonASCIIKeyMessage}
+			}
+			if !utf8.ValidString(key[i:]) {
+				return keyArg{}, &Error{Op: op, Status: StatusIllegalInput, Message: notUTF8KeyMessage}
+			}
+			break
+		}
+	}
+	if len(key) == 0 {
+		return keyArg{(*C.uint8_t)(unsafe.Pointer(&zeroByte[0])), 0}, nil
+	}
+	// The string's own bytes, not a copy.
+	return keyArg{(*C.uint8_t)(unsafe.Pointer((*reflect.StringHeader)(unsafe.Pointer(&key)).Data)), C.size_t(len(key))}, nil
+}
+
 // takeValue copies a library value into Go memory and frees it.
 func takeValue(v *C.pmc_value) Item {
 	it := Item{Value: []byte{}, Flags: uint32(v.flags), CAS: uint64(v.cas)}
@@ -361,14 +436,13 @@ func takeValue(v *C.pmc_value) Item {
 	return it
 }
 
-func (c *Client) getOne(op string, key string, withCAS bool) (Item, bool, error) {
-	k, kl := bytesArg([]byte(key))
+func (c *Client) getOne(op string, k keyArg, withCAS bool) (Item, bool, error) {
 	var v C.pmc_value
 	st, err := c.do(op, func(p *C.pmc_client) C.pmc_status {
 		if withCAS {
-			return C.pmc_gets(p, k, kl, &v)
+			return C.pmc_gets(p, k.p, k.n, &v)
 		}
-		return C.pmc_get(p, k, kl, &v)
+		return C.pmc_get(p, k.p, k.n, &v)
 	})
 	switch {
 	case err != nil:
@@ -383,17 +457,57 @@ func (c *Client) getOne(op string, key string, withCAS bool) (Item, bool, error)
 
 // Get reads one key; found is false on a miss.
 func (c *Client) Get(key string) (item Item, found bool, err error) {
-	return c.getOne("Get", key, false)
+	k, err := c.textKey("Get", key)
+	if err != nil {
+		return Item{}, false, err
+	}
+	return c.getOne("Get", k, false)
+}
+
+// GetBytes is Get with a bytes key.
+func (c *Client) GetBytes(key []byte) (item Item, found bool, err error) {
+	return c.getOne("GetBytes", bytesKey(key), false)
 }
 
 // Gets is Get with the item's CAS unique in Item.CAS, for CompareAndSwap.
 func (c *Client) Gets(key string) (item Item, found bool, err error) {
-	return c.getOne("Gets", key, true)
+	k, err := c.textKey("Gets", key)
+	if err != nil {
+		return Item{}, false, err
+	}
+	return c.getOne("Gets", k, true)
+}
+
+// GetsBytes is Gets with a bytes key.
+func (c *Client) GetsBytes(key []byte) (item Item, found bool, err error) {
+	return c.getOne("GetsBytes", bytesKey(key), true)
 }
 
 // GetMulti reads many keys in one request; the map holds the hits only.
 // If any key is illegal nothing is sent.
 func (c *Client) GetMulti(keys []string) (map[string]Item, error) {
+	args := make([]keyArg, len(keys))
+	for i, k := range keys {
+		a, err := c.textKey("GetMulti", k)
+		if err != nil {
+			return nil, err
+		}
+		args[i] = a
+	}
+	return c.getMulti("GetMulti", args, func(i int) string { return keys[i] })
+}
+
+// GetMultiBytes is GetMulti with bytes keys; the map is keyed by
+// string(key).
+func (c *Client) GetMultiBytes(keys [][]byte) (map[string]Item, error) {
+	args := make([]keyArg, len(keys))
+	for i, k := range keys {
+		args[i] = bytesKey(k)
+	}
+	return c.getMulti("GetMultiBytes", args, func(i int) string { return string(keys[i]) })
+}
+
+func (c *Client) getMulti(op string, keys []keyArg, name func(i int) string) (map[string]Item, error) {
 	out := make(map[string]Item, len(keys))
 	if len(keys) == 0 {
 		return out, nil
@@ -403,7 +517,7 @@ func (c *Client) GetMulti(keys []string) (map[string]Item, error) {
 	n := len(keys)
 	total := 1
 	for _, k := range keys {
-		total += len(k)
+		total += int(k.n)
 	}
 	buf := unsafe.Slice((*byte)(C.malloc(C.size_t(total))), total)
 	ptrs := unsafe.Slice((**C.uint8_t)(C.malloc(C.size_t(n)*C.size_t(unsafe.Sizeof((*C.uint8_t)(nil))))), n)
@@ -413,21 +527,21 @@ func (c *Client) GetMulti(keys []string) (map[string]Item, error) {
 	defer C.free(unsafe.Pointer(&lens[0]))
 	off := 0
 	for i, k := range keys {
-		copy(buf[off:], k)
+		copy(buf[off:], unsafe.Slice((*byte)(unsafe.Pointer(k.p)), int(k.n)))
 		ptrs[i] = (*C.uint8_t)(unsafe.Pointer(&buf[off]))
-		lens[i] = C.size_t(len(k))
-		off += len(k)
+		lens[i] = k.n
+		off += int(k.n)
 	}
 
 	var res *C.pmc_results
-	st, err := c.do("GetMulti", func(p *C.pmc_client) C.pmc_status {
+	st, err := c.do(op, func(p *C.pmc_client) C.pmc_status {
 		return C.pmc_get_many(p, &ptrs[0], &lens[0], C.size_t(n), &res)
 	})
 	if err != nil {
 		return nil, err
 	}
 	if st != StatusOK {
-		return nil, unexpected("GetMulti", st)
+		return nil, unexpected(op, st)
 	}
 	defer C.pmc_results_free(res)
 	// Every hit in one cgo call, as an array borrowed from res.
@@ -439,38 +553,45 @@ func (c *Client) GetMulti(keys []string) (map[string]Item, error) {
 	for _, it := range unsafe.Slice(first, int(count)) {
 		idx := int(it.index)
 		if idx < 0 || idx >= n {
-			return nil, &Error{Op: "GetMulti", Status: StatusPanic, Message: "result index out of range"}
+			return nil, &Error{Op: op, Status: StatusPanic, Message: "result index out of range"}
 		}
 		val := []byte{}
 		if it.value != nil && it.value_len > 0 {
 			val = C.GoBytes(unsafe.Pointer(it.value), C.int(it.value_len))
 		}
-		out[keys[idx]] = Item{Value: val, Flags: uint32(it.flags), CAS: uint64(it.cas)}
+		out[name(idx)] = Item{Value: val, Flags: uint32(it.flags), CAS: uint64(it.cas)}
 	}
 	return out, nil
+}
+
+func (c *Client) set(op string, k keyArg, value []byte, flags uint32, exptime int64) error {
+	v, vl := bytesArg(value)
+	st, err := c.do(op, func(p *C.pmc_client) C.pmc_status {
+		return C.pmc_set(p, k.p, k.n, v, vl, C.uint32_t(flags), C.int64_t(exptime), C.PMC_REPLY_DEFAULT)
+	})
+	if err == nil && st != StatusOK {
+		err = unexpected(op, st)
+	}
+	return err
 }
 
 // Set stores value under key with flags and exptime (seconds, or a unix
 // time; 0 = never).
 func (c *Client) Set(key string, value []byte, flags uint32, exptime int64) error {
-	k, kl := bytesArg([]byte(key))
-	v, vl := bytesArg(value)
-	st, err := c.do("Set", func(p *C.pmc_client) C.pmc_status {
-		return C.pmc_set(p, k, kl, v, vl, C.uint32_t(flags), C.int64_t(exptime), C.PMC_REPLY_DEFAULT)
-	})
-	if err == nil && st != StatusOK {
-		err = unexpected("Set", st)
+	k, err := c.textKey("Set", key)
+	if err != nil {
+		return err
 	}
-	return err
+	return c.set("Set", k, value, flags, exptime)
 }
 
-// Delete removes key; deleted is false when there was no such item (always
-// true with Options.Noreply, whose outcome is unknown).
-func (c *Client) Delete(key string) (deleted bool, err error) {
-	k, kl := bytesArg([]byte(key))
-	st, err := c.do("Delete", func(p *C.pmc_client) C.pmc_status {
-		return C.pmc_delete(p, k, kl, C.PMC_REPLY_DEFAULT)
-	})
+// SetBytes is Set with a bytes key.
+func (c *Client) SetBytes(key []byte, value []byte, flags uint32, exptime int64) error {
+	return c.set("SetBytes", bytesKey(key), value, flags, exptime)
+}
+
+// foundOutcome turns a delete or touch status into found / not found.
+func foundOutcome(op string, st Status, err error) (bool, error) {
 	switch {
 	case err != nil:
 		return false, err
@@ -479,17 +600,63 @@ func (c *Client) Delete(key string) (deleted bool, err error) {
 	case st == StatusNotFound:
 		return false, nil
 	}
-	return false, unexpected("Delete", st)
+	return false, unexpected(op, st)
 }
 
-func (c *Client) counter(op string, key string, delta uint64, incr bool) (uint64, bool, error) {
-	k, kl := bytesArg([]byte(key))
+func (c *Client) delete(op string, k keyArg) (bool, error) {
+	st, err := c.do(op, func(p *C.pmc_client) C.pmc_status {
+		return C.pmc_delete(p, k.p, k.n, C.PMC_REPLY_DEFAULT)
+	})
+	return foundOutcome(op, st, err)
+}
+
+// Delete removes key; deleted is false when there was no such item (always
+// true with Options.Noreply, whose outcome is unknown).
+func (c *Client) Delete(key string) (deleted bool, err error) {
+	k, err := c.textKey("Delete", key)
+	if err != nil {
+		return false, err
+	}
+	return c.delete("Delete", k)
+}
+
+// DeleteBytes is Delete with a bytes key.
+func (c *Client) DeleteBytes(key []byte) (deleted bool, err error) {
+	return c.delete("DeleteBytes", bytesKey(key))
+}
+
+func (c *Client) touch(op string, k keyArg, exptime int64) (bool, error) {
+	st, err := c.do(op, func(p *C.pmc_client) C.pmc_status {
+		return C.pmc_touch(p, k.p, k.n, C.int64_t(exptime), C.PMC_REPLY_DEFAULT)
+	})
+	return foundOutcome(op, st, err)
+}
+
+// Touch sets a new exptime (seconds, or a unix time; 0 = never) on key.
+// It follows the client's noreply default, as pymemcache's
+// touch(noreply=None): without Options.Noreply (the binding's default) it
+// waits and found is false when there is no such item; with it found is
+// always true (the outcome is not known).
+func (c *Client) Touch(key string, exptime int64) (found bool, err error) {
+	k, err := c.textKey("Touch", key)
+	if err != nil {
+		return false, err
+	}
+	return c.touch("Touch", k, exptime)
+}
+
+// TouchBytes is Touch with a bytes key.
+func (c *Client) TouchBytes(key []byte, exptime int64) (found bool, err error) {
+	return c.touch("TouchBytes", bytesKey(key), exptime)
+}
+
+func (c *Client) counter(op string, k keyArg, delta uint64, incr bool) (uint64, bool, error) {
 	var nv C.uint64_t
 	st, err := c.do(op, func(p *C.pmc_client) C.pmc_status {
 		if incr {
-			return C.pmc_incr(p, k, kl, C.uint64_t(delta), C.PMC_REPLY_WAIT, &nv)
+			return C.pmc_incr(p, k.p, k.n, C.uint64_t(delta), C.PMC_REPLY_WAIT, &nv)
 		}
-		return C.pmc_decr(p, k, kl, C.uint64_t(delta), C.PMC_REPLY_WAIT, &nv)
+		return C.pmc_decr(p, k.p, k.n, C.uint64_t(delta), C.PMC_REPLY_WAIT, &nv)
 	})
 	switch {
 	case err != nil:
@@ -505,22 +672,37 @@ func (c *Client) counter(op string, key string, delta uint64, incr bool) (uint64
 // Incr adds delta to a decimal counter (wrapping at 2^64); found is false
 // when there is no such item.
 func (c *Client) Incr(key string, delta uint64) (newValue uint64, found bool, err error) {
-	return c.counter("Incr", key, delta, true)
+	k, err := c.textKey("Incr", key)
+	if err != nil {
+		return 0, false, err
+	}
+	return c.counter("Incr", k, delta, true)
+}
+
+// IncrBytes is Incr with a bytes key.
+func (c *Client) IncrBytes(key []byte, delta uint64) (newValue uint64, found bool, err error) {
+	return c.counter("IncrBytes", bytesKey(key), delta, true)
 }
 
 // Decr subtracts delta from a decimal counter (stopping at 0); found is
 // false when there is no such item.
 func (c *Client) Decr(key string, delta uint64) (newValue uint64, found bool, err error) {
-	return c.counter("Decr", key, delta, false)
+	k, err := c.textKey("Decr", key)
+	if err != nil {
+		return 0, false, err
+	}
+	return c.counter("Decr", k, delta, false)
 }
 
-// CompareAndSwap stores value only if the item's CAS unique is still cas
-// (from Gets).
-func (c *Client) CompareAndSwap(key string, value []byte, cas uint64, flags uint32, exptime int64) (CASResult, error) {
-	k, kl := bytesArg([]byte(key))
+// DecrBytes is Decr with a bytes key.
+func (c *Client) DecrBytes(key []byte, delta uint64) (newValue uint64, found bool, err error) {
+	return c.counter("DecrBytes", bytesKey(key), delta, false)
+}
+
+func (c *Client) cas(op string, k keyArg, value []byte, cas uint64, flags uint32, exptime int64) (CASResult, error) {
 	v, vl := bytesArg(value)
-	st, err := c.do("CompareAndSwap", func(p *C.pmc_client) C.pmc_status {
-		return C.pmc_cas(p, k, kl, v, vl, C.uint64_t(cas), C.uint32_t(flags), C.int64_t(exptime), C.PMC_REPLY_WAIT)
+	st, err := c.do(op, func(p *C.pmc_client) C.pmc_status {
+		return C.pmc_cas(p, k.p, k.n, v, vl, C.uint64_t(cas), C.uint32_t(flags), C.int64_t(exptime), C.PMC_REPLY_WAIT)
 	})
 	switch {
 	case err != nil:
@@ -532,7 +714,51 @@ func (c *Client) CompareAndSwap(key string, value []byte, cas uint64, flags uint
 	case st == StatusNotFound:
 		return CASNotFound, nil
 	}
-	return 0, unexpected("CompareAndSwap", st)
+	return 0, unexpected(op, st)
+}
+
+// CompareAndSwap stores value only if the item's CAS unique is still cas
+// (from Gets).
+func (c *Client) CompareAndSwap(key string, value []byte, cas uint64, flags uint32, exptime int64) (CASResult, error) {
+	k, err := c.textKey("CompareAndSwap", key)
+	if err != nil {
+		return 0, err
+	}
+	return c.cas("CompareAndSwap", k, value, cas, flags, exptime)
+}
+
+// CompareAndSwapBytes is CompareAndSwap with a bytes key.
+func (c *Client) CompareAndSwapBytes(key []byte, value []byte, cas uint64, flags uint32, exptime int64) (CASResult, error) {
+	return c.cas("CompareAndSwapBytes", bytesKey(key), value, cas, flags, exptime)
+}
+
+func (c *Client) serverForKey(op string, k keyArg) (string, error) {
+	var out *C.char
+	_, err := c.do(op, func(p *C.pmc_client) C.pmc_status {
+		return C.pmc_client_server_for_key(p, k.p, k.n, &out)
+	})
+	if err != nil {
+		return "", err
+	}
+	defer C.pmc_string_free(out)
+	return C.GoString(out), nil
+}
+
+// ServerForKey names the server key is placed on ("host:port", or the
+// socket path): for a hash client the one pymemcache's HashClient picks
+// among the live servers, given Options.HashKeyForm. It connects to
+// nothing.
+func (c *Client) ServerForKey(key string) (string, error) {
+	k, err := c.textKey("ServerForKey", key)
+	if err != nil {
+		return "", err
+	}
+	return c.serverForKey("ServerForKey", k)
+}
+
+// ServerForKeyBytes is ServerForKey with a bytes key.
+func (c *Client) ServerForKeyBytes(key []byte) (string, error) {
+	return c.serverForKey("ServerForKeyBytes", bytesKey(key))
 }
 
 // PoolStats reads a pooled client's connection counts (an

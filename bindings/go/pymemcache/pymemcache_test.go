@@ -90,7 +90,7 @@ func TestBinaryRoundTrip(t *testing.T) {
 		t.Fatalf("Get must not report a CAS unique, got %d", it.CAS)
 	}
 
-	// Binary keys are not allowed, but every byte value is allowed in values,
+	// Every byte value is allowed in values (keys: see keys_test.go),
 	// including an empty one.
 	ke := key(t, "empty")
 	mustSet(t, c, ke, nil, 7)

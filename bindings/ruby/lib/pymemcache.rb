@@ -13,6 +13,12 @@
 # (use_pooling: true) or a hash client (two or more servers) serves threads in
 # parallel; a single-server client without pooling serializes their calls on
 # its one connection.
+#
+# Keys follow pymemcache's rules. A binary String (encoding ASCII-8BIT) is a
+# bytes key: it goes to the library as it is and is refused only if it holds
+# ASCII whitespace or NUL, is longer than 250 bytes with the prefix, or is
+# empty without a prefix. Any other String is text: ASCII only, unless the
+# client was made with allow_unicode_keys: true, which sends its UTF-8.
 require 'ffi'
 
 module Pymemcache
@@ -65,6 +71,9 @@ module Pymemcache
     REPLY_WAIT = 1
     REPLY_NONE = 2
 
+    KEY_FORM_TEXT = 0
+    KEY_FORM_PYTHON_BYTES = 1
+
     # Network calls release the GVL so that other threads run meanwhile.
     NET = { blocking: true }.freeze
 
@@ -88,10 +97,12 @@ module Pymemcache
     attach_function :pmc_options_set_retry_timeout_ms, %i[pmc_options uint32], :pmc_status
     attach_function :pmc_options_set_dead_timeout_ms, %i[pmc_options uint32], :pmc_status
     attach_function :pmc_options_set_key_prefix, %i[pmc_options pointer size_t], :pmc_status
+    attach_function :pmc_options_set_hash_key_form, %i[pmc_options int32], :pmc_status
 
     attach_function :pmc_client_new, %i[pmc_options pointer], :pmc_status
     attach_function :pmc_client_free, [:pmc_client], :void, **NET
     attach_function :pmc_client_pool_stats, [:pmc_client, PoolStats.by_ref], :pmc_status
+    attach_function :pmc_client_server_for_key, %i[pmc_client pointer size_t pointer], :pmc_status
 
     attach_function :pmc_get, [:pmc_client, :pointer, :size_t, Value.by_ref], :pmc_status, **NET
     attach_function :pmc_gets, [:pmc_client, :pointer, :size_t, Value.by_ref], :pmc_status, **NET
@@ -103,6 +114,7 @@ module Pymemcache
     attach_function :pmc_delete, %i[pmc_client pointer size_t int32], :pmc_status, **NET
     attach_function :pmc_incr, %i[pmc_client pointer size_t uint64 int32 pointer], :pmc_status, **NET
     attach_function :pmc_decr, %i[pmc_client pointer size_t uint64 int32 pointer], :pmc_status, **NET
+    attach_function :pmc_touch, %i[pmc_client pointer size_t int64 int32], :pmc_status, **NET
 
     attach_function :pmc_status_str, [:pmc_status], :string
     attach_function :pmc_last_error_message, [], :string
@@ -204,6 +216,9 @@ module Pymemcache
     status
   end
 
+  # hash_key_form: values and their pmc_key_form.
+  HASH_KEY_FORMS = { text: Lib::KEY_FORM_TEXT, python_bytes: Lib::KEY_FORM_PYTHON_BYTES }.freeze
+
   # A value with its flags and (for gets) CAS unique.
   Item = Struct.new(:value, :flags, :cas)
 
@@ -234,13 +249,25 @@ module Pymemcache
 
     # +servers+: "host:port" (or "[ipv6]:port", or a socket path), or an
     # array of them (two or more make a hash client). Timeouts are in
-    # seconds. +noreply+ (default false, unlike pymemcache) makes set and
-    # delete skip the server's reply.
+    # seconds. +noreply+ (default false, unlike pymemcache) makes set,
+    # delete and touch skip the server's reply. +allow_unicode_keys+ accepts
+    # non-ASCII text keys (sent as UTF-8). +hash_key_form+ (:text, the
+    # default, or :python_bytes) places keys where pymemcache's HashClient
+    # places them when the fleet's Python services pass str or bytes keys.
     def initialize(servers, connect_timeout: nil, timeout: nil, no_delay: false, keepalive: false,
                    ignore_exc: false, noreply: false, allow_unicode_keys: false, max_value_len: nil,
                    key_prefix: nil, use_pooling: false, max_pool_size: nil, pool_timeout: nil,
                    pool_idle_timeout: nil, use_hash_client: false, retry_attempts: nil,
-                   retry_timeout: nil, dead_timeout: nil)
+                   retry_timeout: nil, dead_timeout: nil, hash_key_form: :text)
+      form = case hash_key_form
+             when nil then Lib::KEY_FORM_TEXT
+             when Symbol, String then HASH_KEY_FORMS[hash_key_form.to_sym]
+             end
+      unless form
+        raise InvalidArgument.new("hash_key_form: #{hash_key_form.inspect} is not one of " \
+                                  "#{HASH_KEY_FORMS.keys.map(&:inspect).join(', ')}", status: INVALID_ARGUMENT)
+      end
+      @allow_unicode_keys = allow_unicode_keys ? true : false
       opts = Lib.pmc_options_new
       raise NoMemoryError, 'pmc_options_new' if opts.null?
 
@@ -251,7 +278,8 @@ module Pymemcache
           [:pmc_options_set_no_delay, no_delay], [:pmc_options_set_keepalive, keepalive],
           [:pmc_options_set_ignore_exc, ignore_exc], [:pmc_options_set_default_noreply, noreply],
           [:pmc_options_set_allow_unicode_keys, allow_unicode_keys],
-          [:pmc_options_set_use_pooling, use_pooling], [:pmc_options_set_use_hash_client, use_hash_client]
+          [:pmc_options_set_use_pooling, use_pooling], [:pmc_options_set_use_hash_client, use_hash_client],
+          [:pmc_options_set_hash_key_form, form]
         ]
         settings << [:pmc_options_set_connect_timeout_ms, ms.call(connect_timeout)] if connect_timeout
         settings << [:pmc_options_set_timeout_ms, ms.call(timeout)] if timeout
@@ -324,11 +352,12 @@ module Pymemcache
       return {} if keys.empty?
 
       n = keys.size
-      bufs = keys.map { |k| Client.bytes(k.to_s.b) }
+      raw = keys.map { |k| key_bytes(k, 'get_multi') }
+      bufs = raw.map { |k| Client.bytes(k) }
       ptrs = FFI::MemoryPointer.new(:pointer, n)
       ptrs.write_array_of_pointer(bufs)
       lens = FFI::MemoryPointer.new(:size_t, n)
-      keys.each_with_index { |k, i| lens.put(:size_t, i * FFI.type_size(:size_t), k.to_s.bytesize) }
+      raw.each_with_index { |k, i| lens.put(:size_t, i * FFI.type_size(:size_t), k.bytesize) }
       out = FFI::MemoryPointer.new(:pointer)
       status = call('get_multi') { |c| Lib.pmc_get_many(c, ptrs, lens, n, out) }
       raise Error.new("get_multi: unexpected #{Lib.pmc_status_str(status)}", status: status) unless status == OK
@@ -353,7 +382,7 @@ module Pymemcache
 
     # Stores +value+; returns true.
     def set(key, value, flags: 0, expire: 0)
-      k = key.to_s.b
+      k = key_bytes(key, 'set')
       v = value.to_s.b
       status = call('set') do |c|
         Lib.pmc_set(c, Client.bytes(k), k.bytesize, Client.bytes(v), v.bytesize, flags, expire,
@@ -366,7 +395,7 @@ module Pymemcache
 
     # true if the key existed, false if not (always true with noreply).
     def delete(key)
-      k = key.to_s.b
+      k = key_bytes(key, 'delete')
       status = call('delete') { |c| Lib.pmc_delete(c, Client.bytes(k), k.bytesize, Lib::REPLY_DEFAULT) }
       outcome(status, 'delete', OK => true, NOT_FOUND => false)
     end
@@ -383,13 +412,39 @@ module Pymemcache
     # true (stored), false (changed since gets: not stored) or nil (no such
     # key), as pymemcache.
     def cas(key, value, cas_unique, flags: 0, expire: 0)
-      k = key.to_s.b
+      k = key_bytes(key, 'cas')
       v = value.to_s.b
       status = call('cas') do |c|
         Lib.pmc_cas(c, Client.bytes(k), k.bytesize, Client.bytes(v), v.bytesize, cas_unique, flags, expire,
                     Lib::REPLY_WAIT)
       end
       outcome(status, 'cas', OK => true, EXISTS => false, NOT_FOUND => nil)
+    end
+
+    # Sets a new expiry (+ttl+ seconds, or a unix time; 0 = never). Follows
+    # the client's noreply default, as pymemcache's touch(noreply=None):
+    # without noreply (the binding's default) it waits and returns true if
+    # the key existed, false if not; with noreply: true it returns true (the
+    # outcome is not known).
+    def touch(key, ttl = 0)
+      k = key_bytes(key, 'touch')
+      status = call('touch') { |c| Lib.pmc_touch(c, Client.bytes(k), k.bytesize, ttl, Lib::REPLY_DEFAULT) }
+      outcome(status, 'touch', OK => true, NOT_FOUND => false)
+    end
+
+    # The server +key+ is placed on ("host:port", or the socket path): for a
+    # hash client the one pymemcache's HashClient picks among the live
+    # servers, given hash_key_form. Connects to nothing.
+    def server_for_key(key)
+      k = key_bytes(key, 'server_for_key')
+      out = FFI::MemoryPointer.new(:pointer)
+      call('server_for_key') { |c| Lib.pmc_client_server_for_key(c, Client.bytes(k), k.bytesize, out) }
+      str = out.read_pointer
+      begin
+        str.read_string.force_encoding(Encoding::UTF_8)
+      ensure
+        Lib.pmc_string_free(str)
+      end
     end
 
     # A pooled client's connection counts, as a Hash.
@@ -414,7 +469,37 @@ module Pymemcache
       ptr.read_bytes(len)
     end
 
+    NON_ASCII_KEY = 'PMC_ILLEGAL_INPUT: illegal input: key contains non-ASCII characters and ' \
+                    'allow_unicode_keys is off'
+    NOT_TEXT_KEY = 'PMC_ILLEGAL_INPUT: illegal input: key is not valid text in its encoding ' \
+                   '(pass a binary String to send it as bytes)'
+
     private
+
+    # The bytes the library gets for +key+, as pymemcache takes keys: the
+    # one key check of the binding, used by every method. A binary String is
+    # bytes and goes as it is; an ASCII String as it is too (a cached
+    # coderange check, no copy); other text is refused unless
+    # allow_unicode_keys, then sent as UTF-8.
+    def key_bytes(key, op)
+      key = key.to_s unless key.is_a?(String)
+      return key if key.ascii_only? || key.encoding == Encoding::BINARY
+
+      text_key_bytes(key, op)
+    end
+
+    def text_key_bytes(key, op)
+      raise IllegalInput.new("#{op}: #{NOT_TEXT_KEY}", status: ILLEGAL_INPUT) unless key.valid_encoding?
+
+      # An ASCII key in an encoding that is not ASCII-compatible (UTF-16...)
+      # is ASCII text all the same.
+      utf8 = key.encoding == Encoding::UTF_8 ? key : key.encode(Encoding::UTF_8)
+      return utf8 if utf8.ascii_only? || @allow_unicode_keys
+
+      raise IllegalInput.new("#{op}: #{NON_ASCII_KEY}", status: ILLEGAL_INPUT)
+    rescue EncodingError
+      raise IllegalInput.new("#{op}: #{NOT_TEXT_KEY}", status: ILLEGAL_INPUT)
+    end
 
     # Runs one library call on the live handle and raises for an error
     # status, reading the message on the same thread.
@@ -442,7 +527,7 @@ module Pymemcache
     end
 
     def read_one(fn, op, key)
-      k = key.to_s.b
+      k = key_bytes(key, op)
       value = Lib::Value.new
       status = call(op) { |c| Lib.send(fn, c, Client.bytes(k), k.bytesize, value) }
       return nil if status == MISS
@@ -456,7 +541,7 @@ module Pymemcache
     end
 
     def counter(fn, op, key, delta)
-      k = key.to_s.b
+      k = key_bytes(key, op)
       out = FFI::MemoryPointer.new(:uint64)
       status = call(op) { |c| Lib.send(fn, c, Client.bytes(k), k.bytesize, delta, Lib::REPLY_WAIT, out) }
       outcome(status, op, OK => :ok, NOT_FOUND => nil) && out.read_uint64

@@ -4,6 +4,7 @@ require 'minitest/autorun'
 require 'socket'
 require_relative 'memcached_helper'
 require_relative '../lib/pymemcache'
+require_relative 'test_keys'
 
 class PymemcacheTest < Minitest::Test
   ALL_BYTES = (0..255).map(&:chr).join.b.freeze
