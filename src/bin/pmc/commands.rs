@@ -341,12 +341,18 @@ fn fetch(ctx: &mut Ctx, name: &str, cmd: FetchCmd, keys: &[&[u8]], format: Forma
             }
         }
     }
+    let miss = if format == Format::Nothing {
+        "not found"
+    } else {
+        "miss"
+    };
     for (i, item) in items.iter().enumerate() {
         match item {
             Some(item) => write_item(ctx, keys[i], item, format),
-            None if !failed[i] => {
-                ctx.report(Status::Miss, format_args!("{name} {}: miss", show(keys[i])))
-            }
+            None if !failed[i] => ctx.report(
+                Status::Miss,
+                format_args!("{name} {}: {miss}", show(keys[i])),
+            ),
             None => {}
         }
     }
