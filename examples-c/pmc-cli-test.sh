@@ -475,6 +475,13 @@ multi_server)
   [ "$(grep -c '^VALUE ' <<<"$out")" = "$want" ] || fail "get with $s3 down: $(grep -c '^VALUE ' <<<"$out") hits, want $want"
   # placement does not change when a server is down
   expect 0 "$placed" -s "$all" locate "${keys[@]}"
+  # a server that failed is tried once per run: its other keys are skipped
+  mapfile -t on3 < <("$pmc_bin" -s "$all" locate $(seq -f "$ns.x%g" 1 200) | awk -v s="$s3" '$2 == s { print $1 }')
+  [ "${#on3[@]}" -ge 2 ] || fail "no 2 of 200 keys placed on $s3"
+  run -s "$all" delete "${on3[0]}" "${on3[1]}"
+  [ "$status" = 3 ] || fail "delete with $s3 down: status $status"
+  contains "$err" "^pmc: delete ${on3[0]}: I/O error: .*$s3" "delete with $s3 down"
+  contains "$err" "^pmc: delete ${on3[1]}: not tried: server $s3 failed earlier in this run\$" "delete with $s3 down"
   ;;
 flush)
   # flush_all empties a whole server: use one of our own.

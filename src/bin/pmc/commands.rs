@@ -7,7 +7,9 @@ use crate::servers::ServerList;
 use crate::status::Status;
 use crate::{Cli, Cmd, GetArgs, ManArgs, ValueArgs};
 use pymemcache::client::FetchCmd;
-use pymemcache::{CasOutcome, Client, ClientOptions, HashClient, HashOptions, Item, Memcache};
+use pymemcache::{
+    CasOutcome, Client, ClientOptions, HashClient, HashOptions, Item, Memcache, ServerAddr,
+};
 use std::borrow::Cow;
 use std::fmt::Display;
 use std::io::{self, Read, Write};
@@ -134,6 +136,15 @@ impl Ctx {
         out
     }
 
+    /// A node name ("::1:11211") as the server list spells it ("[::1]:11211").
+    fn as_given(&self, node: String) -> String {
+        self.servers
+            .iter()
+            .find(|s| ServerAddr::parse(s).is_ok_and(|a| a.node_name() == node))
+            .cloned()
+            .unwrap_or(node)
+    }
+
     /// The server of each key, checking every key first: with an illegal
     /// key nothing is sent (`None`).
     fn place(&mut self, client: &dyn Memcache, cmd: &str, keys: &[&[u8]]) -> Option<Vec<String>> {
@@ -141,7 +152,7 @@ impl Ctx {
         let mut ok = true;
         for k in keys {
             match client.server_for_key(k) {
-                Ok(s) => servers.push(s),
+                Ok(node) => servers.push(self.as_given(node)),
                 Err(e) => {
                     self.error(format_args!("{cmd} {}", show(k)), None, &e);
                     ok = false;
