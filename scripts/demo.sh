@@ -5,8 +5,9 @@
 #
 #   scripts/demo.sh                 # local memcached on a free port
 #   scripts/demo.sh HOST:PORT|PATH  # your server: only the README example and
-#                                   # the pmc tool run (under demo: keys); the
-#                                   # example programs, which flush, do not
+#                                   # the pmc tool (target/release/pmc) run
+#                                   # (under demo: keys); the example
+#                                   # programs, which flush, do not
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -39,16 +40,18 @@ echo "== examples-c/readme_example.cpp"
 "$bin/readme_example_cxx" "$server"
 
 echo
-echo "== the pmc command-line tool"
-pmc() { echo "\$ pmc --servers $server $*"; "$bin/pmc" --servers "$server" "$@"; }
+echo "== the pmc command-line tool (target/release/pmc, built by cargo build --release)"
+pmc() { echo "\$ pmc --servers $server $*"; target/release/pmc --servers "$server" "$@"; }
 pmc set demo:greeting "hello from pmc" --flags 16
 pmc get demo:greeting
 pmc set demo:counter 41
 pmc incr demo:counter 1
+echo "binary-safe" | pmc set demo:stdin -
+pmc get demo:greeting demo:counter demo:stdin
 pmc version
-pmc stats | grep -E '^(pid|version|curr_connections|cmd_get|cmd_set) ' || true
+pmc stats | grep -E '^(\$ pmc|Server|.(pid|version|curr_connections|cmd_get|cmd_set):)' || true
 pmc get demo:missing || echo "(exit $? = miss)"
-pmc delete demo:greeting
+pmc delete demo:greeting demo:counter demo:stdin
 
 if [ -n "$state" ]; then
   for prog in basic multi_get cas_retry counters binary_values unix_socket pooled hash_client fallback_retry serde; do
