@@ -196,10 +196,13 @@ set_get)
   expect 0 '' "${S[@]}" --key-prefix "$ns.p:" set k prefixed
   expect 0 'prefixed' "${S[@]}" get "$ns.p:k"
   expect 0 'prefixed' "${S[@]}" --key-prefix "$ns.p:" get k
-  # unicode keys only when allowed
-  expect_err 2 'illegal input' "${S[@]}" set "$ns.café" v
-  expect 0 '' "${S[@]}" --unicode-keys set "$ns.café" v
-  expect 0 'v' "${S[@]}" --unicode-keys get "$ns.café"
+  # keys are bytes, as pymemcache's bytes keys: UTF-8 and control bytes are
+  # stored; whitespace is refused before anything is sent
+  expect 0 '' "${S[@]}" set "$ns.café" v
+  expect 0 'v' "${S[@]}" get "$ns.café"
+  expect 0 '' "${S[@]}" set "$ns.ctl"$'\x01' c
+  expect 0 'c' "${S[@]}" get "$ns.ctl"$'\x01'
+  expect_err 2 'illegal input' "${S[@]}" set "$ns.tab"$'\t'"key" v
   ;;
 get_many)
   expect 0 '' "${S[@]}" set "$ns.a" alpha --flags 1
@@ -429,6 +432,13 @@ multi_server)
   expect 0 "$placed" -s "$s1" -s "$s2,$s3" locate "${keys[@]}"
   expect 0 "$placed" locate "${keys[@]}" --servers "$s1" --servers "$s2" -s "$s3"
   MEMCACHED_SERVERS="$s1, $s2, $s3" expect 0 "$placed" locate "${keys[@]}"
+  # python-bytes placement: the same keys, other servers for many of them
+  run -s "$all" --hash-key-form python-bytes locate "${keys[@]}"
+  [ "$status" = 0 ] && [ "$(wc -l <<<"$out")" = 30 ] || fail "locate bytes: $status '$out'"
+  moved=$(diff <(echo "$placed") <(echo "$out") | grep -c '^>' || true)
+  [ "$moved" -ge 5 ] || fail "python-bytes placement moved only $moved of 30 keys"
+  expect 0 "$placed" -s "$all" --hash-key-form text locate "${keys[@]}"
+  expect_err 2 "not a key form" -s "$all" --hash-key-form bytes locate "${keys[0]}"
   # every server gets some of the keys
   for s in "$s1" "$s2" "$s3"; do
     n=$(grep -c " $s\$" <<<"$placed")
@@ -503,7 +513,7 @@ keys)
   start_private keys
   sock=$private_addr
   for k in one two "$ns.three"; do expect 0 '' -s "$sock" set "$k" v; done
-  expect 0 '' -s "$sock" --unicode-keys set "ключ" v
+  expect 0 '' -s "$sock" set "ключ" v
   run -s "$sock" keys
   [ "$status" = 0 ] || fail "keys: status $status: $err"
   [ "$(sort <<<"$out")" = "$(printf '%s\n' "$ns.three" one two ключ | sort)" ] || fail "keys: '$out'"

@@ -14,6 +14,7 @@ mod servers;
 mod status;
 
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand};
+use pymemcache::KeyForm;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,9 +75,11 @@ pub struct Global {
     #[arg(long, value_name = "PREFIX", global = true)]
     pub key_prefix: Option<OsString>,
 
-    /// Accept keys with non-ASCII UTF-8 characters
-    #[arg(long, global = true)]
-    pub unicode_keys: bool,
+    /// Several servers: place keys as pymemcache does for Python callers
+    /// passing keys as `text` (str, the default) or as `python-bytes`
+    #[arg(long, value_name = "FORM", default_value = "text", global = true,
+          value_parser = parse_key_form)]
+    pub hash_key_form: KeyForm,
 
     /// No message for misses, not stored, not found (errors still)
     ///
@@ -85,6 +88,14 @@ pub struct Global {
     /// reported.
     #[arg(short, long, global = true, verbatim_doc_comment)]
     pub quiet: bool,
+}
+
+fn parse_key_form(s: &str) -> Result<KeyForm, String> {
+    match s {
+        "text" => Ok(KeyForm::Text),
+        "python-bytes" => Ok(KeyForm::PythonBytes),
+        _ => Err(format!("{s:?} is not a key form: text or python-bytes")),
+    }
 }
 
 /// A timeout; `None` blocks.

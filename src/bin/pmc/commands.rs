@@ -8,7 +8,7 @@ use crate::status::Status;
 use crate::{Cli, Cmd, GetArgs, ManArgs, ValueArgs};
 use pymemcache::client::FetchCmd;
 use pymemcache::{
-    CasOutcome, Client, ClientOptions, HashClient, HashOptions, Item, Memcache, ServerAddr,
+    CasOutcome, Client, ClientOptions, HashClient, HashOptions, Item, KeyForm, Memcache, ServerAddr,
 };
 use std::borrow::Cow;
 use std::fmt::Display;
@@ -37,6 +37,8 @@ enum Format {
 struct Ctx {
     servers: Vec<String>,
     opts: ClientOptions,
+    /// Placement over several servers: text or Python bytes keys.
+    key_form: KeyForm,
     quiet: bool,
     status: Status,
     out: io::BufWriter<io::StdoutLock<'static>>,
@@ -109,6 +111,7 @@ impl Ctx {
             // failing server is never taken out of the hash (which would
             // send its keys to other servers); `may_try` skips it instead.
             let hash = HashOptions {
+                key_form: self.key_form,
                 retry_attempts: u32::MAX,
                 retry_timeout: std::time::Duration::ZERO,
                 ..HashOptions::default()
@@ -214,7 +217,6 @@ fn context(cli: &Cli) -> Result<Ctx, String> {
             .as_ref()
             .map(|p| p.as_bytes().to_vec())
             .unwrap_or_default(),
-        allow_unicode_keys: g.unicode_keys,
         // A command-line tool waits for replies unless told not to.
         default_noreply: false,
         ..ClientOptions::default()
@@ -224,6 +226,7 @@ fn context(cli: &Cli) -> Result<Ctx, String> {
     Ok(Ctx {
         servers: list.servers,
         opts,
+        key_form: g.hash_key_form,
         quiet: g.quiet,
         status: Status::Ok,
         out: io::BufWriter::new(io::stdout().lock()),
