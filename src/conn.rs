@@ -62,12 +62,28 @@ fn connect_tcp(host: &str, port: u16, timeout: Option<Duration>) -> io::Result<T
             Some(t) => TcpStream::connect_timeout(&sa, t),
             None => TcpStream::connect(sa),
         };
-        match res {
+        match res.and_then(refuse_self_connection) {
             Ok(s) => return Ok(s),
             Err(e) => last = Some(e),
         }
     }
     Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "host has no address")))
+}
+
+/// A socket connected to itself is refused: with nothing listening on a
+/// port of the kernel's ephemeral range, a connect can be given that very
+/// port as its own and TCP's simultaneous open joins the socket to itself.
+/// The client would read its own requests back, and the socket would hold
+/// the port when the server restarts.
+fn refuse_self_connection(s: TcpStream) -> io::Result<TcpStream> {
+    let local = s.local_addr()?;
+    if local == s.peer_addr()? {
+        return Err(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            format!("connected to itself at {local}: nothing listens there (refused)"),
+        ));
+    }
+    Ok(s)
 }
 
 fn set_keepalive(s: &TcpStream) -> io::Result<()> {
