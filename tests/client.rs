@@ -2075,7 +2075,19 @@ fn value_for_a_key_not_asked_is_an_unknown_error() {
     // in order).
     let peer = misbehaving_peer(b"VALUE b 0 1\r\nx\r\nVALUE a 0 1\r\ny\r\nEND\r\n", false);
     let c = client_with(&peer.addr, |_| {});
-    assert_err!(c.get_many(&[b"a", b"b"]), Error::UnknownError { .. });
+    assert_err!(
+        c.get_many(&[b"a", b"b"]),
+        Error::UnknownError { text, .. } if text.contains("out of request order: a")
+    );
+    check_recovers(&c, peer, b"get a b\r\n");
+
+    // A key answered twice is named as such, not as a key never asked.
+    let peer = misbehaving_peer(b"VALUE a 0 1\r\nx\r\nVALUE a 0 1\r\ny\r\nEND\r\n", false);
+    let c = client_with(&peer.addr, |_| {});
+    assert_err!(
+        c.get_many(&[b"a", b"b"]),
+        Error::UnknownError { text, .. } if text.contains("repeats a key") && text.contains(": a")
+    );
     check_recovers(&c, peer, b"get a b\r\n");
 
     // gets without a cas unique.

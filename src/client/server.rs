@@ -125,6 +125,23 @@ fn first_read(keys: usize) -> usize {
     }
 }
 
+/// The error for a VALUE line whose key is not among the keys still to be
+/// answered: one answered already or passed over (memcached answers each key
+/// at most once, in request order), or one never requested.
+#[cold]
+fn unexpected_key(wbuf: &[u8], answered: &[(usize, usize)], key: &[u8]) -> Error {
+    let shown = String::from_utf8_lossy(key);
+    let text = if answered.iter().any(|&(s, e)| &wbuf[s..e] == key) {
+        format!("reply repeats a key, or answers it out of request order: {shown}")
+    } else {
+        format!("reply for a key that was not requested: {shown}")
+    };
+    Error::UnknownError {
+        text,
+        server: Default::default(),
+    }
+}
+
 /// A noreply argument resolved against a default.
 fn resolve(noreply: Option<bool>, default: bool) -> bool {
     noreply.unwrap_or(default)
@@ -325,13 +342,7 @@ impl ServerConn {
             let found = self.spans[next..]
                 .iter()
                 .position(|&(s, e)| &wbuf[s..e] == h.key)
-                .ok_or_else(|| Error::UnknownError {
-                    text: format!(
-                        "reply for a key that was not requested: {}",
-                        String::from_utf8_lossy(h.key)
-                    ),
-                    server: Default::default(),
-                })?;
+                .ok_or_else(|| unexpected_key(wbuf, &self.spans[..next], h.key))?;
             let cas = if with_cas { h.cas } else { None };
             let (flags, len) = (h.flags, h.len as usize);
             conn.read_block(len, sink.start(next + found, flags, cas, len))?;
