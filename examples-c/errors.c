@@ -345,6 +345,29 @@ static void expect_illegal(pmc_client *c, const uint8_t *key, size_t len,
   pmc_value_free(&v);
 }
 
+/* memcached reads an expiry as 32 bits: wider values would mean another
+   time, so they are refused before anything is sent. */
+static void expiry_range(void) {
+  pmc_client *c = test_client(server, "errors");
+  pmc_value v = {0};
+  CHECK_OK(pmc_set(c, BYTES("exp"), BYTES("v"), 0, 0, PMC_REPLY_WAIT));
+  CHECK_STATUS(pmc_set(c, BYTES("exp"), BYTES("x"), 0, INT64_C(4294967296), PMC_REPLY_WAIT),
+               PMC_ILLEGAL_INPUT);
+  CHECK_LAST_ERROR(PMC_ILLEGAL_INPUT, "-2147483648..=2147483647");
+  CHECK_STATUS(pmc_set(c, BYTES("exp"), BYTES("x"), 0, INT64_MIN, PMC_REPLY_NONE),
+               PMC_ILLEGAL_INPUT);
+  CHECK_STATUS(pmc_touch(c, BYTES("exp"), INT64_C(2147483648), PMC_REPLY_WAIT),
+               PMC_ILLEGAL_INPUT);
+  CHECK_STATUS(pmc_gat(c, BYTES("exp"), INT64_MAX, &v), PMC_ILLEGAL_INPUT);
+  CHECK_STATUS(pmc_flush_all(c, INT64_C(-2147483649), PMC_REPLY_WAIT), PMC_ILLEGAL_INPUT);
+  /* The edges are sent as they are. */
+  CHECK_OK(pmc_touch(c, BYTES("exp"), INT64_C(2147483647), PMC_REPLY_WAIT));
+  CHECK_OK(pmc_get(c, BYTES("exp"), &v));
+  CHECK_VALUE_STR(&v, "v");
+  pmc_value_free(&v);
+  pmc_client_free(c);
+}
+
 static void illegal_keys(void) {
   pmc_client *c = test_client(server, NULL); /* no prefix: exact lengths */
   uint8_t long_key[251];
@@ -835,6 +858,7 @@ int main(int argc, char **argv) {
   bad_reply_modes();
   illegal_keys();
   bytes_keys();
+  expiry_range();
   bad_configuration();
   socket_options();
   key_prefix();

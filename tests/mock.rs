@@ -807,18 +807,16 @@ fn expiry_times_as_memcached_reads_them() {
     let now = unix_now();
     pair().both(|who, c| {
         // (expire, present right after the set)
-        let cases: [(i64, bool); 11] = [
+        let cases: [(i64, bool); 9] = [
             (0, true),
             (1000, true),
             (2_592_000, true),
             (-1, false),
-            (i64::MIN, true),       // read as 32 bits: 0, never
-            (-(1 << 32) + 1, true), // read as 32 bits: 1 s
-            (now + 1000, true),     // absolute, future
-            (now - 1000, false),    // absolute, past
+            (i64::from(i32::MIN), false),
+            (now + 1000, true),  // absolute, future
+            (now - 1000, false), // absolute, past
             (1_000_000_000, false),
-            ((1 << 32) + 100, true), // read as 32 bits: 100 s
-            (1 << 31, false),        // read as 32 bits: negative
+            (i64::from(i32::MAX), true), // absolute, in 2038
         ];
         for (i, (expire, present)) in cases.iter().enumerate() {
             let key = format!("e{i}");
@@ -843,6 +841,25 @@ fn expiry_times_as_memcached_reads_them() {
                 *present,
                 "{who}: gat {expire}"
             );
+        }
+        // memcached reads 32 bits: anything wider would be read as another
+        // time (2^32 + 100 as 100 s, 2^31 as negative), so it is refused
+        // before anything is sent, by every command that takes one.
+        assert!(c.set(b"wide", b"v", 0, 0, WAIT).unwrap());
+        for expire in [i64::MIN, -(1 << 32) + 1, (1 << 32) + 100, 1 << 31, i64::MAX] {
+            let illegal = |e: Error| {
+                assert_eq!(e.kind(), ErrorKind::IllegalInput, "{who}: {expire}: {e}");
+                assert!(e.to_string().contains("-2147483648..=2147483647"), "{e}");
+            };
+            illegal(c.set(b"wide", b"x", 0, expire, WAIT).unwrap_err());
+            illegal(c.set(b"wide", b"x", 0, expire, NOREPLY).unwrap_err());
+            illegal(c.cas(b"wide", b"x", 1, 0, expire, WAIT).unwrap_err());
+            illegal(c.set_many(&[(b"wide", b"x")], 0, expire, WAIT).unwrap_err());
+            illegal(c.touch(b"wide", expire, WAIT).unwrap_err());
+            illegal(c.gat(b"wide", expire).unwrap_err());
+            illegal(c.gats(b"wide", expire).unwrap_err());
+            illegal(c.flush_all(expire, WAIT).unwrap_err());
+            assert_eq!(val(c, b"wide"), v(b"v", 0), "{who}: nothing happened");
         }
         // An expired key is free for add.
         assert!(c.set(b"past", b"v", 0, -1, WAIT).unwrap());
@@ -895,9 +912,11 @@ fn flush_all_now() {
         assert!(c.set(b"c", b"1", 0, 0, WAIT).unwrap());
         c.flush_all(0, NOREPLY).unwrap();
         assert_eq!(val(c, b"c"), None, "{who}");
-        // Delays beyond 32 bits are cut like exptimes: 2^32 + 100 is 100 s.
+        // Delays beyond memcached's 32 bits are refused (2^32 + 100 would be
+        // read as 100 s); nothing is flushed.
         assert!(c.set(b"d", b"1", 0, 0, WAIT).unwrap());
-        c.flush_all((1 << 32) + 100, WAIT).unwrap();
+        let e = c.flush_all((1 << 32) + 100, WAIT).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::IllegalInput, "{who}");
         assert_eq!(val(c, b"d"), v(b"1", 0), "{who}");
         // An absolute time before the server (mock) started flushes nothing
         // (memcached's oldest_live ends up 0); a later past time is now.

@@ -675,6 +675,7 @@ impl Memcache for HashClient {
         expire: i64,
         noreply: Option<bool>,
     ) -> Result<Vec<usize>> {
+        crate::protocol::request::check_exptime("expire", expire)?;
         for (k, v) in items {
             self.rules.check(k)?;
             if v.len() > self.opts.max_value_len {

@@ -7,6 +7,7 @@
 use super::{CasOutcome, ClientOptions, FetchCmd, Item, Memcache, ServerStats, Stat, StoreCmd};
 use crate::error::{Error, Result};
 use crate::key::KeyRules;
+use crate::protocol::request::check_exptime;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -541,6 +542,7 @@ impl MockClient {
         noreply: bool,
     ) -> Result<Outcome> {
         self.check_value_len(value.len())?;
+        check_exptime("expire", expire)?;
         let key = self.full_key(key)?;
         let mut st = self.state.lock();
         st.begin();
@@ -822,6 +824,9 @@ impl Memcache for MockClient {
             FetchCmd::Gat(t) => (Some(t), false),
             FetchCmd::Gats(t) => (Some(t), true),
         };
+        if let Some(t) = touch {
+            check_exptime("expire", t)?;
+        }
         let mut out = Vec::with_capacity(full.len());
         {
             let mut st = self.state.lock();
@@ -900,6 +905,7 @@ impl Memcache for MockClient {
             self.rules.check(key)?;
             self.check_value_len(value.len())?;
         }
+        check_exptime("expire", expire)?;
         let mut failed = Vec::new();
         let mut st = self.state.lock();
         st.begin();
@@ -981,6 +987,7 @@ impl Memcache for MockClient {
 
     fn touch(&self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool> {
         let noreply = noreply.unwrap_or(self.default_noreply);
+        check_exptime("expire", expire)?;
         let key = self.full_key(key)?;
         let mut st = self.state.lock();
         st.begin();
@@ -1048,6 +1055,7 @@ impl Memcache for MockClient {
 
     fn flush_all(&self, delay: i64, noreply: Option<bool>) -> Result<()> {
         let _ = noreply;
+        check_exptime("delay", delay)?;
         let mut st = self.state.lock();
         st.begin();
         st.stats.cmd_flush += 1;

@@ -243,6 +243,9 @@ impl ServerConn {
     /// Encode a retrieval request for `keys` into the request buffer,
     /// remembering where each prefixed key sits.
     pub fn encode_fetch(&mut self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<()> {
+        if let FetchCmd::Gat(t) | FetchCmd::Gats(t) = cmd {
+            request::check_exptime("expire", t)?;
+        }
         self.wbuf.clear();
         self.spans.clear();
         let prefix = self.rules.prefix.len();
@@ -408,6 +411,7 @@ impl ServerConn {
         noreply: bool,
     ) -> Result<()> {
         self.check_value_len(value.len())?;
+        request::check_exptime("expire", expire)?;
         let mut k = std::mem::take(&mut self.key_scratch);
         let res = self.rules.write_key(key, &mut k);
         if res.is_ok() {
@@ -561,6 +565,7 @@ impl ServerConn {
     ) -> Result<Vec<usize>> {
         let noreply = self.default_noreply(noreply);
         self.check_items(items)?;
+        request::check_exptime("expire", expire)?;
         let mut failed = Vec::new();
         for (batch_no, batch) in items.chunks(PIPELINE_BATCH).enumerate() {
             self.send_set_batch(batch, flags, expire, noreply)?;
@@ -660,6 +665,7 @@ impl ServerConn {
     /// `touch`: true if the key was there.
     pub fn touch(&mut self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool> {
         let noreply = resolve(noreply, self.default_noreply);
+        request::check_exptime("expire", expire)?;
         self.key_command(key, |out, k| request::touch(out, k, expire, noreply))?;
         self.send(None)?;
         if noreply {
@@ -723,6 +729,7 @@ impl ServerConn {
     /// `flush_all [delay]`.
     pub fn flush_all(&mut self, delay: i64, noreply: Option<bool>) -> Result<()> {
         let noreply = resolve(noreply, self.default_noreply);
+        request::check_exptime("delay", delay)?;
         self.wbuf.clear();
         request::flush_all(&mut self.wbuf, delay, noreply);
         self.simple_ok(noreply)

@@ -95,6 +95,25 @@ pub fn fetch_start(out: &mut Vec<u8>, cmd: FetchCmd) {
     }
 }
 
+/// memcached reads an expiry (and flush_all's delay) as a signed 32-bit
+/// number; a value outside that range would be read as another time (2^32
+/// as 0, never; 2^31 as negative, at once), so it is refused before
+/// anything is sent.
+pub fn check_exptime(what: &str, t: i64) -> crate::error::Result<()> {
+    if i32::try_from(t).is_ok() {
+        return Ok(());
+    }
+    Err(exptime_out_of_range(what, t))
+}
+
+#[cold]
+fn exptime_out_of_range(what: &str, t: i64) -> crate::error::Error {
+    crate::error::Error::IllegalInput(format!(
+        "{what} {t} is outside memcached's range -2147483648..=2147483647 \
+         (0: never; negative: at once; up to 2592000: seconds from now; above: a unix time)"
+    ))
+}
+
 /// The header line of a storage command (the data block follows); `cas`
 /// turns it into a `cas` command's header.
 #[allow(clippy::too_many_arguments)] // one argument per protocol field
