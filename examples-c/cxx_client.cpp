@@ -451,6 +451,12 @@ static void network_errors() {
   EXPECT_THROWS(slow.get("k"), pymemcache::TimeoutError, PMC_TIMEOUT, addr);
   EXPECT(test_now_ms() - t0 >= 90);
   EXPECT_THROWS(slow.get("k"), pymemcache::NetworkError, PMC_TIMEOUT, nullptr);
+  // The deadline ends the whole call, well before a long socket timeout.
+  Client bounded(Options().add_server(addr).timeout(5000ms).deadline(150ms));
+  t0 = test_now_ms();
+  EXPECT_THROWS(bounded.get("k"), pymemcache::TimeoutError, PMC_TIMEOUT, "deadline");
+  long long took = test_now_ms() - t0;
+  EXPECT(took >= 140 && took < 2000);
   close(fd);
 }
 

@@ -572,6 +572,61 @@ static void timeouts(void) {
   close(fd);
 }
 
+/* The deadline bounds a whole call, whatever the per-step timeouts allow:
+   a silent server (5 s read timeout, 200 ms deadline), and a connect that
+   hangs (full accept queue, 5 s connect timeout, 300 ms deadline). The
+   upper bounds leave room for valgrind; the timeouts are far above them. */
+static void deadline(void) {
+  char addr[64], full[64];
+  int fd = test_socket_silent(addr, sizeof addr, 8);
+  int full_fd = test_socket_silent(full, sizeof full, 0);
+  pmc_client *c = NULL, *fillers[2];
+  pmc_value v = {0};
+  long long t0, elapsed;
+  pmc_options *o = pmc_options_new();
+
+  CHECK_STATUS(pmc_options_set_deadline_ms(NULL, 1), PMC_NULL_ARGUMENT);
+  CHECK_OK(pmc_options_add_server(o, addr));
+  CHECK_OK(pmc_options_set_timeout_ms(o, 5000));
+  CHECK_OK(pmc_options_set_deadline_ms(o, 200));
+  CHECK_OK(pmc_client_new(o, &c));
+  pmc_options_free(o);
+  t0 = test_now_ms();
+  CHECK_STATUS(pmc_get(c, BYTES("k"), &v), PMC_TIMEOUT);
+  elapsed = test_now_ms() - t0;
+  CHECK_LAST_ERROR(PMC_TIMEOUT, "deadline");
+  if (elapsed < 190 || elapsed > 2000)
+    FAIL("deadline of 200 ms ended the call after %lld ms", elapsed);
+  pmc_client_free(c);
+
+  for (int i = 0; i < 2; i++) {
+    pmc_options *fo = pmc_options_new();
+    CHECK_OK(pmc_options_add_server(fo, full));
+    CHECK_OK(pmc_options_set_connect_timeout_ms(fo, 100));
+    CHECK_OK(pmc_options_set_timeout_ms(fo, 50));
+    CHECK_OK(pmc_client_new(fo, &fillers[i]));
+    pmc_options_free(fo);
+    CHECK(pmc_get(fillers[i], BYTES("k"), &v) == PMC_TIMEOUT);
+  }
+  o = pmc_options_new();
+  CHECK_OK(pmc_options_add_server(o, full));
+  CHECK_OK(pmc_options_set_connect_timeout_ms(o, 5000));
+  CHECK_OK(pmc_options_set_deadline_ms(o, 300));
+  CHECK_OK(pmc_client_new(o, &c));
+  pmc_options_free(o);
+  t0 = test_now_ms();
+  CHECK_STATUS(pmc_get(c, BYTES("k"), &v), PMC_TIMEOUT);
+  elapsed = test_now_ms() - t0;
+  CHECK_LAST_ERROR(PMC_TIMEOUT, "connect");
+  if (elapsed < 250 || elapsed > 2000)
+    FAIL("deadline of 300 ms ended the connect after %lld ms", elapsed);
+  pmc_client_free(c);
+  for (int i = 0; i < 2; i++)
+    pmc_client_free(fillers[i]);
+  close(full_fd);
+  close(fd);
+}
+
 /* A listener whose accept queue is full: the kernel drops new SYNs, so a
    connect hangs until the connect timeout. */
 static void connect_timeout(void) {
@@ -866,6 +921,7 @@ int main(int argc, char **argv) {
   server_refusals();
   connection_refused();
   timeouts();
+  deadline();
   connect_timeout();
   misbehaving_servers();
 

@@ -949,6 +949,22 @@ pmc_status pmc_options_set_connect_timeout_ms(struct pmc_options *opts, uint32_t
 pmc_status pmc_options_set_timeout_ms(struct pmc_options *opts, uint32_t value);
 
 /**
+ * Limit on a whole call, in milliseconds; 0 = none (the default, as
+ * pymemcache: then only the connect and socket timeouts apply, each to one
+ * step). It bounds waiting for the connection (another thread's call on a
+ * single-server client, or a full pool), connecting, writing and reading
+ * together; a call past it fails with PMC_TIMEOUT ("the call's deadline
+ * passed ..."). A hash client applies it per server of a multi-server
+ * command (they run side by side); a retrying client gives each attempt
+ * its own. Each read and write then costs one poll(2) more.
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer.
+ */
+pmc_status pmc_options_set_deadline_ms(struct pmc_options *opts, uint32_t value);
+
+/**
  * Set TCP_NODELAY on TCP connections (default off, as pymemcache).
  * Recommended on: without it a noreply command followed by a request can
  * wait about 40 ms for the server's delayed ACK.

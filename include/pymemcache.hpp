@@ -768,6 +768,15 @@ class Options {
   }
   /// timeout() on a temporary Options, which it returns as an rvalue.
   Options &&timeout(std::chrono::milliseconds t) && { return std::move(timeout(t)); }
+  /// Limit on a whole call (waiting for the connection, connecting,
+  /// writing and reading together); 0 = none (the default, as pymemcache).
+  /// A call past it throws TimeoutError.
+  Options &deadline(std::chrono::milliseconds t) & {
+    detail::check(pmc_options_set_deadline_ms(o_, detail::to_ms(t, "deadline")));
+    return *this;
+  }
+  /// deadline() on a temporary Options, which it returns as an rvalue.
+  Options &&deadline(std::chrono::milliseconds t) && { return std::move(deadline(t)); }
   /// TCP_NODELAY (default off, as pymemcache; on is recommended: without it
   /// a noreply command followed by a request can wait ~40 ms).
   Options &no_delay(bool on = true) & {

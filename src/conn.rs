@@ -8,7 +8,7 @@ use std::io::{self, IoSlice, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How sockets are opened.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -144,6 +144,11 @@ fn set_nosigpipe(fd: RawFd) -> io::Result<()> {
 
 /// `sendmsg` with `SEND_FLAGS`: like `write_vectored`, without SIGPIPE.
 fn send_vectored(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    send_vectored_flags(fd, bufs, 0)
+}
+
+/// `send_vectored` with `extra` flags (MSG_DONTWAIT).
+fn send_vectored_flags(fd: RawFd, bufs: &[IoSlice<'_>], extra: libc::c_int) -> io::Result<usize> {
     // SAFETY: msghdr is plain data, all zeroes is an empty header.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     // IoSlice is guaranteed ABI-compatible with iovec; sendmsg only reads them.
@@ -151,7 +156,7 @@ fn send_vectored(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     // At most IOV_MAX buffers per call; the caller writes the rest after.
     msg.msg_iovlen = bufs.len().min(1024) as _;
     // SAFETY: fd is an open socket and msg describes live buffers.
-    let n = unsafe { libc::sendmsg(fd, &msg, SEND_FLAGS) };
+    let n = unsafe { libc::sendmsg(fd, &msg, SEND_FLAGS | extra) };
     if n < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -225,6 +230,46 @@ pub struct Conn {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// When the current call must be over: every read and write first waits
+    /// (poll) no longer than what is left. `None`: only the socket timeouts.
+    deadline: Option<Instant>,
+}
+
+/// The timeout error of a call whose deadline has passed.
+#[cold]
+fn deadline_passed(what: &str) -> Error {
+    Error::Timeout {
+        text: format!("the call's deadline passed before the {what} finished"),
+        server: Default::default(),
+    }
+}
+
+/// Wait until `fd` is ready for `events` or `deadline` passes.
+fn wait_ready(fd: RawFd, events: libc::c_short, deadline: Instant, what: &str) -> Result<()> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(deadline_passed(what));
+        }
+        // Rounded up: a wait of 0 ms would spin.
+        let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+        let mut p = libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        match unsafe { libc::poll(&mut p, 1, ms) } {
+            0 => continue,               // checked against the deadline at the top
+            n if n > 0 => return Ok(()), // ready, or an error the next call reports
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(Error::from_io(e, what));
+                }
+            }
+        }
+    }
 }
 
 impl Conn {
@@ -236,11 +281,35 @@ impl Conn {
             buf: Vec::with_capacity(READ_CHUNK),
             start: 0,
             end: 0,
+            deadline: None,
         })
+    }
+
+    /// Bound every following read and write by `deadline` (`None`: only the
+    /// socket's own timeouts).
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
+    fn wait_readable(&self) -> Result<()> {
+        match self.deadline {
+            Some(d) => wait_ready(self.stream.fd(), libc::POLLIN, d, "read"),
+            None => Ok(()),
+        }
+    }
+
+    fn wait_writable(&self) -> Result<()> {
+        match self.deadline {
+            Some(d) => wait_ready(self.stream.fd(), libc::POLLOUT, d, "write"),
+            None => Ok(()),
+        }
     }
 
     /// Write all of `data`.
     pub fn write_all(&mut self, data: &[u8]) -> Result<()> {
+        if self.deadline.is_some() {
+            return self.write_all_vectored(&[data]);
+        }
         self.stream
             .write_all(data)
             .map_err(|e| Error::from_io(e, "write"))
@@ -252,10 +321,17 @@ impl Conn {
         let mut idx = 0;
         let mut off = 0;
         while idx < parts.len() {
+            self.wait_writable()?;
             let slices: Vec<IoSlice<'_>> = std::iter::once(IoSlice::new(&parts[idx][off..]))
                 .chain(parts[idx + 1..].iter().map(|p| IoSlice::new(p)))
                 .collect();
-            let mut n = match self.stream.write_vectored(&slices) {
+            let sent = match self.deadline {
+                // Without waiting: poll said there is room, and a blocking
+                // send of more than that room would outlive the deadline.
+                Some(_) => send_vectored_flags(self.stream.fd(), &slices, libc::MSG_DONTWAIT),
+                None => self.stream.write_vectored(&slices),
+            };
+            let mut n = match sent {
                 Ok(0) => {
                     return Err(Error::from_io(
                         io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes"),
@@ -264,6 +340,9 @@ impl Conn {
                 }
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.deadline.is_some() => {
+                    continue; // the next poll waits, or reports the deadline
+                }
                 Err(e) => return Err(Error::from_io(e, "write")),
             };
             while idx < parts.len() && n >= parts[idx].len() - off {
@@ -297,6 +376,7 @@ impl Conn {
                 self.buf.reserve(self.buf.capacity());
             }
         }
+        self.wait_readable()?;
         self.end += recv_into(self.stream.fd(), &mut self.buf, max)?;
         Ok(())
     }
@@ -343,7 +423,10 @@ impl Conn {
             let from = out.len();
             let fd = self.stream.fd();
             while out.len() - from < missing {
-                if let Err(e) = recv_into(fd, out, missing - (out.len() - from)) {
+                let res = self
+                    .wait_readable()
+                    .and_then(|()| recv_into(fd, out, missing - (out.len() - from)));
+                if let Err(e) = res {
                     out.truncate(from);
                     return Err(e);
                 }

@@ -87,7 +87,14 @@ impl<T> ObjectPool<T> {
     /// wake-ups cheap), else the most recently returned free one, a new one,
     /// or (at the maximum) the first one returned within the pool's timeout.
     pub fn checkout(&self) -> Result<Pooled<'_, T>> {
-        let deadline = Instant::now() + self.opts.timeout;
+        self.checkout_until(None)
+    }
+
+    /// `checkout`, waiting no later than `call_deadline` either: a wait it
+    /// ends is a timeout (the pool's own timeout ending is PoolExhausted).
+    pub fn checkout_until(&self, call_deadline: Option<Instant>) -> Result<Pooled<'_, T>> {
+        let pool_deadline = Instant::now() + self.opts.timeout;
+        let deadline = call_deadline.map_or(pool_deadline, |d| d.min(pool_deadline));
         let me = thread_token();
         let mut st = self.state.lock();
         loop {
@@ -119,6 +126,12 @@ impl<T> ObjectPool<T> {
                 };
             }
             if self.returned.wait_until(&mut st, deadline).timed_out() && st.free.is_empty() {
+                if deadline < pool_deadline {
+                    return Err(Error::Timeout {
+                        text: "the call's deadline passed waiting for a pooled connection".into(),
+                        server: Default::default(),
+                    });
+                }
                 let busy = st.in_use;
                 return Err(Error::PoolExhausted {
                     max: self.opts.max_size.unwrap_or(busy),

@@ -28,3 +28,140 @@ fn a_connection_to_itself_is_refused() {
     assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
     assert!(stderr.contains("connected to itself"), "stderr: {stderr}");
 }
+
+// ---- the per-call deadline ------------------------------------------------------------
+
+mod common;
+use common::Memcached;
+use pymemcache::{
+    Client, ClientOptions, ErrorKind, HashClient, HashOptions, Memcache, PoolOptions, PooledClient,
+};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const MS: fn(u64) -> Duration = Duration::from_millis;
+/// How late a call may end past its deadline: scheduling on a busy 2-core
+/// machine, not the client's own work.
+const SLACK: Duration = Duration::from_millis(60);
+
+fn opts(timeout: u64, deadline: Option<u64>) -> ClientOptions {
+    ClientOptions {
+        connect_timeout: Some(MS(2000)),
+        timeout: Some(MS(timeout)),
+        deadline: deadline.map(MS),
+        default_noreply: false,
+        ..ClientOptions::default()
+    }
+}
+
+/// A server that answers `get k` one byte every 100 ms: each read is well
+/// within the socket timeout, the whole reply takes 3.5 s.
+fn dripping_server() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    for b in b"VALUE k 0 10\r\n0123456789\r\nEND\r\n" {
+                        std::thread::sleep(MS(100));
+                        if s.write_all(&[*b]).is_err() {
+                            return;
+                        }
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let t = Instant::now();
+    let r = f();
+    (r, t.elapsed())
+}
+
+#[test]
+fn a_dripping_server_cannot_stretch_a_call_past_its_deadline() {
+    let addr = dripping_server();
+    // Without a deadline the call takes as long as the server likes.
+    let plain = Client::new(&addr, &opts(500, None)).unwrap();
+    let (r, slow) = timed(|| plain.get(b"k"));
+    assert_eq!(r.unwrap().unwrap().value, b"0123456789");
+    assert!(slow > MS(2500), "{slow:?}");
+    for kind in ["single", "pooled", "hash"] {
+        let o = opts(500, Some(400));
+        let c: Box<dyn Memcache> = match kind {
+            "single" => Box::new(Client::new(&addr, &o).unwrap()),
+            "pooled" => Box::new(PooledClient::new(&addr, &o, PoolOptions::default()).unwrap()),
+            _ => Box::new(HashClient::new(&[&addr], &o, HashOptions::default()).unwrap()),
+        };
+        let (r, took) = timed(|| c.get(b"k"));
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout, "{kind}: {e}");
+        assert!(e.to_string().contains("deadline"), "{kind}: {e}");
+        assert!(
+            took >= MS(400) && took < MS(400) + SLACK,
+            "{kind}: {took:?}"
+        );
+        println!("dripping server, {kind}: {took:?} with a 400 ms deadline, {slow:?} without");
+    }
+}
+
+/// Callers of one shared connection queue behind each other's timeouts; the
+/// deadline bounds the wait for the connection as well.
+#[test]
+fn callers_queued_on_a_stalled_server_keep_their_deadline() {
+    let mc = Memcached::tcp(&[]);
+    for (kind, deadline) in [
+        ("single", None),
+        ("single", Some(250)),
+        ("pooled", Some(250)),
+        ("hash", Some(250)),
+    ] {
+        let o = opts(200, deadline);
+        let c: Arc<dyn Memcache> = match kind {
+            "single" => Arc::new(Client::new(&mc.addr(), &o).unwrap()),
+            "pooled" => {
+                let p = PoolOptions {
+                    max_size: Some(2),
+                    timeout: MS(10_000),
+                    ..PoolOptions::default()
+                };
+                Arc::new(PooledClient::new(&mc.addr(), &o, p).unwrap())
+            }
+            _ => Arc::new(HashClient::new(&[&mc.addr()], &o, HashOptions::default()).unwrap()),
+        };
+        c.set(b"k", b"v", 0, 0, Some(false)).unwrap();
+        mc.pause();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    let (r, took) = timed(|| c.get(b"k"));
+                    assert!(r.is_err());
+                    took
+                })
+            })
+            .collect();
+        let worst = threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .max()
+            .unwrap();
+        mc.resume();
+        println!("8 threads, stalled server, {kind}, deadline {deadline:?}: worst call {worst:?}");
+        match deadline {
+            Some(d) => assert!(worst < MS(d) + SLACK, "{kind}: {worst:?}"),
+            // The behaviour the deadline fixes: callers wait out each other.
+            None => assert!(worst > MS(600), "{kind}: {worst:?}"),
+        }
+    }
+}

@@ -15,6 +15,11 @@ pub struct ClientOptions {
     pub connect_timeout: Option<Duration>,
     /// Limit on each read and write; `None` blocks.
     pub timeout: Option<Duration>,
+    /// Limit on a whole call: waiting for the connection (another caller's
+    /// lock, or a pool), connecting, writing and reading together. `None`
+    /// (the default, pymemcache's behaviour): only `connect_timeout` and
+    /// `timeout` apply, each to one step.
+    pub deadline: Option<Duration>,
     /// Set TCP_NODELAY on TCP connections.
     pub no_delay: bool,
     /// Set SO_KEEPALIVE on TCP connections.
@@ -23,10 +28,11 @@ pub struct ClientOptions {
     pub ignore_exc: bool,
     /// Prepended to every key.
     pub key_prefix: Vec<u8>,
-    /// Noreply default of set, add, replace, append, prepend, delete and
-    /// flush_all (true, as in pymemcache).
+    /// Noreply default of set, add, replace, append, prepend, delete, touch
+    /// and flush_all (true, as in pymemcache).
     pub default_noreply: bool,
-    /// Accept UTF-8 keys with non-ASCII characters.
+    /// Accept non-ASCII text keys (`KeyRules::check_text`); bytes keys are
+    /// checked by pymemcache's bytes rules whatever this says.
     pub allow_unicode_keys: bool,
     /// The longest value sent or accepted in a reply; a longer one is an
     /// error, never a giant allocation.
@@ -38,6 +44,7 @@ impl Default for ClientOptions {
         ClientOptions {
             connect_timeout: None,
             timeout: None,
+            deadline: None,
             no_delay: false,
             keepalive: false,
             ignore_exc: false,

@@ -8,6 +8,7 @@ use crate::addr::ServerAddr;
 use crate::error::{Error, Result};
 use crate::key::KeyRules;
 use crate::pool::{ObjectPool, PoolOptions, PoolStats};
+use std::time::{Duration, Instant};
 
 /// A thread-safe client for one server over a pool of connections.
 pub struct PooledClient {
@@ -15,6 +16,8 @@ pub struct PooledClient {
     addr: ServerAddr,
     rules: KeyRules,
     ignore_exc: bool,
+    /// `ClientOptions::deadline`: the limit on a whole call.
+    deadline: Option<Duration>,
 }
 
 impl PooledClient {
@@ -40,6 +43,7 @@ impl PooledClient {
             addr,
             rules: opts.key_rules()?,
             ignore_exc: opts.ignore_exc,
+            deadline: opts.deadline,
         })
     }
 
@@ -55,8 +59,16 @@ impl PooledClient {
 }
 
 impl ConnSource for PooledClient {
+    /// A connection from the pool; with a deadline, waiting for one ends
+    /// at the deadline too.
     fn checkout(&self) -> Result<ConnGuard<'_>> {
-        Ok(ConnGuard::Pooled(self.pool.checkout()?))
+        let Some(limit) = self.deadline else {
+            return Ok(ConnGuard::Pooled(self.pool.checkout()?));
+        };
+        let until = Instant::now() + limit;
+        let mut conn = self.pool.checkout_until(Some(until))?;
+        conn.start_call(Some(until));
+        Ok(ConnGuard::Pooled(conn))
     }
 
     fn ignore_exc(&self) -> bool {

@@ -15,6 +15,7 @@ use crate::key::KeyRules;
 use crate::protocol::reply::{self, StoreReply};
 use crate::protocol::request::{self, FetchCmd, StoreCmd};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Values up to this size are copied into the request buffer; larger ones
 /// are written straight from the caller's memory.
@@ -38,6 +39,8 @@ pub struct ServerConn {
     default_noreply: bool,
     max_value_len: usize,
     conn: Option<Conn>,
+    /// When the current call must be over (`ClientOptions::deadline`).
+    deadline: Option<Instant>,
     wbuf: Vec<u8>,
     spans: Vec<(usize, usize)>,
     key_scratch: Vec<u8>,
@@ -158,6 +161,7 @@ impl ServerConn {
             default_noreply: opts.default_noreply,
             max_value_len: opts.max_value_len,
             conn: None,
+            deadline: None,
             wbuf: Vec::with_capacity(1024),
             spans: Vec::new(),
             key_scratch: Vec::with_capacity(256),
@@ -182,9 +186,38 @@ impl ServerConn {
     /// The open connection, opening it first if needed.
     fn conn(&mut self) -> Result<&mut Conn> {
         if self.conn.is_none() {
-            self.conn = Some(Conn::open(&self.addr, &self.connect)?);
+            let mut conn = match self.deadline {
+                None => Conn::open(&self.addr, &self.connect)?,
+                Some(d) => Conn::open(&self.addr, &self.connect_options_until(d)?)?,
+            };
+            conn.set_deadline(self.deadline);
+            self.conn = Some(conn);
         }
         Ok(self.conn.as_mut().expect("connection was just opened"))
+    }
+
+    /// The connect options with the connect timeout cut to what is left
+    /// before `deadline`.
+    fn connect_options_until(&self, deadline: Instant) -> Result<ConnectOptions> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::Timeout {
+                text: "the call's deadline passed before connecting".into(),
+                server: Default::default(),
+            });
+        }
+        let mut o = self.connect.clone();
+        o.connect_timeout = Some(o.connect_timeout.map_or(left, |t| t.min(left)));
+        Ok(o)
+    }
+
+    /// Start a call that must be over by `deadline` (`None`: no limit but
+    /// the socket timeouts).
+    pub fn start_call(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+        if let Some(c) = self.conn.as_mut() {
+            c.set_deadline(deadline);
+        }
     }
 
     /// Close on error and name the server in it.

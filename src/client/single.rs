@@ -4,13 +4,16 @@
 use super::via_conn::{ConnGuard, ConnSource};
 use super::{ClientOptions, ServerConn};
 use crate::addr::ServerAddr;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::key::KeyRules;
 use parking_lot::Mutex;
+use std::time::{Duration, Instant};
 
 /// A client for one memcached server.
 pub struct Client {
     conn: Mutex<ServerConn>,
+    /// `ClientOptions::deadline`: the limit on a whole call.
+    deadline: Option<Duration>,
     ignore_exc: bool,
     addr: ServerAddr,
     rules: KeyRules,
@@ -27,6 +30,7 @@ impl Client {
     pub fn with_addr(addr: ServerAddr, opts: &ClientOptions) -> Result<Client> {
         Ok(Client {
             conn: Mutex::new(ServerConn::new(addr.clone(), opts)?),
+            deadline: opts.deadline,
             ignore_exc: opts.ignore_exc,
             addr,
             rules: opts.key_rules()?,
@@ -45,8 +49,24 @@ impl Client {
 }
 
 impl ConnSource for Client {
+    /// The connection, locked; with a deadline, waiting for another
+    /// caller's call ends at the deadline too.
     fn checkout(&self) -> Result<ConnGuard<'_>> {
-        Ok(ConnGuard::Locked(self.conn.lock()))
+        let Some(limit) = self.deadline else {
+            return Ok(ConnGuard::Locked(self.conn.lock()));
+        };
+        let until = Instant::now() + limit;
+        let mut conn = self
+            .conn
+            .try_lock_until(until)
+            .ok_or_else(|| Error::Timeout {
+                text:
+                    "the call's deadline passed waiting for the connection (in use by another call)"
+                        .into(),
+                server: Default::default(),
+            })?;
+        conn.start_call(Some(until));
+        Ok(ConnGuard::Locked(conn))
     }
 
     fn ignore_exc(&self) -> bool {
