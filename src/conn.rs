@@ -233,6 +233,9 @@ pub struct Conn {
     /// When the current call must be over: every read and write first waits
     /// (poll) no longer than what is left. `None`: only the socket timeouts.
     deadline: Option<Instant>,
+    /// The limit on each read and write (`ConnectOptions::timeout`), which
+    /// the wait for the deadline keeps as well.
+    op_timeout: Option<Duration>,
 }
 
 /// The timeout error of a call whose deadline has passed.
@@ -244,13 +247,29 @@ fn deadline_passed(what: &str) -> Error {
     }
 }
 
-/// Wait until `fd` is ready for `events` or `deadline` passes.
-fn wait_ready(fd: RawFd, events: libc::c_short, deadline: Instant, what: &str) -> Result<()> {
+/// Wait until `fd` is ready for `events`, or fail when `deadline` passes
+/// or, first, `op_timeout` (the limit of this one read or write).
+fn wait_ready(
+    fd: RawFd,
+    events: libc::c_short,
+    deadline: Instant,
+    op_timeout: Option<Duration>,
+    what: &str,
+) -> Result<()> {
+    let op_end = op_timeout.map(|t| Instant::now() + t);
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let now = Instant::now();
+        let left = deadline.saturating_duration_since(now);
         if left.is_zero() {
             return Err(deadline_passed(what));
         }
+        let left = match op_end {
+            Some(end) if end <= now => {
+                return Err(Error::from_io(io::ErrorKind::TimedOut.into(), what));
+            }
+            Some(end) => left.min(end - now),
+            None => left,
+        };
         // Rounded up: a wait of 0 ms would spin.
         let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
         let mut p = libc::pollfd {
@@ -282,6 +301,7 @@ impl Conn {
             start: 0,
             end: 0,
             deadline: None,
+            op_timeout: opts.timeout,
         })
     }
 
@@ -293,14 +313,14 @@ impl Conn {
 
     fn wait_readable(&self) -> Result<()> {
         match self.deadline {
-            Some(d) => wait_ready(self.stream.fd(), libc::POLLIN, d, "read"),
+            Some(d) => wait_ready(self.stream.fd(), libc::POLLIN, d, self.op_timeout, "read"),
             None => Ok(()),
         }
     }
 
     fn wait_writable(&self) -> Result<()> {
         match self.deadline {
-            Some(d) => wait_ready(self.stream.fd(), libc::POLLOUT, d, "write"),
+            Some(d) => wait_ready(self.stream.fd(), libc::POLLOUT, d, self.op_timeout, "write"),
             None => Ok(()),
         }
     }
