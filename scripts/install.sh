@@ -112,7 +112,7 @@ fi
 
 # ---- the dynamic loader's cache ----------------------------------------------
 if [ -z "$destdir" ] && [ "$(id -u)" -eq 0 ] && command -v ldconfig >/dev/null &&
-  ldconfig -v -N 2>/dev/null | grep -q "^$libdir:"; then
+  ldconfig -v -N 2>/dev/null | grep '^/' | cut -d: -f1 | grep -qxF "$libdir"; then
   step "ldconfig ($libdir is searched by the dynamic loader)"
   ldconfig
 fi

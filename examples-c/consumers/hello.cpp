@@ -4,8 +4,10 @@
 // pymemcache::pymemcache_static. It stores a value on the server named by
 // argv[1], reads it back and prints it.
 //
-// It uses the C header for now; the C++ header (pymemcache.hpp) is
-// installed beside it.
+// It includes the C header for now. The C++ header, include/pymemcache.hpp,
+// is installed beside it as soon as it exists (install-consumers-test.sh
+// checks every header of include/ is installed); switching this program to
+// it is the include line below.
 #include <pymemcache.h>
 
 #include <cstdio>
