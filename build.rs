@@ -1,6 +1,7 @@
-//! Generates include/pymemcache.h with cbindgen and gives the shared library
-//! its soname. With CI set (or PMC_HEADER_CHECK), the header is written only
-//! to OUT_DIR, so that the committed header is what gets tested.
+//! Generates the C header with cbindgen into OUT_DIR (never into the source
+//! tree: `scripts/gen-header.sh` copies it to include/pymemcache.h, and CI
+//! checks that the committed header is current) and gives the shared library
+//! its soname.
 
 use std::path::PathBuf;
 
@@ -13,8 +14,6 @@ fn main() {
 
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
-    println!("cargo:rerun-if-env-changed=CI");
-    println!("cargo:rerun-if-env-changed=PMC_HEADER_CHECK");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libpymemcache.so.{major}");
 
     let mut config =
@@ -30,9 +29,4 @@ fn main() {
         .generate()
         .expect("cbindgen could not generate the header");
     bindings.write_to_file(out_dir.join("pymemcache.h"));
-    let check_only = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
-        || std::env::var_os("PMC_HEADER_CHECK").is_some();
-    if !check_only {
-        bindings.write_to_file(crate_dir.join("include/pymemcache.h"));
-    }
 }

@@ -12,8 +12,10 @@
 #   PMC_JOBS                 parallel build and test jobs (default 2)
 #   MEMCACHED                the memcached binary (default: from PATH)
 #
-# Needs cargo, cmake >= 3.16, a C99 and a C++17 compiler, memcached and
-# valgrind. No memcached needs to be running: the tests start their own.
+# Needs cargo, cmake >= 3.16, a C99 and a C++17 compiler, memcached,
+# valgrind and pkg-config; the install_consumers test runs
+# scripts/install.sh, which builds cargo-c if it is missing. No memcached
+# needs to be running: the tests start their own.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

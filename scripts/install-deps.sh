@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what building and testing need on a fresh Debian machine, only if
-# something is missing: memcached, cmake, a C compiler, valgrind, pkg-config.
+# something is missing: memcached, cmake, a C compiler, valgrind, pkg-config,
+# and cargo-c (for the install test: scripts/install-cargo-c.sh builds it).
 set -euo pipefail
 need=()
 command -v memcached >/dev/null || need+=(memcached)
@@ -19,3 +20,4 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "cargo (rustup) is required" >&2; exit 1; }
+"$(dirname "$0")/install-cargo-c.sh"

@@ -1,7 +1,7 @@
 //! The committed include/pymemcache.h must be exactly what build.rs
 //! generates from the sources, and export only `pmc_`/`PMC_` names.
-//! (Under CI, build.rs writes the header only to OUT_DIR, so a stale
-//! committed header fails here.)
+//! (build.rs writes the header only to OUT_DIR; `scripts/gen-header.sh`
+//! copies it into include/, so a stale committed header fails here.)
 
 const GENERATED: &str = include_str!(concat!(env!("OUT_DIR"), "/pymemcache.h"));
 
@@ -11,8 +11,8 @@ fn committed_header_is_current() {
     let committed = std::fs::read_to_string(path).expect("include/pymemcache.h is committed");
     assert!(
         committed == GENERATED,
-        "include/pymemcache.h differs from what build.rs generates: run `cargo build` \
-         outside CI and commit the header"
+        "include/pymemcache.h differs from what build.rs generates: run \
+         `scripts/gen-header.sh` and commit include/pymemcache.h"
     );
 }
 
