@@ -18,6 +18,7 @@
 #   P/lib/cmake/pymemcache/pymemcacheConfig.cmake, pymemcacheConfigVersion.cmake
 #                                          find_package(pymemcache CONFIG): targets
 #                                          pymemcache::pymemcache, pymemcache::pymemcache_static
+#   P/bin/pmc, P/share/man/man1/pmc.1      the command-line tool and its man page
 # and runs ldconfig when it installed as root into a directory the dynamic
 # loader searches.
 set -euo pipefail
@@ -108,7 +109,14 @@ else
 fi
 
 # ---- the pmc command-line tool -----------------------------------------------
-# (to come: `cargo install --path . --root P` installs P/bin/pmc here)
+# Built with the same `dist` profile and target directory as the library
+# above, so the dependencies are not compiled again.
+step "cargo install pmc --root $prefix"
+cargo install --quiet --locked --path "$root" --profile dist --bin pmc --force \
+  --target "$(rustc -vV | sed -n 's/^host: //p')" --target-dir "$root/target" \
+  --root "$stage$prefix" --no-track
+mkdir -p "$stage$prefix/share/man/man1"
+"$stage$prefix/bin/pmc" man >"$stage$prefix/share/man/man1/pmc.1"
 
 # ---- the dynamic loader's cache ----------------------------------------------
 if [ -z "$destdir" ] && [ "$(id -u)" -eq 0 ] && command -v ldconfig >/dev/null &&
@@ -122,4 +130,5 @@ step "installed"
   find "$stage$includedir" -maxdepth 1 -name 'pymemcache*'
   find "$stage$libdir" -maxdepth 1 -name 'libpymemcache*'
   find "$stage$libdir/pkgconfig" "$stage$libdir/cmake" -path '*pymemcache*' \( -type f -o -type l \)
+  ls "$stage$prefix/bin/pmc" "$stage$prefix/share/man/man1/pmc.1"
 } | sort | sed 's/^/  /'
