@@ -417,6 +417,29 @@ timeout)
   kill -CONT "$private_pid"
   expect 0 '' -s "$private_addr" --timeout 0.5 set k v
   ;;
+deadline)
+  # The stopped server again: --timeout 5 would wait 5 s for the reply,
+  # --deadline 0.3 ends the whole call first, and says so.
+  start_private tcp_stopped
+  kill -STOP "$private_pid"
+  start=$(date +%s%N)
+  expect_err 3 "^pmc: get k: timeout: .*deadline.*$private_addr" -s "$private_addr" --timeout 5 --deadline 0.3 get k
+  ms=$((($(date +%s%N) - start) / 1000000))
+  [ "$ms" -ge 250 ] && [ "$ms" -lt 2000 ] || fail "--timeout 5 --deadline 0.3 took $ms ms"
+  expect_err 3 "deadline" -s "$private_addr" --timeout 5 --deadline 0.3 stats
+  # 0 is no deadline: --timeout ends the call, and the message says timeout only
+  expect_err 3 "timeout" -s "$private_addr" --timeout 0.3 --deadline 0 get k
+  grep -q deadline <<<"$err" && fail "--deadline 0 still set a deadline: $err"
+  expect_err 2 'invalid value' --deadline soon -s "$private_addr" version
+  expect_err 2 'invalid value' --deadline=-1 -s "$private_addr" version
+  kill -CONT "$private_pid"
+  expect 0 '' -s "$private_addr" --timeout 5 --deadline 2 set k v
+  expect 0 'v' -s "$private_addr" --deadline 2 get k
+  # --help says what it bounds
+  run --help
+  contains "$out" "--deadline <SECONDS>" "--help"
+  contains "$out" "connecting, writing the request and reading the whole reply" "--help"
+  ;;
 multi_server)
   # Three servers of our own (two TCP, one socket), so that item counts are
   # only ours.

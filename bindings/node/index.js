@@ -100,6 +100,7 @@ const C = {
 const SETTERS = [
   ['connectTimeout', 'pmc_options_set_connect_timeout_ms', 'uint32_t', ms],
   ['timeout', 'pmc_options_set_timeout_ms', 'uint32_t', ms],
+  ['deadline', 'pmc_options_set_deadline_ms', 'uint32_t', ms],
   ['noDelay', 'pmc_options_set_no_delay', 'bool', Boolean],
   ['keepalive', 'pmc_options_set_keepalive', 'bool', Boolean],
   ['ignoreExc', 'pmc_options_set_ignore_exc', 'bool', Boolean],
@@ -263,8 +264,13 @@ const registry = new FinalizationRegistry((box) => {
 
 class Client {
   // servers: "host:port" or an array (two or more make a hash client).
-  // Timeouts are in milliseconds. noreply (default false, unlike
-  // pymemcache) makes set, delete and touch skip the server's reply.
+  // Timeouts are in milliseconds. deadline (milliseconds; 0 or absent:
+  // none) bounds a whole call: waiting for the connection (another call in
+  // flight on a single-server client, or a full pool), connecting, writing
+  // and reading together; past it the call fails with a ConnectionError of
+  // status TIMEOUT ("the call's deadline passed ..."; an async call's error
+  // gives the status only). noreply (default false, unlike pymemcache)
+  // makes set, delete and touch skip the server's reply.
   // allowUnicodeKeys accepts non-ASCII string keys (sent as UTF-8).
   // hashKeyForm ('text', the default, or 'python_bytes') places keys where
   // pymemcache's HashClient places them when the fleet's Python services

@@ -71,6 +71,16 @@ pub struct Global {
           value_parser = parse_seconds)]
     pub timeout: Seconds,
 
+    /// Limit on each call to a server as a whole, in seconds (0: none)
+    ///
+    /// It bounds connecting, writing the request and reading the whole reply
+    /// together, where --connect-timeout and --timeout each bound one step
+    /// (a server that answers slowly but steadily never trips --timeout).
+    /// Past it the call fails with "the call's deadline passed" (exit 3).
+    #[arg(long, value_name = "SECONDS", default_value = "0", global = true,
+          value_parser = parse_seconds, verbatim_doc_comment)]
+    pub deadline: Seconds,
+
     /// Prepend PREFIX to every key (`keys`: list only those, without it)
     #[arg(long, value_name = "PREFIX", global = true)]
     pub key_prefix: Option<OsString>,

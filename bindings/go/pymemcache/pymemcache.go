@@ -164,9 +164,15 @@ type Options struct {
 
 	ConnectTimeout time.Duration // 0: no limit
 	Timeout        time.Duration // each read/write; 0: no limit
-	NoDelay        bool
-	Keepalive      bool
-	IgnoreExc      bool // get errors read as misses
+	// Deadline bounds a whole call: waiting for the connection (another
+	// goroutine's call on a single-server client, or a full pool),
+	// connecting, writing and reading together; past it the call fails with
+	// ErrTimeout ("the call's deadline passed ..."). 0: none (the default).
+	// Whole milliseconds, rounded up.
+	Deadline  time.Duration
+	NoDelay   bool
+	Keepalive bool
+	IgnoreExc bool // get errors read as misses
 	// Noreply makes Set, Delete and Touch send "noreply" (the library's and
 	// pymemcache's default). The binding's default, false, waits for the
 	// server so that errors and the outcome of Delete and Touch are reported.
@@ -285,6 +291,7 @@ func New(opts Options) (*Client, error) {
 	}{
 		{"connect timeout", func() C.pmc_status { return C.pmc_options_set_connect_timeout_ms(o, msClamp(opts.ConnectTimeout)) }, opts.ConnectTimeout > 0},
 		{"timeout", func() C.pmc_status { return C.pmc_options_set_timeout_ms(o, msClamp(opts.Timeout)) }, opts.Timeout > 0},
+		{"deadline", func() C.pmc_status { return C.pmc_options_set_deadline_ms(o, msClamp(opts.Deadline)) }, opts.Deadline > 0},
 		{"no_delay", func() C.pmc_status { return C.pmc_options_set_no_delay(o, C.bool(opts.NoDelay)) }, true},
 		{"keepalive", func() C.pmc_status { return C.pmc_options_set_keepalive(o, C.bool(opts.Keepalive)) }, true},
 		{"ignore_exc", func() C.pmc_status { return C.pmc_options_set_ignore_exc(o, C.bool(opts.IgnoreExc)) }, true},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -609,4 +610,49 @@ func TestNoLeakedBuffers(t *testing.T) {
 		t.Fatalf("RSS grew by %d MiB reading 262 MiB: library buffers leak", grown>>20)
 	}
 	t.Logf("RSS grew by %d KiB", grown>>10)
+}
+
+// A server that accepts and reads but never answers: Timeout (5s) would wait
+// long, Deadline (200ms) ends the whole call with ErrTimeout.
+func TestDeadlineBoundsTheWholeCall(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var held []net.Conn
+	var heldMu sync.Mutex
+	defer func() {
+		heldMu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		heldMu.Unlock()
+	}()
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			heldMu.Lock()
+			held = append(held, conn)
+			heldMu.Unlock()
+			go func() { _, _ = io.Copy(io.Discard, conn) }()
+		}
+	}()
+	c := newClient(t, Options{Servers: []string{l.Addr().String()}, Timeout: 5 * time.Second, Deadline: 200 * time.Millisecond})
+	start := time.Now()
+	_, _, err = c.Get(key(t, "deadline"))
+	elapsed := time.Since(start)
+	var e *Error
+	if !errors.As(err, &e) || e.Status != StatusTimeout || !errors.Is(err, ErrTimeout) {
+		t.Fatalf("want PMC_TIMEOUT, got %v", err)
+	}
+	if !strings.Contains(e.Message, "deadline") {
+		t.Fatalf("message %q does not mention the deadline", e.Message)
+	}
+	if elapsed < 150*time.Millisecond || elapsed > 2*time.Second {
+		t.Fatalf("failed after %v, want 150ms..2s", elapsed)
+	}
 }

@@ -164,6 +164,41 @@ test('an illegal key opens no connection', async () => {
   }
 });
 
+// A server that accepts but never answers: timeout (5 s) would wait long,
+// deadline (200 ms) ends the whole call.
+test('deadline bounds a whole call, sync and async', async () => {
+  const socks = [];
+  const srv = net.createServer((sock) => { socks.push(sock); sock.resume(); });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const addr = `127.0.0.1:${srv.address().port}`;
+  const isTimeout = (e) => e instanceof pmc.ConnectionError && e.status === pmc.Status.TIMEOUT &&
+    e.statusName === 'PMC_TIMEOUT';
+  const inTime = (what, start) => {
+    const elapsed = Number(process.hrtime.bigint() - start) / 1e6;
+    assert.ok(elapsed >= 150 && elapsed <= 2000, `${what} failed after ${elapsed} ms, want 150..2000`);
+  };
+  try {
+    let start = process.hrtime.bigint();
+    assert.throws(() => client(addr, { timeout: 5000, deadline: 200 }).get(key('deadline')), (e) => {
+      assert.ok(isTimeout(e), `want a TIMEOUT ConnectionError, got ${e}`);
+      assert.match(e.message, /deadline/);
+      return true;
+    });
+    inTime('get', start);
+    start = process.hrtime.bigint();
+    // An async call's error has the status but not the library's message
+    // (kept per thread, and the call ran on a koffi worker).
+    await assert.rejects(client(addr, { timeout: 5000, deadline: 200 }).getAsync(key('deadline')), (e) => {
+      assert.ok(isTimeout(e), `want a TIMEOUT ConnectionError, got ${e}`);
+      return true;
+    });
+    inTime('getAsync', start);
+  } finally {
+    for (const s of socks) s.destroy();
+    srv.close();
+  }
+});
+
 test('a closed port gives a connection error with PMC_IO_ERROR', async () => {
   const c = client(await closedAddress());
   assert.throws(() => c.get('some-key'), (e) => {

@@ -82,6 +82,7 @@ module Pymemcache
     attach_function :pmc_options_add_server, %i[pmc_options string], :pmc_status
     attach_function :pmc_options_set_connect_timeout_ms, %i[pmc_options uint32], :pmc_status
     attach_function :pmc_options_set_timeout_ms, %i[pmc_options uint32], :pmc_status
+    attach_function :pmc_options_set_deadline_ms, %i[pmc_options uint32], :pmc_status
     attach_function :pmc_options_set_no_delay, %i[pmc_options bool], :pmc_status
     attach_function :pmc_options_set_keepalive, %i[pmc_options bool], :pmc_status
     attach_function :pmc_options_set_ignore_exc, %i[pmc_options bool], :pmc_status
@@ -249,15 +250,19 @@ module Pymemcache
 
     # +servers+: "host:port" (or "[ipv6]:port", or a socket path), or an
     # array of them (two or more make a hash client). Timeouts are in
-    # seconds. +noreply+ (default false, unlike pymemcache) makes set,
-    # delete and touch skip the server's reply. +allow_unicode_keys+ accepts
-    # non-ASCII text keys (sent as UTF-8). +hash_key_form+ (:text, the
-    # default, or :python_bytes) places keys where pymemcache's HashClient
-    # places them when the fleet's Python services pass str or bytes keys.
-    def initialize(servers, connect_timeout: nil, timeout: nil, no_delay: false, keepalive: false,
-                   ignore_exc: false, noreply: false, allow_unicode_keys: false, max_value_len: nil,
-                   key_prefix: nil, use_pooling: false, max_pool_size: nil, pool_timeout: nil,
-                   pool_idle_timeout: nil, use_hash_client: false, retry_attempts: nil,
+    # seconds. +deadline+ (seconds; nil or 0: none) bounds a whole call:
+    # waiting for the connection (another thread's call, or a full pool),
+    # connecting, writing and reading together; past it the call raises
+    # TimeoutError ("the call's deadline passed ..."). +noreply+ (default
+    # false, unlike pymemcache) makes set, delete and touch skip the
+    # server's reply. +allow_unicode_keys+ accepts non-ASCII text keys (sent
+    # as UTF-8). +hash_key_form+ (:text, the default, or :python_bytes)
+    # places keys where pymemcache's HashClient places them when the
+    # fleet's Python services pass str or bytes keys.
+    def initialize(servers, connect_timeout: nil, timeout: nil, deadline: nil, no_delay: false,
+                   keepalive: false, ignore_exc: false, noreply: false, allow_unicode_keys: false,
+                   max_value_len: nil, key_prefix: nil, use_pooling: false, max_pool_size: nil,
+                   pool_timeout: nil, pool_idle_timeout: nil, use_hash_client: false, retry_attempts: nil,
                    retry_timeout: nil, dead_timeout: nil, hash_key_form: :text)
       form = case hash_key_form
              when nil then Lib::KEY_FORM_TEXT
@@ -283,6 +288,7 @@ module Pymemcache
         ]
         settings << [:pmc_options_set_connect_timeout_ms, ms.call(connect_timeout)] if connect_timeout
         settings << [:pmc_options_set_timeout_ms, ms.call(timeout)] if timeout
+        settings << [:pmc_options_set_deadline_ms, ms.call(deadline)] if deadline
         settings << [:pmc_options_set_max_value_len, max_value_len] if max_value_len
         settings << [:pmc_options_set_max_pool_size, max_pool_size] if max_pool_size
         settings << [:pmc_options_set_pool_timeout_ms, ms.call(pool_timeout)] if pool_timeout

@@ -151,6 +151,23 @@ class PymemcacheTest < Minitest::Test
     server&.close
   end
 
+  # A server that accepts (the kernel's backlog) but never answers: timeout
+  # (5 s) would wait long, deadline (0.2 s) ends the whole call.
+  def test_deadline_bounds_the_whole_call
+    server = TCPServer.new('127.0.0.1', 0)
+    c = client("127.0.0.1:#{server.addr[1]}", timeout: 5, deadline: 0.2)
+    start = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    err = assert_raises(Pymemcache::TimeoutError) { c.get(key('deadline')) }
+    elapsed = Process.clock_gettime(Process::CLOCK_MONOTONIC) - start
+    assert_equal Pymemcache::TIMEOUT, err.status
+    assert_equal 'PMC_TIMEOUT', err.status_name
+    assert_match(/deadline/, err.message)
+    assert_operator elapsed, :>=, 0.15
+    assert_operator elapsed, :<=, 2.0
+  ensure
+    server&.close
+  end
+
   def test_connection_error
     c = client(MemcachedHelper.closed_address)
     err = assert_raises(Pymemcache::ConnectionError) { c.get('some-key') }

@@ -212,6 +212,7 @@ fn context(cli: &Cli) -> Result<Ctx, String> {
     let opts = ClientOptions {
         connect_timeout: g.connect_timeout.0,
         timeout: g.timeout.0,
+        deadline: g.deadline.0,
         key_prefix: g
             .key_prefix
             .as_ref()
