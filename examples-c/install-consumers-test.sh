@@ -100,8 +100,20 @@ for app in hello_c_shared hello_c_static cmake-build/hello_cxx_shared cmake-buil
   fi
 done
 
+step "the installed pmc: a binary value through a pipe, and its man page"
+pmc=$prefix/bin/pmc
+[ -x "$pmc" ] || fail "$pmc was not installed"
+[ -s "$prefix/share/man/man1/pmc.1" ] || fail "pmc.1 was not installed"
+head -c 4096 /dev/urandom >"$work/random.bin"
+if "$pmc" -s "$server" set "install-consumer.pmc.$version" - <"$work/random.bin" &&
+  "$pmc" -s "$server" get --raw "install-consumer.pmc.$version" | cmp -s - "$work/random.bin"; then
+  echo "pmc: 4096 random bytes round-tripped"
+else
+  fail "the installed pmc did not round-trip a binary value"
+fi
+
 if [ "$failures" -gt 0 ]; then
   echo "install_consumers: $failures failure(s)" >&2
   exit 1
 fi
-echo "install_consumers: ok (4 programs against the installed library)"
+echo "install_consumers: ok (4 programs and pmc against the installed files)"
