@@ -264,10 +264,18 @@ fn pickle_value(v: &serde_json::Value, depth: usize) -> Result<Value> {
         J::Number(n) => {
             let text = n.to_string();
             if text.contains(['.', 'e', 'E']) {
-                Value::F64(
-                    text.parse()
-                        .map_err(|_| Error::Corrupt(format!("number {text}")))?,
-                )
+                // JSON has no infinities: a number beyond f64's range (1e400)
+                // is refused here, or the pickle written would hold one that
+                // `to_json` cannot give back.
+                let f: f64 = text
+                    .parse()
+                    .map_err(|_| Error::Corrupt(format!("number {text}")))?;
+                if !f.is_finite() {
+                    return Err(Error::Corrupt(format!(
+                        "number {text} is beyond the range of a float"
+                    )));
+                }
+                Value::F64(f)
             } else if let Ok(i) = text.parse::<i64>() {
                 Value::I64(i)
             } else {
@@ -349,6 +357,22 @@ mod tests {
             from_json(r#"{"$bytes":"abc"}"#),
             Err(Error::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn floats_beyond_range_are_refused_not_stored_as_infinity() {
+        // Found by the pickle fuzz target: these parsed to +-inf, were
+        // pickled, and then the pickle could not be read back as JSON.
+        for json in ["1e400", "[-1345607174113e308]", r#"{"a":{"$set":[1e999]}}"#] {
+            assert!(
+                matches!(from_json(json), Err(Error::Corrupt(_))),
+                "{json} accepted"
+            );
+        }
+        let max = from_json("1.7976931348623157e308").unwrap();
+        assert_eq!(to_json(&max).unwrap(), "1.7976931348623157e+308");
+        let tiny = from_json("1e-400").unwrap(); // underflows to 0.0: finite
+        assert_eq!(to_json(&tiny).unwrap(), "0.0");
     }
 
     #[test]
