@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # fuzz.sh [SECONDS] [TARGET...]: build the fuzz targets of fuzz/ (libFuzzer
 # through libfuzzer-sys, instrumented and built with AddressSanitizer the
-# way cargo-fuzz builds them) and run each for SECONDS (default 40), from
+# way cargo-fuzz builds them) and run each for SECONDS (default 30), from
 # the committed seeds in fuzz/corpus/<target>. Fails on any crash, panic,
 # sanitizer report, leak, timeout (one input over 10 s) or out-of-memory
 # (over 2 GB, or one allocation over 256 MB); the input that did it is
 # saved in fuzz/artifacts/<target>/ (replay it with
 # `fuzz/target/x86_64-unknown-linux-gnu/release/<target> <file>`).
 #
-#   scripts/fuzz.sh                  # every target, 40 s each
+#   scripts/fuzz.sh                  # every target, 30 s each
 #   scripts/fuzz.sh 600 pickle       # one target, 10 minutes
 #
 # Environment:
@@ -23,7 +23,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 fuzz="$root/fuzz"
-secs=${1:-40}
+secs=${1:-30}
 shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(reply_socket pickle key_rules)
