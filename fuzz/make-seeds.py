@@ -247,11 +247,22 @@ def seeds(mc):
         "json-set-of-lists": '{"$set":[[1]]}',
         "json-nested": "[" * 150 + "]" * 150,
         "json-string": '"h\\u00e9\\ud83d\\ude00"',
+        # Found by this target: a float beyond f64's range was stored as inf.
+        "json-float-overflow": "[125678901234567890, -1345607174113e308, 0.1]",
     }.items():
         write("pickle", name, text.encode())
     write("pickle", "huge-binbytes8", b"\x80\x04\x8e\x00\x00\x00\x00\x00\x00\x00\x10.")
     write("pickle", "stack-global", b"\x80\x04\x8c\x02os\x8c\x06system\x93.")
     write("pickle", "reduce-os-system", b"cos\nsystem\n(S'echo hi'\ntR.")
+    # What decoding costs: x = [x, x] sixty times (2^60 lists once unfolded),
+    # many MARKs, a string referenced many times, deep nesting.
+    x = []
+    for _ in range(60):
+        x = [x, x]
+    write("pickle", "doubling-refs", pickle.dumps(x, 2))
+    write("pickle", "many-marks", b"\x80\x02" + b"(" * 2000 + b"N.")
+    write("pickle", "many-refs", b"\x80\x02X\x00\x04\x00\x00" + b"x" * 1024 + b"q\x00](" + b"h\x00" * 1000 + b"e.")
+    write("pickle", "deep", b"\x80\x02" + b"]" * 1000 + b"a" * 999 + b".")
 
     def key(name, bits, prefix, k):
         write("key_rules", name, bytes([bits, len(prefix)]) + prefix + k)
