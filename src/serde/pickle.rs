@@ -337,6 +337,28 @@ mod tests {
     }
 
     #[test]
+    fn the_screen_bounds_its_own_work() {
+        // 200,000 references in the innermost of 190 nested lists: each
+        // nesting moves them all, 38 million moves in all.
+        let nested = |refs: usize| {
+            let mut ops = b"Nq\x00".to_vec();
+            ops.extend(std::iter::repeat_n(b']', 190));
+            ops.push(b'(');
+            for _ in 0..refs {
+                ops.extend_from_slice(b"h\x00");
+            }
+            ops.push(b'e');
+            ops.extend(std::iter::repeat_n(b'a', 189));
+            screen(&p2(&ops))
+        };
+        match nested(200_000) {
+            Err(Error::UnsupportedPickle(m)) => assert!(m.contains("too many"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(nested(1000).is_ok());
+    }
+
+    #[test]
     fn values_that_contain_themselves_are_refused() {
         // l = []; l.append(l), as pickle.dumps(l, 2) writes it.
         let rec = b"\x80\x02]q\x00h\x00a.";

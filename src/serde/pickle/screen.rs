@@ -32,6 +32,11 @@ const SLOT: u64 = 48;
 /// What serde_pickle allocates for one MARK (`Vec::with_capacity(128)`).
 const MARK_COST: u64 = 128 * SLOT;
 
+/// The most references the screen itself may copy or move (a value's
+/// references move into every container it is nested in): a bound on the
+/// screen's own time, far beyond what plain data needs.
+const MAX_SCREEN_WORK: u64 = 1 << 25;
+
 /// A value as far as cost goes: the bytes it takes, how deeply it nests,
 /// and the memo entries it refers to (each at its nesting level, at least
 /// 1) that the decoder unfolds into copies.
@@ -66,6 +71,8 @@ struct Machine {
     memo: HashMap<u32, Shape>,
     /// Bytes the decoder keeps, estimated; never decreases.
     spent: u64,
+    /// References copied or moved so far.
+    work: u64,
 }
 
 fn underflow(at: usize) -> Error {
@@ -84,6 +91,28 @@ fn too_costly(at: usize) -> Error {
 }
 
 impl Machine {
+    fn count_work(&mut self, refs: usize, at: usize) -> Result<()> {
+        self.work = self.work.saturating_add(refs as u64);
+        if self.work > MAX_SCREEN_WORK {
+            return Err(Error::UnsupportedPickle(format!(
+                "too many references to weigh (at byte {at})"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Count the references that adding `items` to a container moves.
+    fn count_moves(&mut self, items: &[Item], at: usize) -> Result<()> {
+        let refs = items
+            .iter()
+            .map(|it| match it {
+                Item::Value(s) => s.refs.len(),
+                Item::Ref(_) => 1,
+            })
+            .fold(0usize, usize::saturating_add);
+        self.count_work(refs, at)
+    }
+
     fn spend(&mut self, bytes: u64, at: usize) -> Result<()> {
         self.spent = self.spent.saturating_add(bytes);
         let open = (self.marks.len() as u64).saturating_mul(MARK_COST);
@@ -122,6 +151,7 @@ impl Machine {
             Item::Ref(id) => {
                 let s = self.memo_entry(id, at)?.clone();
                 self.spend(s.weight, at)?;
+                self.count_work(s.refs.len(), at)?;
                 Ok(s)
             }
         }
@@ -146,6 +176,7 @@ impl Machine {
     fn extend_top(&mut self, items: Vec<Item>, at: usize) -> Result<()> {
         // The container's vector grows by doubling: up to two slots an item.
         self.spend((items.len() as u64).saturating_mul(2 * SLOT), at)?;
+        self.count_moves(&items, at)?;
         let top = self.top(at)?;
         for it in items {
             add_child(top, it);
@@ -161,6 +192,7 @@ impl Machine {
     fn push_container(&mut self, items: Vec<Item>, slots: usize, at: usize) -> Result<()> {
         let mut shape = Shape::leaf(0);
         self.spend((slots as u64).saturating_add(1).saturating_mul(SLOT), at)?;
+        self.count_moves(&items, at)?;
         for it in items {
             add_child(&mut shape, it);
         }
@@ -359,6 +391,7 @@ pub fn screen(data: &[u8]) -> Result<()> {
                     Some(&Item::Ref(id)) => m.memo_entry(id, op_at)?.clone(),
                     None => return Err(underflow(op_at)),
                 };
+                m.count_work(copy.refs.len(), op_at)?;
                 m.push(copy, op_at)?;
             }
             // None, True, False, and the empty containers.
