@@ -65,8 +65,12 @@ for t in "${targets[@]}"; do
     reply_socket) max_len=72000 ;;
     *) max_len=4096 ;;
   esac
-  if [ -n "${PMC_FUZZ_RUNS:-}" ]; then limit=(-runs="$PMC_FUZZ_RUNS"); else limit=(-max_total_time="$secs"); fi
-  echo "== fuzz: $t (${PMC_FUZZ_RUNS:+$PMC_FUZZ_RUNS runs}${PMC_FUZZ_RUNS:-$secs s})"
+  if [ -n "${PMC_FUZZ_RUNS:-}" ]; then
+    limit=(-runs="$PMC_FUZZ_RUNS") what="the corpus, then $PMC_FUZZ_RUNS runs"
+  else
+    limit=(-max_total_time="$secs") what="$secs s"
+  fi
+  echo "== fuzz: $t ($what)"
   log="$art/last-run.log"
   # shellcheck disable=SC2086 # PMC_FUZZ_ARGS is a list of flags
   if "$bin/$t" "${limit[@]}" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \

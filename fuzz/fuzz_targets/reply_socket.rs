@@ -40,6 +40,9 @@ fn peer() -> &'static Peer {
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
         let dir = std::env::temp_dir().join(format!("pmc-fuzz-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
+        let _ = SOCKET_DIR.set(dir.clone());
+        // SAFETY: registering a function without arguments to run at exit.
+        unsafe { libc::atexit(remove_socket_dir) };
         let path = dir.join("peer.sock");
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path).expect("bind the peer's socket");
@@ -50,6 +53,14 @@ fn peer() -> &'static Peer {
         std::thread::spawn(move || serve(listener, peer));
         peer
     })
+}
+
+static SOCKET_DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
+
+extern "C" fn remove_socket_dir() {
+    if let Some(dir) = SOCKET_DIR.get() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 /// Answer every connection with the current reply, then read what the
