@@ -45,7 +45,7 @@ step "configure and build ($build)"
 cmake -S "$here" -B "$build" "${cmake_args[@]}" -DPMC_VALGRIND=OFF -DPMC_ASAN=OFF
 cmake --build "$build" -j "$jobs"
 
-# A failing pass does not stop the other one; the script fails if either
+# A failing pass does not stop the others; the script fails if any
 # did.
 failed=()
 
