@@ -55,6 +55,8 @@ int main(void) {
 EOF
 } >"$src"
 
-"$cc" -std=c99 -Wall -Wextra -Wpedantic -Werror -I"$(dirname "$header")" "$src" \
-  -o "$work/status_names" "$lib" -Wl,-rpath,"$rpath"
+# PMC_EXTRA_CFLAGS: e.g. -fsanitize=address when the library is built with it.
+# shellcheck disable=SC2086 # a list of flags
+"$cc" -std=c99 -Wall -Wextra -Wpedantic -Werror ${PMC_EXTRA_CFLAGS:-} -I"$(dirname "$header")" \
+  "$src" -o "$work/status_names" "$lib" -Wl,-rpath,"$rpath"
 "$@" "$work/status_names"

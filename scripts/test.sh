@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Run every test from a fresh checkout: installs missing system packages,
 # checks formatting, lints, runs the Rust tests (each starts its own real
-# memcached), then the C suite under ctest, plain and under valgrind.
+# memcached), then the C suite under ctest, plain, under valgrind and under
+# AddressSanitizer, the bindings' suites, and each fuzz target for a short
+# while (PMC_FUZZ_SECONDS each, default 30; PMC_SKIP_FUZZ=1 skips them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -16,7 +18,13 @@ echo "== release build (the C suite and the bindings link it)"
 cargo build --release
 echo "== header is current (regenerated from the sources, compared with include/pymemcache.h)"
 scripts/gen-header.sh --check
-echo "== C suite (ctest, then ctest under valgrind)"
+echo "== fuzz crate is formatted"
+(cd fuzz && cargo fmt --all -- --check)
+echo "== C suite (ctest, then under valgrind, then under AddressSanitizer)"
 PMC_SKIP_CARGO_BUILD=1 examples-c/run-tests.sh
 echo "== Go, Ruby and Node bindings"
 PMC_SKIP_CARGO_BUILD=1 bindings/run-tests.sh
+if [ "${PMC_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== fuzz targets (${PMC_FUZZ_SECONDS:-30} s each)"
+  scripts/fuzz.sh "${PMC_FUZZ_SECONDS:-30}"
+fi

@@ -6,7 +6,11 @@
 //! that names a class or function (other than the few builtins older
 //! protocols use for sets and bytes), builds an object, or refers outside
 //! the stream is refused, so nothing is ever executed or half-read, and every
-//! announced length is checked against the bytes actually there.
+//! announced length is checked against the bytes actually there. The screen
+//! also estimates what decoding will cost (serde_pickle copies a memoized
+//! value at each reference, so a few hundred bytes can stand for gigabytes)
+//! and refuses pickles that would take more than `MAX_DECODE_BYTES` or nest
+//! more than 200 deep.
 //!
 //! JSON mapping: None -> null, bool, int (any size) -> number, float ->
 //! number (NaN and infinities -> refused), str -> string, list and tuple ->
@@ -22,6 +26,9 @@ use serde_pickle::{DeOptions, HashableValue, SerOptions, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+mod screen;
+pub use screen::{screen, MAX_DECODE_BYTES};
+
 /// Deepest nesting accepted in either direction.
 const MAX_DEPTH: usize = 200;
 
@@ -31,120 +38,6 @@ fn unsupported(what: &str, at: usize) -> Error {
 
 fn truncated(at: usize) -> Error {
     Error::Corrupt(format!("pickle truncated at byte {at}"))
-}
-
-/// Check a pickle's opcodes without decoding it.
-pub fn screen(data: &[u8]) -> Result<()> {
-    let mut i = 0;
-    let take = |i: &mut usize, n: usize| -> Result<usize> {
-        let at = *i;
-        if data.len() - at < n {
-            return Err(truncated(at));
-        }
-        *i += n;
-        Ok(at)
-    };
-    let le = |b: &[u8]| {
-        b.iter()
-            .rev()
-            .fold(0u64, |acc, &x| (acc << 8) | u64::from(x))
-    };
-    let line = |i: &mut usize| -> Result<usize> {
-        let at = *i;
-        let n = data[at..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .ok_or_else(|| truncated(at))?;
-        *i += n + 1;
-        Ok(at)
-    };
-    loop {
-        let op_at = i;
-        let op = data[take(&mut i, 1)?];
-        match op {
-            b'.' => {
-                return if i == data.len() {
-                    Ok(())
-                } else {
-                    Err(Error::Corrupt(format!(
-                        "bytes after the end of the pickle at {i}"
-                    )))
-                }
-            }
-            // No argument.
-            b'(' | b'0' | b'1' | b'2' | b'N' | 0x88 | 0x89 | b']' | b'a' | b'e' | b'l' | b')'
-            | b't' | 0x85 | 0x86 | 0x87 | b'}' | b'd' | b's' | b'u' | 0x8f | 0x90 | 0x91 | 0x94
-            | b'R' => {}
-            // Fixed-size arguments.
-            b'K' | b'q' | b'h' | 0x80 => {
-                take(&mut i, 1)?;
-            }
-            b'M' => {
-                take(&mut i, 2)?;
-            }
-            b'J' | b'r' | b'j' => {
-                take(&mut i, 4)?;
-            }
-            b'G' | 0x95 => {
-                take(&mut i, 8)?;
-            }
-            // Length-prefixed arguments: the length must be there.
-            b'X' | b'B' | b'T' | 0x8b => {
-                let at = take(&mut i, 4)?;
-                let n = le(&data[at..at + 4]);
-                if op == b'T' && n > i32::MAX as u64 {
-                    return Err(Error::Corrupt(format!("negative length at byte {at}")));
-                }
-                take(&mut i, usize::try_from(n).map_err(|_| truncated(at))?)?;
-            }
-            0x8c | b'C' | b'U' | 0x8a => {
-                let at = take(&mut i, 1)?;
-                take(&mut i, data[at] as usize)?;
-            }
-            0x8d | 0x8e | 0x96 => {
-                let at = take(&mut i, 8)?;
-                let n = le(&data[at..at + 8]);
-                take(&mut i, usize::try_from(n).map_err(|_| truncated(at))?)?;
-            }
-            // Text-line arguments.
-            b'I' | b'L' | b'F' | b'S' | b'V' | b'p' | b'g' => {
-                line(&mut i)?;
-            }
-            b'c' => {
-                let m = line(&mut i)?;
-                let n = line(&mut i)?;
-                let module = &data[m..n - 1];
-                let name = &data[n..i - 1];
-                let allowed = matches!(
-                    (module, name),
-                    (
-                        b"builtins" | b"__builtin__",
-                        b"set" | b"frozenset" | b"bytearray"
-                    ) | (b"_codecs", b"encode")
-                );
-                if !allowed {
-                    return Err(Error::UnsupportedPickle(format!(
-                        "global {}.{} at byte {op_at}: not plain data",
-                        String::from_utf8_lossy(module),
-                        String::from_utf8_lossy(name)
-                    )));
-                }
-            }
-            b'i' => return Err(unsupported("INST (a class instance)", op_at)),
-            b'o' => return Err(unsupported("OBJ (a class instance)", op_at)),
-            0x81 | 0x92 => return Err(unsupported("NEWOBJ (a class instance)", op_at)),
-            b'b' => return Err(unsupported("BUILD (object state)", op_at)),
-            0x93 => return Err(unsupported("STACK_GLOBAL (a class or function)", op_at)),
-            b'P' | b'Q' => return Err(unsupported("a persistent id", op_at)),
-            0x82..=0x84 => return Err(unsupported("an extension code", op_at)),
-            0x97 | 0x98 => return Err(unsupported("an out-of-band buffer", op_at)),
-            other => {
-                return Err(Error::Corrupt(format!(
-                    "unknown pickle opcode 0x{other:02x} at byte {op_at}"
-                )))
-            }
-        }
-    }
 }
 
 /// Decode a pickle of plain data to JSON text.
@@ -264,10 +157,18 @@ fn pickle_value(v: &serde_json::Value, depth: usize) -> Result<Value> {
         J::Number(n) => {
             let text = n.to_string();
             if text.contains(['.', 'e', 'E']) {
-                Value::F64(
-                    text.parse()
-                        .map_err(|_| Error::Corrupt(format!("number {text}")))?,
-                )
+                // JSON has no infinities: a number beyond f64's range (1e400)
+                // is refused here, or the pickle written would hold one that
+                // `to_json` cannot give back.
+                let f: f64 = text
+                    .parse()
+                    .map_err(|_| Error::Corrupt(format!("number {text}")))?;
+                if !f.is_finite() {
+                    return Err(Error::Corrupt(format!(
+                        "number {text} is beyond the range of a float"
+                    )));
+                }
+                Value::F64(f)
             } else if let Ok(i) = text.parse::<i64>() {
                 Value::I64(i)
             } else {
@@ -349,6 +250,158 @@ mod tests {
             from_json(r#"{"$bytes":"abc"}"#),
             Err(Error::Corrupt(_))
         ));
+    }
+
+    /// A protocol 2 pickle: `op` bytes between PROTO and STOP.
+    fn p2(ops: &[u8]) -> Vec<u8> {
+        [&b"\x80\x02"[..], ops, b"."].concat()
+    }
+
+    #[test]
+    fn memo_references_that_double_at_each_step_are_weighed_in_linear_time() {
+        // x = []; 60 times x = [x, x], as pickle.dumps(x, 2) writes it: 2^60
+        // lists once unfolded. (serde_pickle happens to refuse such a DAG as
+        // "recursive"; the screen must refuse it first, without unfolding it.)
+        let n = 60;
+        let mut ops = Vec::new();
+        for i in 0..n {
+            ops.extend_from_slice(&[b']', b'q', i, b'(']);
+        }
+        ops.extend_from_slice(&[b']', b'q', n, b'h', n, b'e']);
+        for i in (1..n).rev() {
+            ops.extend_from_slice(&[b'h', i, b'e']);
+        }
+        match screen(&p2(&ops)) {
+            Err(Error::UnsupportedPickle(m)) => assert!(m.contains("MiB"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn one_big_value_referenced_many_times_is_refused() {
+        // A 60 kB string put in a list 20,000 times: 1.2 GB once copied.
+        let mut ops = b"X\x60\xea\x00\x00".to_vec();
+        ops.extend(std::iter::repeat_n(b'x', 60_000));
+        ops.extend_from_slice(b"q\x00](");
+        for _ in 0..20_000 {
+            ops.extend_from_slice(b"h\x00");
+        }
+        ops.push(b'e');
+        assert!(matches!(
+            to_json(&p2(&ops)),
+            Err(Error::UnsupportedPickle(_))
+        ));
+    }
+
+    #[test]
+    fn many_marks_are_refused() {
+        // serde_pickle gives every MARK 128 slots: 200,000 marks, 1 GB.
+        let mut ops = vec![b'('; 200_000];
+        ops.push(b'N');
+        assert!(matches!(
+            to_json(&p2(&ops)),
+            Err(Error::UnsupportedPickle(_))
+        ));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_decoding() {
+        // 300,000 nested lists overflowed the stack in serde_pickle's
+        // recursive conversion (an abort, not an error).
+        let n = 300_000;
+        let mut ops = vec![b']'; n];
+        ops.extend(std::iter::repeat_n(b'a', n - 1));
+        match to_json(&p2(&ops)) {
+            Err(Error::Corrupt(m)) => assert!(m.contains("deeply"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // Nesting through memo references counts too.
+        let mut ops = b"]q\x00".to_vec();
+        for i in 1..=250u32 {
+            let prev = (i - 1).to_le_bytes();
+            ops.extend_from_slice(b"]j");
+            ops.extend_from_slice(&prev);
+            ops.push(b'a');
+            ops.push(b'r');
+            ops.extend_from_slice(&i.to_le_bytes());
+        }
+        assert!(matches!(to_json(&p2(&ops)), Err(Error::Corrupt(_))));
+        // 200 levels are fine, 201 are not (as write_json counts them).
+        let nest = |n: usize| {
+            let mut ops = vec![b']'; n + 1];
+            ops.extend(std::iter::repeat_n(b'a', n));
+            to_json(&p2(&ops))
+        };
+        assert!(nest(200).is_ok());
+        assert!(matches!(nest(201), Err(Error::Corrupt(_))));
+    }
+
+    #[test]
+    fn the_screen_bounds_its_own_work() {
+        // 200,000 references in the innermost of 190 nested lists: each
+        // nesting moves them all, 38 million moves in all.
+        let nested = |refs: usize| {
+            let mut ops = b"Nq\x00".to_vec();
+            ops.extend(std::iter::repeat_n(b']', 190));
+            ops.push(b'(');
+            for _ in 0..refs {
+                ops.extend_from_slice(b"h\x00");
+            }
+            ops.push(b'e');
+            ops.extend(std::iter::repeat_n(b'a', 189));
+            screen(&p2(&ops))
+        };
+        match nested(200_000) {
+            Err(Error::UnsupportedPickle(m)) => assert!(m.contains("too many"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(nested(1000).is_ok());
+    }
+
+    #[test]
+    fn values_that_contain_themselves_are_refused() {
+        // l = []; l.append(l), as pickle.dumps(l, 2) writes it.
+        let rec = b"\x80\x02]q\x00h\x00a.";
+        assert!(matches!(to_json(rec), Err(Error::Corrupt(_))));
+    }
+
+    #[test]
+    fn big_plain_data_is_still_read() {
+        // 100,000 ints in batches of 1000, as pickle.dumps(list(range(..)), 2).
+        let mut ops = b"]q\x00".to_vec();
+        for chunk in 0..100u32 {
+            ops.push(b'(');
+            for i in 0..1000u32 {
+                ops.push(b'J');
+                ops.extend_from_slice(&(chunk * 1000 + i).to_le_bytes());
+            }
+            ops.push(b'e');
+        }
+        let json = to_json(&p2(&ops)).unwrap();
+        assert!(json.starts_with("[0,1,2,") && json.ends_with(",99999]"));
+        // A shared value referenced 10,000 times: copies, but cheap ones.
+        let mut ops = b"X\x05\x00\x00\x00helloq\x00](".to_vec();
+        for _ in 0..10_000 {
+            ops.extend_from_slice(b"h\x00");
+        }
+        ops.push(b'e');
+        assert_eq!(to_json(&p2(&ops)).unwrap().matches("hello").count(), 10_000);
+    }
+
+    #[test]
+    fn floats_beyond_range_are_refused_not_stored_as_infinity() {
+        // Found by the pickle fuzz target: these parsed to +-inf, were
+        // pickled, and then the pickle could not be read back as JSON.
+        for json in ["1e400", "[-1345607174113e308]", r#"{"a":{"$set":[1e999]}}"#] {
+            assert!(
+                matches!(from_json(json), Err(Error::Corrupt(_))),
+                "{json} accepted"
+            );
+        }
+        let max = from_json("1.7976931348623157e308").unwrap();
+        assert_eq!(to_json(&max).unwrap(), "1.7976931348623157e+308");
+        let tiny = from_json("1e-400").unwrap(); // underflows to 0.0: finite
+        assert_eq!(to_json(&tiny).unwrap(), "0.0");
     }
 
     #[test]
