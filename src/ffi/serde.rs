@@ -351,9 +351,10 @@ pub unsafe extern "C" fn pmc_get_int64(
 /// bool, int, float, str, bytes, list, tuple, dict, set) -> their JSON
 /// (tuples as arrays, sets as {"$set":[...]}). Compressed values are
 /// decompressed. Returns PMC_OK, PMC_MISS, PMC_UNSUPPORTED_PICKLE (a pickle
-/// of a class instance or other non-data: refused, never executed),
-/// PMC_CORRUPT_VALUE (truncated pickle, corrupt zlib, unknown flags), or
-/// the errors of `pmc_get`.
+/// of a class instance or other non-data: refused, never executed; or one
+/// whose decoding would take more than 256 MiB), PMC_CORRUPT_VALUE
+/// (truncated pickle, nesting deeper than 200, corrupt zlib, unknown
+/// flags), or the errors of `pmc_get`.
 ///
 /// # Safety
 /// As for `pmc_get`; `out` is writable.
