@@ -683,9 +683,7 @@ pub fn man(mut cmd: clap::Command, args: &ManArgs) -> Status {
         None => cmd,
         Some(name) => match cmd.find_subcommand(name) {
             Some(sub) => {
-                // A page's name lives as long as the program.
-                let title: &'static str =
-                    Box::leak(format!("pmc-{}", sub.get_name()).into_boxed_str());
+                let title = format!("pmc-{}", sub.get_name());
                 sub.clone().name(title).version(env!("CARGO_PKG_VERSION"))
             }
             None => {
