@@ -572,6 +572,22 @@ static void timeouts(void) {
   close(fd);
 }
 
+/* Two clients whose connections (made or pending) fill the accept queue
+   of a listener with backlog 0, so that the kernel drops the next SYN.
+   Each either connects and times out reading, or times out connecting. */
+static void fill_accept_queue(const char *addr, pmc_client *fillers[2]) {
+  pmc_value v = {0};
+  for (int i = 0; i < 2; i++) {
+    pmc_options *fo = pmc_options_new();
+    CHECK_OK(pmc_options_add_server(fo, addr));
+    CHECK_OK(pmc_options_set_connect_timeout_ms(fo, 100));
+    CHECK_OK(pmc_options_set_timeout_ms(fo, 50));
+    CHECK_OK(pmc_client_new(fo, &fillers[i]));
+    pmc_options_free(fo);
+    CHECK(pmc_get(fillers[i], BYTES("k"), &v) == PMC_TIMEOUT);
+  }
+}
+
 /* The deadline bounds a whole call, whatever the per-step timeouts allow:
    a silent server (5 s read timeout, 200 ms deadline), and a connect that
    hangs (full accept queue, 5 s connect timeout, 300 ms deadline). The
@@ -599,15 +615,7 @@ static void deadline(void) {
     FAIL("deadline of 200 ms ended the call after %lld ms", elapsed);
   pmc_client_free(c);
 
-  for (int i = 0; i < 2; i++) {
-    pmc_options *fo = pmc_options_new();
-    CHECK_OK(pmc_options_add_server(fo, full));
-    CHECK_OK(pmc_options_set_connect_timeout_ms(fo, 100));
-    CHECK_OK(pmc_options_set_timeout_ms(fo, 50));
-    CHECK_OK(pmc_client_new(fo, &fillers[i]));
-    pmc_options_free(fo);
-    CHECK(pmc_get(fillers[i], BYTES("k"), &v) == PMC_TIMEOUT);
-  }
+  fill_accept_queue(full, fillers);
   o = pmc_options_new();
   CHECK_OK(pmc_options_add_server(o, full));
   CHECK_OK(pmc_options_set_connect_timeout_ms(o, 5000));
@@ -638,17 +646,7 @@ static void connect_timeout(void) {
   pmc_value v = {0};
   long long t0, elapsed;
 
-  /* Fill the (tiny) accept queue with connections that stay open. */
-  for (int i = 0; i < 2; i++) {
-    pmc_options *fo = pmc_options_new();
-    CHECK_OK(pmc_options_add_server(fo, addr));
-    CHECK_OK(pmc_options_set_connect_timeout_ms(fo, 100));
-    CHECK_OK(pmc_options_set_timeout_ms(fo, 50));
-    CHECK_OK(pmc_client_new(fo, &fillers[i]));
-    pmc_options_free(fo);
-    /* Either connects and times out reading, or times out connecting. */
-    CHECK(pmc_get(fillers[i], BYTES("k"), &v) == PMC_TIMEOUT);
-  }
+  fill_accept_queue(addr, fillers);
   CHECK_OK(pmc_options_add_server(o, addr));
   CHECK_OK(pmc_options_set_connect_timeout_ms(o, 300));
   CHECK_OK(pmc_client_new(o, &c));
