@@ -12,6 +12,7 @@ import os
 import pickle
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -262,6 +263,16 @@ def seeds(mc):
     write("pickle", "doubling-refs", pickle.dumps(x, 2))
     write("pickle", "many-marks", b"\x80\x02" + b"(" * 2000 + b"N.")
     write("pickle", "many-refs", b"\x80\x02X\x00\x04\x00\x00" + b"x" * 1024 + b"q\x00](" + b"h\x00" * 1000 + b"e.")
+    # Found by this target: a NaN among a frozenset's members made
+    # serde_pickle's sort panic; ints and floats around 2**53 do too.
+    g = lambda f: b"G" + struct.pack(">d", f)
+    write("pickle", "nan-in-frozenset", b"\x80\x04(" + (g(float("nan")) + g(1.5) + b"K\x01") * 30 + b"\x91.")
+    b53 = 2**53
+    members = [b53 + 2, b53 + 2, float(b53), b53 - 1, float(b53), b53, b53 + 2, b53 + 1, b53 - 1,
+               float(b53 + 2), float(b53 + 2), b53 + 1, float(b53), float(b53), b53 - 1,
+               float(b53 + 2), b53 + 3, b53, float(b53 + 2), b53 - 1, float(b53 + 2)]
+    write("pickle", "unordered-numbers-in-frozenset", b"\x80\x04(" + b"".join(
+        g(m) if isinstance(m, float) else b"\x8a\x08" + struct.pack("<q", m) for m in members) + b"\x91.")
     write("pickle", "deep", b"\x80\x02" + b"]" * 1000 + b"a" * 999 + b".")
 
     def key(name, bits, prefix, k):

@@ -12,6 +12,9 @@
 
 #![no_main]
 
+mod common;
+
+use common::{assert_json, let_sort_panics_unwind};
 use libfuzzer_sys::fuzz_target;
 use pymemcache::ffi::client::*;
 use pymemcache::ffi::options::*;
@@ -103,6 +106,7 @@ fuzz_target!(|data: &[u8]| {
     if data.len() < 3 {
         return;
     }
+    let_sort_panics_unwind();
     let (cmd, bits, max_sel, reply) = (data[0], data[1], data[2], &data[3..]);
     let max = 1 + usize::from(max_sel) * 8;
     let peer = peer();
@@ -247,7 +251,7 @@ unsafe fn run(c: *mut pmc_client, cmd: u8, bits: u8, max: usize) {
             if st == PMC_OK {
                 assert!(!s.is_null());
                 let json = CStr::from_ptr(s).to_str().expect("JSON is UTF-8");
-                assert_json(json);
+                assert_json(json, "get_json");
             }
             pmc_string_free(s);
         }
@@ -382,18 +386,4 @@ unsafe fn stats(s: *mut pmc_stats_list) {
         );
     }
     let _ = pmc_stats_find(s, c"pid".as_ptr());
-}
-
-/// Panic unless `text` is one JSON value (nesting deeper than serde_json's
-/// default limit of 128 is allowed: the decoder goes to 200).
-fn assert_json(text: &str) {
-    let mut de = serde_json::Deserializer::from_str(text);
-    de.disable_recursion_limit();
-    let parsed = serde::de::Deserialize::deserialize(&mut de).and_then(|v: serde_json::Value| {
-        de.end()?;
-        Ok(v)
-    });
-    if let Err(e) = parsed {
-        panic!("get_json gave text that is not JSON ({e}): {text:.200}");
-    }
 }

@@ -43,8 +43,18 @@ fn truncated(at: usize) -> Error {
 /// Decode a pickle of plain data to JSON text.
 pub fn to_json(data: &[u8]) -> Result<String> {
     screen(data)?;
-    let value = serde_pickle::value_from_slice(data, DeOptions::new())
-        .map_err(|e| Error::Corrupt(format!("pickle: {e}")))?;
+    // serde_pickle orders set members and dict keys by a comparison that is
+    // not a total order across ints and floats (2**53 + 1 equals 2.0**53,
+    // which equals 2**53, which is less than 2**53 + 1), and the standard
+    // sort panics when it notices: a value Python may well have stored.
+    let decoded =
+        std::panic::catch_unwind(|| serde_pickle::value_from_slice(data, DeOptions::new()))
+            .map_err(|_| {
+                Error::Corrupt(
+                    "pickle: a set or dict whose numbers serde_pickle cannot order".into(),
+                )
+            })?;
+    let value = decoded.map_err(|e| Error::Corrupt(format!("pickle: {e}")))?;
     let mut out = String::new();
     write_json(&value, &mut out, 0)?;
     Ok(out)
@@ -356,6 +366,63 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(nested(1000).is_ok());
+    }
+
+    #[test]
+    fn nan_and_infinities_are_refused_before_decoding() {
+        // Found by the pickle fuzz target: a NaN among the members of a
+        // frozenset made serde_pickle's sort panic (PMC_PANIC from C).
+        let float = |f: f64| [&[b'G'][..], &f.to_be_bytes()].concat();
+        for f in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let mut ops = vec![b'('];
+            for _ in 0..30 {
+                ops.extend(float(f));
+                ops.extend(float(1.5));
+                ops.extend_from_slice(b"K\x01");
+            }
+            ops.push(0x91);
+            match to_json(&p2(&ops)) {
+                Err(Error::Corrupt(m)) => assert!(m.contains("JSON form"), "{m}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        // pickle.dumps(float("nan"), 0) and [float("-inf")] at protocol 0.
+        assert!(matches!(to_json(b"Fnan\n."), Err(Error::Corrupt(_))));
+        assert!(matches!(
+            to_json(b"(lp0\nF-inf\na."),
+            Err(Error::Corrupt(_))
+        ));
+        assert_eq!(to_json(b"F2.5\n.").unwrap(), "2.5");
+    }
+
+    #[test]
+    fn sets_of_ints_and_floats_serde_pickle_cannot_order_are_an_error() {
+        // Members around 2**53, where serde_pickle compares an int with a
+        // float by rounding the int: its order is not total, and the sort
+        // of 21 such members panics inside serde_pickle.
+        let big = 1i64 << 53;
+        let int = |v: i64| [&[0x8a, 8][..], &v.to_le_bytes()].concat();
+        let float = |v: i64| [&[b'G'][..], &(v as f64).to_be_bytes()].concat();
+        let items = [
+            int(big + 1),
+            float(big),
+            int(big),
+            int(big - 1),
+            float(big + 2),
+            int(big + 2),
+            int(big + 3),
+        ];
+        let mut ops = vec![b'('];
+        for k in [
+            5, 5, 1, 3, 1, 2, 5, 0, 3, 4, 4, 0, 1, 1, 3, 4, 6, 2, 4, 3, 4,
+        ] {
+            ops.extend_from_slice(&items[k]);
+        }
+        ops.push(0x91);
+        match to_json(&p2(&ops)) {
+            Err(Error::Corrupt(m)) => assert!(m.contains("cannot order"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -315,6 +315,19 @@ fn unfold_shape(
     Ok((weight, depth))
 }
 
+/// NaN and the infinities have no JSON form, so `to_json` could never give
+/// them back; refused here, before serde_pickle puts a NaN in a set or dict
+/// and its ordering of values (not total with NaN) panics.
+fn finite(f: f64, at: usize) -> Result<()> {
+    if f.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::Corrupt(format!(
+            "float {f} at byte {at} has no JSON form"
+        )))
+    }
+}
+
 /// A memo index written as decimal text (PUT and GET of protocol 0).
 fn text_id(line: &[u8], at: usize) -> Result<u32> {
     std::str::from_utf8(line)
@@ -459,7 +472,11 @@ pub fn screen(data: &[u8]) -> Result<()> {
                     b'J' => 4,
                     _ => 8,
                 };
-                take(&mut i, n)?;
+                let at = take(&mut i, n)?;
+                if op == b'G' {
+                    let bits: [u8; 8] = data[at..at + 8].try_into().expect("8 bytes taken");
+                    finite(f64::from_be_bytes(bits), op_at)?;
+                }
                 m.push(Shape::leaf(n), op_at)?;
             }
             // Length-prefixed arguments: the length must be there.
@@ -489,6 +506,12 @@ pub fn screen(data: &[u8]) -> Result<()> {
             // Text-line arguments.
             b'I' | b'L' | b'F' | b'S' | b'V' => {
                 let at = line(&mut i)?;
+                if op == b'F' {
+                    let text = std::str::from_utf8(&data[at..i - 1]).unwrap_or("");
+                    if let Ok(f) = text.trim().parse::<f64>() {
+                        finite(f, op_at)?;
+                    }
+                }
                 m.push(Shape::leaf(i - at), op_at)?;
             }
             b'c' => {
