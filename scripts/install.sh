@@ -108,7 +108,9 @@ else
 fi
 
 # ---- the pmc command-line tool -----------------------------------------------
-# (to come: `cargo install --path . --root P` installs P/bin/pmc here)
+# (to come here: `cargo install --path . --root "$stage$prefix"` installs
+# P/bin/pmc; `--profile dist` would build it without debug info, as the
+# library is.)
 
 # ---- the dynamic loader's cache ----------------------------------------------
 if [ -z "$destdir" ] && [ "$(id -u)" -eq 0 ] && command -v ldconfig >/dev/null &&
