@@ -113,8 +113,11 @@ fi
 # library is.)
 
 # ---- the dynamic loader's cache ----------------------------------------------
-if [ -z "$destdir" ] && [ "$(id -u)" -eq 0 ] && command -v ldconfig >/dev/null &&
-  ldconfig -v -N 2>/dev/null | grep '^/' | cut -d: -f1 | grep -qxF "$libdir"; then
+loader_dirs=
+if [ -z "$destdir" ] && [ "$(id -u)" -eq 0 ] && command -v ldconfig >/dev/null; then
+  loader_dirs=$(ldconfig -v -N 2>/dev/null | sed -n 's|^\(/[^:]*\):.*|\1|p' || true)
+fi
+if grep -qxF "$libdir" <<<"$loader_dirs"; then
   step "ldconfig ($libdir is searched by the dynamic loader)"
   ldconfig
 fi
