@@ -68,7 +68,7 @@ else
 fi
 
 pc=$stage$libdir/pkgconfig/pymemcache.pc
-so=$(cd "$stage$libdir" && ls libpymemcache.so.*.*.* 2>/dev/null | head -n 1)
+so=$(cd "$stage$libdir" && ls libpymemcache.so.*.*.* 2>/dev/null | head -n 1 || true)
 [ -f "$pc" ] && [ -n "$so" ] && [ -f "$stage$libdir/libpymemcache.a" ] ||
   { echo "install.sh: cargo cinstall did not install the libraries and pymemcache.pc in $stage$libdir" >&2; exit 1; }
 version=${so#libpymemcache.so.}
