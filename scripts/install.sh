@@ -69,7 +69,7 @@ else
 fi
 
 pc=$stage$libdir/pkgconfig/pymemcache.pc
-so=$(cd "$stage$libdir" && ls libpymemcache.so.*.*.* 2>/dev/null | head -n 1)
+so=$(cd "$stage$libdir" && ls libpymemcache.so.*.*.* 2>/dev/null | head -n 1 || true)
 [ -f "$pc" ] && [ -n "$so" ] && [ -f "$stage$libdir/libpymemcache.a" ] ||
   { echo "install.sh: cargo cinstall did not install the libraries and pymemcache.pc in $stage$libdir" >&2; exit 1; }
 version=${so#libpymemcache.so.}
@@ -119,8 +119,11 @@ mkdir -p "$stage$prefix/share/man/man1"
 "$stage$prefix/bin/pmc" man >"$stage$prefix/share/man/man1/pmc.1"
 
 # ---- the dynamic loader's cache ----------------------------------------------
-if [ -z "$destdir" ] && [ "$(id -u)" -eq 0 ] && command -v ldconfig >/dev/null &&
-  ldconfig -v -N 2>/dev/null | grep '^/' | cut -d: -f1 | grep -qxF "$libdir"; then
+loader_dirs=
+if [ -z "$destdir" ] && [ "$(id -u)" -eq 0 ] && command -v ldconfig >/dev/null; then
+  loader_dirs=$(ldconfig -v -N 2>/dev/null | sed -n 's|^\(/[^:]*\):.*|\1|p' || true)
+fi
+if grep -qxF "$libdir" <<<"$loader_dirs"; then
   step "ldconfig ($libdir is searched by the dynamic loader)"
   ldconfig
 fi
