@@ -1,0 +1,537 @@
+'use strict';
+
+// Client: every command of the C surface, each as a sync method and an
+// *Async method that runs the C call on a koffi worker thread and returns a
+// Promise. Results are copied into JS and the library's memory is freed at
+// once; statuses become return values (miss, not stored, exists, not found)
+// or errors carrying the library's message of that very call.
+
+const { koffi, C, SETTERS, callStatus, callStatusAsync } = require('./ffi');
+const { Status, makeError, unexpected, InvalidArgumentError, ClosedError } = require('./errors');
+const { bytes, keyBytes, replyMode, copyOut, takeValue, takeString, ms } = require('./convert');
+
+/** hashKeyForm values and their pmc_key_form. */
+const KEY_FORMS = Object.freeze({ text: 0, python_bytes: 1 });
+
+const SizeArray = koffi.sizeof('size_t') === 8 ? BigUint64Array : Uint32Array;
+
+/** Run a pmc_status call synchronously; throw the library's error for status >= 10. */
+function check(op, fn, args) {
+  const { status, message } = callStatus(fn, args);
+  if (status >= 10) throw makeError(op, status, message);
+  return status;
+}
+
+// Build a pmc_options from the constructor's arguments (the caller frees it).
+function buildOptions(servers, options) {
+  const formName = options.hashKeyForm ?? 'text';
+  const form = Object.prototype.hasOwnProperty.call(KEY_FORMS, formName) ? KEY_FORMS[formName] : undefined;
+  if (form === undefined) {
+    throw new InvalidArgumentError(`hashKeyForm: ${JSON.stringify(formName)} is not 'text' or 'python_bytes'`,
+      Status.INVALID_ARGUMENT);
+  }
+  const opts = C.options_new();
+  if (!opts) throw new Error('pmc_options_new: out of memory');
+  try {
+    const list = servers === undefined || servers === null ? [] : [].concat(servers);
+    for (const s of list) check(`server ${s}`, C.options_add_server, [opts, String(s)]);
+    const o = { noreply: false, ...options };
+    for (const [name, cName, type, fn] of SETTERS) {
+      if (o[name] === undefined || o[name] === null) continue;
+      const v = type === 'bool' ? Boolean(o[name]) : cName.endsWith('_ms') ? ms(o[name]) : Number(o[name]);
+      check(name, fn, [opts, v]);
+    }
+    check('hashKeyForm', C.options_set_hash_key_form, [opts, form]);
+    if (o.keyPrefix !== undefined && o.keyPrefix !== null) {
+      const [p, n] = bytes(o.keyPrefix, 'keyPrefix');
+      check('keyPrefix', C.options_set_key_prefix, [opts, p, n]);
+    }
+    if (o.compression !== undefined && o.compression !== null) {
+      // compression: true/false, or {minLength} (PMC_DEFAULT_MIN_COMPRESS_LEN is 400).
+      const on = Boolean(o.compression);
+      const min = typeof o.compression === 'object' && o.compression.minLength !== undefined
+        ? Number(o.compression.minLength) : 400;
+      check('compression', C.options_set_compression, [opts, on, min]);
+    }
+    return opts;
+  } catch (e) {
+    C.options_free(opts);
+    throw e;
+  }
+}
+
+// Frees a client handle the program forgot to close.
+const registry = new FinalizationRegistry((box) => {
+  if (box.ptr) {
+    const ptr = box.ptr;
+    box.ptr = null;
+    C.client_free(ptr);
+  }
+});
+
+class Client {
+  /**
+   * servers: "host:port" (or a socket path), or an array of them (two or
+   * more make a hash client). See index.d.ts for every option.
+   */
+  constructor(servers, options = {}) {
+    this._allowUnicode = Boolean(options.allowUnicodeKeys);
+    const opts = buildOptions(servers, options);
+    const out = [null];
+    try {
+      check('new', C.client_new, [opts, out]);
+    } finally {
+      C.options_free(opts);
+    }
+    this._adopt(out[0]);
+  }
+
+  /** An in-memory mock client (pymemcache's MockMemcacheClient). */
+  static mock(options = {}) {
+    return new Client(null, { ...options, mock: true });
+  }
+
+  /**
+   * A fallback client (pymemcache's FallbackClient): writes go to the first
+   * client, reads take each key's first hit in order. On success the new
+   * client owns the given ones (they are closed for further use).
+   */
+  static fallback(clients) {
+    const list = Array.from(clients);
+    const ptrs = list.map((c) => Client._handleToMove(c, 'fallback'));
+    const out = [null];
+    check('fallback', C.client_new_fallback, [ptrs, ptrs.length, out]);
+    for (const c of list) c._moved('it was moved into a fallback client');
+    return Client._wrap(out[0], list.some((c) => c._allowUnicode));
+  }
+
+  /**
+   * A retrying client (pymemcache's RetryingClient) around `client`, which
+   * it owns on success. attempts (default 2), retryDelay in ms, retryFor /
+   * doNotRetryFor: Status codes (retryFor empty: every error).
+   */
+  static retrying(client, { attempts = 2, retryDelay = 0, retryFor = [], doNotRetryFor = [] } = {}) {
+    const ptr = Client._handleToMove(client, 'retrying');
+    const rf = Int32Array.from(retryFor);
+    const dnr = Int32Array.from(doNotRetryFor);
+    const out = [null];
+    check('retrying', C.client_new_retrying,
+      [ptr, Number(attempts), ms(retryDelay), rf.length ? rf : null, rf.length, dnr.length ? dnr : null,
+        dnr.length, out]);
+    client._moved('it was moved into a retrying client');
+    return Client._wrap(out[0], client._allowUnicode);
+  }
+
+  static _handleToMove(c, op) {
+    if (!(c instanceof Client)) throw new TypeError(`${op}: expects Client objects`);
+    if (c._closing || !c._box.ptr) throw new ClosedError(op, c._closedWhy);
+    if (c._inflight > 0) throw new ClosedError(op, 'a client with async calls in flight cannot be moved');
+    return c._box.ptr;
+  }
+
+  static _wrap(ptr, allowUnicode) {
+    const c = Object.create(Client.prototype);
+    c._allowUnicode = allowUnicode;
+    c._adopt(ptr);
+    return c;
+  }
+
+  _adopt(ptr) {
+    this._box = { ptr };
+    this._inflight = 0;
+    this._closing = false;
+    this._closedWhy = 'client is closed';
+    registry.register(this, this._box, this._box);
+  }
+
+  // The handle now belongs to a wrapping client.
+  _moved(why) {
+    registry.unregister(this._box);
+    this._box.ptr = null;
+    this._closing = true;
+    this._closedWhy = why;
+  }
+
+  /**
+   * Close the connections and free the handle. Calls still in flight finish
+   * first (the handle is freed when the last one completes).
+   */
+  close() {
+    if (this._closing) return;
+    this._closing = true;
+    registry.unregister(this._box);
+    this._freeIfIdle();
+  }
+
+  get closed() {
+    return this._closing;
+  }
+
+  _freeIfIdle() {
+    if (this._closing && this._inflight === 0 && this._box.ptr) {
+      const ptr = this._box.ptr;
+      this._box.ptr = null;
+      C.client_free(ptr);
+    }
+  }
+
+  // Run fn(client, ...args): synchronously, or on a koffi worker thread
+  // returning a Promise. finish(status) makes the result from a status
+  // below 10; an error status becomes an error with that call's message.
+  _run(op, fn, args, finish, async) {
+    if (this._closing || !this._box.ptr) {
+      const err = new ClosedError(op, this._closedWhy);
+      if (async) return Promise.reject(err);
+      throw err;
+    }
+    const ptr = this._box.ptr;
+    if (!async) return finish(check(op, fn, [ptr, ...args]));
+    this._inflight++;
+    return new Promise((resolve, reject) => {
+      callStatusAsync(fn, [ptr, ...args], (err, r) => {
+        this._inflight--;
+        try {
+          if (err) throw err;
+          if (r.status >= 10) throw makeError(op, r.status, r.message);
+          resolve(finish(r.status));
+        } catch (e) {
+          reject(e);
+        } finally {
+          this._freeIfIdle();
+        }
+      });
+    });
+  }
+
+  _key(op, key) {
+    return keyBytes(op, key, this._allowUnicode);
+  }
+
+  // [pointers, lengths] of many keys.
+  _keys(op, keys) {
+    const bufs = keys.map((k) => this._key(op, k));
+    return [bufs.map((b) => b[0]), bufs.map((b) => b[1])];
+  }
+}
+
+// Hits of a pmc_results as a Map keyed by the keys as given (strings, or the
+// very Buffer objects): Buffers, or {value, flags, cas} with items.
+function takeResults(res, keys, items) {
+  try {
+    const hits = new Map();
+    const count = [0];
+    const first = C.results_items(res, count); // every hit at once, borrowed from res
+    const n = Number(count[0]);
+    if (n !== Number(C.results_len(res))) throw new Error('pmc_results_items and pmc_results_len disagree');
+    const all = n > 0 ? koffi.decode(first, 'pmc_item', n) : [];
+    for (const it of all) {
+      const value = copyOut(it.value, it.value_len);
+      hits.set(keys[Number(it.index)], items ? { value, flags: it.flags, cas: BigInt(it.cas) } : value);
+    }
+    return hits;
+  } finally {
+    C.results_free(res);
+  }
+}
+
+// Every entry of a pmc_stats_list: Map server => Map name => value; frees it.
+function takeStats(list) {
+  try {
+    const byServer = new Map();
+    const n = Number(C.stats_len(list));
+    for (let i = 0; i < n; i++) {
+      const server = [null];
+      const name = [null];
+      const value = [null];
+      check('stats', C.stats_at, [list, i, server, name, value]);
+      if (!byServer.has(server[0])) byServer.set(server[0], new Map());
+      byServer.get(server[0]).set(name[0], value[0]);
+    }
+    return byServer;
+  } finally {
+    C.stats_free(list);
+  }
+}
+
+// Normalize set_many's argument: a Map, an array of [key, value], or an object.
+function entriesOf(items) {
+  if (items instanceof Map || Array.isArray(items)) return Array.from(items);
+  if (items && typeof items === 'object') return Object.entries(items);
+  throw new TypeError('setMany: expects a Map, an array of [key, value] pairs, or an object');
+}
+
+const storeOutcome = (op) => (st) => {
+  if (st === Status.OK) return true;
+  if (st === Status.NOT_STORED) return false;
+  throw unexpected(op, st);
+};
+
+const okOnly = (op, value) => (st) => {
+  if (st !== Status.OK) throw unexpected(op, st);
+  return value;
+};
+
+/**
+ * The commands. Each body gets `run(op, fn, args, finish)` (sync or async)
+ * and the method's arguments; define() makes `name` and `nameAsync` of it.
+ */
+const COMMANDS = {
+  get(run, key) {
+    return this._item(run, 'get', C.get, key, [], (it) => it.value);
+  },
+  getItem(run, key) {
+    return this._item(run, 'get', C.get, key, [], (it) => it);
+  },
+  gets(run, key) {
+    return this._item(run, 'gets', C.gets, key, [], (it) => it);
+  },
+  gat(run, key, expire = 0) {
+    return this._item(run, 'gat', C.gat, key, [expire], (it) => it.value);
+  },
+  gats(run, key, expire = 0) {
+    return this._item(run, 'gats', C.gats, key, [expire], (it) => it);
+  },
+  getMany(run, keys, { items = false } = {}) {
+    return this._many(run, 'getMany', C.get_many, keys, items);
+  },
+  getsMany(run, keys) {
+    return this._many(run, 'getsMany', C.gets_many, keys, true);
+  },
+  set(run, key, value, opts = {}) {
+    return this._store(run, 'set', C.set, key, value, opts);
+  },
+  add(run, key, value, opts = {}) {
+    return this._store(run, 'add', C.add, key, value, opts);
+  },
+  replace(run, key, value, opts = {}) {
+    return this._store(run, 'replace', C.replace, key, value, opts);
+  },
+  append(run, key, value, opts = {}) {
+    return this._store(run, 'append', C.append, key, value, opts);
+  },
+  prepend(run, key, value, opts = {}) {
+    return this._store(run, 'prepend', C.prepend, key, value, opts);
+  },
+  cas(run, key, value, cas, { flags = 0, expire = 0, noreply } = {}) {
+    const [k, kl] = this._key('cas', key);
+    const [v, vl] = bytes(value, 'value');
+    // pymemcache's cas waits for the reply unless noreply is given.
+    return run('cas', C.cas, [k, kl, v, vl, BigInt(cas), flags, expire, replyMode(noreply ?? false)], (st) => {
+      if (st === Status.OK) return true;
+      if (st === Status.EXISTS) return false;
+      if (st === Status.NOT_FOUND) return null;
+      throw unexpected('cas', st);
+    });
+  },
+  setMany(run, items, { flags = 0, expire = 0, noreply } = {}) {
+    const entries = entriesOf(items);
+    const keys = entries.map((e) => e[0]);
+    const [kp, kl] = this._keys('setMany', keys);
+    const vals = entries.map((e) => bytes(e[1], 'value'));
+    const failed = new SizeArray(Math.max(entries.length, 1));
+    const nFailed = [0];
+    return run('setMany', C.set_many, [kp, kl, vals.map((v) => v[0]), vals.map((v) => v[1]), entries.length,
+      flags, expire, replyMode(noreply), failed, nFailed], (st) => {
+      if (st !== Status.OK && st !== Status.NOT_STORED) throw unexpected('setMany', st);
+      return Array.from(failed.subarray(0, Number(nFailed[0])), (i) => keys[Number(i)]);
+    });
+  },
+  delete(run, key, { noreply } = {}) {
+    return this._found(run, 'delete', C.delete, key, [], noreply);
+  },
+  deleteMany(run, keys, { noreply } = {}) {
+    keys = Array.from(keys);
+    const [kp, kl] = this._keys('deleteMany', keys);
+    const out = [0];
+    return run('deleteMany', C.delete_many, [kp, kl, keys.length, replyMode(noreply), out],
+      (st) => okOnly('deleteMany', Number(out[0]))(st));
+  },
+  incr(run, key, delta = 1, { noreply } = {}) {
+    return this._counter(run, 'incr', C.incr, key, delta, noreply);
+  },
+  decr(run, key, delta = 1, { noreply } = {}) {
+    return this._counter(run, 'decr', C.decr, key, delta, noreply);
+  },
+  touch(run, key, expire = 0, { noreply } = {}) {
+    return this._found(run, 'touch', C.touch, key, [expire], noreply);
+  },
+  stats(run, ...args) {
+    const list = args.map(String);
+    const out = [null];
+    return run('stats', C.stats, [list, list.length, out], () => takeStats(out[0]));
+  },
+  stat(run, name, ...args) {
+    const list = args.map(String);
+    const out = [null];
+    return run('stat', C.stats, [list, list.length, out], () => {
+      try {
+        return C.stats_find(out[0], String(name));
+      } finally {
+        C.stats_free(out[0]);
+      }
+    });
+  },
+  version(run) {
+    const out = [null];
+    return run('version', C.version, [out], () => takeString(out[0]));
+  },
+  flushAll(run, delay = 0, { noreply } = {}) {
+    return run('flushAll', C.flush_all, [delay, replyMode(noreply)], okOnly('flushAll', true));
+  },
+  cacheMemlimit(run, megabytes) {
+    return run('cacheMemlimit', C.cache_memlimit, [BigInt(megabytes)], okOnly('cacheMemlimit', true));
+  },
+  rawCommand(run, command, endToken = '\r\n') {
+    const [c, cl] = bytes(command, 'command');
+    const [e, el] = bytes(endToken, 'endToken');
+    const out = {};
+    return run('rawCommand', C.raw_command, [c, cl, e, el, out], (st) => {
+      if (st !== Status.OK) throw unexpected('rawCommand', st);
+      return takeValue(out).value;
+    });
+  },
+  shutdown(run, graceful = false) {
+    return run('shutdown', C.shutdown, [Boolean(graceful)], okOnly('shutdown', undefined));
+  },
+  quit(run) {
+    return run('quit', C.quit, [], okOnly('quit', undefined));
+  },
+  closeConnections(run) {
+    return run('closeConnections', C.close, [], okOnly('closeConnections', undefined));
+  },
+  poolStats(run) {
+    const out = {};
+    return run('poolStats', C.client_pool_stats, [out], () => ({
+      inUse: Number(out.in_use),
+      free: Number(out.free),
+      created: Number(out.created),
+      destroyed: Number(out.destroyed),
+    }));
+  },
+  poolClear(run) {
+    return run('poolClear', C.client_pool_clear, [], okOnly('poolClear', undefined));
+  },
+  addServer(run, server) {
+    return run('addServer', C.client_add_server, [String(server)], okOnly('addServer', undefined));
+  },
+  removeServer(run, server) {
+    return run('removeServer', C.client_remove_server, [String(server)], okOnly('removeServer', undefined));
+  },
+  serverForKey(run, key) {
+    const [k, kl] = this._key('serverForKey', key);
+    const out = [null];
+    return run('serverForKey', C.client_server_for_key, [k, kl, out], () => takeString(out[0]));
+  },
+  setText(run, key, text, { expire = 0, noreply } = {}) {
+    const [k, kl] = this._key('setText', key);
+    const [t, tl] = bytes(String(text), 'text');
+    return run('setText', C.set_text, [k, kl, t, tl, expire, replyMode(noreply)], okOnly('setText', true));
+  },
+  getText(run, key) {
+    return this._item(run, 'getText', C.get_text, key, [], (it) => it.value.toString('utf8'));
+  },
+  setInt(run, key, value, { expire = 0, noreply } = {}) {
+    const [k, kl] = this._key('setInt', key);
+    return run('setInt', C.set_int64, [k, kl, int64('setInt', value), expire, replyMode(noreply)],
+      okOnly('setInt', true));
+  },
+  getInt(run, key) {
+    const [k, kl] = this._key('getInt', key);
+    const out = [0n];
+    return run('getInt', C.get_int64, [k, kl, out], (st) => (st === Status.MISS ? null : BigInt(out[0])));
+  },
+  setJson(run, key, value, { expire = 0, noreply } = {}) {
+    const [k, kl] = this._key('setJson', key);
+    const json = JSON.stringify(value);
+    if (json === undefined) throw new TypeError('setJson: the value has no JSON form');
+    return run('setJson', C.set_json, [k, kl, json, expire, replyMode(noreply)], okOnly('setJson', true));
+  },
+  getJson(run, key) {
+    const [k, kl] = this._key('getJson', key);
+    const out = [null];
+    return run('getJson', C.get_json, [k, kl, out], (st) => (st === Status.MISS ? undefined : JSON.parse(takeString(out[0]))));
+  },
+};
+
+// A number or BigInt as int64 (a BigInt), or a RangeError.
+function int64(op, value) {
+  const n = BigInt(value);
+  if (BigInt.asIntN(64, n) !== n) throw new RangeError(`${op}: ${value} is outside the signed 64-bit range`);
+  return n;
+}
+
+// The shared shapes of the commands above.
+Object.assign(Client.prototype, {
+  _item(run, op, fn, key, extra, pick) {
+    const [k, kl] = this._key(op, key);
+    const out = {};
+    return run(op, fn, [k, kl, ...extra, out], (st) => {
+      if (st === Status.MISS) return null;
+      if (st !== Status.OK) throw unexpected(op, st);
+      return pick(takeValue(out));
+    });
+  },
+  _many(run, op, fn, keys, items) {
+    keys = Array.from(keys, (k) => (typeof k === 'string' || k instanceof Uint8Array ? k : String(k)));
+    const [kp, kl] = this._keys(op, keys);
+    const out = [null];
+    return run(op, fn, [kp, kl, keys.length, out], (st) => {
+      if (st !== Status.OK) throw unexpected(op, st);
+      return takeResults(out[0], keys, items);
+    });
+  },
+  _store(run, op, fn, key, value, { flags = 0, expire = 0, noreply } = {}) {
+    const [k, kl] = this._key(op, key);
+    const [v, vl] = bytes(value, 'value');
+    return run(op, fn, [k, kl, v, vl, flags, expire, replyMode(noreply)], storeOutcome(op));
+  },
+  // delete and touch: true (found, or not waited for), false (not found).
+  _found(run, op, fn, key, extra, noreply) {
+    const [k, kl] = this._key(op, key);
+    return run(op, fn, [k, kl, ...extra, replyMode(noreply)], (st) => {
+      if (st === Status.OK) return true;
+      if (st === Status.NOT_FOUND) return false;
+      throw unexpected(op, st);
+    });
+  },
+  // The new value (BigInt), null (no such key), undefined (noreply: not known).
+  _counter(run, op, fn, key, delta, noreply) {
+    const [k, kl] = this._key(op, key);
+    const out = [0n];
+    const reply = replyMode(noreply ?? false);
+    return run(op, fn, [k, kl, BigInt(delta), reply, out], (st) => {
+      if (st === Status.NOT_FOUND) return null;
+      if (st !== Status.OK) throw unexpected(op, st);
+      return reply === 2 ? undefined : BigInt(out[0]);
+    });
+  },
+});
+
+// pymemcache's other names for the many-key commands.
+const ALIASES = { getMulti: 'getMany', setMulti: 'setMany', deleteMulti: 'deleteMany' };
+
+function define(name, body) {
+  Object.defineProperty(Client.prototype, name, {
+    writable: true,
+    configurable: true,
+    value: function (...args) {
+      return body.call(this, (op, fn, a, finish) => this._run(op, fn, a, finish, false), ...args);
+    },
+  });
+  Object.defineProperty(Client.prototype, `${name}Async`, {
+    writable: true,
+    configurable: true,
+    value: function (...args) {
+      try {
+        return body.call(this, (op, fn, a, finish) => this._run(op, fn, a, finish, true), ...args);
+      } catch (e) {
+        return Promise.reject(e); // argument errors reject too
+      }
+    },
+  });
+}
+
+for (const [name, body] of Object.entries(COMMANDS)) define(name, body);
+for (const [alias, name] of Object.entries(ALIASES)) define(alias, COMMANDS[name]);
+
+module.exports = { Client, KEY_FORMS, COMMANDS };
