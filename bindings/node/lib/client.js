@@ -288,6 +288,9 @@ const COMMANDS = {
   gat(run, key, expire = 0) {
     return this._item(run, 'gat', C.gat, key, [expire], (it) => it.value);
   },
+  gatItem(run, key, expire = 0) {
+    return this._item(run, 'gat', C.gat, key, [expire], (it) => it);
+  },
   gats(run, key, expire = 0) {
     return this._item(run, 'gats', C.gats, key, [expire], (it) => it);
   },
