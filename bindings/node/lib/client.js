@@ -6,7 +6,7 @@
 // once; statuses become return values (miss, not stored, exists, not found)
 // or errors carrying the library's message of that very call.
 
-const { koffi, C, SETTERS, callStatus, callStatusAsync } = require('./ffi');
+const { koffi, C, SETTERS, serdeFn, callStatus, callStatusAsync } = require('./ffi');
 const { Status, makeError, unexpected, InvalidArgumentError, ClosedError } = require('./errors');
 const { bytes, keyBytes, replyMode, copyOut, takeValue, takeString, ms } = require('./convert');
 
@@ -22,8 +22,34 @@ function check(op, fn, args) {
   return status;
 }
 
-// Build a pmc_options from the constructor's arguments (the caller frees it).
-function buildOptions(servers, options) {
+// A koffi callback for pmc_serde_fn around fn(key, value, flags) ->
+// {value, flags} (the new value) or undefined (unchanged). A throw fails the
+// command with PMC_SERDE_CALLBACK. Called on the thread of the command: the
+// main thread for sync methods; for *Async ones koffi runs it on the main
+// thread while the worker waits.
+function serdeCallback(name, fn) {
+  if (fn === undefined || fn === null) return null;
+  if (typeof fn !== 'function') throw new TypeError(`serde.${name} must be a function`);
+  return koffi.register((userdata, key, keyLen, value, valueLen, flags, out) => {
+    try {
+      const r = fn(copyOut(key, keyLen), copyOut(value, valueLen), flags);
+      if (r === undefined || r === null) return Status.OK;
+      const [v, vl] = bytes(r.value, 'serde result value');
+      return callStatus(C.buffer_set, [out, v, vl, (r.flags ?? flags) >>> 0]).status;
+    } catch (_) {
+      return Status.SERDE_CALLBACK;
+    }
+  }, koffi.pointer(serdeFn));
+}
+
+function unregister(callbacks) {
+  for (const cb of callbacks) koffi.unregister(cb);
+  callbacks.length = 0;
+}
+
+// Build a pmc_options from the constructor's arguments (the caller frees it);
+// the serde callbacks it registered go to `callbacks`.
+function buildOptions(servers, options, callbacks) {
   const formName = options.hashKeyForm ?? 'text';
   const form = Object.prototype.hasOwnProperty.call(KEY_FORMS, formName) ? KEY_FORMS[formName] : undefined;
   if (form === undefined) {
@@ -53,21 +79,32 @@ function buildOptions(servers, options) {
         ? Number(o.compression.minLength) : 400;
       check('compression', C.options_set_compression, [opts, on, min]);
     }
+    if (o.serde) {
+      const ser = serdeCallback('serialize', o.serde.serialize);
+      const de = serdeCallback('deserialize', o.serde.deserialize);
+      callbacks.push(...[ser, de].filter(Boolean));
+      check('serde', C.options_set_serde, [opts, ser, de, null]);
+    }
     return opts;
   } catch (e) {
     C.options_free(opts);
+    unregister(callbacks);
     throw e;
   }
 }
 
 // Frees a client handle the program forgot to close.
-const registry = new FinalizationRegistry((box) => {
+const registry = new FinalizationRegistry((box) => freeBox(box));
+
+// Free a handle, then the serde callbacks it may call.
+function freeBox(box) {
   if (box.ptr) {
     const ptr = box.ptr;
     box.ptr = null;
     C.client_free(ptr);
+    unregister(box.callbacks);
   }
-});
+}
 
 class Client {
   /**
@@ -76,14 +113,18 @@ class Client {
    */
   constructor(servers, options = {}) {
     this._allowUnicode = Boolean(options.allowUnicodeKeys);
-    const opts = buildOptions(servers, options);
+    const callbacks = [];
+    const opts = buildOptions(servers, options, callbacks);
     const out = [null];
     try {
       check('new', C.client_new, [opts, out]);
+    } catch (e) {
+      unregister(callbacks);
+      throw e;
     } finally {
       C.options_free(opts);
     }
-    this._adopt(out[0]);
+    this._adopt(out[0], callbacks);
   }
 
   /** An in-memory mock client (pymemcache's MockMemcacheClient). */
@@ -101,8 +142,8 @@ class Client {
     const ptrs = list.map((c) => Client._handleToMove(c, 'fallback'));
     const out = [null];
     check('fallback', C.client_new_fallback, [ptrs, ptrs.length, out]);
-    for (const c of list) c._moved('it was moved into a fallback client');
-    return Client._wrap(out[0], list.some((c) => c._allowUnicode));
+    const callbacks = list.flatMap((c) => c._moved('it was moved into a fallback client'));
+    return Client._wrap(out[0], list.some((c) => c._allowUnicode), callbacks);
   }
 
   /**
@@ -118,8 +159,8 @@ class Client {
     check('retrying', C.client_new_retrying,
       [ptr, Number(attempts), ms(retryDelay), rf.length ? rf : null, rf.length, dnr.length ? dnr : null,
         dnr.length, out]);
-    client._moved('it was moved into a retrying client');
-    return Client._wrap(out[0], client._allowUnicode);
+    const callbacks = client._moved('it was moved into a retrying client');
+    return Client._wrap(out[0], client._allowUnicode, callbacks);
   }
 
   static _handleToMove(c, op) {
@@ -129,27 +170,31 @@ class Client {
     return c._box.ptr;
   }
 
-  static _wrap(ptr, allowUnicode) {
+  static _wrap(ptr, allowUnicode, callbacks) {
     const c = Object.create(Client.prototype);
     c._allowUnicode = allowUnicode;
-    c._adopt(ptr);
+    c._adopt(ptr, callbacks);
     return c;
   }
 
-  _adopt(ptr) {
-    this._box = { ptr };
+  _adopt(ptr, callbacks = []) {
+    this._box = { ptr, callbacks };
     this._inflight = 0;
     this._closing = false;
     this._closedWhy = 'client is closed';
     registry.register(this, this._box, this._box);
   }
 
-  // The handle now belongs to a wrapping client.
+  // The handle now belongs to a wrapping client, which takes the serde
+  // callbacks it may call (returned).
   _moved(why) {
     registry.unregister(this._box);
     this._box.ptr = null;
     this._closing = true;
     this._closedWhy = why;
+    const callbacks = this._box.callbacks;
+    this._box.callbacks = [];
+    return callbacks;
   }
 
   /**
@@ -168,11 +213,7 @@ class Client {
   }
 
   _freeIfIdle() {
-    if (this._closing && this._inflight === 0 && this._box.ptr) {
-      const ptr = this._box.ptr;
-      this._box.ptr = null;
-      C.client_free(ptr);
-    }
+    if (this._closing && this._inflight === 0) freeBox(this._box);
   }
 
   // Run fn(client, ...args): synchronously, or on a koffi worker thread

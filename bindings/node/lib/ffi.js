@@ -125,7 +125,6 @@ const C = {
   status_str: fn('const char *pmc_status_str(pmc_status status)'),
   value_free: fn('void pmc_value_free(_Inout_ pmc_value *value)'),
   results_len: fn('size_t pmc_results_len(const pmc_results *results)'),
-  results_at: fn('pmc_status pmc_results_at(const pmc_results *results, size_t i, _Out_ pmc_item *out)'),
   results_items: fn('const pmc_item *pmc_results_items(const pmc_results *results, _Out_ size_t *n)'),
   results_free: fn('void pmc_results_free(pmc_results *results)'),
   stats_len: fn('size_t pmc_stats_len(const pmc_stats_list *stats)'),

@@ -1,0 +1,60 @@
+'use strict';
+
+// Every pmc_* function of the C header is declared by the binding and used
+// by its code, except the ones listed in NOT_CALLED with the reason.
+// Prints "node: N of M C functions".
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+
+const NOT_CALLED = {
+  // The binding reads each call's message from its pmc_error instead: the
+  // thread-local message is wrong for the *Async methods.
+  pmc_last_error_message: 'per-thread message; the binding uses the pmc_error of each call',
+  // The one-at-a-time form of pmc_results_items, which gives the same
+  // pmc_item records in one call; getMany/getsMany read them with that.
+  pmc_results_at: 'pmc_results_items gives every hit at once',
+};
+
+// The header: PMC_HEADER, the installed one (pkg-config), or the checkout's.
+function headerPath() {
+  if (process.env.PMC_HEADER) return process.env.PMC_HEADER;
+  try {
+    const inc = execFileSync('pkg-config', ['--variable=includedir', 'pymemcache'], { encoding: 'utf8' }).trim();
+    if (inc && fs.existsSync(path.join(inc, 'pymemcache.h'))) return path.join(inc, 'pymemcache.h');
+  } catch (_) { /* fall through */ }
+  return path.resolve(__dirname, '../../../include/pymemcache.h');
+}
+
+const LIB = path.resolve(__dirname, '../lib');
+const sources = Object.fromEntries(fs.readdirSync(LIB).filter((f) => f.endsWith('.js'))
+  .map((f) => [f, fs.readFileSync(path.join(LIB, f), 'utf8')]));
+sources['index.js'] = fs.readFileSync(path.resolve(__dirname, '../index.js'), 'utf8');
+
+// Is the C function `name` used: its koffi declaration in ffi.js, and the
+// JS name it is declared under referenced in code (C.x, a setter of SETTERS,
+// errorApi.x for the error API).
+function used(name) {
+  const ffi = sources['ffi.js'];
+  const short = name.replace(/^pmc_/, '');
+  const setter = /^pmc_options_set_(.+)$/.exec(name);
+  if (setter && new RegExp(`\\['\\w+', '${setter[1]}', '`).test(ffi)) return true; // SETTERS table
+  if (!new RegExp(`\\b${name}\\(`).test(ffi)) return false;
+  const errorFn = /^pmc_error_(.+)$/.exec(name);
+  if (errorFn) return new RegExp(`errorApi\\.${errorFn[1]}\\(`).test(ffi);
+  return Object.values(sources).some((src) => new RegExp(`\\bC\\.${short}\\b(?!:)`).test(src));
+}
+
+test('the binding calls every C function of the header', (t) => {
+  const header = fs.readFileSync(headerPath(), 'utf8');
+  const names = [...new Set([...header.matchAll(/\b(pmc_\w+)\(/g)].map((m) => m[1]))];
+  assert.ok(names.length > 50, `found only ${names.length} functions in ${headerPath()}`);
+  const missing = names.filter((n) => !(n in NOT_CALLED) && !used(n));
+  const covered = names.filter((n) => !(n in NOT_CALLED) && used(n));
+  t.diagnostic(`node: ${covered.length} of ${names.length} C functions` +
+    ` (not called: ${Object.keys(NOT_CALLED).join(', ')})`);
+  assert.deepEqual(missing, [], `C functions the Node binding does not call: ${missing.join(', ')}`);
+});
