@@ -39,11 +39,12 @@ function canConnect(port) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function startMemcached() {
+// extraArgs: more memcached options (e.g. ['-A'] to allow shutdown).
+async function startMemcached(extraArgs = []) {
   let lastError;
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
-    const args = ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-m', '64', '-c', '1024'];
+    const args = ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-m', '64', '-c', '1024', ...extraArgs];
     if (process.getuid && process.getuid() === 0) args.push('-u', 'root');
     const child = spawn(memcachedBinary(), args, { stdio: ['ignore', 'ignore', 'inherit'] });
     let exited = false;
@@ -54,6 +55,7 @@ async function startMemcached() {
       if (await canConnect(port)) {
         return {
           address: `127.0.0.1:${port}`,
+          exited: () => exited,
           stop() {
             if (!exited) child.kill('SIGKILL');
           },
