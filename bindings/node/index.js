@@ -6,7 +6,8 @@
 // then the system loader (lib/load.js).
 
 const { C, libraryPath } = require('./lib/ffi');
-const errors = require('./lib/errors');
+// makeError and unexpected are the binding's own helpers.
+const { makeError, unexpected, ...errors } = require('./lib/errors');
 const { Client, KEY_FORMS } = require('./lib/client');
 
 module.exports = {

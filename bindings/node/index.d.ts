@@ -1,0 +1,236 @@
+// Types of the pymemcache package (index.js). Hand-written; the test suite
+// checks nothing here, so keep it in step with lib/client.js.
+
+/// <reference types="node" />
+
+/** A key: a string is text (ASCII unless allowUnicodeKeys, then UTF-8); a Buffer or Uint8Array is bytes. */
+export type Key = string | Buffer | Uint8Array;
+/** A value: a string is stored as its UTF-8 bytes. */
+export type Value = string | Buffer | Uint8Array;
+
+/** A value with its flags and CAS unique (0n unless read with gets, gats, getsMany). */
+export interface Item {
+  value: Buffer;
+  flags: number;
+  cas: bigint;
+}
+
+/** Per-call reply mode: absent follows the client's `noreply` option (as pymemcache's noreply=None). */
+export interface ReplyOptions {
+  /** true: send with noreply and do not wait; false: wait for the server's reply. */
+  noreply?: boolean;
+}
+
+export interface StoreOptions extends ReplyOptions {
+  /** The item's flags (uint32). Default 0. */
+  flags?: number;
+  /** Seconds from now (up to 30 days), a unix time, 0 never, negative at once. Default 0. */
+  expire?: number;
+}
+
+export interface ExpireOptions extends ReplyOptions {
+  expire?: number;
+}
+
+/** Called with the key, the value and its flags; return the new value and flags, or undefined to keep them. */
+export type SerdeFunction = (key: Buffer, value: Buffer, flags: number) =>
+  { value: Value; flags?: number } | undefined | null;
+
+export interface ClientOptions {
+  /** Connect timeout in milliseconds. */
+  connectTimeout?: number;
+  /** Timeout of each read or write in milliseconds. */
+  timeout?: number;
+  /** One limit on a whole call in milliseconds (0 or absent: none); past it the call fails with TIMEOUT. */
+  deadline?: number;
+  noDelay?: boolean;
+  keepalive?: boolean;
+  /** Hide network and server errors as pymemcache's ignore_exc does (misses, false). */
+  ignoreExc?: boolean;
+  /** The default reply mode of set, add, replace, append, prepend, delete, touch, flushAll. Default false (unlike pymemcache). */
+  noreply?: boolean;
+  /** Accept non-ASCII string keys, sent as UTF-8. */
+  allowUnicodeKeys?: boolean;
+  /** Refuse values longer than this many bytes (TOO_LARGE). */
+  maxValueLen?: number;
+  /** A pool of connections (PooledClient): concurrent async calls run in parallel. */
+  usePooling?: boolean;
+  maxPoolSize?: number;
+  /** Milliseconds to wait for a free pooled connection. */
+  poolTimeout?: number;
+  /** Close pooled connections idle longer than this many milliseconds (0: never). */
+  poolIdleTimeout?: number;
+  /** An in-memory mock client (pymemcache's MockMemcacheClient); servers are ignored. */
+  mock?: boolean;
+  /** A HashClient even with one server. Two or more servers always make one. */
+  useHashClient?: boolean;
+  /** HashClient: failures before a server is marked dead. */
+  retryAttempts?: number;
+  /** HashClient: milliseconds between those attempts. */
+  retryTimeout?: number;
+  /** HashClient: milliseconds a dead server stays out before it is tried again. */
+  deadTimeout?: number;
+  /** How the fleet's Python services pass keys to HashClient: 'text' (default) or 'python_bytes'. */
+  hashKeyForm?: 'text' | 'python_bytes';
+  /** Prepended to every key. */
+  keyPrefix?: Value;
+  /** zlib-compress values (flag 8) as pymemcache's CompressedSerde; minLength default 400 bytes. */
+  compression?: boolean | { minLength?: number };
+  /** Your own serializer, run on every value stored and read. A throw fails the command with SERDE_CALLBACK. */
+  serde?: { serialize?: SerdeFunction; deserialize?: SerdeFunction };
+}
+
+export interface RetryOptions {
+  /** Tries per command, at least 1. Default 2. */
+  attempts?: number;
+  /** Milliseconds between tries. Default 0. */
+  retryDelay?: number;
+  /** Status codes to retry (empty: every error). */
+  retryFor?: number[];
+  /** Status codes never retried. */
+  doNotRetryFor?: number[];
+}
+
+export interface PoolStats {
+  inUse: number;
+  free: number;
+  created: number;
+  destroyed: number;
+}
+
+/** The commands; Client has each as a sync method and as `nameAsync` returning a Promise. */
+interface Commands<R extends 'sync' | 'async'> {
+  /** The value, or null on a miss. */
+  get(key: Key): Ret<R, Buffer | null>;
+  /** {value, flags, cas: 0n}, or null on a miss. */
+  getItem(key: Key): Ret<R, Item | null>;
+  /** The item with its CAS unique, or null. */
+  gets(key: Key): Ret<R, Item | null>;
+  /** get and touch: the value, or null. */
+  gat(key: Key, expire?: number): Ret<R, Buffer | null>;
+  gatItem(key: Key, expire?: number): Ret<R, Item | null>;
+  /** gets and touch: the item with its CAS unique, or null. */
+  gats(key: Key, expire?: number): Ret<R, Item | null>;
+  /** The hits, keyed by the keys as given (strings, or the very Buffer objects). */
+  getMany(keys: Iterable<Key>, opts?: { items?: false }): Ret<R, Map<Key, Buffer>>;
+  getMany(keys: Iterable<Key>, opts: { items: true }): Ret<R, Map<Key, Item>>;
+  getMulti(keys: Iterable<Key>, opts?: { items?: false }): Ret<R, Map<Key, Buffer>>;
+  getMulti(keys: Iterable<Key>, opts: { items: true }): Ret<R, Map<Key, Item>>;
+  /** The hits with their CAS uniques. */
+  getsMany(keys: Iterable<Key>): Ret<R, Map<Key, Item>>;
+  /** true (set always stores, or was not waited for). */
+  set(key: Key, value: Value, opts?: StoreOptions): Ret<R, boolean>;
+  /** true if stored, false if not (add: the key exists; replace/append/prepend: it does not). */
+  add(key: Key, value: Value, opts?: StoreOptions): Ret<R, boolean>;
+  replace(key: Key, value: Value, opts?: StoreOptions): Ret<R, boolean>;
+  append(key: Key, value: Value, opts?: StoreOptions): Ret<R, boolean>;
+  prepend(key: Key, value: Value, opts?: StoreOptions): Ret<R, boolean>;
+  /** true (stored), false (changed since gets), null (no such key). Waits for the reply unless noreply. */
+  cas(key: Key, value: Value, cas: bigint | number, opts?: StoreOptions): Ret<R, boolean | null>;
+  /** The keys (as given) that were not stored. */
+  setMany(items: Map<Key, Value> | Array<[Key, Value]> | Record<string, Value>, opts?: StoreOptions): Ret<R, Key[]>;
+  setMulti(items: Map<Key, Value> | Array<[Key, Value]> | Record<string, Value>, opts?: StoreOptions): Ret<R, Key[]>;
+  /** true if the key existed (or noreply), false if not. */
+  delete(key: Key, opts?: ReplyOptions): Ret<R, boolean>;
+  /** How many of the keys existed. */
+  deleteMany(keys: Iterable<Key>, opts?: ReplyOptions): Ret<R, number>;
+  deleteMulti(keys: Iterable<Key>, opts?: ReplyOptions): Ret<R, number>;
+  /** The new value, null if there is no such key, undefined with noreply. Waits unless noreply. */
+  incr(key: Key, delta?: bigint | number, opts?: ReplyOptions): Ret<R, bigint | null | undefined>;
+  decr(key: Key, delta?: bigint | number, opts?: ReplyOptions): Ret<R, bigint | null | undefined>;
+  /** A new expiry: true if the key existed (or noreply), false if not. */
+  touch(key: Key, expire?: number, opts?: ReplyOptions): Ret<R, boolean>;
+  /** server => (stat name => value), for the stats arguments given (e.g. 'settings', 'items'). */
+  stats(...args: string[]): Ret<R, Map<string, Map<string, string>>>;
+  /** The first stat of that name, or null. */
+  stat(name: string, ...args: string[]): Ret<R, string | null>;
+  /** The server's version. */
+  version(): Ret<R, string>;
+  flushAll(delay?: number, opts?: ReplyOptions): Ret<R, boolean>;
+  /** Set the server's memory limit in megabytes. */
+  cacheMemlimit(megabytes: bigint | number): Ret<R, boolean>;
+  /** Send one command line and read the reply up to endToken (default "\r\n", not included). */
+  rawCommand(command: Value, endToken?: Value): Ret<R, Buffer>;
+  /** Stop the server (memcached must run with -A). */
+  shutdown(graceful?: boolean): Ret<R, void>;
+  /** Send quit and close the connection; the next command reconnects. */
+  quit(): Ret<R, void>;
+  /** Close the connections (pymemcache's close()); the next command reconnects. The handle stays. */
+  closeConnections(): Ret<R, void>;
+  poolStats(): Ret<R, PoolStats>;
+  /** Close the pooled connections waiting in the pool. */
+  poolClear(): Ret<R, void>;
+  /** HashClient: add a server to the ring. */
+  addServer(server: string): Ret<R, void>;
+  removeServer(server: string): Ret<R, void>;
+  /** The server a key is placed on ("host:port" or socket path); connects to nothing. */
+  serverForKey(key: Key): Ret<R, string>;
+  /** Store text as pymemcache stores a str (flag 16). */
+  setText(key: Key, text: string, opts?: ExpireOptions): Ret<R, boolean>;
+  /** Text (a pymemcache str, or UTF-8 bytes), or null; ValueError (NOT_TEXT) for other types. */
+  getText(key: Key): Ret<R, string | null>;
+  /** Store an integer as pymemcache stores an int (flag 2). */
+  setInt(key: Key, value: bigint | number, opts?: ExpireOptions): Ret<R, boolean>;
+  /** The integer, or null; ValueError (NOT_INTEGER) for other types. */
+  getInt(key: Key): Ret<R, bigint | null>;
+  /** Store a JSON-able value as pymemcache's pickle serde stores the Python object. */
+  setJson(key: Key, value: unknown, opts?: ExpireOptions): Ret<R, boolean>;
+  /** Any value a pymemcache service stored, as JSON data; undefined on a miss. */
+  getJson(key: Key): Ret<R, unknown>;
+}
+
+type Ret<R, T> = R extends 'async' ? Promise<T> : T;
+type AsyncCommands = { [K in keyof Commands<'async'> as `${K & string}Async`]: Commands<'async'>[K] };
+
+export interface Client extends Commands<'sync'>, AsyncCommands {}
+
+export class Client {
+  /** servers: "host:port" / socket path, or an array (two or more make a hash client). */
+  constructor(servers: string | string[] | null, options?: ClientOptions);
+  /** An in-memory mock client. */
+  static mock(options?: ClientOptions): Client;
+  /** pymemcache's FallbackClient; on success it owns the clients (they close). */
+  static fallback(clients: Iterable<Client>): Client;
+  /** pymemcache's RetryingClient; on success it owns `client` (it closes). */
+  static retrying(client: Client, options?: RetryOptions): Client;
+  /** Free the handle once the calls in flight finish; later calls throw ClosedError. */
+  close(): void;
+  readonly closed: boolean;
+}
+
+export const KEY_FORMS: Readonly<{ text: 0; python_bytes: 1 }>;
+
+export const Status: Readonly<{
+  OK: 0; MISS: 1; NOT_STORED: 2; EXISTS: 3; NOT_FOUND: 4;
+  NULL_ARGUMENT: 10; INVALID_ARGUMENT: 11; ILLEGAL_INPUT: 12; CONFIG_ERROR: 13; TOO_LARGE: 14;
+  TIMEOUT: 20; IO_ERROR: 21; UNEXPECTED_CLOSE: 22; POOL_EXHAUSTED: 23; NO_SERVERS: 24;
+  UNKNOWN_COMMAND: 30; CLIENT_ERROR: 31; SERVER_ERROR: 32; UNKNOWN_ERROR: 33;
+  NOT_TEXT: 40; NOT_INTEGER: 41; UNSUPPORTED_PICKLE: 42; CORRUPT_VALUE: 43; SERDE_CALLBACK: 44;
+  PANIC: 90;
+}>;
+
+/** The name of a status code, e.g. "PMC_IO_ERROR". */
+export function statusName(status: number): string;
+/** The version of the loaded C library. */
+export function libraryVersion(): string;
+/** Where the C library was loaded from. */
+export const libraryPath: string;
+
+/** An error status of the library, with its message of that call. */
+export class PymemcacheError extends Error {
+  readonly status: number;
+  readonly statusName: string;
+}
+export class InvalidArgumentError extends PymemcacheError {}
+/** A key or argument refused before anything was sent. */
+export class IllegalInputError extends PymemcacheError {}
+export class ConfigError extends PymemcacheError {}
+export class TooLargeError extends PymemcacheError {}
+export class ConnectionError extends PymemcacheError {}
+export class TimeoutError extends ConnectionError {}
+export class ServerError extends PymemcacheError {}
+export class ClientError extends PymemcacheError {}
+/** A value of another type than asked for (NOT_TEXT, NOT_INTEGER), or one that cannot be decoded. */
+export class ValueError extends PymemcacheError {}
+/** A call on a closed client, or on one moved into a fallback or retrying client. */
+export class ClosedError extends Error {}
