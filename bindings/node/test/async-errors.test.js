@@ -7,7 +7,7 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const pmc = require('..');
+const { pmc } = require('./pkg');
 const { closedAddress } = require('./memcached');
 
 test('concurrent async failures each reject with their own message', async () => {

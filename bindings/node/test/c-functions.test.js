@@ -9,6 +9,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
+const { dir } = require('./pkg');
 
 const NOT_CALLED = {
   // The binding reads each call's message from its pmc_error instead: the
@@ -29,10 +30,10 @@ function headerPath() {
   return path.resolve(__dirname, '../../../include/pymemcache.h');
 }
 
-const LIB = path.resolve(__dirname, '../lib');
+const LIB = path.join(dir, 'lib');
 const sources = Object.fromEntries(fs.readdirSync(LIB).filter((f) => f.endsWith('.js'))
   .map((f) => [f, fs.readFileSync(path.join(LIB, f), 'utf8')]));
-sources['index.js'] = fs.readFileSync(path.resolve(__dirname, '../index.js'), 'utf8');
+sources['index.js'] = fs.readFileSync(path.join(dir, 'index.js'), 'utf8');
 
 // Is the C function `name` used: its koffi declaration in ffi.js, and the
 // JS name it is declared under referenced in code (C.x, a setter of SETTERS,

@@ -6,7 +6,7 @@ const net = require('node:net');
 const v8 = require('node:v8');
 const vm = require('node:vm');
 const fs = require('node:fs');
-const pmc = require('..');
+const { pmc } = require('./pkg');
 const { startMemcached, closedAddress } = require('./memcached');
 
 const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));

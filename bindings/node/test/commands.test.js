@@ -6,7 +6,7 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const pmc = require('..');
+const { pmc } = require('./pkg');
 const { startMemcached, closedAddress } = require('./memcached');
 
 let s1;

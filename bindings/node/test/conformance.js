@@ -6,7 +6,7 @@
 // command the binding cannot run fails the run (no skipping).
 
 const fs = require('node:fs');
-const { PymemcacheError, statusName } = require('..');
+const { PymemcacheError, statusName } = require('./pkg').pmc;
 
 // ---- the table's notation ----------------------------------------------------
 

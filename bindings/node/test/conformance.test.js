@@ -7,7 +7,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const pmc = require('..');
+const { pmc } = require('./pkg');
 const { startMemcached } = require('./memcached');
 const { runTable } = require('./conformance');
 

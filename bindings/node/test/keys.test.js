@@ -4,7 +4,7 @@
 // following the noreply default, and the hash key form.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const pmc = require('..');
+const { pmc } = require('./pkg');
 const { startMemcached, closedAddress } = require('./memcached');
 
 const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));

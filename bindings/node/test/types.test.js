@@ -7,9 +7,9 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const pmc = require('..');
+const { pmc, dir } = require('./pkg');
 
-const dts = fs.readFileSync(path.resolve(__dirname, '../index.d.ts'), 'utf8');
+const dts = fs.readFileSync(path.join(dir, 'index.d.ts'), 'utf8');
 
 test('index.d.ts declares every command and export', () => {
   const body = dts.slice(dts.indexOf('interface Commands<'), dts.indexOf('\ntype Ret<'));
