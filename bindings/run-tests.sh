@@ -60,8 +60,10 @@ if [ "${PMC_SKIP_CARGO_BUILD:-0}" != 1 ]; then
   (cd "$root" && cargo build --release) || { echo "FAILED: cargo build --release"; exit 1; }
 fi
 lib="$root/target/release/libpymemcache.so"
-[ -f "$lib" ] || { echo "FAILED: $lib not found (build it, or unset PMC_SKIP_CARGO_BUILD)"; exit 1; }
-[ -e "$lib.0" ] || ln -sf libpymemcache.so "$lib.0"
+if want go || want ruby; then  # Node uses the installed library (PMC_PREFIX)
+  [ -f "$lib" ] || { echo "FAILED: $lib not found (build it, or unset PMC_SKIP_CARGO_BUILD)"; exit 1; }
+  [ -e "$lib.0" ] || ln -sf libpymemcache.so "$lib.0"
+fi
 
 declare -A result
 failed=0
@@ -92,19 +94,67 @@ run_ruby() {
   return $rc
 }
 
+# --- Node: the packed package, installed into a project outside the checkout,
+# against the C library installed into a prefix ------------------------------
+# PMC_PREFIX names an installed prefix (P/lib/pkgconfig/pymemcache.pc); unset,
+# this checkout's library is installed into a temporary one with
+# scripts/install.sh (and PMC_PREFIX exported for the suites after this one).
+pmc_prefix() {
+  if [ -n "${PMC_PREFIX:-}" ]; then
+    [ -f "$PMC_PREFIX/lib/pkgconfig/pymemcache.pc" ] && return 0
+    echo "FAILED: $PMC_PREFIX/lib/pkgconfig/pymemcache.pc not found (PMC_PREFIX)"
+    return 1
+  fi
+  PMC_PREFIX=$(mktemp -d "$work/prefix.XXXXXX")
+  echo ">> scripts/install.sh --prefix $PMC_PREFIX"
+  if ! "$root/scripts/install.sh" --prefix "$PMC_PREFIX" >"$work/install.log" 2>&1; then
+    tail -20 "$work/install.log"
+    echo "FAILED: scripts/install.sh --prefix $PMC_PREFIX"
+    return 1
+  fi
+  export PMC_PREFIX
+}
+
 run_node() {
-  echo "== Node (koffi) =="
+  echo "== Node (koffi): npm pack, installed into a temporary project =="
   local log="$work/node.log"
+  pmc_prefix || return 1
   (
-    cd "$here/node" || exit 1
-    if ! node -e 'require("koffi")' >/dev/null 2>&1; then
-      echo ">> npm ci"
-      npm ci --ignore-scripts --no-audit --no-fund || exit 1
-    fi
-    node --test test/*.test.js
+    set -e
+    # The package finds the library through pkg-config, as a user's install does.
+    unset PYMEMCACHE_LIB
+    export PKG_CONFIG_PATH="$PMC_PREFIX/lib/pkgconfig"
+    pack=$(mktemp -d "$work/node-pack.XXXXXX")
+    proj=$(mktemp -d "$work/node-project.XXXXXX")
+    tgz=$(cd "$here/node" && npm pack --silent --pack-destination "$pack" | tail -1)
+    echo ">> npm pack: $tgz ($(tar tzf "$pack/$tgz" | tr '\n' ' '))"
+    cd "$proj"
+    npm init -y >/dev/null
+    npm install --no-audit --no-fund "$pack/$tgz"
+    npm install --no-audit --no-fund --no-save typescript@5 @types/node@20 >/dev/null
+    cat >hello.js <<'JS'
+// Uses the installed package only: a mock client, and where it came from.
+const pmc = require('pymemcache');
+const c = pmc.Client.mock();
+c.set('greeting', 'hello from the packed package');
+console.log(`hello: ${c.get('greeting')} (library ${pmc.libraryVersion()} from ${pmc.libraryPath}, ` +
+  `package ${require.resolve('pymemcache')})`);
+if (!require.resolve('pymemcache').startsWith(process.cwd() + '/node_modules/')) process.exit(1);
+if (!pmc.libraryPath.startsWith(process.env.PMC_PREFIX + '/')) process.exit(1);
+c.close();
+JS
+    node hello.js
+    cp -r "$here/node/test" "$proj/test"
+    npx tsc --noEmit --strict --target es2022 --module commonjs --types node test/types-consumer.ts
+    echo ">> tsc: test/types-consumer.ts compiles against index.d.ts"
+    PMC_NODE_PACKAGE=pymemcache PMC_CONFORMANCE_CASES="$root/tests/conformance/cases.txt" \
+      PMC_HEADER="$PMC_PREFIX/include/pymemcache.h" node --test test/*.test.js
+    rm -rf "$pack" "$proj"  # kept when something failed, to look at
   ) >"$log" 2>&1
   local rc=$?
-  if [ $rc -ne 0 ]; then cat "$log"; else grep -E '^# (tests|pass|fail|cancelled|skipped|todo|duration_ms) ' "$log"; fi
+  if [ $rc -ne 0 ]; then cat "$log"; else
+    grep -E '^(>> |hello: )|^# (conformance|node):|^# (tests|pass|fail|cancelled|skipped|todo|duration_ms) ' "$log"
+  fi
   return $rc
 }
 

@@ -1,0 +1,31 @@
+// Compiled (tsc --noEmit --strict) against the installed package's index.d.ts
+// by bindings/run-tests.sh: the types cover what a program uses.
+import * as pmc from 'pymemcache';
+
+async function main(): Promise<void> {
+  const c = new pmc.Client('127.0.0.1:11211', {
+    timeout: 1000, deadline: 2000, usePooling: true, compression: { minLength: 10 },
+    hashKeyForm: 'python_bytes', keyPrefix: 'app:',
+    serde: { serialize: (k, v, flags) => ({ value: v, flags }), deserialize: () => undefined },
+  });
+  const v: Buffer | null = c.get('k');
+  const a: Buffer | null = await c.getAsync(Buffer.from('k'));
+  const items: Map<pmc.Key, pmc.Item> = c.getMany(['a'], { items: true });
+  const n: bigint | null | undefined = await c.incrAsync('n', 1n, { noreply: false });
+  const failed: pmc.Key[] = c.setMany([['a', 'b']], { flags: 1, expire: 10 });
+  const stats: Map<string, Map<string, string>> = await c.statsAsync('settings');
+  const stored: boolean | null = c.cas('k', 'v', 1n);
+  const text: string | null = c.getText('t');
+  const json: unknown = await c.getJsonAsync('j');
+  const m = pmc.Client.mock();
+  const r = pmc.Client.retrying(pmc.Client.fallback([c, m]), { attempts: 2, retryFor: [pmc.Status.IO_ERROR] });
+  r.close();
+  try {
+    c.get('bad key');
+  } catch (e) {
+    if (e instanceof pmc.IllegalInputError) console.log(e.status, e.statusName);
+  }
+  console.log(v, a, items, n, failed, stats, stored, text, json, pmc.libraryVersion(), pmc.libraryPath);
+}
+
+void main;
