@@ -186,10 +186,10 @@ test('deadline bounds a whole call, sync and async', async () => {
     });
     inTime('get', start);
     start = process.hrtime.bigint();
-    // An async call's error has the status but not the library's message
-    // (kept per thread, and the call ran on a koffi worker).
+    // The async call ran on a koffi worker; its error still has the message.
     await assert.rejects(client(addr, { timeout: 5000, deadline: 200 }).getAsync(key('deadline')), (e) => {
-      assert.ok(isTimeout(e), `want a TIMEOUT ConnectionError, got ${e}`);
+      assert.ok(isTimeout(e) && e instanceof pmc.TimeoutError, `want a TimeoutError, got ${e}`);
+      assert.match(e.message, /^get: PMC_TIMEOUT: .*deadline/);
       return true;
     });
     inTime('getAsync', start);
