@@ -227,9 +227,8 @@ class Client {
     }
     const ptr = this._box.ptr;
     if (!async) return finish(check(op, fn, [ptr, ...args]));
-    this._inflight++;
     return new Promise((resolve, reject) => {
-      callStatusAsync(fn, [ptr, ...args], (err, r) => {
+      const done = (err, r) => {
         this._inflight--;
         try {
           if (err) throw err;
@@ -240,7 +239,13 @@ class Client {
         } finally {
           this._freeIfIdle();
         }
-      });
+      };
+      this._inflight++;
+      try {
+        callStatusAsync(fn, [ptr, ...args], done);
+      } catch (e) { // koffi refused an argument: nothing was started
+        done(e);
+      }
     });
   }
 

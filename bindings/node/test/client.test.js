@@ -349,3 +349,12 @@ test('no leaked library buffers', () => {
   assert.equal(badReads, 0);
   assert.ok(grown < 96 * 1024 * 1024, `RSS grew by ${grown >> 20} MiB: library buffers leak`);
 });
+
+test('an argument koffi refuses rejects an async call and leaves the client closable', async () => {
+  const c = client();
+  await assert.rejects(c.touchAsync(key('t'), 'soon'), TypeError);
+  await assert.rejects(c.setAsync(key('t'), 'v', { flags: 'x' }), TypeError);
+  assert.equal(c._inflight, 0);
+  c.close();
+  assert.equal(c._box.ptr, null); // freed at once: nothing in flight
+});
