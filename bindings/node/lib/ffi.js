@@ -48,9 +48,10 @@ function has(symbol) {
 const HAS_ERROR_API = has('pmc_error_free');
 
 // Declare a function from its C prototype; a pmc_status function gets the
-// trailing `pmc_error **err` out-parameter of the error API.
+// trailing `pmc_error **err` out-parameter of the error API (all but
+// pmc_error_status, which reads an error object).
 function fn(proto) {
-  if (HAS_ERROR_API && /^pmc_status /.test(proto)) {
+  if (HAS_ERROR_API && /^pmc_status /.test(proto) && !/^pmc_status pmc_error_status\(/.test(proto)) {
     proto = proto.replace(/\)$/, ', _Out_ pmc_error **err)');
   }
   return lib.func(proto);
