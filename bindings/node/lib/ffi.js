@@ -35,23 +35,20 @@ koffi.struct('pmc_pool_stats', { in_use: 'size_t', free: 'size_t', created: 'uin
 const serdeFn = koffi.proto('pmc_status pmc_serde_fn(void *userdata, const uint8_t *key, size_t key_len, ' +
   'const uint8_t *value, size_t value_len, uint32_t flags, pmc_buffer *out)');
 
-function has(symbol) {
-  try {
-    lib.func(`void ${symbol}(void)`);
-    return true;
-  } catch (_) {
-    return false;
-  }
+// The binding needs the per-call error objects (pmc_error_free and the
+// `err` out-parameters); without them async calls would lose their messages.
+try {
+  lib.func('void pmc_error_free(void *err)');
+} catch (_) {
+  throw new Error(`pymemcache: ${libraryPath} has no pmc_error_free (a libpymemcache from before the ` +
+    'per-call error API); install a current one or point PYMEMCACHE_LIB at it');
 }
 
-/** Whether the loaded library has the per-call error out-parameter. */
-const HAS_ERROR_API = has('pmc_error_free');
-
 // Declare a function from its C prototype; a pmc_status function gets the
-// trailing `pmc_error **err` out-parameter of the error API (all but
-// pmc_error_status, which reads an error object).
+// trailing `pmc_error **err` out-parameter (all but pmc_error_status, which
+// reads an error object).
 function fn(proto) {
-  if (HAS_ERROR_API && /^pmc_status /.test(proto) && !/^pmc_status pmc_error_status\(/.test(proto)) {
+  if (/^pmc_status /.test(proto) && !/^pmc_status pmc_error_status\(/.test(proto)) {
     proto = proto.replace(/\)$/, ', _Out_ pmc_error **err)');
   }
   return lib.func(proto);
@@ -160,22 +157,16 @@ const SETTERS = [
 ].map(([opt, name, type]) =>
   [opt, name, type, fn(`pmc_status pmc_options_set_${name}(pmc_options *opts, ${type} value)`)]);
 
-let errorApi = null;
-if (HAS_ERROR_API) {
-  errorApi = {
-    status: fn('pmc_status pmc_error_status(const pmc_error *err)'),
-    message: fn('const char *pmc_error_message(const pmc_error *err)'),
-    free: fn('void pmc_error_free(pmc_error *err)'),
-  };
-}
-// Only for a library from before the error API (removed once main has it).
-const lastErrorMessage = HAS_ERROR_API ? null : lib.func('const char *pmc_last_error_message(void)');
+const errorApi = {
+  status: fn('pmc_status pmc_error_status(const pmc_error *err)'),
+  message: fn('const char *pmc_error_message(const pmc_error *err)'),
+  free: fn('void pmc_error_free(pmc_error *err)'),
+};
 
-/** {status, message} of an error the library wrote to `slot[0]`; frees it. */
-function takeError(status, slot, sameThread) {
-  if (!errorApi) return { status, message: sameThread ? lastErrorMessage() : null };
+/** {status, message} of the error the library wrote to `slot[0]`; frees it. */
+function takeError(status, slot) {
   const err = slot[0];
-  if (!err) return { status, message: null };
+  if (!err) return { status, message: null }; // cannot happen for status >= 10
   try {
     return { status: errorApi.status(err), message: errorApi.message(err) };
   } finally {
@@ -189,27 +180,23 @@ function takeError(status, slot, sameThread) {
  */
 function callStatus(f, args) {
   const slot = [null];
-  const status = HAS_ERROR_API ? f(...args, slot) : f(...args);
-  if (status < 10) return { status, message: null };
-  return takeError(status, slot, true);
+  const status = f(...args, slot);
+  return status < 10 ? { status, message: null } : takeError(status, slot);
 }
 
 /** The same on a koffi worker thread: done(jsError, {status, message}). */
 function callStatusAsync(f, args, done) {
   const slot = [null];
-  const cb = (e, status) => {
+  f.async(...args, slot, (e, status) => {
     if (e) return done(e);
-    if (status < 10) return done(null, { status, message: null });
     let r;
     try {
-      r = takeError(status, slot, false);
+      r = status < 10 ? { status, message: null } : takeError(status, slot);
     } catch (e2) {
       return done(e2);
     }
     return done(null, r);
-  };
-  if (HAS_ERROR_API) f.async(...args, slot, cb);
-  else f.async(...args, cb);
+  });
 }
 
-module.exports = { koffi, C, SETTERS, serdeFn, callStatus, callStatusAsync, libraryPath, HAS_ERROR_API };
+module.exports = { koffi, C, SETTERS, serdeFn, callStatus, callStatusAsync, libraryPath };

@@ -59,3 +59,9 @@ test('the binding calls every C function of the header', (t) => {
     ` (not called: ${Object.keys(NOT_CALLED).join(', ')})`);
   assert.deepEqual(missing, [], `C functions the Node binding does not call: ${missing.join(', ')}`);
 });
+
+test('the binding never reads the per-thread pmc_last_error_message', () => {
+  for (const [file, src] of Object.entries(sources)) {
+    assert.doesNotMatch(src, /last_error_message/, file);
+  }
+});
