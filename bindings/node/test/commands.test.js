@@ -326,3 +326,22 @@ test('serde callbacks run on every value, sync and async', async () => {
   assert.throws(() => c.get(k), (e) => e.status === pmc.Status.SERDE_CALLBACK);
   await assert.rejects(c.getAsync(k), (e) => e.status === pmc.Status.SERDE_CALLBACK);
 });
+
+test('hash client failover: retryAttempts failures mark a server dead for deadTimeout', async () => {
+  const dead = await closedAddress();
+  const c = client([s1.address, dead], { timeout: 500, retryAttempts: 2, retryTimeout: 0, deadTimeout: 400 });
+  const k = Array.from({ length: 50 }, (_, i) => key(`fo${i}`)).find((x) => c.serverForKey(x) === dead);
+  const errors = [];
+  for (let i = 0; i < 5 && c.serverForKey(k) === dead; i++) {
+    assert.throws(() => c.set(k, 'v'), (e) => {
+      errors.push(e.message);
+      return e instanceof pmc.ConnectionError && e.message.includes(`(server ${dead})`);
+    });
+  }
+  assert.equal(errors.length, 3); // the first failure and retryAttempts more
+  assert.equal(c.serverForKey(k), s1.address);
+  assert.equal(c.set(k, 'moved'), true);
+  assert.equal(client().get(k).toString(), 'moved');
+  await new Promise((r) => setTimeout(r, 500)); // past deadTimeout the server is tried again
+  assert.throws(() => c.set(k, 'v'), (e) => e.message.includes(`(server ${dead})`));
+});
