@@ -218,6 +218,13 @@ func NewFallback(clients ...*Client) (*Client, error) {
 	if len(clients) == 0 {
 		return nil, &Error{Op: op, Status: StatusInvalidArgument, Message: "PMC_INVALID_ARGUMENT: no clients"}
 	}
+	for i, c := range clients {
+		for _, d := range clients[:i] {
+			if c == d {
+				return nil, &Error{Op: op, Status: StatusInvalidArgument, Message: "PMC_INVALID_ARGUMENT: a client appears twice"}
+			}
+		}
+	}
 	ptrs := make([]*C.pmc_client, 0, len(clients))
 	serdes := make([]*serdeFn, 0, len(clients))
 	var giveBack []func()
