@@ -52,11 +52,11 @@ fn main() {
     let addr = CString::new(mc.addr()).unwrap();
     unsafe {
         let o = pmc_options_new();
-        pmc_options_add_server(o, addr.as_ptr());
-        pmc_options_set_no_delay(o, true);
-        pmc_options_set_default_noreply(o, false);
+        pmc_options_add_server(o, addr.as_ptr(), std::ptr::null_mut());
+        pmc_options_set_no_delay(o, true, std::ptr::null_mut());
+        pmc_options_set_default_noreply(o, false, std::ptr::null_mut());
         let mut c = std::ptr::null_mut();
-        assert_eq!(pmc_client_new(o, &mut c), PMC_OK);
+        assert_eq!(pmc_client_new(o, &mut c, std::ptr::null_mut()), PMC_OK);
         pmc_options_free(o);
 
         let key = b"bench:alloc:key:0000000000000";
@@ -82,6 +82,7 @@ fn main() {
                 0,
                 0,
                 PMC_REPLY_WAIT,
+                std::ptr::null_mut(),
             );
             assert_eq!(st, PMC_OK);
         });
@@ -93,7 +94,10 @@ fn main() {
                 flags: 0,
                 cas: 0,
             };
-            assert_eq!(pmc_get(c, key.as_ptr(), key.len(), &mut v), PMC_OK);
+            assert_eq!(
+                pmc_get(c, key.as_ptr(), key.len(), &mut v, std::ptr::null_mut()),
+                PMC_OK
+            );
             pmc_value_free(&mut v);
         });
         println!("| W1 get hit | {get:.2} | 1 (the value) |");
@@ -111,6 +115,7 @@ fn main() {
                 reply,
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
+                std::ptr::null_mut(),
             );
             assert_eq!(st, PMC_OK);
         };
@@ -118,7 +123,14 @@ fn main() {
         let many = per_op(500, || {
             let mut r = std::ptr::null_mut();
             assert_eq!(
-                pmc_get_many(c, kptr.as_ptr(), klen.as_ptr(), 100, &mut r),
+                pmc_get_many(
+                    c,
+                    kptr.as_ptr(),
+                    klen.as_ptr(),
+                    100,
+                    &mut r,
+                    std::ptr::null_mut()
+                ),
                 PMC_OK
             );
             assert_eq!(pmc_results_len(r), 100);

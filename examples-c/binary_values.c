@@ -19,17 +19,17 @@ static void round_trip(pmc_client *c, const char *key, const uint8_t *val,
   const uint8_t *keys[1] = {(const uint8_t *)key};
   size_t key_lens[1] = {strlen(key)};
 
-  CHECK_OK(pmc_set(c, BYTES(key), val, len, 0, 0, PMC_REPLY_WAIT));
-  CHECK_OK(pmc_get(c, BYTES(key), &v));
+  CHECK_OK(pmc_set(c, BYTES(key), val, len, 0, 0, PMC_REPLY_WAIT, NULL));
+  CHECK_OK(pmc_get(c, BYTES(key), &v, NULL));
   CHECK_VALUE(&v, val, len);
   pmc_value_free(&v);
-  CHECK_OK(pmc_gets(c, BYTES(key), &v));
+  CHECK_OK(pmc_gets(c, BYTES(key), &v, NULL));
   CHECK_VALUE(&v, val, len);
   pmc_value_free(&v);
 
-  CHECK_OK(pmc_get_many(c, keys, key_lens, 1, &r));
+  CHECK_OK(pmc_get_many(c, keys, key_lens, 1, &r, NULL));
   CHECK_UINT(pmc_results_len(r), 1);
-  CHECK_OK(pmc_results_at(r, 0, &it));
+  CHECK_OK(pmc_results_at(r, 0, &it, NULL));
   CHECK_MEM(it.value, it.value_len, val, len);
   CHECK(it.value != NULL && it.value[it.value_len] == 0);
   pmc_results_free(r);
@@ -78,8 +78,8 @@ int main(int argc, char **argv) {
      a non-NULL pointer. */
   round_trip(c, "empty", NULL, 0);
   round_trip(c, "empty2", all, 0);
-  CHECK_OK(pmc_append(c, BYTES("empty"), BYTES("now-something"), 0, 0, PMC_REPLY_WAIT));
-  CHECK_OK(pmc_get(c, BYTES("empty"), &v));
+  CHECK_OK(pmc_append(c, BYTES("empty"), BYTES("now-something"), 0, 0, PMC_REPLY_WAIT, NULL));
+  CHECK_OK(pmc_get(c, BYTES("empty"), &v, NULL));
   CHECK_VALUE_STR(&v, "now-something");
   pmc_value_free(&v);
 
@@ -90,9 +90,9 @@ int main(int argc, char **argv) {
   round_trip(c, "16k-plus", big, 16 * 1024 + 1);
   round_trip(c, "900k", big, big_len);
   /* Appending to a big value grows it in place on the server. */
-  CHECK_OK(pmc_set(c, BYTES("grow"), big, big_len - 10, 0, 0, PMC_REPLY_WAIT));
-  CHECK_OK(pmc_append(c, BYTES("grow"), big + big_len - 10, 10, 0, 0, PMC_REPLY_WAIT));
-  CHECK_OK(pmc_get(c, BYTES("grow"), &v));
+  CHECK_OK(pmc_set(c, BYTES("grow"), big, big_len - 10, 0, 0, PMC_REPLY_WAIT, NULL));
+  CHECK_OK(pmc_append(c, BYTES("grow"), big + big_len - 10, 10, 0, 0, PMC_REPLY_WAIT, NULL));
+  CHECK_OK(pmc_get(c, BYTES("grow"), &v, NULL));
   CHECK_VALUE(&v, big, big_len);
   pmc_value_free(&v);
   /* Big values in a batch, too. */
@@ -104,13 +104,13 @@ int main(int argc, char **argv) {
     size_t n_failed = 99;
     pmc_results *r = NULL;
     CHECK_OK(pmc_set_many(c, keys, key_lens, vals, val_lens, 3, 0, 0,
-                          PMC_REPLY_WAIT, NULL, &n_failed));
+                          PMC_REPLY_WAIT, NULL, &n_failed, NULL));
     CHECK_UINT(n_failed, 0);
-    CHECK_OK(pmc_get_many(c, keys, key_lens, 3, &r));
+    CHECK_OK(pmc_get_many(c, keys, key_lens, 3, &r, NULL));
     CHECK_UINT(pmc_results_len(r), 3);
     for (size_t i = 0; i < 3; i++) {
       pmc_item it;
-      CHECK_OK(pmc_results_at(r, i, &it));
+      CHECK_OK(pmc_results_at(r, i, &it, NULL));
       CHECK_MEM(it.value, it.value_len, vals[i], val_lens[i]);
     }
     pmc_results_free(r);
@@ -124,16 +124,16 @@ int main(int argc, char **argv) {
     CHECK(k1 != NULL && k2 != NULL);
     memcpy(k1, "abcdefg", 7);
     memcpy(k2, "abc", 3);
-    CHECK_OK(pmc_set(c, k1, 3, BYTES("short key"), 0, 0, PMC_REPLY_WAIT));
-    CHECK_OK(pmc_set(c, k1, 7, BYTES("long key"), 0, 0, PMC_REPLY_WAIT));
-    CHECK_OK(pmc_get(c, k2, 3, &v)); /* "abc" from another buffer */
+    CHECK_OK(pmc_set(c, k1, 3, BYTES("short key"), 0, 0, PMC_REPLY_WAIT, NULL));
+    CHECK_OK(pmc_set(c, k1, 7, BYTES("long key"), 0, 0, PMC_REPLY_WAIT, NULL));
+    CHECK_OK(pmc_get(c, k2, 3, &v, NULL)); /* "abc" from another buffer */
     CHECK_VALUE_STR(&v, "short key");
     pmc_value_free(&v);
-    CHECK_OK(pmc_get(c, k1, 7, &v));
+    CHECK_OK(pmc_get(c, k1, 7, &v, NULL));
     CHECK_VALUE_STR(&v, "long key");
     pmc_value_free(&v);
-    CHECK_OK(pmc_delete(c, k2, 3, PMC_REPLY_WAIT));
-    CHECK_STATUS(pmc_get(c, k1, 3, &v), PMC_MISS);
+    CHECK_OK(pmc_delete(c, k2, 3, PMC_REPLY_WAIT, NULL));
+    CHECK_STATUS(pmc_get(c, k1, 3, &v, NULL), PMC_MISS);
     free(k1);
     free(k2);
   }
@@ -143,9 +143,9 @@ int main(int argc, char **argv) {
     uint8_t *val = malloc(5);
     CHECK(val != NULL);
     memcpy(val, "12345", 5);
-    CHECK_OK(pmc_set(c, BYTES("exact"), val, 5, 0, 0, PMC_REPLY_WAIT));
+    CHECK_OK(pmc_set(c, BYTES("exact"), val, 5, 0, 0, PMC_REPLY_WAIT, NULL));
     free(val);
-    CHECK_OK(pmc_get(c, BYTES("exact"), &v));
+    CHECK_OK(pmc_get(c, BYTES("exact"), &v, NULL));
     CHECK_VALUE_STR(&v, "12345");
     pmc_value_free(&v);
   }

@@ -21,13 +21,13 @@ static int add_with_cas(pmc_client *c, const char *key, long delta,
     char next[32];
     pmc_status st;
 
-    CHECK_OK(pmc_gets(c, BYTES(key), &v));
+    CHECK_OK(pmc_gets(c, BYTES(key), &v, NULL));
     CHECK(v.cas != 0);
     snprintf(next, sizeof next, "%ld", strtol((const char *)v.data, NULL, 10) + delta);
     if (attempt == 1 && meddle != NULL)
       meddle(arg);
     /* PMC_REPLY_DEFAULT: cas always waits unless told otherwise. */
-    st = pmc_cas(c, BYTES(key), BYTES(next), v.cas, v.flags, 0, PMC_REPLY_DEFAULT);
+    st = pmc_cas(c, BYTES(key), BYTES(next), v.cas, v.flags, 0, PMC_REPLY_DEFAULT, NULL);
     pmc_value_free(&v);
     if (st == PMC_OK)
       return attempt;
@@ -45,12 +45,12 @@ typedef struct other {
 
 static void other_writer(void *arg) {
   other *o = arg;
-  CHECK_OK(pmc_set(o->client, BYTES(o->key), BYTES("100"), 0, 0, PMC_REPLY_WAIT));
+  CHECK_OK(pmc_set(o->client, BYTES(o->key), BYTES("100"), 0, 0, PMC_REPLY_WAIT, NULL));
 }
 
 static void expect(pmc_client *c, const char *key, const char *want) {
   pmc_value v = {0};
-  CHECK_OK(pmc_get(c, BYTES(key), &v));
+  CHECK_OK(pmc_get(c, BYTES(key), &v, NULL));
   CHECK_VALUE_STR(&v, want);
   pmc_value_free(&v);
 }
@@ -67,7 +67,7 @@ int main(int argc, char **argv) {
   c2 = test_client(env.server, "cas"); /* same key prefix, other connection */
 
   /* Without interference: one attempt. */
-  CHECK_OK(pmc_set(c, BYTES("counter"), BYTES("1"), 0, 0, PMC_REPLY_WAIT));
+  CHECK_OK(pmc_set(c, BYTES("counter"), BYTES("1"), 0, 0, PMC_REPLY_WAIT, NULL));
   attempts = add_with_cas(c, "counter", 1, NULL, NULL, &exists);
   CHECK(attempts == 1 && exists == 0);
   expect(c, "counter", "2");
@@ -82,33 +82,33 @@ int main(int argc, char **argv) {
   expect(c, "counter", "105");
 
   /* A stale CAS unique is refused and nothing is written... */
-  CHECK_OK(pmc_gets(c, BYTES("counter"), &stale));
-  CHECK_OK(pmc_set(c2, BYTES("counter"), BYTES("200"), 0, 0, PMC_REPLY_WAIT));
+  CHECK_OK(pmc_gets(c, BYTES("counter"), &stale, NULL));
+  CHECK_OK(pmc_set(c2, BYTES("counter"), BYTES("200"), 0, 0, PMC_REPLY_WAIT, NULL));
   CHECK_STATUS(pmc_cas(c, BYTES("counter"), BYTES("stale"), stale.cas, 0, 0,
-                       PMC_REPLY_WAIT), PMC_EXISTS);
+                       PMC_REPLY_WAIT, NULL), PMC_EXISTS);
   expect(c, "counter", "200");
   /* ...also when sent with noreply (PMC_OK: the outcome is unknown). */
   CHECK_OK(pmc_cas(c, BYTES("counter"), BYTES("stale"), stale.cas, 0, 0,
-                   PMC_REPLY_NONE));
+                   PMC_REPLY_NONE, NULL));
   expect(c, "counter", "200");
 
   /* A fresh CAS unique with noreply does store. */
-  CHECK_OK(pmc_gets(c, BYTES("counter"), &v));
+  CHECK_OK(pmc_gets(c, BYTES("counter"), &v, NULL));
   CHECK_OK(pmc_cas(c, BYTES("counter"), BYTES("fresh"), v.cas, 3, 0,
-                   PMC_REPLY_NONE));
+                   PMC_REPLY_NONE, NULL));
   pmc_value_free(&v);
-  CHECK_OK(pmc_get(c, BYTES("counter"), &v));
+  CHECK_OK(pmc_get(c, BYTES("counter"), &v, NULL));
   CHECK_VALUE_STR(&v, "fresh");
   CHECK_UINT(v.flags, 3);
   pmc_value_free(&v);
 
   /* cas on a key that does not exist (any more): PMC_NOT_FOUND. */
   CHECK_STATUS(pmc_cas(c, BYTES("no-such-key"), BYTES("x"), 12345, 0, 0,
-                       PMC_REPLY_WAIT), PMC_NOT_FOUND);
-  CHECK_OK(pmc_delete(c, BYTES("counter"), PMC_REPLY_WAIT));
+                       PMC_REPLY_WAIT, NULL), PMC_NOT_FOUND);
+  CHECK_OK(pmc_delete(c, BYTES("counter"), PMC_REPLY_WAIT, NULL));
   CHECK_STATUS(pmc_cas(c, BYTES("counter"), BYTES("x"), stale.cas, 0, 0,
-                       PMC_REPLY_DEFAULT), PMC_NOT_FOUND);
-  CHECK_STATUS(pmc_gets(c, BYTES("counter"), &v), PMC_MISS);
+                       PMC_REPLY_DEFAULT, NULL), PMC_NOT_FOUND);
+  CHECK_STATUS(pmc_gets(c, BYTES("counter"), &v, NULL), PMC_MISS);
   pmc_value_free(&stale);
 
   pmc_client_free(c2);

@@ -668,7 +668,7 @@ static void sleep_ms(uint64_t ms) {
 
 typedef pmc_status (*store_fn)(const pmc_client *, const uint8_t *, size_t,
                                const uint8_t *, size_t, uint32_t, int64_t,
-                               pmc_reply);
+                               pmc_reply, pmc_error **);
 
 /* Run line `l`; its outcome goes to `out`. */
 static void run_line(runner *r, const line *l, sbuf *out) {
@@ -699,7 +699,7 @@ static void run_line(runner *r, const line *l, sbuf *out) {
     need_args(l, 2);
     k = decode(l->args[0], l->no);
     v = decode(l->args[1], l->no);
-    st = fn(c, k.p, k.len, v.p, v.len, flags, expire, reply);
+    st = fn(c, k.p, k.len, v.p, v.len, flags, expire, reply, NULL);
     status_outcome(out, st);
     free(k.p);
     free(v.p);
@@ -722,7 +722,7 @@ static void run_line(runner *r, const line *l, sbuf *out) {
          this key returned a CAS unique. */
       sb_printf(out, "(no CAS unique remembered for %s)", l->args[2]);
     } else {
-      st = pmc_cas(c, k.p, k.len, v.p, v.len, unique, flags, expire, reply);
+      st = pmc_cas(c, k.p, k.len, v.p, v.len, unique, flags, expire, reply, NULL);
       status_outcome(out, st);
     }
     free(k.p);
@@ -739,10 +739,10 @@ static void run_line(runner *r, const line *l, sbuf *out) {
       exp = num_i64(l, l->args[0]);
     k = decode(l->args[touch ? 1 : 0], l->no);
     if (!touch)
-      st = with_cas ? pmc_gets(c, k.p, k.len, &v) : pmc_get(c, k.p, k.len, &v);
+      st = with_cas ? pmc_gets(c, k.p, k.len, &v, NULL) : pmc_get(c, k.p, k.len, &v, NULL);
     else
-      st = with_cas ? pmc_gats(c, k.p, k.len, exp, &v)
-                    : pmc_gat(c, k.p, k.len, exp, &v);
+      st = with_cas ? pmc_gats(c, k.p, k.len, exp, &v, NULL)
+                    : pmc_gat(c, k.p, k.len, exp, &v, NULL);
     if (st == PMC_OK) {
       item_outcome(out, v.data, v.len, v.flags);
       if (with_cas)
@@ -759,8 +759,8 @@ static void run_line(runner *r, const line *l, sbuf *out) {
     pmc_results *res = NULL;
     key_list kl;
     keys_make(&kl, l);
-    st = with_cas ? pmc_gets_many(c, kl.ptrs, kl.lens, kl.n, &res)
-                  : pmc_get_many(c, kl.ptrs, kl.lens, kl.n, &res);
+    st = with_cas ? pmc_gets_many(c, kl.ptrs, kl.lens, kl.n, &res, NULL)
+                  : pmc_get_many(c, kl.ptrs, kl.lens, kl.n, &res, NULL);
     if (st == PMC_OK) {
       /* slot[i]: the hit for key i (misses are left out of the results). */
       pmc_item *slot = xmalloc(kl.n * sizeof *slot);
@@ -773,7 +773,7 @@ static void run_line(runner *r, const line *l, sbuf *out) {
         sb_puts(&problems, " (PMC_OK without a results handle)");
       for (size_t i = 0; i < len; i++) {
         pmc_item it;
-        pmc_status ist = pmc_results_at(res, i, &it);
+        pmc_status ist = pmc_results_at(res, i, &it, NULL);
         if (ist != PMC_OK) {
           sb_printf(&problems, " (pmc_results_at(%zu) gave %s)", i,
                     pmc_status_str(ist));
@@ -841,7 +841,7 @@ static void run_line(runner *r, const line *l, sbuf *out) {
       vn[i] = v[i].len;
     }
     st = pmc_set_many(c, kp, kn, vp, vn, n, flags, expire, reply, failed,
-                      &n_failed);
+                      &n_failed, NULL);
     if (st == PMC_OK || st == PMC_NOT_STORED) {
       sb_puts(out, "failed:");
       for (size_t i = 0; i < n_failed && i < n; i++)
@@ -868,14 +868,14 @@ static void run_line(runner *r, const line *l, sbuf *out) {
     bytes k;
     need_args(l, 1);
     k = decode(l->args[0], l->no);
-    st = pmc_delete(c, k.p, k.len, reply);
+    st = pmc_delete(c, k.p, k.len, reply, NULL);
     status_outcome(out, st);
     free(k.p);
   } else if (!strcmp(cmd, "delete_many")) {
     key_list kl;
     size_t deleted = 0;
     keys_make(&kl, l);
-    st = pmc_delete_many(c, kl.ptrs, kl.lens, kl.n, reply, &deleted);
+    st = pmc_delete_many(c, kl.ptrs, kl.lens, kl.n, reply, &deleted, NULL);
     if (st == PMC_OK)
       sb_printf(out, "%zu", deleted);
     else
@@ -887,8 +887,8 @@ static void run_line(runner *r, const line *l, sbuf *out) {
     need_args(l, 2);
     delta = num_u64(l, l->args[1]);
     k = decode(l->args[0], l->no);
-    st = cmd[0] == 'i' ? pmc_incr(c, k.p, k.len, delta, reply, &new_value)
-                       : pmc_decr(c, k.p, k.len, delta, reply, &new_value);
+    st = cmd[0] == 'i' ? pmc_incr(c, k.p, k.len, delta, reply, &new_value, NULL)
+                       : pmc_decr(c, k.p, k.len, delta, reply, &new_value, NULL);
     if (st == PMC_OK && reply == PMC_REPLY_NONE)
       sb_puts(out, "NONE"); /* sent with noreply: no new value */
     else if (st == PMC_OK)
@@ -902,12 +902,12 @@ static void run_line(runner *r, const line *l, sbuf *out) {
     need_args(l, 2);
     exp = num_i64(l, l->args[1]);
     k = decode(l->args[0], l->no);
-    st = pmc_touch(c, k.p, k.len, exp, reply);
+    st = pmc_touch(c, k.p, k.len, exp, reply, NULL);
     status_outcome(out, st);
     free(k.p);
   } else if (!strcmp(cmd, "flush_all")) {
     int64_t delay = l->nargs > 0 ? num_i64(l, l->args[0]) : 0;
-    st = pmc_flush_all(c, delay, PMC_REPLY_WAIT);
+    st = pmc_flush_all(c, delay, PMC_REPLY_WAIT, NULL);
     status_outcome(out, st);
   } else if (!strcmp(cmd, "sleep")) {
     need_args(l, 1);
@@ -930,18 +930,18 @@ static pmc_client *make_client(kind k, const char *server) {
   /* As the Rust driver: a timeout so that a hung server fails the run
      instead of blocking it. no_delay only spares the delayed-ACK wait after
      noreply commands; it changes no outcome. */
-  CHECK_OK(pmc_options_set_timeout_ms(o, 10000));
-  CHECK_OK(pmc_options_set_no_delay(o, true));
+  CHECK_OK(pmc_options_set_timeout_ms(o, 10000, NULL));
+  CHECK_OK(pmc_options_set_no_delay(o, true, NULL));
   if (k == KIND_TCP) {
-    CHECK_OK(pmc_options_add_server(o, server));
+    CHECK_OK(pmc_options_add_server(o, server, NULL));
   } else {
 #ifdef PMC_HAVE_MOCK
-    CHECK_OK(pmc_options_set_mock(o, true));
+    CHECK_OK(pmc_options_set_mock(o, true, NULL));
 #else
     die("this build has no pmc_options_set_mock");
 #endif
   }
-  st = pmc_client_new(o, &c);
+  st = pmc_client_new(o, &c, NULL);
   pmc_options_free(o);
   if (st != PMC_OK)
     die("pmc_client_new: %s: %s", pmc_status_str(st),
@@ -952,7 +952,7 @@ static pmc_client *make_client(kind k, const char *server) {
 /* Empty the cache before a case. */
 static void reset(runner *r, kind k, const char *server) {
   if (k == KIND_TCP) {
-    pmc_status st = pmc_flush_all(r->client, 0, PMC_REPLY_WAIT);
+    pmc_status st = pmc_flush_all(r->client, 0, PMC_REPLY_WAIT, NULL);
     if (st != PMC_OK)
       die("flush_all before a case: %s: %s", pmc_status_str(st),
           pmc_last_error_message());

@@ -91,29 +91,29 @@ static pmc_client *hash_client(const char *const *servers, size_t n,
   pmc_options *o = pmc_options_new();
   pmc_client *c = NULL;
   for (size_t i = 0; i < n; i++)
-    CHECK_OK(pmc_options_add_server(o, servers[i]));
-  CHECK_OK(pmc_options_set_use_hash_client(o, true));
-  CHECK_OK(pmc_options_set_timeout_ms(o, 5000));
+    CHECK_OK(pmc_options_add_server(o, servers[i], NULL));
+  CHECK_OK(pmc_options_set_use_hash_client(o, true, NULL));
+  CHECK_OK(pmc_options_set_timeout_ms(o, 5000, NULL));
   if (configure != NULL)
     configure(o);
-  CHECK_OK(pmc_client_new(o, &c));
+  CHECK_OK(pmc_client_new(o, &c, NULL));
   pmc_options_free(o);
   return c;
 }
 
 static void use_bytes_key_form(pmc_options *o) {
-  CHECK_OK(pmc_options_set_hash_key_form(o, PMC_KEY_FORM_PYTHON_BYTES));
+  CHECK_OK(pmc_options_set_hash_key_form(o, PMC_KEY_FORM_PYTHON_BYTES, NULL));
 }
 
 static void use_text_key_form(pmc_options *o) {
-  CHECK_OK(pmc_options_set_hash_key_form(o, PMC_KEY_FORM_PYTHON_BYTES));
-  CHECK_OK(pmc_options_set_hash_key_form(o, PMC_KEY_FORM_TEXT));
+  CHECK_OK(pmc_options_set_hash_key_form(o, PMC_KEY_FORM_PYTHON_BYTES, NULL));
+  CHECK_OK(pmc_options_set_hash_key_form(o, PMC_KEY_FORM_TEXT, NULL));
 }
 
 /* The server `key` is on, copied into `buf`. */
 static const char *server_for(pmc_client *c, const char *key, char *buf, size_t size) {
   char *s = NULL;
-  CHECK_OK(pmc_client_server_for_key(c, BYTES(key), &s));
+  CHECK_OK(pmc_client_server_for_key(c, BYTES(key), &s, NULL));
   snprintf(buf, size, "%s", s);
   pmc_string_free(s);
   return buf;
@@ -153,7 +153,7 @@ static void placement_matches_pymemcache(void) {
   /* Illegal keys are refused before any placement. */
   {
     char *s = NULL;
-    CHECK_STATUS(pmc_client_server_for_key(c, BYTES("bad key"), &s), PMC_ILLEGAL_INPUT);
+    CHECK_STATUS(pmc_client_server_for_key(c, BYTES("bad key"), &s, NULL), PMC_ILLEGAL_INPUT);
     CHECK(s == NULL);
   }
   pmc_client_free(c);
@@ -167,8 +167,8 @@ static void placement_matches_pymemcache(void) {
         {"key1", "127.0.0.1:11213"},      {"user:42", "127.0.0.1:11212"},
         {"caf\xc3\xa9", "127.0.0.1:11213"}, {"ctl\x01key", "127.0.0.1:11211"}};
     pmc_options *o = pmc_options_new();
-    CHECK_STATUS(pmc_options_set_hash_key_form(NULL, PMC_KEY_FORM_TEXT), PMC_NULL_ARGUMENT);
-    CHECK_STATUS(pmc_options_set_hash_key_form(o, 7), PMC_INVALID_ARGUMENT);
+    CHECK_STATUS(pmc_options_set_hash_key_form(NULL, PMC_KEY_FORM_TEXT, NULL), PMC_NULL_ARGUMENT);
+    CHECK_STATUS(pmc_options_set_hash_key_form(o, 7, NULL), PMC_INVALID_ARGUMENT);
     CHECK_LAST_ERROR(PMC_INVALID_ARGUMENT, "key form 7");
     pmc_options_free(o);
     c = hash_client(nodes, 3, use_bytes_key_form);
@@ -220,7 +220,7 @@ static void cluster_commands(pmc_client *c) {
   }
 
   /* One batch over all servers (the value is the key). */
-  CHECK_OK(pmc_set_many(c, k, kl, k, kl, KEYS, 9, 0, PMC_REPLY_WAIT, NULL, &n_failed));
+  CHECK_OK(pmc_set_many(c, k, kl, k, kl, KEYS, 9, 0, PMC_REPLY_WAIT, NULL, &n_failed, NULL));
   CHECK_UINT(n_failed, 0);
 
   /* Each item is on the server placement names, and only there. */
@@ -229,7 +229,7 @@ static void cluster_commands(pmc_client *c) {
     per_node[home]++;
     for (int j = 0; j < NODES; j++) {
       pmc_value v = {0};
-      pmc_status st = pmc_get(direct[j], k[i], kl[i], &v);
+      pmc_status st = pmc_get(direct[j], k[i], kl[i], &v, NULL);
       if (j == home) {
         CHECK_STATUS(st, PMC_OK);
         CHECK_VALUE(&v, k[i], kl[i]);
@@ -244,18 +244,18 @@ static void cluster_commands(pmc_client *c) {
       FAIL("no key of %d was placed on %s", KEYS, addrs[j]);
 
   /* get_many and gets_many gather from every server, in request order. */
-  CHECK_OK(pmc_get_many(c, k, kl, KEYS, &r));
+  CHECK_OK(pmc_get_many(c, k, kl, KEYS, &r, NULL));
   CHECK_UINT(pmc_results_len(r), KEYS);
   for (size_t i = 0; i < KEYS; i++) {
     pmc_item it;
-    CHECK_OK(pmc_results_at(r, i, &it));
+    CHECK_OK(pmc_results_at(r, i, &it, NULL));
     CHECK_UINT(it.index, i);
     CHECK_MEM(it.value, it.value_len, k[i], kl[i]);
     CHECK_UINT(it.flags, 9);
   }
   pmc_results_free(r);
   r = NULL;
-  CHECK_OK(pmc_gets_many(c, k, kl, KEYS, &r));
+  CHECK_OK(pmc_gets_many(c, k, kl, KEYS, &r, NULL));
   CHECK_UINT(pmc_results_len(r), KEYS);
   pmc_results_free(r);
 
@@ -263,27 +263,27 @@ static void cluster_commands(pmc_client *c) {
   {
     uint64_t n = 0;
     pmc_value v = {0};
-    CHECK_OK(pmc_set(c, BYTES("counter"), BYTES("5"), 0, 0, PMC_REPLY_WAIT));
-    CHECK_OK(pmc_incr(c, BYTES("counter"), 1, PMC_REPLY_WAIT, &n));
+    CHECK_OK(pmc_set(c, BYTES("counter"), BYTES("5"), 0, 0, PMC_REPLY_WAIT, NULL));
+    CHECK_OK(pmc_incr(c, BYTES("counter"), 1, PMC_REPLY_WAIT, &n, NULL));
     CHECK_UINT(n, 6);
     CHECK_OK(pmc_get(direct[node_index(server_for(c, "counter", buf, sizeof buf))],
-                     BYTES("counter"), &v));
+                     BYTES("counter"), &v, NULL));
     CHECK_VALUE_STR(&v, "6");
     pmc_value_free(&v);
   }
 
   /* stats: every server's, each entry naming its server. */
-  CHECK_OK(pmc_stats(c, NULL, 0, &s));
+  CHECK_OK(pmc_stats(c, NULL, 0, &s, NULL));
   for (size_t i = 0; i < pmc_stats_len(s); i++) {
     const char *srv;
-    CHECK_OK(pmc_stats_at(s, i, &srv, NULL, NULL));
+    CHECK_OK(pmc_stats_at(s, i, &srv, NULL, NULL, NULL));
     seen[node_index(srv)] = true;
   }
   for (int j = 0; j < NODES; j++)
     CHECK(seen[j]);
   pmc_stats_free(s);
 
-  CHECK_OK(pmc_delete_many(c, k, kl, KEYS, PMC_REPLY_WAIT, &deleted));
+  CHECK_OK(pmc_delete_many(c, k, kl, KEYS, PMC_REPLY_WAIT, &deleted, NULL));
   CHECK_UINT(deleted, KEYS);
 }
 
@@ -295,30 +295,30 @@ static void add_and_remove(pmc_client *c) {
     server_for(c, keys[i], before[i], sizeof before[i]);
 
   /* Removing a server moves its keys, and only its keys. */
-  CHECK_OK(pmc_client_remove_server(c, addrs[1]));
+  CHECK_OK(pmc_client_remove_server(c, addrs[1], NULL));
   for (int i = 0; i < KEYS; i++) {
     server_for(c, keys[i], buf, sizeof buf);
     CHECK(strcmp(buf, addrs[1]) != 0);
     if (strcmp(before[i], addrs[1]) != 0)
       CHECK_STR(buf, before[i]);
   }
-  CHECK_STATUS(pmc_client_remove_server(c, addrs[1]), PMC_CONFIG_ERROR);
+  CHECK_STATUS(pmc_client_remove_server(c, addrs[1], NULL), PMC_CONFIG_ERROR);
   CHECK_LAST_ERROR(PMC_CONFIG_ERROR, "not in the client");
 
   /* Adding it back restores the placement exactly. */
-  CHECK_OK(pmc_client_add_server(c, addrs[1]));
+  CHECK_OK(pmc_client_add_server(c, addrs[1], NULL));
   for (int i = 0; i < KEYS; i++)
     CHECK_STR(server_for(c, keys[i], buf, sizeof buf), before[i]);
-  CHECK_STATUS(pmc_client_add_server(c, addrs[1]), PMC_CONFIG_ERROR);
+  CHECK_STATUS(pmc_client_add_server(c, addrs[1], NULL), PMC_CONFIG_ERROR);
   CHECK_LAST_ERROR(PMC_CONFIG_ERROR, "already");
-  CHECK_STATUS(pmc_client_add_server(c, "not an address"), PMC_CONFIG_ERROR);
-  CHECK_STATUS(pmc_client_add_server(c, NULL), PMC_NULL_ARGUMENT);
-  CHECK_STATUS(pmc_client_remove_server(c, NULL), PMC_NULL_ARGUMENT);
+  CHECK_STATUS(pmc_client_add_server(c, "not an address", NULL), PMC_CONFIG_ERROR);
+  CHECK_STATUS(pmc_client_add_server(c, NULL, NULL), PMC_NULL_ARGUMENT);
+  CHECK_STATUS(pmc_client_remove_server(c, NULL, NULL), PMC_NULL_ARGUMENT);
 
   /* Only a hash client has servers to add or remove. */
-  CHECK_STATUS(pmc_client_add_server(single, addrs[1]), PMC_INVALID_ARGUMENT);
+  CHECK_STATUS(pmc_client_add_server(single, addrs[1], NULL), PMC_INVALID_ARGUMENT);
   CHECK_LAST_ERROR(PMC_INVALID_ARGUMENT, "not a hash client");
-  CHECK_STATUS(pmc_client_remove_server(single, addrs[0]), PMC_INVALID_ARGUMENT);
+  CHECK_STATUS(pmc_client_remove_server(single, addrs[0], NULL), PMC_INVALID_ARGUMENT);
   pmc_client_free(single);
 }
 
@@ -326,9 +326,9 @@ static void add_and_remove(pmc_client *c) {
    dead for 1.5 s (long enough that a slow run under valgrind still does
    the steps in between in time). */
 static void fast_failure_options(pmc_options *o) {
-  CHECK_OK(pmc_options_set_retry_attempts(o, 1));
-  CHECK_OK(pmc_options_set_retry_timeout_ms(o, 1000));
-  CHECK_OK(pmc_options_set_dead_timeout_ms(o, 1500));
+  CHECK_OK(pmc_options_set_retry_attempts(o, 1, NULL));
+  CHECK_OK(pmc_options_set_retry_timeout_ms(o, 1000, NULL));
+  CHECK_OK(pmc_options_set_dead_timeout_ms(o, 1500, NULL));
 }
 
 static void failing_server(void) {
@@ -343,28 +343,28 @@ static void failing_server(void) {
     if (strcmp(server_for(c, keys[i], buf, sizeof buf), victim) == 0)
       key = keys[i];
   CHECK(key != NULL);
-  CHECK_OK(pmc_set(c, BYTES(key), BYTES("v"), 0, 0, PMC_REPLY_WAIT));
+  CHECK_OK(pmc_set(c, BYTES(key), BYTES("v"), 0, 0, PMC_REPLY_WAIT, NULL));
   test_memcached_stop(&servers[2]);
 
   /* First failure: an I/O error naming the server; the key stays. */
-  CHECK_STATUS(pmc_get(c, BYTES(key), &v), PMC_IO_ERROR);
+  CHECK_STATUS(pmc_get(c, BYTES(key), &v, NULL), PMC_IO_ERROR);
   CHECK_LAST_ERROR(PMC_IO_ERROR, victim);
   CHECK_STR(server_for(c, key, buf, sizeof buf), victim);
   /* Within the retry timeout the server is not even tried: its commands
      give their defaults, as pymemcache's HashClient (not stored, a miss). */
-  CHECK_STATUS(pmc_set(c, BYTES(key), BYTES("v"), 0, 0, PMC_REPLY_WAIT), PMC_NOT_STORED);
-  CHECK_STATUS(pmc_get(c, BYTES(key), &v), PMC_MISS);
+  CHECK_STATUS(pmc_set(c, BYTES(key), BYTES("v"), 0, 0, PMC_REPLY_WAIT, NULL), PMC_NOT_STORED);
+  CHECK_STATUS(pmc_get(c, BYTES(key), &v, NULL), PMC_MISS);
   CHECK_STR(server_for(c, key, buf, sizeof buf), victim);
 
   /* After the retry timeout it is tried once more, fails, and is dead:
      its keys move to the others. */
   test_sleep_ms(1200);
-  CHECK_STATUS(pmc_get(c, BYTES(key), &v), PMC_IO_ERROR);
+  CHECK_STATUS(pmc_get(c, BYTES(key), &v, NULL), PMC_IO_ERROR);
   server_for(c, key, moved, sizeof moved);
   CHECK(strcmp(moved, victim) != 0);
   CHECK_STR(moved, rendezvous(addrs, NODES - 1, key));
-  CHECK_OK(pmc_set(c, BYTES(key), BYTES("moved"), 0, 0, PMC_REPLY_WAIT));
-  CHECK_OK(pmc_get(c, BYTES(key), &v));
+  CHECK_OK(pmc_set(c, BYTES(key), BYTES("moved"), 0, 0, PMC_REPLY_WAIT, NULL));
+  CHECK_OK(pmc_get(c, BYTES(key), &v, NULL));
   CHECK_VALUE_STR(&v, "moved");
   pmc_value_free(&v);
 
@@ -382,21 +382,21 @@ static void no_servers(void) {
   const uint8_t *k[1] = {(const uint8_t *)"k"};
   size_t kl[1] = {1};
 
-  CHECK_STATUS(pmc_get(c, BYTES("k"), &v), PMC_NO_SERVERS);
+  CHECK_STATUS(pmc_get(c, BYTES("k"), &v, NULL), PMC_NO_SERVERS);
   CHECK_LAST_ERROR(PMC_NO_SERVERS, NULL);
-  CHECK_STATUS(pmc_set(c, BYTES("k"), BYTES("v"), 0, 0, PMC_REPLY_WAIT), PMC_NO_SERVERS);
-  CHECK_STATUS(pmc_get_many(c, k, kl, 1, &r), PMC_NO_SERVERS);
-  CHECK_STATUS(pmc_client_server_for_key(c, BYTES("k"), &s), PMC_NO_SERVERS);
+  CHECK_STATUS(pmc_set(c, BYTES("k"), BYTES("v"), 0, 0, PMC_REPLY_WAIT, NULL), PMC_NO_SERVERS);
+  CHECK_STATUS(pmc_get_many(c, k, kl, 1, &r, NULL), PMC_NO_SERVERS);
+  CHECK_STATUS(pmc_client_server_for_key(c, BYTES("k"), &s, NULL), PMC_NO_SERVERS);
   CHECK(s == NULL && r == NULL);
 
   /* Servers can join later. */
-  CHECK_OK(pmc_client_add_server(c, addrs[0]));
-  CHECK_OK(pmc_set(c, BYTES("k"), BYTES("v"), 0, 0, PMC_REPLY_WAIT));
-  CHECK_OK(pmc_get(c, BYTES("k"), &v));
+  CHECK_OK(pmc_client_add_server(c, addrs[0], NULL));
+  CHECK_OK(pmc_set(c, BYTES("k"), BYTES("v"), 0, 0, PMC_REPLY_WAIT, NULL));
+  CHECK_OK(pmc_get(c, BYTES("k"), &v, NULL));
   CHECK_VALUE_STR(&v, "v");
   pmc_value_free(&v);
-  CHECK_OK(pmc_client_remove_server(c, addrs[0]));
-  CHECK_STATUS(pmc_get(c, BYTES("k"), &v), PMC_NO_SERVERS);
+  CHECK_OK(pmc_client_remove_server(c, addrs[0], NULL));
+  CHECK_STATUS(pmc_get(c, BYTES("k"), &v, NULL), PMC_NO_SERVERS);
   pmc_client_free(c);
 }
 
@@ -426,7 +426,7 @@ static void failed_indices_across_servers(void) {
       on[strcmp(server_for(c, kb[i], buf, sizeof buf), fake_addrs[0]) == 0 ? 0 : 1] = true;
   }
   CHECK(on[0] && on[1]);
-  CHECK_STATUS(pmc_set_many(c, k, kl, k, kl, 24, 0, 0, PMC_REPLY_WAIT, failed, &n_failed),
+  CHECK_STATUS(pmc_set_many(c, k, kl, k, kl, 24, 0, 0, PMC_REPLY_WAIT, failed, &n_failed, NULL),
                PMC_NOT_STORED);
   CHECK_UINT(n_failed, 8);
   /* Each refused index exactly once (in whatever order). */
@@ -450,15 +450,15 @@ static void prefixed_keys(pmc_client *unprefixed) {
   char a[320], b[320], full[64];
   pmc_value v = {0};
   for (int i = 0; i < NODES; i++)
-    CHECK_OK(pmc_options_add_server(o, addrs[i]));
-  CHECK_OK(pmc_options_set_key_prefix(o, BYTES("pfx:")));
-  CHECK_OK(pmc_client_new(o, &c));
+    CHECK_OK(pmc_options_add_server(o, addrs[i], NULL));
+  CHECK_OK(pmc_options_set_key_prefix(o, BYTES("pfx:"), NULL));
+  CHECK_OK(pmc_client_new(o, &c, NULL));
   pmc_options_free(o);
   for (int i = 0; i < KEYS; i++) {
     CHECK_STR(server_for(c, keys[i], a, sizeof a), server_for(unprefixed, keys[i], b, sizeof b));
-    CHECK_OK(pmc_set(c, BYTES(keys[i]), BYTES("p"), 0, 0, PMC_REPLY_WAIT));
+    CHECK_OK(pmc_set(c, BYTES(keys[i]), BYTES("p"), 0, 0, PMC_REPLY_WAIT, NULL));
     snprintf(full, sizeof full, "pfx:%s", keys[i]);
-    CHECK_OK(pmc_get(direct[node_index(a)], BYTES(full), &v));
+    CHECK_OK(pmc_get(direct[node_index(a)], BYTES(full), &v, NULL));
     CHECK_VALUE_STR(&v, "p");
     pmc_value_free(&v);
   }
@@ -470,13 +470,13 @@ static void two_servers_hash(void) {
   pmc_options *o = pmc_options_new();
   pmc_client *c = NULL;
   char buf[320];
-  CHECK_OK(pmc_options_add_server(o, addrs[0]));
-  CHECK_OK(pmc_options_add_server(o, addrs[1]));
-  CHECK_OK(pmc_client_new(o, &c));
+  CHECK_OK(pmc_options_add_server(o, addrs[0], NULL));
+  CHECK_OK(pmc_options_add_server(o, addrs[1], NULL));
+  CHECK_OK(pmc_client_new(o, &c, NULL));
   pmc_options_free(o);
   for (int i = 0; i < 20; i++)
     CHECK_STR(server_for(c, keys[i], buf, sizeof buf), rendezvous(addrs, 2, keys[i]));
-  CHECK_OK(pmc_client_add_server(c, addrs[2]));
+  CHECK_OK(pmc_client_add_server(c, addrs[2], NULL));
   pmc_client_free(c);
 }
 

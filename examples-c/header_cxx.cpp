@@ -26,14 +26,14 @@ int main() {
 
   pmc_options *o = pmc_options_new();
   expect(o != nullptr, "pmc_options_new");
-  expect(pmc_options_add_server(o, "127.0.0.1:11211") == PMC_OK,
+  expect(pmc_options_add_server(o, "127.0.0.1:11211", NULL) == PMC_OK,
          "pmc_options_add_server");
   pmc_client *c = nullptr;
-  expect(pmc_client_new(o, &c) == PMC_OK && c != nullptr, "pmc_client_new");
+  expect(pmc_client_new(o, &c, NULL) == PMC_OK && c != nullptr, "pmc_client_new");
   pmc_options_free(o);
 
   pmc_value v = pmc_value();  // zeroed, as the header asks
-  expect(pmc_get(c, reinterpret_cast<const uint8_t *>("bad key"), 7, &v) ==
+  expect(pmc_get(c, reinterpret_cast<const uint8_t *>("bad key"), 7, &v, NULL) ==
              PMC_ILLEGAL_INPUT,
          "pmc_get with an illegal key");
   expect(std::strncmp(pmc_last_error_message(), "PMC_ILLEGAL_INPUT", 17) == 0,

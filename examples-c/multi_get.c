@@ -43,15 +43,15 @@ static void set_many_then_get_many(pmc_client *c) {
     even_val_lens[i] = val_lens[2 * i];
   }
   CHECK_OK(pmc_set_many(c, even_keys, even_key_lens, even_vals, even_val_lens,
-                        N / 2, 42, 0, PMC_REPLY_WAIT, failed, &n_failed));
+                        N / 2, 42, 0, PMC_REPLY_WAIT, failed, &n_failed, NULL));
   CHECK_UINT(n_failed, 0);
 
   /* get_many of all N keys: only the even ones are there, in request
      order, each with its position in the request. */
-  CHECK_OK(pmc_get_many(c, keys, key_lens, N, &r));
+  CHECK_OK(pmc_get_many(c, keys, key_lens, N, &r, NULL));
   CHECK_UINT(pmc_results_len(r), N / 2);
   for (size_t h = 0; h < pmc_results_len(r); h++) {
-    CHECK_OK(pmc_results_at(r, h, &it));
+    CHECK_OK(pmc_results_at(r, h, &it, NULL));
     CHECK_UINT(it.index, 2 * h);
     CHECK_MEM(it.key, it.key_len, keys[it.index], key_lens[it.index]);
     CHECK_MEM(it.value, it.value_len, vals[it.index], val_lens[it.index]);
@@ -65,7 +65,7 @@ static void set_many_then_get_many(pmc_client *c) {
   CHECK_UINT(n_items, N / 2);
   CHECK(items != NULL);
   for (size_t h = 0; h < n_items; h++) {
-    CHECK_OK(pmc_results_at(r, h, &it));
+    CHECK_OK(pmc_results_at(r, h, &it, NULL));
     CHECK_UINT(items[h].index, it.index);
     CHECK(items[h].key == it.key && items[h].value == it.value);
     CHECK_MEM(items[h].value, items[h].value_len, vals[2 * h], val_lens[2 * h]);
@@ -75,13 +75,13 @@ static void set_many_then_get_many(pmc_client *c) {
 
   /* gets_many: the same hits with CAS uniques that gets agrees with. */
   r = NULL;
-  CHECK_OK(pmc_gets_many(c, keys, key_lens, N, &r));
+  CHECK_OK(pmc_gets_many(c, keys, key_lens, N, &r, NULL));
   CHECK_UINT(pmc_results_len(r), N / 2);
   for (size_t h = 0; h < pmc_results_len(r); h++) {
     pmc_value v = {0};
-    CHECK_OK(pmc_results_at(r, h, &it));
+    CHECK_OK(pmc_results_at(r, h, &it, NULL));
     CHECK(it.cas != 0);
-    CHECK_OK(pmc_gets(c, it.key, it.key_len, &v));
+    CHECK_OK(pmc_gets(c, it.key, it.key_len, &v, NULL));
     CHECK_UINT(v.cas, it.cas);
     pmc_value_free(&v);
   }
@@ -94,7 +94,7 @@ static void all_misses_and_empty(pmc_client *c) {
   size_t missing_lens[2] = {5, 5};
 
   /* Every key missing is still PMC_OK, with no hits. */
-  CHECK_OK(pmc_get_many(c, missing, missing_lens, 2, &r));
+  CHECK_OK(pmc_get_many(c, missing, missing_lens, 2, &r, NULL));
   CHECK(r != NULL);
   CHECK_UINT(pmc_results_len(r), 0);
   size_t n_items = 99;
@@ -104,15 +104,15 @@ static void all_misses_and_empty(pmc_client *c) {
 
   /* No keys at all: NULL arrays are fine with n == 0. */
   r = NULL;
-  CHECK_OK(pmc_get_many(c, NULL, NULL, 0, &r));
+  CHECK_OK(pmc_get_many(c, NULL, NULL, 0, &r, NULL));
   CHECK_UINT(pmc_results_len(r), 0);
   pmc_results_free(r);
   r = NULL;
-  CHECK_OK(pmc_gets_many(c, NULL, NULL, 0, &r));
+  CHECK_OK(pmc_gets_many(c, NULL, NULL, 0, &r, NULL));
   CHECK_UINT(pmc_results_len(r), 0);
   pmc_results_free(r);
   CHECK_OK(pmc_set_many(c, NULL, NULL, NULL, NULL, 0, 0, 0, PMC_REPLY_WAIT,
-                        NULL, NULL));
+                        NULL, NULL, NULL));
 }
 
 static void duplicates(pmc_client *c) {
@@ -122,16 +122,16 @@ static void duplicates(pmc_client *c) {
   size_t dup_lens[3] = {key_lens[0], 4, key_lens[0]};
   pmc_results *r = NULL;
   pmc_item a, b;
-  CHECK_OK(pmc_get_many(c, dup, dup_lens, 3, &r));
+  CHECK_OK(pmc_get_many(c, dup, dup_lens, 3, &r, NULL));
   CHECK_UINT(pmc_results_len(r), 2);
-  CHECK_OK(pmc_results_at(r, 0, &a));
-  CHECK_OK(pmc_results_at(r, 1, &b));
+  CHECK_OK(pmc_results_at(r, 0, &a, NULL));
+  CHECK_OK(pmc_results_at(r, 1, &b, NULL));
   CHECK_UINT(a.index, 0);
   CHECK_UINT(b.index, 2);
   CHECK_MEM(a.value, a.value_len, vals[0], val_lens[0]);
   CHECK_MEM(b.value, b.value_len, vals[0], val_lens[0]);
   /* Out of range is an error, not a crash. */
-  CHECK_STATUS(pmc_results_at(r, 2, &a), PMC_INVALID_ARGUMENT);
+  CHECK_STATUS(pmc_results_at(r, 2, &a, NULL), PMC_INVALID_ARGUMENT);
   pmc_results_free(r);
 }
 
@@ -153,7 +153,7 @@ static void failed_indices(void) {
   fake_server_start(&fake, FAKE_STORE);
   c = test_client(fake.addr, NULL);
   CHECK_STATUS(pmc_set_many(c, k, kl, v, vl, 5, 0, 0, PMC_REPLY_WAIT, failed,
-                            &n_failed), PMC_NOT_STORED);
+                            &n_failed, NULL), PMC_NOT_STORED);
   CHECK_UINT(n_failed, 2);
   CHECK_UINT(failed[0], 1);
   CHECK_UINT(failed[1], 4);
@@ -161,16 +161,16 @@ static void failed_indices(void) {
 
   /* Both out-parameters are optional. */
   CHECK_STATUS(pmc_set_many(c, k, kl, v, vl, 5, 0, 0, PMC_REPLY_WAIT, NULL,
-                            NULL), PMC_NOT_STORED);
+                            NULL, NULL), PMC_NOT_STORED);
   /* With noreply nothing can be known: PMC_OK and no failures. */
   n_failed = 99;
   CHECK_OK(pmc_set_many(c, k, kl, v, vl, 5, 0, 0, PMC_REPLY_NONE, failed,
-                        &n_failed));
+                        &n_failed, NULL));
   CHECK_UINT(n_failed, 0);
   /* The fake server still answers in step: the connection is in sync. */
   n_failed = 99;
   CHECK_STATUS(pmc_set_many(c, k, kl, v, vl, 5, 0, 0, PMC_REPLY_WAIT, failed,
-                            &n_failed), PMC_NOT_STORED);
+                            &n_failed, NULL), PMC_NOT_STORED);
   CHECK_UINT(n_failed, 2);
   pmc_client_free(c);
   fake_server_stop(&fake);
@@ -193,19 +193,19 @@ static void big_batch(pmc_client *c) {
     bvl[i] = bkl[i];
   }
   CHECK_OK(pmc_set_many(c, bk, bkl, bv, bvl, BIG, 7, 0, PMC_REPLY_WAIT, NULL,
-                        &n_failed));
+                        &n_failed, NULL));
   CHECK_UINT(n_failed, 0);
-  CHECK_OK(pmc_get_many(c, bk, bkl, BIG, &r));
+  CHECK_OK(pmc_get_many(c, bk, bkl, BIG, &r, NULL));
   CHECK_UINT(pmc_results_len(r), BIG);
   for (size_t h = 0; h < BIG; h++) {
     pmc_item it;
-    CHECK_OK(pmc_results_at(r, h, &it));
+    CHECK_OK(pmc_results_at(r, h, &it, NULL));
     CHECK_UINT(it.index, h);
     CHECK_MEM(it.value, it.value_len, bk[h], bkl[h]);
     CHECK_UINT(it.flags, 7);
   }
   pmc_results_free(r);
-  CHECK_OK(pmc_delete_many(c, bk, bkl, BIG, PMC_REPLY_WAIT, &deleted));
+  CHECK_OK(pmc_delete_many(c, bk, bkl, BIG, PMC_REPLY_WAIT, &deleted, NULL));
   CHECK_UINT(deleted, BIG);
 }
 
@@ -215,24 +215,24 @@ static void delete_many(pmc_client *c) {
 
   /* Keys 0,2,4,.. exist, the odd ones do not: the count says how many
      existed. */
-  CHECK_OK(pmc_delete_many(c, keys, key_lens, N, PMC_REPLY_WAIT, &deleted));
+  CHECK_OK(pmc_delete_many(c, keys, key_lens, N, PMC_REPLY_WAIT, &deleted, NULL));
   CHECK_UINT(deleted, N / 2);
-  CHECK_OK(pmc_get_many(c, keys, key_lens, N, &r));
+  CHECK_OK(pmc_get_many(c, keys, key_lens, N, &r, NULL));
   CHECK_UINT(pmc_results_len(r), 0);
   pmc_results_free(r);
 
   /* Again: nothing left to delete. */
-  CHECK_OK(pmc_delete_many(c, keys, key_lens, N, PMC_REPLY_WAIT, &deleted));
+  CHECK_OK(pmc_delete_many(c, keys, key_lens, N, PMC_REPLY_WAIT, &deleted, NULL));
   CHECK_UINT(deleted, 0);
 
   /* noreply: the count is the number of keys sent; the count is optional. */
   CHECK_OK(pmc_set_many(c, keys, key_lens, vals, val_lens, N, 0, 0,
-                        PMC_REPLY_DEFAULT, NULL, NULL));
-  CHECK_OK(pmc_delete_many(c, keys, key_lens, 3, PMC_REPLY_NONE, &deleted));
+                        PMC_REPLY_DEFAULT, NULL, NULL, NULL));
+  CHECK_OK(pmc_delete_many(c, keys, key_lens, 3, PMC_REPLY_NONE, &deleted, NULL));
   CHECK_UINT(deleted, 3);
   CHECK_OK(pmc_delete_many(c, keys + 3, key_lens + 3, N - 3, PMC_REPLY_WAIT,
-                           NULL));
-  CHECK_OK(pmc_get_many(c, keys, key_lens, N, &r));
+                           NULL, NULL));
+  CHECK_OK(pmc_get_many(c, keys, key_lens, N, &r, NULL));
   CHECK_UINT(pmc_results_len(r), 0);
   pmc_results_free(r);
 }

@@ -22,13 +22,13 @@ typedef struct pool_opts {
 static pmc_client *pooled_client(const char *server, pool_opts p) {
   pmc_options *o = pmc_options_new();
   pmc_client *c = NULL;
-  CHECK_OK(pmc_options_add_server(o, server));
-  CHECK_OK(pmc_options_set_use_pooling(o, true));
-  CHECK_OK(pmc_options_set_max_pool_size(o, p.max_size));
-  CHECK_OK(pmc_options_set_pool_timeout_ms(o, p.timeout_ms));
-  CHECK_OK(pmc_options_set_pool_idle_timeout_ms(o, p.idle_timeout_ms));
-  CHECK_OK(pmc_options_set_timeout_ms(o, 10000));
-  CHECK_OK(pmc_client_new(o, &c));
+  CHECK_OK(pmc_options_add_server(o, server, NULL));
+  CHECK_OK(pmc_options_set_use_pooling(o, true, NULL));
+  CHECK_OK(pmc_options_set_max_pool_size(o, p.max_size, NULL));
+  CHECK_OK(pmc_options_set_pool_timeout_ms(o, p.timeout_ms, NULL));
+  CHECK_OK(pmc_options_set_pool_idle_timeout_ms(o, p.idle_timeout_ms, NULL));
+  CHECK_OK(pmc_options_set_timeout_ms(o, 10000, NULL));
+  CHECK_OK(pmc_client_new(o, &c, NULL));
   pmc_options_free(o);
   return c;
 }
@@ -36,7 +36,7 @@ static pmc_client *pooled_client(const char *server, pool_opts p) {
 static pmc_pool_stats pool_stats(pmc_client *c) {
   pmc_pool_stats s;
   memset(&s, 0xff, sizeof s);
-  CHECK_OK(pmc_client_pool_stats(c, &s));
+  CHECK_OK(pmc_client_pool_stats(c, &s, NULL));
   return s;
 }
 
@@ -57,8 +57,8 @@ static void *work(void *arg) {
     pmc_value v = {0};
     snprintf(key, sizeof key, "pool.%ld.t%d", (long)getpid(), w->id);
     snprintf(val, sizeof val, "thread %d round %d", w->id, i);
-    CHECK_OK(pmc_set(w->client, BYTES(key), BYTES(val), 0, 0, PMC_REPLY_WAIT));
-    CHECK_OK(pmc_get(w->client, BYTES(key), &v));
+    CHECK_OK(pmc_set(w->client, BYTES(key), BYTES(val), 0, 0, PMC_REPLY_WAIT, NULL));
+    CHECK_OK(pmc_get(w->client, BYTES(key), &v, NULL));
     CHECK_VALUE_STR(&v, val);
     pmc_value_free(&v);
   }
@@ -94,21 +94,21 @@ static void shared_pool(const char *server) {
   CHECK_UINT(s.free, s.created);
 
   /* pool_clear closes the free connections; the next command makes one. */
-  CHECK_OK(pmc_client_pool_clear(c));
+  CHECK_OK(pmc_client_pool_clear(c, NULL));
   s = pool_stats(c);
   CHECK_UINT(s.free, 0);
   CHECK_UINT(s.destroyed, s.created);
   {
     char *ver = NULL;
     uint64_t made = s.created;
-    CHECK_OK(pmc_version(c, &ver));
+    CHECK_OK(pmc_version(c, &ver, NULL));
     pmc_string_free(ver);
     s = pool_stats(c);
     CHECK_UINT(s.created, made + 1);
     CHECK_UINT(s.free, 1);
   }
   /* close on a pooled client also empties the pool. */
-  CHECK_OK(pmc_close(c));
+  CHECK_OK(pmc_close(c, NULL));
   CHECK_UINT(pool_stats(c).free, 0);
   pmc_client_free(c);
 }
@@ -126,23 +126,23 @@ static void errors_and_idle(const char *server) {
 
   /* A single-server client has no pool: stats are refused, clear is the
      same as close. */
-  CHECK_STATUS(pmc_client_pool_stats(single, &s), PMC_INVALID_ARGUMENT);
+  CHECK_STATUS(pmc_client_pool_stats(single, &s, NULL), PMC_INVALID_ARGUMENT);
   CHECK_LAST_ERROR(PMC_INVALID_ARGUMENT, "pool");
-  CHECK_OK(pmc_client_pool_clear(single));
+  CHECK_OK(pmc_client_pool_clear(single, NULL));
   pmc_client_free(single);
 
-  CHECK_OK(pmc_set(c, BYTES("pool-k"), BYTES("v"), 0, 0, PMC_REPLY_WAIT));
+  CHECK_OK(pmc_set(c, BYTES("pool-k"), BYTES("v"), 0, 0, PMC_REPLY_WAIT, NULL));
   s = pool_stats(c);
   CHECK_UINT(s.created, 1);
 
   /* Illegal input sends nothing: the connection is kept. */
-  CHECK_STATUS(pmc_get(c, BYTES("bad key"), &v), PMC_ILLEGAL_INPUT);
+  CHECK_STATUS(pmc_get(c, BYTES("bad key"), &v, NULL), PMC_ILLEGAL_INPUT);
   s = pool_stats(c);
   CHECK_UINT(s.destroyed, 0);
   CHECK_UINT(s.free, 1);
 
   /* An error from the server destroys the connection it happened on. */
-  CHECK_STATUS(pmc_set(c, BYTES("pool-big"), big, big_len, 0, 0, PMC_REPLY_WAIT),
+  CHECK_STATUS(pmc_set(c, BYTES("pool-big"), big, big_len, 0, 0, PMC_REPLY_WAIT, NULL),
                PMC_SERVER_ERROR);
   s = pool_stats(c);
   CHECK_UINT(s.destroyed, 1);
@@ -150,7 +150,7 @@ static void errors_and_idle(const char *server) {
   free(big);
 
   /* The next command makes a new connection. */
-  CHECK_OK(pmc_get(c, BYTES("pool-k"), &v));
+  CHECK_OK(pmc_get(c, BYTES("pool-k"), &v, NULL));
   pmc_value_free(&v);
   s = pool_stats(c);
   CHECK_UINT(s.created, 2);
@@ -160,14 +160,14 @@ static void errors_and_idle(const char *server) {
   /* A connection idle longer than the idle timeout is dropped at the next
      checkout, and a new one is made. */
   c = pooled_client(server, idle);
-  CHECK_OK(pmc_get(c, BYTES("pool-k"), &v));
+  CHECK_OK(pmc_get(c, BYTES("pool-k"), &v, NULL));
   pmc_value_free(&v);
   s = pool_stats(c);
   CHECK_UINT(s.created, 1);
   CHECK_UINT(s.free, 1);
   test_sleep_ms(800);
   CHECK_UINT(pool_stats(c).destroyed, 0); /* only a checkout expires them */
-  CHECK_OK(pmc_get(c, BYTES("pool-k"), &v));
+  CHECK_OK(pmc_get(c, BYTES("pool-k"), &v, NULL));
   pmc_value_free(&v);
   s = pool_stats(c);
   CHECK_UINT(s.destroyed, 1);
@@ -186,7 +186,7 @@ typedef struct getter {
 static void *get_in_thread(void *arg) {
   getter *g = arg;
   pmc_value v = {0};
-  g->status = pmc_get(g->client, BYTES("gated"), &v);
+  g->status = pmc_get(g->client, BYTES("gated"), &v, NULL);
   pmc_value_free(&v);
   return NULL;
 }
@@ -235,7 +235,7 @@ static void full_pool(void) {
     FAIL("pthread_create failed");
   wait_in_use(c, 1);
   t0 = test_now_ms();
-  CHECK_STATUS(pmc_get(c, BYTES("other"), &v), PMC_POOL_EXHAUSTED);
+  CHECK_STATUS(pmc_get(c, BYTES("other"), &v, NULL), PMC_POOL_EXHAUSTED);
   CHECK_LAST_ERROR(PMC_POOL_EXHAUSTED, NULL);
   elapsed = test_now_ms() - t0;
   if (elapsed > 2000)
@@ -260,7 +260,7 @@ static void full_pool(void) {
   if (pthread_create(&r, NULL, release_later, &rel) != 0)
     FAIL("pthread_create failed");
   t0 = test_now_ms();
-  CHECK_STATUS(pmc_get(c, BYTES("other"), &v), PMC_MISS);
+  CHECK_STATUS(pmc_get(c, BYTES("other"), &v, NULL), PMC_MISS);
   elapsed = test_now_ms() - t0;
   pthread_join(t, NULL);
   pthread_join(r, NULL);
@@ -292,7 +292,7 @@ static void server_for_key_needs_no_connection(void) {
     FAIL("pthread_create failed");
   wait_in_use(c, 1); /* the only connection is busy */
   {
-    pmc_status st = pmc_client_server_for_key(c, BYTES("any"), &where);
+    pmc_status st = pmc_client_server_for_key(c, BYTES("any"), &where, NULL);
     fake_server_release(&fake); /* let the other thread finish either way */
     pthread_join(t, NULL);
     if (st != PMC_OK)

@@ -22,7 +22,7 @@ static void write_to_vanished(pmc_client *c, size_t len) {
   uint8_t *val = calloc(len ? len : 1, 1);
   pmc_status st;
   CHECK(val != NULL);
-  st = pmc_set(c, BYTES("k"), val, len, 0, 0, PMC_REPLY_WAIT);
+  st = pmc_set(c, BYTES("k"), val, len, 0, 0, PMC_REPLY_WAIT, NULL);
   free(val);
   if (st != PMC_IO_ERROR && st != PMC_UNEXPECTED_CLOSE)
     FAIL("set to a vanished server returned %s (%s), expected PMC_IO_ERROR "
@@ -36,7 +36,7 @@ static void unix_case(size_t len) {
   char *ver = NULL;
   test_memcached_start(&m, NULL);
   c = test_client(m.addr, NULL);
-  CHECK_OK(pmc_version(c, &ver)); /* the connection is open now */
+  CHECK_OK(pmc_version(c, &ver, NULL)); /* the connection is open now */
   pmc_string_free(ver);
   test_memcached_stop(&m);
   write_to_vanished(c, len);
@@ -50,7 +50,7 @@ static void tcp_case(size_t len) {
   pmc_client *c;
   fake_server_start(&f, FAKE_STORE);
   c = test_client(f.addr, NULL);
-  CHECK_OK(pmc_set(c, BYTES("k"), BYTES("v"), 0, 0, PMC_REPLY_WAIT));
+  CHECK_OK(pmc_set(c, BYTES("k"), BYTES("v"), 0, 0, PMC_REPLY_WAIT, NULL));
   fake_server_stop(&f);
   write_to_vanished(c, len);
   pmc_client_free(c);

@@ -21,7 +21,7 @@ static unsigned long long stat_number(pmc_client *c, const char *arg,
   const char *args[1] = {arg};
   const char *val;
   unsigned long long n;
-  CHECK_OK(pmc_stats(c, args, arg != NULL ? 1 : 0, &s));
+  CHECK_OK(pmc_stats(c, args, arg != NULL ? 1 : 0, &s, NULL));
   val = pmc_stats_find(s, name);
   if (val == NULL)
     FAIL("stat %s missing", name);
@@ -37,12 +37,12 @@ static void stats(pmc_client *c, const test_env *env) {
   bool saw_pid = false;
 
   /* Plain stats: many entries, each (server, name, value). */
-  CHECK_OK(pmc_stats(c, NULL, 0, &s));
+  CHECK_OK(pmc_stats(c, NULL, 0, &s, NULL));
   n = pmc_stats_len(s);
   CHECK(n > 20);
   for (size_t i = 0; i < n; i++) {
     const char *srv = NULL, *name = NULL, *value = NULL;
-    CHECK_OK(pmc_stats_at(s, i, &srv, &name, &value));
+    CHECK_OK(pmc_stats_at(s, i, &srv, &name, &value, NULL));
     CHECK(srv != NULL && name != NULL && value != NULL);
     CHECK_STR(srv, env->server);
     CHECK(name[0] != '\0');
@@ -58,14 +58,14 @@ static void stats(pmc_client *c, const test_env *env) {
   CHECK(pmc_stats_find(s, "no_such_stat") == NULL);
   CHECK(pmc_stats_find(s, "") == NULL);
   /* Out of range. */
-  CHECK_STATUS(pmc_stats_at(s, n, NULL, NULL, NULL), PMC_INVALID_ARGUMENT);
+  CHECK_STATUS(pmc_stats_at(s, n, NULL, NULL, NULL, NULL), PMC_INVALID_ARGUMENT);
   CHECK_LAST_ERROR(PMC_INVALID_ARGUMENT, "out of range");
-  CHECK_STATUS(pmc_stats_at(s, (size_t)-1, NULL, NULL, NULL), PMC_INVALID_ARGUMENT);
+  CHECK_STATUS(pmc_stats_at(s, (size_t)-1, NULL, NULL, NULL, NULL), PMC_INVALID_ARGUMENT);
   pmc_stats_free(s);
 
   /* stats settings: the fixture runs memcached -m 64 -I 1m on this port. */
   s = NULL;
-  CHECK_OK(pmc_stats(c, settings, 1, &s));
+  CHECK_OK(pmc_stats(c, settings, 1, &s, NULL));
   CHECK_STR(pmc_stats_find(s, "maxbytes"), "67108864");
   CHECK_STR(pmc_stats_find(s, "item_size_max"), "1048576");
   {
@@ -84,7 +84,7 @@ static void raw_commands(pmc_client *c, const test_env *env) {
   char want[80];
 
   /* A one-line reply ends at "\r\n". */
-  CHECK_OK(pmc_raw_command(c, BYTES("version"), BYTES("\r\n"), &v));
+  CHECK_OK(pmc_raw_command(c, BYTES("version"), BYTES("\r\n"), &v, NULL));
   if (env->version[0] != '\0') {
     snprintf(want, sizeof want, "VERSION %s", env->version);
     CHECK_VALUE_STR(&v, want);
@@ -94,22 +94,22 @@ static void raw_commands(pmc_client *c, const test_env *env) {
   pmc_value_free(&v);
 
   /* A multi-line reply ends at "END\r\n"; the token is not included. */
-  CHECK_OK(pmc_set(c, BYTES("raw-key"), BYTES("raw\r\nvalue"), 3, 0, PMC_REPLY_WAIT));
-  CHECK_OK(pmc_raw_command(c, BYTES("get raw-key"), BYTES("END\r\n"), &v));
+  CHECK_OK(pmc_set(c, BYTES("raw-key"), BYTES("raw\r\nvalue"), 3, 0, PMC_REPLY_WAIT, NULL));
+  CHECK_OK(pmc_raw_command(c, BYTES("get raw-key"), BYTES("END\r\n"), &v, NULL));
   CHECK_VALUE_STR(&v, "VALUE raw-key 3 10\r\nraw\r\nvalue\r\n");
   pmc_value_free(&v);
   /* A miss: nothing before END. */
-  CHECK_OK(pmc_raw_command(c, BYTES("get raw-missing"), BYTES("END\r\n"), &v));
+  CHECK_OK(pmc_raw_command(c, BYTES("get raw-missing"), BYTES("END\r\n"), &v, NULL));
   CHECK_VALUE(&v, "", 0);
-  CHECK_OK(pmc_raw_command(c, BYTES("stats settings"), BYTES("END\r\n"), &v));
+  CHECK_OK(pmc_raw_command(c, BYTES("stats settings"), BYTES("END\r\n"), &v, NULL));
   CHECK_CONTAINS((const char *)v.data, "STAT item_size_max 1048576\r\n");
   pmc_value_free(&v);
 
   /* The connection is still in step for ordinary commands. */
-  CHECK_OK(pmc_get(c, BYTES("raw-key"), &v));
+  CHECK_OK(pmc_get(c, BYTES("raw-key"), &v, NULL));
   CHECK_VALUE_STR(&v, "raw\r\nvalue");
   pmc_value_free(&v);
-  CHECK_OK(pmc_delete(c, BYTES("raw-key"), PMC_REPLY_WAIT));
+  CHECK_OK(pmc_delete(c, BYTES("raw-key"), PMC_REPLY_WAIT, NULL));
 }
 
 /* quit and close drop the connection; the next command opens a new one,
@@ -119,33 +119,33 @@ static void quit_and_close(pmc_client *c) {
   unsigned long long before, after;
   pmc_value v = {0};
 
-  CHECK_OK(pmc_set(c, BYTES("qc"), BYTES("still here"), 0, 0, PMC_REPLY_WAIT));
+  CHECK_OK(pmc_set(c, BYTES("qc"), BYTES("still here"), 0, 0, PMC_REPLY_WAIT, NULL));
   before = stat_number(c, NULL, "total_connections");
-  CHECK_OK(pmc_quit(c));
-  CHECK_OK(pmc_get(c, BYTES("qc"), &v));
+  CHECK_OK(pmc_quit(c, NULL));
+  CHECK_OK(pmc_get(c, BYTES("qc"), &v, NULL));
   CHECK_VALUE_STR(&v, "still here");
   pmc_value_free(&v);
   after = stat_number(c, NULL, "total_connections");
   CHECK_UINT(after, before + 1);
 
   before = after;
-  CHECK_OK(pmc_close(c));
-  CHECK_OK(pmc_close(c)); /* twice: nothing to close */
-  CHECK_OK(pmc_get(c, BYTES("qc"), &v));
+  CHECK_OK(pmc_close(c, NULL));
+  CHECK_OK(pmc_close(c, NULL)); /* twice: nothing to close */
+  CHECK_OK(pmc_get(c, BYTES("qc"), &v, NULL));
   CHECK_VALUE_STR(&v, "still here");
   pmc_value_free(&v);
   after = stat_number(c, NULL, "total_connections");
   CHECK_UINT(after, before + 1);
 
   /* Commands in between do not reconnect. */
-  CHECK_OK(pmc_get(c, BYTES("qc"), &v));
+  CHECK_OK(pmc_get(c, BYTES("qc"), &v, NULL));
   pmc_value_free(&v);
   CHECK_UINT(stat_number(c, NULL, "total_connections"), after);
 
   /* quit right after close (no connection) is fine too. */
-  CHECK_OK(pmc_close(c));
-  CHECK_OK(pmc_quit(c));
-  CHECK_OK(pmc_delete(c, BYTES("qc"), PMC_REPLY_WAIT));
+  CHECK_OK(pmc_close(c, NULL));
+  CHECK_OK(pmc_quit(c, NULL));
+  CHECK_OK(pmc_delete(c, BYTES("qc"), PMC_REPLY_WAIT, NULL));
   CHECK_UINT(stat_number(c, NULL, "total_connections"), after + 1);
 }
 
@@ -158,29 +158,29 @@ static void private_server_commands(void) {
   test_memcached_start(&m, NULL);
   c = test_client(m.addr, NULL);
 
-  CHECK_OK(pmc_set(c, BYTES("a"), BYTES("1"), 0, 0, PMC_REPLY_WAIT));
-  CHECK_OK(pmc_set(c, BYTES("b"), BYTES("2"), 0, 0, PMC_REPLY_WAIT));
-  CHECK_OK(pmc_flush_all(c, 0, PMC_REPLY_WAIT));
-  CHECK_STATUS(pmc_get(c, BYTES("a"), &v), PMC_MISS);
-  CHECK_STATUS(pmc_get(c, BYTES("b"), &v), PMC_MISS);
+  CHECK_OK(pmc_set(c, BYTES("a"), BYTES("1"), 0, 0, PMC_REPLY_WAIT, NULL));
+  CHECK_OK(pmc_set(c, BYTES("b"), BYTES("2"), 0, 0, PMC_REPLY_WAIT, NULL));
+  CHECK_OK(pmc_flush_all(c, 0, PMC_REPLY_WAIT, NULL));
+  CHECK_STATUS(pmc_get(c, BYTES("a"), &v, NULL), PMC_MISS);
+  CHECK_STATUS(pmc_get(c, BYTES("b"), &v, NULL), PMC_MISS);
   /* The default reply mode (noreply) flushes just as well. */
-  CHECK_OK(pmc_set(c, BYTES("a"), BYTES("1"), 0, 0, PMC_REPLY_WAIT));
-  CHECK_OK(pmc_flush_all(c, 0, PMC_REPLY_DEFAULT));
-  CHECK_STATUS(pmc_get(c, BYTES("a"), &v), PMC_MISS);
+  CHECK_OK(pmc_set(c, BYTES("a"), BYTES("1"), 0, 0, PMC_REPLY_WAIT, NULL));
+  CHECK_OK(pmc_flush_all(c, 0, PMC_REPLY_DEFAULT, NULL));
+  CHECK_STATUS(pmc_get(c, BYTES("a"), &v, NULL), PMC_MISS);
   /* A delayed flush leaves items alone for now. */
-  CHECK_OK(pmc_set(c, BYTES("a"), BYTES("1"), 0, 0, PMC_REPLY_WAIT));
-  CHECK_OK(pmc_flush_all(c, 3600, PMC_REPLY_WAIT));
-  CHECK_OK(pmc_get(c, BYTES("a"), &v));
+  CHECK_OK(pmc_set(c, BYTES("a"), BYTES("1"), 0, 0, PMC_REPLY_WAIT, NULL));
+  CHECK_OK(pmc_flush_all(c, 3600, PMC_REPLY_WAIT, NULL));
+  CHECK_OK(pmc_get(c, BYTES("a"), &v, NULL));
   pmc_value_free(&v);
   CHECK_UINT(stat_number(c, NULL, "cmd_flush"), 3);
 
   /* cache_memlimit changes maxbytes (megabytes in, bytes out). */
   CHECK_UINT(stat_number(c, "settings", "maxbytes"), 64ull << 20);
-  CHECK_OK(pmc_cache_memlimit(c, 100));
+  CHECK_OK(pmc_cache_memlimit(c, 100, NULL));
   CHECK_UINT(stat_number(c, "settings", "maxbytes"), 100ull << 20);
   /* memcached refuses less than 8 MB with a reply that is neither OK nor an
      error line: the library calls it unparsable and keeps the text. */
-  CHECK_STATUS(pmc_cache_memlimit(c, 1), PMC_UNKNOWN_ERROR);
+  CHECK_STATUS(pmc_cache_memlimit(c, 1, NULL), PMC_UNKNOWN_ERROR);
   CHECK_LAST_ERROR(PMC_UNKNOWN_ERROR, "MEMLIMIT_TOO_SMALL");
   CHECK_UINT(stat_number(c, "settings", "maxbytes"), 100ull << 20);
 
@@ -198,26 +198,26 @@ static void shutdown_servers(pmc_client *shared) {
   char *ver = NULL;
 
   /* The shared server has no -A: the server answers ERROR and stays up. */
-  CHECK_STATUS(pmc_shutdown(shared, false), PMC_UNKNOWN_COMMAND);
+  CHECK_STATUS(pmc_shutdown(shared, false, NULL), PMC_UNKNOWN_COMMAND);
   CHECK_LAST_ERROR(PMC_UNKNOWN_COMMAND, NULL);
-  CHECK_OK(pmc_version(shared, &ver));
+  CHECK_OK(pmc_version(shared, &ver, NULL));
   pmc_string_free(ver);
 
   /* A server of our own with -A goes away. */
   test_memcached_start(&m, enable_shutdown);
   c = test_client(m.addr, NULL);
-  CHECK_OK(pmc_set(c, BYTES("k"), BYTES("v"), 0, 0, PMC_REPLY_WAIT));
-  CHECK_OK(pmc_shutdown(c, false));
+  CHECK_OK(pmc_set(c, BYTES("k"), BYTES("v"), 0, 0, PMC_REPLY_WAIT, NULL));
+  CHECK_OK(pmc_shutdown(c, false, NULL));
   if (!test_memcached_wait_exit(&m, 10000))
     FAIL("memcached -A did not exit after shutdown");
-  CHECK_STATUS(pmc_get(c, BYTES("k"), &v), PMC_IO_ERROR); /* nobody there */
+  CHECK_STATUS(pmc_get(c, BYTES("k"), &v, NULL), PMC_IO_ERROR); /* nobody there */
   pmc_client_free(c);
   test_memcached_stop(&m);
 
   /* The graceful variant too. */
   test_memcached_start(&m, enable_shutdown);
   c = test_client(m.addr, NULL);
-  CHECK_OK(pmc_shutdown(c, true));
+  CHECK_OK(pmc_shutdown(c, true, NULL));
   if (!test_memcached_wait_exit(&m, 10000))
     FAIL("memcached -A did not exit after shutdown graceful");
   pmc_client_free(c);

@@ -168,14 +168,14 @@ pmc_client *test_client_noreply(const char *server, const char *ns,
   pmc_options *o = pmc_options_new();
   pmc_client *c = NULL;
   CHECK(o != NULL);
-  CHECK_OK(pmc_options_add_server(o, server));
-  CHECK_OK(pmc_options_set_default_noreply(o, default_noreply));
+  CHECK_OK(pmc_options_add_server(o, server, NULL));
+  CHECK_OK(pmc_options_set_default_noreply(o, default_noreply, NULL));
   if (ns != NULL) {
     char prefix[128];
     snprintf(prefix, sizeof prefix, "%s.%ld.", ns, (long)getpid());
-    CHECK_OK(pmc_options_set_key_prefix(o, BYTES(prefix)));
+    CHECK_OK(pmc_options_set_key_prefix(o, BYTES(prefix), NULL));
   }
-  CHECK_OK(pmc_client_new(o, &c));
+  CHECK_OK(pmc_client_new(o, &c, NULL));
   pmc_options_free(o);
   CHECK(c != NULL);
   return c;

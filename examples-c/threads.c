@@ -38,15 +38,15 @@ static void *work(void *arg) {
     snprintf(val, sizeof val, "thread %d round %d", w->id, i);
 
     CHECK_OK(pmc_set(w->client, BYTES(key), BYTES(val), (uint32_t)w->id, 0,
-                     PMC_REPLY_WAIT));
-    CHECK_OK(pmc_get(w->client, BYTES(key), &v));
+                     PMC_REPLY_WAIT, NULL));
+    CHECK_OK(pmc_get(w->client, BYTES(key), &v, NULL));
     CHECK_VALUE_STR(&v, val);
     CHECK_UINT(v.flags, w->id);
     pmc_value_free(&v);
 
     /* A noreply write, then a read on the same handle: the write is seen. */
-    CHECK_OK(pmc_append(w->client, BYTES(key), BYTES("+"), 0, 0, PMC_REPLY_NONE));
-    CHECK_OK(pmc_gets(w->client, BYTES(key), &v));
+    CHECK_OK(pmc_append(w->client, BYTES(key), BYTES("+"), 0, 0, PMC_REPLY_NONE, NULL));
+    CHECK_OK(pmc_gets(w->client, BYTES(key), &v, NULL));
     CHECK(v.len == strlen(val) + 1 && memcmp(v.data, val, strlen(val)) == 0 &&
           v.data[v.len - 1] == '+');
     pmc_value_free(&v);
@@ -62,12 +62,12 @@ static void *work(void *arg) {
         keys[j] = (const uint8_t *)kb[j];
         lens[j] = strlen(kb[j]);
       }
-      CHECK_OK(pmc_get_many(w->client, keys, lens, 10, &r));
+      CHECK_OK(pmc_get_many(w->client, keys, lens, 10, &r, NULL));
       CHECK_UINT(pmc_results_len(r), 10);
       for (size_t h = 0; h < 10; h++) {
         pmc_item it;
         char prefix[32];
-        CHECK_OK(pmc_results_at(r, h, &it));
+        CHECK_OK(pmc_results_at(r, h, &it, NULL));
         CHECK_UINT(it.index, h);
         CHECK_UINT(it.flags, w->id);
         snprintf(prefix, sizeof prefix, "thread %d round ", w->id);
@@ -92,10 +92,10 @@ static void shared_handle(const char *server) {
   /* TCP_NODELAY: a noreply command followed by a request would otherwise
      wait for the server's delayed ACK (Nagle), ~40 ms per round. */
   snprintf(prefix, sizeof prefix, "threads.%ld.", (long)getpid());
-  CHECK_OK(pmc_options_add_server(o, server));
-  CHECK_OK(pmc_options_set_key_prefix(o, BYTES(prefix)));
-  CHECK_OK(pmc_options_set_no_delay(o, true));
-  CHECK_OK(pmc_client_new(o, &c));
+  CHECK_OK(pmc_options_add_server(o, server, NULL));
+  CHECK_OK(pmc_options_set_key_prefix(o, BYTES(prefix), NULL));
+  CHECK_OK(pmc_options_set_no_delay(o, true, NULL));
+  CHECK_OK(pmc_client_new(o, &c, NULL));
   pmc_options_free(o);
 
   for (int i = 0; i < THREADS; i++) {
@@ -135,13 +135,13 @@ static void *work_hash(void *arg) {
       vlen[j] = strlen(vb[j]);
     }
     CHECK_OK(pmc_set_many(w->client, keys, klen, vals, vlen, HASH_KEYS, 0, 0,
-                          PMC_REPLY_WAIT, NULL, &n_failed));
+                          PMC_REPLY_WAIT, NULL, &n_failed, NULL));
     CHECK_UINT(n_failed, 0);
-    CHECK_OK(pmc_get_many(w->client, keys, klen, HASH_KEYS, &r));
+    CHECK_OK(pmc_get_many(w->client, keys, klen, HASH_KEYS, &r, NULL));
     CHECK_UINT(pmc_results_len(r), HASH_KEYS);
     for (size_t h = 0; h < HASH_KEYS; h++) {
       pmc_item it;
-      CHECK_OK(pmc_results_at(r, h, &it));
+      CHECK_OK(pmc_results_at(r, h, &it, NULL));
       CHECK_UINT(it.index, h);
       CHECK_MEM(it.value, it.value_len, vals[h], vlen[h]);
     }
@@ -160,11 +160,11 @@ static void shared_hash_client(const char *server, const char *socket_path) {
   int total = 0;
 
   snprintf(prefix, sizeof prefix, "threads.%ld.", (long)getpid());
-  CHECK_OK(pmc_options_add_server(o, server));
-  CHECK_OK(pmc_options_add_server(o, socket_path));
-  CHECK_OK(pmc_options_set_key_prefix(o, BYTES(prefix)));
-  CHECK_OK(pmc_options_set_no_delay(o, true));
-  CHECK_OK(pmc_client_new(o, &c));
+  CHECK_OK(pmc_options_add_server(o, server, NULL));
+  CHECK_OK(pmc_options_add_server(o, socket_path, NULL));
+  CHECK_OK(pmc_options_set_key_prefix(o, BYTES(prefix), NULL));
+  CHECK_OK(pmc_options_set_no_delay(o, true, NULL));
+  CHECK_OK(pmc_client_new(o, &c, NULL));
   pmc_options_free(o);
 
   for (int i = 0; i < THREADS; i++) {
@@ -195,7 +195,7 @@ typedef struct failing {
 static void *fail_illegal(void *arg) {
   failing *f = arg;
   pmc_value v = {0};
-  CHECK_STATUS(pmc_get(f->client, BYTES("bad key"), &v), PMC_ILLEGAL_INPUT);
+  CHECK_STATUS(pmc_get(f->client, BYTES("bad key"), &v, NULL), PMC_ILLEGAL_INPUT);
   pthread_barrier_wait(f->barrier); /* both have failed now */
   snprintf(f->message, sizeof f->message, "%s", pmc_last_error_message());
   pthread_barrier_wait(f->barrier);
@@ -208,12 +208,12 @@ static void *fail_network(void *arg) {
   pmc_options *o = pmc_options_new();
   pmc_client *c = NULL;
   pmc_value v = {0};
-  CHECK_STATUS(pmc_options_add_server(o, "not-an-address"), PMC_CONFIG_ERROR);
+  CHECK_STATUS(pmc_options_add_server(o, "not-an-address", NULL), PMC_CONFIG_ERROR);
   CHECK_LAST_ERROR(PMC_CONFIG_ERROR, "not-an-address");
-  CHECK_OK(pmc_options_add_server(o, f->refused_addr));
-  CHECK_OK(pmc_client_new(o, &c));
+  CHECK_OK(pmc_options_add_server(o, f->refused_addr, NULL));
+  CHECK_OK(pmc_client_new(o, &c, NULL));
   pmc_options_free(o);
-  CHECK_STATUS(pmc_get(c, BYTES("k"), &v), PMC_IO_ERROR);
+  CHECK_STATUS(pmc_get(c, BYTES("k"), &v, NULL), PMC_IO_ERROR);
   pmc_client_free(c);
   pthread_barrier_wait(f->barrier);
   snprintf(f->message, sizeof f->message, "%s", pmc_last_error_message());
@@ -236,7 +236,7 @@ static void per_thread_errors(const char *server) {
   pmc_value v = {0};
 
   /* The main thread's own error, before and after the others. */
-  CHECK_STATUS(pmc_get(c, NULL, 1, &v), PMC_NULL_ARGUMENT);
+  CHECK_STATUS(pmc_get(c, NULL, 1, &v, NULL), PMC_NULL_ARGUMENT);
 
   pthread_barrier_init(&barrier, NULL, 2);
   memset(&fa, 0, sizeof fa);

@@ -5,11 +5,18 @@
  * Conventions:
  *  - Every fallible function returns a pmc_status: PMC_OK (0), a soft
  *    outcome (PMC_MISS, PMC_NOT_STORED, PMC_EXISTS, PMC_NOT_FOUND: 1-9), or
- *    an error (10 and above) whose message pmc_last_error_message() gives.
- *  - Results go to trailing out-parameters, written only on PMC_OK.
+ *    an error (10 and above).
+ *  - Every function that returns a pmc_status takes `pmc_error **err` as its
+ *    last parameter. Pass NULL to ignore it; otherwise the call always writes
+ *    *err: NULL for a status below 10, a new pmc_error for an error, which
+ *    you read (pmc_error_status, pmc_error_message) on any thread and release
+ *    with pmc_error_free. pmc_last_error_message() gives the same message on
+ *    the thread that made the call.
+ *  - Results go to out-parameters (before `err`), written only on PMC_OK.
  *  - Keys and values are (pointer, length) pairs: binary-safe, and need not
  *    be NUL-terminated. A value pointer may be NULL when its length is 0; a
- *    key pointer never (PMC_NULL_ARGUMENT), an empty key is PMC_ILLEGAL_INPUT.
+ *    key pointer never (PMC_NULL_ARGUMENT); an empty key is PMC_ILLEGAL_INPUT
+ *    unless the client has a key prefix.
  *  - What the library returns is freed by the matching pmc_*_free function;
  *    every free function accepts NULL.
  */
@@ -75,6 +82,22 @@ typedef struct pmc_buffer pmc_buffer;
  * single-server client serializes concurrent calls on its one connection.
  */
 typedef struct pmc_client pmc_client;
+
+/**
+ * The error of one call: its status and message, owned by the caller.
+ *
+ * The rule, for every function that returns a `pmc_status`: its last
+ * parameter is `pmc_error **err`. NULL means "no error object, thanks".
+ * Otherwise the function always writes `*err`: NULL when it returns a
+ * status below 10 (PMC_OK, PMC_MISS, PMC_NOT_STORED, PMC_EXISTS,
+ * PMC_NOT_FOUND), and a new `pmc_error` when it returns an error status (10
+ * or above), which the caller releases with `pmc_error_free`. The object
+ * belongs to the call, not to a thread: read it on any thread, at any time
+ * (goroutines that move between threads, async calls finished on a worker
+ * thread). `pmc_last_error_message` gives the same text on the calling
+ * thread, for callers who prefer it.
+ */
+typedef struct pmc_error pmc_error;
 
 /**
  * Options for a client: servers and behaviour. Made by `pmc_options_new`,
@@ -389,7 +412,9 @@ extern "C" {
  * # Safety
  * `opts` is a live options pointer; `out` is writable.
  */
-pmc_status pmc_client_new(const struct pmc_options *opts, struct pmc_client **out);
+pmc_status pmc_client_new(const struct pmc_options *opts,
+                          struct pmc_client **out,
+                          struct pmc_error **err);
 
 /**
  * Close the client's connections and release it. NULL is a no-op; freeing
@@ -413,7 +438,8 @@ void pmc_client_free(struct pmc_client *client);
 pmc_status pmc_get(const struct pmc_client *client,
                    const uint8_t *key,
                    size_t key_len,
-                   struct pmc_value *out);
+                   struct pmc_value *out,
+                   struct pmc_error **err);
 
 /**
  * `gets`: as `pmc_get`, and `out->cas` holds the CAS unique for `pmc_cas`.
@@ -424,7 +450,8 @@ pmc_status pmc_get(const struct pmc_client *client,
 pmc_status pmc_gets(const struct pmc_client *client,
                     const uint8_t *key,
                     size_t key_len,
-                    struct pmc_value *out);
+                    struct pmc_value *out,
+                    struct pmc_error **err);
 
 /**
  * `gat`: get one key and set its expiry to `expire` (seconds, or a unix
@@ -437,7 +464,8 @@ pmc_status pmc_gat(const struct pmc_client *client,
                    const uint8_t *key,
                    size_t key_len,
                    int64_t expire,
-                   struct pmc_value *out);
+                   struct pmc_value *out,
+                   struct pmc_error **err);
 
 /**
  * `gats`: `pmc_gat` with the CAS unique in `out->cas`.
@@ -449,7 +477,8 @@ pmc_status pmc_gats(const struct pmc_client *client,
                     const uint8_t *key,
                     size_t key_len,
                     int64_t expire,
-                    struct pmc_value *out);
+                    struct pmc_value *out,
+                    struct pmc_error **err);
 
 /**
  * `get` of `n` keys (`keys[i]` of `key_lens[i]` bytes) in one request.
@@ -466,7 +495,8 @@ pmc_status pmc_get_many(const struct pmc_client *client,
                         const uint8_t *const *keys,
                         const size_t *key_lens,
                         size_t n,
-                        struct pmc_results **out);
+                        struct pmc_results **out,
+                        struct pmc_error **err);
 
 /**
  * `gets` of `n` keys: as `pmc_get_many`, with CAS uniques.
@@ -478,7 +508,8 @@ pmc_status pmc_gets_many(const struct pmc_client *client,
                          const uint8_t *const *keys,
                          const size_t *key_lens,
                          size_t n,
-                         struct pmc_results **out);
+                         struct pmc_results **out,
+                         struct pmc_error **err);
 
 /**
  * `set`: store the value. Returns PMC_OK, or an error status.
@@ -499,7 +530,8 @@ pmc_status pmc_set(const struct pmc_client *client,
                    size_t value_len,
                    uint32_t flags,
                    int64_t expire,
-                   pmc_reply reply);
+                   pmc_reply reply,
+                   struct pmc_error **err);
 
 /**
  * `add`: store only if the key is absent. Returns PMC_OK, PMC_NOT_STORED
@@ -521,7 +553,8 @@ pmc_status pmc_add(const struct pmc_client *client,
                    size_t value_len,
                    uint32_t flags,
                    int64_t expire,
-                   pmc_reply reply);
+                   pmc_reply reply,
+                   struct pmc_error **err);
 
 /**
  * `replace`: store only if the key exists. Returns PMC_OK,
@@ -543,7 +576,8 @@ pmc_status pmc_replace(const struct pmc_client *client,
                        size_t value_len,
                        uint32_t flags,
                        int64_t expire,
-                       pmc_reply reply);
+                       pmc_reply reply,
+                       struct pmc_error **err);
 
 /**
  * `append`: add bytes after an existing value (`flags` and `expire` are
@@ -566,7 +600,8 @@ pmc_status pmc_append(const struct pmc_client *client,
                       size_t value_len,
                       uint32_t flags,
                       int64_t expire,
-                      pmc_reply reply);
+                      pmc_reply reply,
+                      struct pmc_error **err);
 
 /**
  * `prepend`: add bytes before an existing value (`flags` and `expire`
@@ -589,7 +624,8 @@ pmc_status pmc_prepend(const struct pmc_client *client,
                        size_t value_len,
                        uint32_t flags,
                        int64_t expire,
-                       pmc_reply reply);
+                       pmc_reply reply,
+                       struct pmc_error **err);
 
 /**
  * `cas`: store only if the item's CAS unique is still `cas` (from
@@ -608,7 +644,8 @@ pmc_status pmc_cas(const struct pmc_client *client,
                    uint64_t cas,
                    uint32_t flags,
                    int64_t expire,
-                   pmc_reply reply);
+                   pmc_reply reply,
+                   struct pmc_error **err);
 
 /**
  * `set` of `n` items in one pipelined batch: `keys[i]`/`key_lens[i]` with
@@ -633,7 +670,8 @@ pmc_status pmc_set_many(const struct pmc_client *client,
                         int64_t expire,
                         pmc_reply reply,
                         size_t *failed,
-                        size_t *n_failed);
+                        size_t *n_failed,
+                        struct pmc_error **err);
 
 /**
  * `delete`: remove a key. Returns PMC_OK, PMC_NOT_FOUND (only when waiting
@@ -645,7 +683,8 @@ pmc_status pmc_set_many(const struct pmc_client *client,
 pmc_status pmc_delete(const struct pmc_client *client,
                       const uint8_t *key,
                       size_t key_len,
-                      pmc_reply reply);
+                      pmc_reply reply,
+                      struct pmc_error **err);
 
 /**
  * Delete `n` keys in pipelined batches. `*deleted` (may be NULL) receives
@@ -660,7 +699,8 @@ pmc_status pmc_delete_many(const struct pmc_client *client,
                            const size_t *key_lens,
                            size_t n,
                            pmc_reply reply,
-                           size_t *deleted);
+                           size_t *deleted,
+                           struct pmc_error **err);
 
 /**
  * `incr`: add `delta` to a decimal counter (wrapping at 2^64).
@@ -677,7 +717,8 @@ pmc_status pmc_incr(const struct pmc_client *client,
                     size_t key_len,
                     uint64_t delta,
                     pmc_reply reply,
-                    uint64_t *new_value);
+                    uint64_t *new_value,
+                    struct pmc_error **err);
 
 /**
  * `decr`: subtract `delta` from a decimal counter (stopping at 0).
@@ -691,7 +732,8 @@ pmc_status pmc_decr(const struct pmc_client *client,
                     size_t key_len,
                     uint64_t delta,
                     pmc_reply reply,
-                    uint64_t *new_value);
+                    uint64_t *new_value,
+                    struct pmc_error **err);
 
 /**
  * `touch`: set a new expiry (seconds or unix time; 0 = never). With
@@ -707,7 +749,8 @@ pmc_status pmc_touch(const struct pmc_client *client,
                      const uint8_t *key,
                      size_t key_len,
                      int64_t expire,
-                     pmc_reply reply);
+                     pmc_reply reply,
+                     struct pmc_error **err);
 
 /**
  * `stats` with `nargs` optional arguments (e.g. "settings", "items",
@@ -722,7 +765,8 @@ pmc_status pmc_touch(const struct pmc_client *client,
 pmc_status pmc_stats(const struct pmc_client *client,
                      const char *const *args,
                      size_t nargs,
-                     struct pmc_stats_list **out);
+                     struct pmc_stats_list **out,
+                     struct pmc_error **err);
 
 /**
  * `version`: the server's version (e.g. "1.6.18") as a new string in
@@ -732,7 +776,7 @@ pmc_status pmc_stats(const struct pmc_client *client,
  * # Safety
  * `client` is a live client; `out` is writable.
  */
-pmc_status pmc_version(const struct pmc_client *client, char **out);
+pmc_status pmc_version(const struct pmc_client *client, char **out, struct pmc_error **err);
 
 /**
  * `flush_all`: invalidate every item now, or after `delay` seconds.
@@ -741,7 +785,10 @@ pmc_status pmc_version(const struct pmc_client *client, char **out);
  * # Safety
  * `client` is a live client.
  */
-pmc_status pmc_flush_all(const struct pmc_client *client, int64_t delay, pmc_reply reply);
+pmc_status pmc_flush_all(const struct pmc_client *client,
+                         int64_t delay,
+                         pmc_reply reply,
+                         struct pmc_error **err);
 
 /**
  * `cache_memlimit`: set the server's memory limit in megabytes.
@@ -750,7 +797,9 @@ pmc_status pmc_flush_all(const struct pmc_client *client, int64_t delay, pmc_rep
  * # Safety
  * `client` is a live client.
  */
-pmc_status pmc_cache_memlimit(const struct pmc_client *client, uint64_t megabytes);
+pmc_status pmc_cache_memlimit(const struct pmc_client *client,
+                              uint64_t megabytes,
+                              struct pmc_error **err);
 
 /**
  * Send one command line the client does not wrap (`command`, without
@@ -770,7 +819,8 @@ pmc_status pmc_raw_command(const struct pmc_client *client,
                            size_t command_len,
                            const uint8_t *end_token,
                            size_t end_token_len,
-                           struct pmc_value *out);
+                           struct pmc_value *out,
+                           struct pmc_error **err);
 
 /**
  * `shutdown [graceful]`: ask the server to exit (it must run with `-A`).
@@ -780,7 +830,7 @@ pmc_status pmc_raw_command(const struct pmc_client *client,
  * # Safety
  * `client` is a live client.
  */
-pmc_status pmc_shutdown(const struct pmc_client *client, bool graceful);
+pmc_status pmc_shutdown(const struct pmc_client *client, bool graceful, struct pmc_error **err);
 
 /**
  * `quit`: tell the server goodbye and close the connection; the next
@@ -789,7 +839,7 @@ pmc_status pmc_shutdown(const struct pmc_client *client, bool graceful);
  * # Safety
  * `client` is a live client.
  */
-pmc_status pmc_quit(const struct pmc_client *client);
+pmc_status pmc_quit(const struct pmc_client *client, struct pmc_error **err);
 
 /**
  * Close the client's connections without a word to the server; the next
@@ -798,7 +848,7 @@ pmc_status pmc_quit(const struct pmc_client *client);
  * # Safety
  * `client` is a live client.
  */
-pmc_status pmc_close(const struct pmc_client *client);
+pmc_status pmc_close(const struct pmc_client *client, struct pmc_error **err);
 
 /**
  * Read a pooled client's connection counts into `*out`.
@@ -808,7 +858,9 @@ pmc_status pmc_close(const struct pmc_client *client);
  * # Safety
  * `client` is a live client; `out` is writable.
  */
-pmc_status pmc_client_pool_stats(const struct pmc_client *client, struct pmc_pool_stats *out);
+pmc_status pmc_client_pool_stats(const struct pmc_client *client,
+                                 struct pmc_pool_stats *out,
+                                 struct pmc_error **err);
 
 /**
  * Close every free connection of a pooled client (those in use are
@@ -818,7 +870,7 @@ pmc_status pmc_client_pool_stats(const struct pmc_client *client, struct pmc_poo
  * # Safety
  * `client` is a live client.
  */
-pmc_status pmc_client_pool_clear(const struct pmc_client *client);
+pmc_status pmc_client_pool_clear(const struct pmc_client *client, struct pmc_error **err);
 
 /**
  * Hash client: add a server ("host:port", "[ipv6]:port" or a socket path)
@@ -830,7 +882,9 @@ pmc_status pmc_client_pool_clear(const struct pmc_client *client);
  * # Safety
  * `client` is a live client; `server` a C string.
  */
-pmc_status pmc_client_add_server(const struct pmc_client *client, const char *server);
+pmc_status pmc_client_add_server(const struct pmc_client *client,
+                                 const char *server,
+                                 struct pmc_error **err);
 
 /**
  * Hash client: remove a server while the client is in use; its keys move
@@ -840,7 +894,9 @@ pmc_status pmc_client_add_server(const struct pmc_client *client, const char *se
  * # Safety
  * `client` is a live client; `server` a C string.
  */
-pmc_status pmc_client_remove_server(const struct pmc_client *client, const char *server);
+pmc_status pmc_client_remove_server(const struct pmc_client *client,
+                                    const char *server,
+                                    struct pmc_error **err);
 
 /**
  * The server `key` is placed on, as a new string in `*out` ("host:port",
@@ -856,7 +912,8 @@ pmc_status pmc_client_remove_server(const struct pmc_client *client, const char 
 pmc_status pmc_client_server_for_key(const struct pmc_client *client,
                                      const uint8_t *key,
                                      size_t key_len,
-                                     char **out);
+                                     char **out,
+                                     struct pmc_error **err);
 
 /**
  * Make a fallback client (pymemcache's FallbackClient) over `n` clients of
@@ -874,7 +931,8 @@ pmc_status pmc_client_server_for_key(const struct pmc_client *client,
  */
 pmc_status pmc_client_new_fallback(struct pmc_client *const *clients,
                                    size_t n,
-                                   struct pmc_client **out);
+                                   struct pmc_client **out,
+                                   struct pmc_error **err);
 
 /**
  * Make a retrying client (pymemcache's RetryingClient) around `inner`:
@@ -898,7 +956,8 @@ pmc_status pmc_client_new_retrying(struct pmc_client *inner,
                                    size_t n_retry_for,
                                    const pmc_status *do_not_retry_for,
                                    size_t n_do_not_retry_for,
-                                   struct pmc_client **out);
+                                   struct pmc_client **out,
+                                   struct pmc_error **err);
 
 /**
  * A new options builder with pymemcache's defaults: no servers, no
@@ -928,7 +987,9 @@ void pmc_options_free(struct pmc_options *opts);
  * # Safety
  * `opts` is a live options pointer; `server` a NUL-terminated string.
  */
-pmc_status pmc_options_add_server(struct pmc_options *opts, const char *server);
+pmc_status pmc_options_add_server(struct pmc_options *opts,
+                                  const char *server,
+                                  struct pmc_error **err);
 
 /**
  * Limit on establishing a connection, in milliseconds; 0 = no limit.
@@ -937,7 +998,9 @@ pmc_status pmc_options_add_server(struct pmc_options *opts, const char *server);
  * # Safety
  * `opts` is NULL or a live options pointer.
  */
-pmc_status pmc_options_set_connect_timeout_ms(struct pmc_options *opts, uint32_t value);
+pmc_status pmc_options_set_connect_timeout_ms(struct pmc_options *opts,
+                                              uint32_t value,
+                                              struct pmc_error **err);
 
 /**
  * Limit on each socket read and write, in milliseconds; 0 = no limit.
@@ -946,7 +1009,9 @@ pmc_status pmc_options_set_connect_timeout_ms(struct pmc_options *opts, uint32_t
  * # Safety
  * `opts` is NULL or a live options pointer.
  */
-pmc_status pmc_options_set_timeout_ms(struct pmc_options *opts, uint32_t value);
+pmc_status pmc_options_set_timeout_ms(struct pmc_options *opts,
+                                      uint32_t value,
+                                      struct pmc_error **err);
 
 /**
  * Limit on a whole call, in milliseconds; 0 = none (the default, as
@@ -962,7 +1027,9 @@ pmc_status pmc_options_set_timeout_ms(struct pmc_options *opts, uint32_t value);
  * # Safety
  * `opts` is NULL or a live options pointer.
  */
-pmc_status pmc_options_set_deadline_ms(struct pmc_options *opts, uint32_t value);
+pmc_status pmc_options_set_deadline_ms(struct pmc_options *opts,
+                                       uint32_t value,
+                                       struct pmc_error **err);
 
 /**
  * Set TCP_NODELAY on TCP connections (default off, as pymemcache).
@@ -973,7 +1040,7 @@ pmc_status pmc_options_set_deadline_ms(struct pmc_options *opts, uint32_t value)
  * # Safety
  * `opts` is NULL or a live options pointer.
  */
-pmc_status pmc_options_set_no_delay(struct pmc_options *opts, bool value);
+pmc_status pmc_options_set_no_delay(struct pmc_options *opts, bool value, struct pmc_error **err);
 
 /**
  * Set SO_KEEPALIVE on TCP connections (default off).
@@ -982,7 +1049,7 @@ pmc_status pmc_options_set_no_delay(struct pmc_options *opts, bool value);
  * # Safety
  * `opts` is NULL or a live options pointer.
  */
-pmc_status pmc_options_set_keepalive(struct pmc_options *opts, bool value);
+pmc_status pmc_options_set_keepalive(struct pmc_options *opts, bool value, struct pmc_error **err);
 
 /**
  * Make get, gets, gat, gats and their many-key forms report connection
@@ -995,7 +1062,7 @@ pmc_status pmc_options_set_keepalive(struct pmc_options *opts, bool value);
  * # Safety
  * `opts` is NULL or a live options pointer.
  */
-pmc_status pmc_options_set_ignore_exc(struct pmc_options *opts, bool value);
+pmc_status pmc_options_set_ignore_exc(struct pmc_options *opts, bool value, struct pmc_error **err);
 
 /**
  * Whether storage commands, delete, touch and flush_all skip the
@@ -1006,7 +1073,9 @@ pmc_status pmc_options_set_ignore_exc(struct pmc_options *opts, bool value);
  * # Safety
  * `opts` is NULL or a live options pointer.
  */
-pmc_status pmc_options_set_default_noreply(struct pmc_options *opts, bool value);
+pmc_status pmc_options_set_default_noreply(struct pmc_options *opts,
+                                           bool value,
+                                           struct pmc_error **err);
 
 /**
  * Accept text keys with non-ASCII characters (default off): pymemcache's
@@ -1019,7 +1088,9 @@ pmc_status pmc_options_set_default_noreply(struct pmc_options *opts, bool value)
  * # Safety
  * `opts` is NULL or a live options pointer.
  */
-pmc_status pmc_options_set_allow_unicode_keys(struct pmc_options *opts, bool value);
+pmc_status pmc_options_set_allow_unicode_keys(struct pmc_options *opts,
+                                              bool value,
+                                              struct pmc_error **err);
 
 /**
  * The longest value sent, or accepted in a reply, in bytes (default
@@ -1029,7 +1100,9 @@ pmc_status pmc_options_set_allow_unicode_keys(struct pmc_options *opts, bool val
  * # Safety
  * `opts` is NULL or a live options pointer.
  */
-pmc_status pmc_options_set_max_value_len(struct pmc_options *opts, size_t value);
+pmc_status pmc_options_set_max_value_len(struct pmc_options *opts,
+                                         size_t value,
+                                         struct pmc_error **err);
 
 /**
  * Give the client a pool of connections (pymemcache's PooledClient; for a
@@ -1041,7 +1114,9 @@ pmc_status pmc_options_set_max_value_len(struct pmc_options *opts, size_t value)
  * # Safety
  * `opts` is NULL or a live options pointer.
  */
-pmc_status pmc_options_set_use_pooling(struct pmc_options *opts, bool value);
+pmc_status pmc_options_set_use_pooling(struct pmc_options *opts,
+                                       bool value,
+                                       struct pmc_error **err);
 
 /**
  * The most connections a pooled client keeps open at once; 0 = unbounded
@@ -1051,7 +1126,9 @@ pmc_status pmc_options_set_use_pooling(struct pmc_options *opts, bool value);
  * # Safety
  * `opts` is NULL or a live options pointer.
  */
-pmc_status pmc_options_set_max_pool_size(struct pmc_options *opts, size_t value);
+pmc_status pmc_options_set_max_pool_size(struct pmc_options *opts,
+                                         size_t value,
+                                         struct pmc_error **err);
 
 /**
  * How long a command waits for a free connection when the pool is at its
@@ -1062,7 +1139,9 @@ pmc_status pmc_options_set_max_pool_size(struct pmc_options *opts, size_t value)
  * # Safety
  * `opts` is NULL or a live options pointer.
  */
-pmc_status pmc_options_set_pool_timeout_ms(struct pmc_options *opts, uint32_t value);
+pmc_status pmc_options_set_pool_timeout_ms(struct pmc_options *opts,
+                                           uint32_t value,
+                                           struct pmc_error **err);
 
 /**
  * Close pooled connections left idle longer than this, in milliseconds;
@@ -1072,7 +1151,9 @@ pmc_status pmc_options_set_pool_timeout_ms(struct pmc_options *opts, uint32_t va
  * # Safety
  * `opts` is NULL or a live options pointer.
  */
-pmc_status pmc_options_set_pool_idle_timeout_ms(struct pmc_options *opts, uint32_t value);
+pmc_status pmc_options_set_pool_idle_timeout_ms(struct pmc_options *opts,
+                                                uint32_t value,
+                                                struct pmc_error **err);
 
 /**
  * Make an in-memory mock client (pymemcache's MockMemcacheClient) instead
@@ -1086,7 +1167,7 @@ pmc_status pmc_options_set_pool_idle_timeout_ms(struct pmc_options *opts, uint32
  * # Safety
  * `opts` is NULL or a live options pointer.
  */
-pmc_status pmc_options_set_mock(struct pmc_options *opts, bool value);
+pmc_status pmc_options_set_mock(struct pmc_options *opts, bool value, struct pmc_error **err);
 
 /**
  * Make a hash client (pymemcache's HashClient) even with one server, so
@@ -1096,7 +1177,9 @@ pmc_status pmc_options_set_mock(struct pmc_options *opts, bool value);
  * # Safety
  * `opts` is NULL or a live options pointer.
  */
-pmc_status pmc_options_set_use_hash_client(struct pmc_options *opts, bool value);
+pmc_status pmc_options_set_use_hash_client(struct pmc_options *opts,
+                                           bool value,
+                                           struct pmc_error **err);
 
 /**
  * Hash client: how many retries of a failed server (each at least
@@ -1108,7 +1191,9 @@ pmc_status pmc_options_set_use_hash_client(struct pmc_options *opts, bool value)
  * # Safety
  * `opts` is NULL or a live options pointer.
  */
-pmc_status pmc_options_set_retry_attempts(struct pmc_options *opts, uint32_t value);
+pmc_status pmc_options_set_retry_attempts(struct pmc_options *opts,
+                                          uint32_t value,
+                                          struct pmc_error **err);
 
 /**
  * Hash client: least time between tries of a failed server, in
@@ -1120,7 +1205,9 @@ pmc_status pmc_options_set_retry_attempts(struct pmc_options *opts, uint32_t val
  * # Safety
  * `opts` is NULL or a live options pointer.
  */
-pmc_status pmc_options_set_retry_timeout_ms(struct pmc_options *opts, uint32_t value);
+pmc_status pmc_options_set_retry_timeout_ms(struct pmc_options *opts,
+                                            uint32_t value,
+                                            struct pmc_error **err);
 
 /**
  * Hash client: how long a dead server stays out of the hash before it is
@@ -1130,7 +1217,9 @@ pmc_status pmc_options_set_retry_timeout_ms(struct pmc_options *opts, uint32_t v
  * # Safety
  * `opts` is NULL or a live options pointer.
  */
-pmc_status pmc_options_set_dead_timeout_ms(struct pmc_options *opts, uint32_t value);
+pmc_status pmc_options_set_dead_timeout_ms(struct pmc_options *opts,
+                                           uint32_t value,
+                                           struct pmc_error **err);
 
 /**
  * Hash client: place keys where pymemcache places them when the fleet's
@@ -1142,7 +1231,9 @@ pmc_status pmc_options_set_dead_timeout_ms(struct pmc_options *opts, uint32_t va
  * # Safety
  * `opts` is NULL or a live options pointer.
  */
-pmc_status pmc_options_set_hash_key_form(struct pmc_options *opts, pmc_key_form form);
+pmc_status pmc_options_set_hash_key_form(struct pmc_options *opts,
+                                         pmc_key_form form,
+                                         struct pmc_error **err);
 
 /**
  * Prepend `prefix` (`len` bytes, need not be NUL-terminated) to every key;
@@ -1153,7 +1244,10 @@ pmc_status pmc_options_set_hash_key_form(struct pmc_options *opts, pmc_key_form 
  * # Safety
  * `opts` is a live options pointer; `prefix` points to `len` bytes.
  */
-pmc_status pmc_options_set_key_prefix(struct pmc_options *opts, const uint8_t *prefix, size_t len);
+pmc_status pmc_options_set_key_prefix(struct pmc_options *opts,
+                                      const uint8_t *prefix,
+                                      size_t len,
+                                      struct pmc_error **err);
 
 /**
  * Give the client pymemcache's CompressedSerde behaviour, for every kind of
@@ -1171,7 +1265,8 @@ pmc_status pmc_options_set_key_prefix(struct pmc_options *opts, const uint8_t *p
  */
 pmc_status pmc_options_set_compression(struct pmc_options *opts,
                                        bool enabled,
-                                       size_t min_compress_len);
+                                       size_t min_compress_len,
+                                       struct pmc_error **err);
 
 /**
  * From a serialize/deserialize callback: the result is `len` bytes at
@@ -1183,7 +1278,11 @@ pmc_status pmc_options_set_compression(struct pmc_options *opts,
  * `out` is the buffer the callback was given; `data` points to `len`
  * bytes (may be NULL when len is 0).
  */
-pmc_status pmc_buffer_set(struct pmc_buffer *out, const uint8_t *data, size_t len, uint32_t flags);
+pmc_status pmc_buffer_set(struct pmc_buffer *out,
+                          const uint8_t *data,
+                          size_t len,
+                          uint32_t flags,
+                          struct pmc_error **err);
 
 /**
  * Run every value the client stores through `serialize` and every value it
@@ -1200,7 +1299,8 @@ pmc_status pmc_buffer_set(struct pmc_buffer *out, const uint8_t *data, size_t le
 pmc_status pmc_options_set_serde(struct pmc_options *opts,
                                  pmc_serde_fn serialize,
                                  pmc_serde_fn deserialize,
-                                 void *userdata);
+                                 void *userdata,
+                                 struct pmc_error **err);
 
 /**
  * Store UTF-8 text (`len` bytes, no NUL needed) with flag 16, as pymemcache
@@ -1216,7 +1316,8 @@ pmc_status pmc_set_text(const struct pmc_client *client,
                         const char *text,
                         size_t len,
                         int64_t expire,
-                        pmc_reply reply);
+                        pmc_reply reply,
+                        struct pmc_error **err);
 
 /**
  * Read text: a flag-16 value (a pymemcache str), or flag-0 bytes that are
@@ -1231,7 +1332,8 @@ pmc_status pmc_set_text(const struct pmc_client *client,
 pmc_status pmc_get_text(const struct pmc_client *client,
                         const uint8_t *key,
                         size_t key_len,
-                        struct pmc_value *out);
+                        struct pmc_value *out,
+                        struct pmc_error **err);
 
 /**
  * Store an integer as decimal text with flag 2, as pymemcache stores an
@@ -1245,7 +1347,8 @@ pmc_status pmc_set_int64(const struct pmc_client *client,
                          size_t key_len,
                          int64_t value,
                          int64_t expire,
-                         pmc_reply reply);
+                         pmc_reply reply,
+                         struct pmc_error **err);
 
 /**
  * Read an integer: flag 2 or 4 (pymemcache's int and long), or flag-0
@@ -1259,7 +1362,8 @@ pmc_status pmc_set_int64(const struct pmc_client *client,
 pmc_status pmc_get_int64(const struct pmc_client *client,
                          const uint8_t *key,
                          size_t key_len,
-                         int64_t *out);
+                         int64_t *out,
+                         struct pmc_error **err);
 
 /**
  * Read any value a pymemcache service stored, as JSON text in `*out`
@@ -1279,7 +1383,8 @@ pmc_status pmc_get_int64(const struct pmc_client *client,
 pmc_status pmc_get_json(const struct pmc_client *client,
                         const uint8_t *key,
                         size_t key_len,
-                        char **out);
+                        char **out,
+                        struct pmc_error **err);
 
 /**
  * Store JSON text the way pymemcache's default serializer stores the
@@ -1298,7 +1403,8 @@ pmc_status pmc_set_json(const struct pmc_client *client,
                         size_t key_len,
                         const char *json,
                         int64_t expire,
-                        pmc_reply reply);
+                        pmc_reply reply,
+                        struct pmc_error **err);
 
 /**
  * The name of a status code, e.g. "PMC_MISS"; "PMC_UNKNOWN_STATUS" for a
@@ -1313,6 +1419,32 @@ const char *pmc_status_str(pmc_status status);
  * library and stays valid until the next failing call on the same thread.
  */
 const char *pmc_last_error_message(void);
+
+/**
+ * The status an error object records (PMC_NULL_ARGUMENT for a NULL `err`).
+ *
+ * # Safety
+ * `err` is NULL or an error object not yet freed.
+ */
+pmc_status pmc_error_status(const struct pmc_error *err);
+
+/**
+ * The message of an error object: the status name, what failed, the
+ * server's own text and its address, as `pmc_last_error_message` gives it.
+ * Valid until `pmc_error_free(err)`; "" for a NULL `err`.
+ *
+ * # Safety
+ * `err` is NULL or an error object not yet freed.
+ */
+const char *pmc_error_message(const struct pmc_error *err);
+
+/**
+ * Release an error object. NULL is a no-op.
+ *
+ * # Safety
+ * `err` is NULL or an error object not yet freed.
+ */
+void pmc_error_free(struct pmc_error *err);
 
 /**
  * Release the bytes of a value and zero it. A zeroed value (or NULL) is a
@@ -1340,7 +1472,10 @@ size_t pmc_results_len(const struct pmc_results *results);
  * # Safety
  * `results` is a live results pointer and `out` points to a `pmc_item`.
  */
-pmc_status pmc_results_at(const struct pmc_results *results, size_t i, struct pmc_item *out);
+pmc_status pmc_results_at(const struct pmc_results *results,
+                          size_t i,
+                          struct pmc_item *out,
+                          struct pmc_error **err);
 
 /**
  * Every hit of `results` at once: a pointer to `*n` items in request
@@ -1384,7 +1519,8 @@ pmc_status pmc_stats_at(const struct pmc_stats_list *stats,
                         size_t i,
                         const char **server,
                         const char **name,
-                        const char **value);
+                        const char **value,
+                        struct pmc_error **err);
 
 /**
  * The value of the first stat named `name`, or NULL if there is none (or an

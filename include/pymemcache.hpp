@@ -116,7 +116,7 @@ enum class CasResult {
 // ---- errors -----------------------------------------------------------------
 
 /// Every failure the library reports: a status code of 10 or above and the
-/// message pmc_last_error_message() gave right after the failing call (the
+/// message of the failing call's error object (pmc_error_message: the
 /// status name, what failed, the server's own text and address).
 class Error : public std::runtime_error {
  public:
@@ -206,13 +206,37 @@ inline std::exception_ptr &serde_exception() noexcept {
   throw InternalError(status, message);
 }
 
+/// The error object of the last call this thread made through the wrapper:
+/// every call passes `err()` as its `pmc_error **err`, which releases the
+/// previous object first. (A wrapper call runs on one thread from start to
+/// end, so the slot is per thread.)
+struct error_slot {
+  pmc_error *e = nullptr;
+  error_slot() noexcept = default;
+  error_slot(const error_slot &) = delete;
+  error_slot &operator=(const error_slot &) = delete;
+  ~error_slot() { pmc_error_free(e); }
+};
+
+inline error_slot &last_error() noexcept {
+  static thread_local error_slot slot;
+  return slot;
+}
+
+/// The `pmc_error **err` argument of every call the wrapper makes.
+inline pmc_error **err() noexcept {
+  error_slot &slot = last_error();
+  pmc_error_free(std::exchange(slot.e, nullptr));
+  return &slot.e;
+}
+
 /// Throw for an error status returned by the call just made on this thread,
-/// with the library's message for it.
+/// with the message of that call's error object.
 [[noreturn]] inline void throw_last_error(pmc_status status) {
-  const char *message = pmc_last_error_message();
-  throw_status(status, message != nullptr && *message != '\0'
-                           ? std::string(message)
-                           : std::string(pmc_status_str(status)));
+  pmc_error *e = last_error().e;
+  const char *message = e != nullptr && pmc_error_status(e) == status ? pmc_error_message(e) : "";
+  throw_status(status, *message != '\0' ? std::string(message)
+                                        : std::string(pmc_status_str(status)));
 }
 
 /// Throw for an error the wrapper finds itself, before calling the library.
@@ -485,8 +509,9 @@ class Results {
   /// Hit `i`; std::out_of_range when `i` is not below size().
   Item at(std::size_t i) const {
     pmc_item it{};
-    if (pmc_results_at(r_, i, &it) != PMC_OK)
-      throw std::out_of_range(std::string("pymemcache::Results::at: ") + pmc_last_error_message());
+    if (pmc_results_at(r_, i, &it, detail::err()) != PMC_OK)
+      throw std::out_of_range(std::string("pymemcache::Results::at: ") +
+                              pmc_error_message(detail::last_error().e));
     return item(it);
   }
   /// The first hit.
@@ -605,8 +630,9 @@ class Stats {
   /// Entry `i`; std::out_of_range when `i` is not below size().
   Stat operator[](std::size_t i) const {
     const char *server = nullptr, *name = nullptr, *value = nullptr;
-    if (pmc_stats_at(s_, i, &server, &name, &value) != PMC_OK)
-      throw std::out_of_range(std::string("pymemcache::Stats: ") + pmc_last_error_message());
+    if (pmc_stats_at(s_, i, &server, &name, &value, detail::err()) != PMC_OK)
+      throw std::out_of_range(std::string("pymemcache::Stats: ") +
+                              pmc_error_message(detail::last_error().e));
     return Stat{server, name, value};
   }
   /// The first entry.
@@ -650,7 +676,12 @@ class SerdeOutput {
   /// The result is `data` (copied) with `flags`. Not calling it leaves the
   /// value as it was.
   void set(bytes_view data, std::uint32_t flags) {
-    detail::check(pmc_buffer_set(out_, detail::ptr(data), data.size(), flags));
+    // Runs inside a command, whose own error object goes to the thread's
+    // slot when it returns: this call has an object of its own.
+    pmc_error *e = nullptr;
+    pmc_status st = pmc_buffer_set(out_, detail::ptr(data), data.size(), flags, &e);
+    std::unique_ptr<pmc_error, void (*)(pmc_error *)> owned(e, pmc_error_free);
+    if (st != PMC_OK) detail::throw_status(st, pmc_error_message(e));
   }
 
  private:
@@ -747,14 +778,14 @@ class Options {
   /// places keys as pymemcache's HashClient. Throws CallerError
   /// (PMC_CONFIG_ERROR) for something that is not an address.
   Options &add_server(std::string_view server) & {
-    detail::check(pmc_options_add_server(o_, detail::c_string(server, "server").c_str()));
+    detail::check(pmc_options_add_server(o_, detail::c_string(server, "server").c_str(), detail::err()));
     return *this;
   }
   /// add_server() on a temporary Options, which it returns as an rvalue.
   Options &&add_server(std::string_view server) && { return std::move(add_server(server)); }
   /// Limit on establishing a connection; 0 = no limit (the default).
   Options &connect_timeout(std::chrono::milliseconds t) & {
-    detail::check(pmc_options_set_connect_timeout_ms(o_, detail::to_ms(t, "connect_timeout")));
+    detail::check(pmc_options_set_connect_timeout_ms(o_, detail::to_ms(t, "connect_timeout"), detail::err()));
     return *this;
   }
   /// connect_timeout() on a temporary Options, which it returns as an rvalue.
@@ -763,7 +794,7 @@ class Options {
   }
   /// Limit on each socket read and write; 0 = no limit (the default).
   Options &timeout(std::chrono::milliseconds t) & {
-    detail::check(pmc_options_set_timeout_ms(o_, detail::to_ms(t, "timeout")));
+    detail::check(pmc_options_set_timeout_ms(o_, detail::to_ms(t, "timeout"), detail::err()));
     return *this;
   }
   /// timeout() on a temporary Options, which it returns as an rvalue.
@@ -772,7 +803,7 @@ class Options {
   /// writing and reading together); 0 = none (the default, as pymemcache).
   /// A call past it throws TimeoutError.
   Options &deadline(std::chrono::milliseconds t) & {
-    detail::check(pmc_options_set_deadline_ms(o_, detail::to_ms(t, "deadline")));
+    detail::check(pmc_options_set_deadline_ms(o_, detail::to_ms(t, "deadline"), detail::err()));
     return *this;
   }
   /// deadline() on a temporary Options, which it returns as an rvalue.
@@ -780,14 +811,14 @@ class Options {
   /// TCP_NODELAY (default off, as pymemcache; on is recommended: without it
   /// a noreply command followed by a request can wait ~40 ms).
   Options &no_delay(bool on = true) & {
-    detail::check(pmc_options_set_no_delay(o_, on));
+    detail::check(pmc_options_set_no_delay(o_, on, detail::err()));
     return *this;
   }
   /// no_delay() on a temporary Options, which it returns as an rvalue.
   Options &&no_delay(bool on = true) && { return std::move(no_delay(on)); }
   /// SO_KEEPALIVE on TCP connections (default off).
   Options &keepalive(bool on = true) & {
-    detail::check(pmc_options_set_keepalive(o_, on));
+    detail::check(pmc_options_set_keepalive(o_, on, detail::err()));
     return *this;
   }
   /// keepalive() on a temporary Options, which it returns as an rvalue.
@@ -795,7 +826,7 @@ class Options {
   /// Report connection and server errors of get, gets, gat, gats and their
   /// many-key forms as misses (default off). Illegal keys still throw.
   Options &ignore_exc(bool on = true) & {
-    detail::check(pmc_options_set_ignore_exc(o_, on));
+    detail::check(pmc_options_set_ignore_exc(o_, on, detail::err()));
     return *this;
   }
   /// ignore_exc() on a temporary Options, which it returns as an rvalue.
@@ -803,7 +834,7 @@ class Options {
   /// Whether storage commands, delete, touch and flush_all called with
   /// Reply::Default skip the server's reply (default on, as pymemcache).
   Options &default_noreply(bool on = true) & {
-    detail::check(pmc_options_set_default_noreply(o_, on));
+    detail::check(pmc_options_set_default_noreply(o_, on, detail::err()));
     return *this;
   }
   /// default_noreply() on a temporary Options, which it returns as an rvalue.
@@ -812,7 +843,7 @@ class Options {
   /// only. Keys here are bytes, checked as pymemcache checks `bytes` keys
   /// (any byte but ASCII whitespace and NUL), so this does not change them.
   Options &allow_unicode_keys(bool on = true) & {
-    detail::check(pmc_options_set_allow_unicode_keys(o_, on));
+    detail::check(pmc_options_set_allow_unicode_keys(o_, on, detail::err()));
     return *this;
   }
   /// allow_unicode_keys() on a temporary Options, which it returns as an rvalue.
@@ -820,7 +851,7 @@ class Options {
   /// The longest value sent or accepted, in bytes (default 64 MiB); longer
   /// ones throw CallerError (PMC_TOO_LARGE).
   Options &max_value_len(std::size_t bytes) & {
-    detail::check(pmc_options_set_max_value_len(o_, bytes));
+    detail::check(pmc_options_set_max_value_len(o_, bytes, detail::err()));
     return *this;
   }
   /// max_value_len() on a temporary Options, which it returns as an rvalue.
@@ -828,7 +859,7 @@ class Options {
   /// A pool of connections (pymemcache's PooledClient; for a hash client one
   /// pool per server), so one client serves many threads at once.
   Options &use_pooling(bool on = true) & {
-    detail::check(pmc_options_set_use_pooling(o_, on));
+    detail::check(pmc_options_set_use_pooling(o_, on, detail::err()));
     return *this;
   }
   /// use_pooling() on a temporary Options, which it returns as an rvalue.
@@ -836,7 +867,7 @@ class Options {
   /// The most connections a pooled client keeps open; 0 = unbounded (the
   /// default).
   Options &max_pool_size(std::size_t n) & {
-    detail::check(pmc_options_set_max_pool_size(o_, n));
+    detail::check(pmc_options_set_max_pool_size(o_, n, detail::err()));
     return *this;
   }
   /// max_pool_size() on a temporary Options, which it returns as an rvalue.
@@ -844,7 +875,7 @@ class Options {
   /// How long a command waits for a connection of a full pool; 0 (the
   /// default) throws NetworkError (PMC_POOL_EXHAUSTED) at once.
   Options &pool_timeout(std::chrono::milliseconds t) & {
-    detail::check(pmc_options_set_pool_timeout_ms(o_, detail::to_ms(t, "pool_timeout")));
+    detail::check(pmc_options_set_pool_timeout_ms(o_, detail::to_ms(t, "pool_timeout"), detail::err()));
     return *this;
   }
   /// pool_timeout() on a temporary Options, which it returns as an rvalue.
@@ -852,7 +883,7 @@ class Options {
   /// Close pooled connections idle longer than this; 0 = never (the default).
   Options &pool_idle_timeout(std::chrono::milliseconds t) & {
     detail::check(
-        pmc_options_set_pool_idle_timeout_ms(o_, detail::to_ms(t, "pool_idle_timeout")));
+        pmc_options_set_pool_idle_timeout_ms(o_, detail::to_ms(t, "pool_idle_timeout"), detail::err()));
     return *this;
   }
   /// pool_idle_timeout() on a temporary Options, which it returns as an rvalue.
@@ -862,7 +893,7 @@ class Options {
   /// An in-memory mock client (pymemcache's MockMemcacheClient) with
   /// memcached 1.6's semantics, for unit tests; servers are ignored.
   Options &mock(bool on = true) & {
-    detail::check(pmc_options_set_mock(o_, on));
+    detail::check(pmc_options_set_mock(o_, on, detail::err()));
     return *this;
   }
   /// mock() on a temporary Options, which it returns as an rvalue.
@@ -870,7 +901,7 @@ class Options {
   /// A hash client even with one server (or none yet), so that servers can
   /// be added later.
   Options &use_hash_client(bool on = true) & {
-    detail::check(pmc_options_set_use_hash_client(o_, on));
+    detail::check(pmc_options_set_use_hash_client(o_, on, detail::err()));
     return *this;
   }
   /// use_hash_client() on a temporary Options, which it returns as an rvalue.
@@ -878,21 +909,21 @@ class Options {
   /// Hash client: failed retries of a server before it is declared dead
   /// (default 2; 0 = dead at the first failure).
   Options &retry_attempts(std::uint32_t n) & {
-    detail::check(pmc_options_set_retry_attempts(o_, n));
+    detail::check(pmc_options_set_retry_attempts(o_, n, detail::err()));
     return *this;
   }
   /// retry_attempts() on a temporary Options, which it returns as an rvalue.
   Options &&retry_attempts(std::uint32_t n) && { return std::move(retry_attempts(n)); }
   /// Hash client: least time between tries of a failed server (default 1 s).
   Options &retry_timeout(std::chrono::milliseconds t) & {
-    detail::check(pmc_options_set_retry_timeout_ms(o_, detail::to_ms(t, "retry_timeout")));
+    detail::check(pmc_options_set_retry_timeout_ms(o_, detail::to_ms(t, "retry_timeout"), detail::err()));
     return *this;
   }
   /// retry_timeout() on a temporary Options, which it returns as an rvalue.
   Options &&retry_timeout(std::chrono::milliseconds t) && { return std::move(retry_timeout(t)); }
   /// Hash client: how long a dead server stays out of the hash (default 60 s).
   Options &dead_timeout(std::chrono::milliseconds t) & {
-    detail::check(pmc_options_set_dead_timeout_ms(o_, detail::to_ms(t, "dead_timeout")));
+    detail::check(pmc_options_set_dead_timeout_ms(o_, detail::to_ms(t, "dead_timeout"), detail::err()));
     return *this;
   }
   /// dead_timeout() on a temporary Options, which it returns as an rvalue.
@@ -901,7 +932,7 @@ class Options {
   /// services pass them as `str` (KeyForm::Text, the default) or as `bytes`
   /// (KeyForm::PythonBytes: pymemcache then hashes the repr, `b'key'`).
   Options &hash_key_form(KeyForm form) & {
-    detail::check(pmc_options_set_hash_key_form(o_, static_cast<pmc_key_form>(form)));
+    detail::check(pmc_options_set_hash_key_form(o_, static_cast<pmc_key_form>(form), detail::err()));
     return *this;
   }
   /// hash_key_form() on a temporary Options, which it returns as an rvalue.
@@ -910,7 +941,7 @@ class Options {
   /// empty prefix removes it. Throws CallerError (PMC_CONFIG_ERROR) if the
   /// prefix itself is not a legal key.
   Options &key_prefix(bytes_view prefix) & {
-    detail::check(pmc_options_set_key_prefix(o_, detail::ptr(prefix), prefix.size()));
+    detail::check(pmc_options_set_key_prefix(o_, detail::ptr(prefix), prefix.size(), detail::err()));
     return *this;
   }
   /// key_prefix() on a temporary Options, which it returns as an rvalue.
@@ -921,7 +952,7 @@ class Options {
   /// `min_compress_len` 0 only decompresses.
   Options &compression(bool enabled = true,
                        std::size_t min_compress_len = PMC_DEFAULT_MIN_COMPRESS_LEN) & {
-    detail::check(pmc_options_set_compression(o_, enabled, min_compress_len));
+    detail::check(pmc_options_set_compression(o_, enabled, min_compress_len, detail::err()));
     return *this;
   }
   /// compression() on a temporary Options, which it returns as an rvalue.
@@ -936,9 +967,9 @@ class Options {
     if (object)
       detail::check(pmc_options_set_serde(o_, &detail::serde_call<true>,
                                           &detail::serde_call<false>,
-                                          const_cast<Serde *>(object.get())));
+                                          const_cast<Serde *>(object.get()), detail::err()));
     else
-      detail::check(pmc_options_set_serde(o_, nullptr, nullptr, nullptr));
+      detail::check(pmc_options_set_serde(o_, nullptr, nullptr, nullptr, detail::err()));
     serde_ = std::move(object);
     return *this;
   }
@@ -985,7 +1016,7 @@ class Client {
   /// command. Throws CallerError (PMC_CONFIG_ERROR) for options that do not
   /// make a client (no server, a server given twice, ...).
   explicit Client(const Options &options) {
-    detail::check(pmc_client_new(options.native_handle(), &c_));
+    detail::check(pmc_client_new(options.native_handle(), &c_, detail::err()));
     if (options.serde_object()) serdes_.push_back(options.serde_object());
   }
   /// A single-server client for `server` with the default options.
@@ -1044,7 +1075,7 @@ class Client {
     detail::check(pmc_client_new_retrying(
         inner.c_, options.attempts, detail::to_ms(options.retry_delay, "retry_delay"),
         options.retry_for.data(), options.retry_for.size(), options.do_not_retry_for.data(),
-        options.do_not_retry_for.size(), &r.c_));
+        options.do_not_retry_for.size(), &r.c_, detail::err()));
     inner.c_ = nullptr;
     r.serdes_ = std::move(inner.serdes_);
     return r;
@@ -1063,14 +1094,14 @@ class Client {
   /// `gat`: get `key` and set its expiry to `expire`.
   [[nodiscard]] std::optional<Value> gat(bytes_view key, std::int64_t expire) const {
     detail::value_guard v;
-    if (detail::check(pmc_gat(c_, detail::ptr(key), key.size(), expire, &v.v)) == PMC_MISS)
+    if (detail::check(pmc_gat(c_, detail::ptr(key), key.size(), expire, &v.v, detail::err())) == PMC_MISS)
       return std::nullopt;
     return Value{v.bytes(), v.v.flags, v.v.cas};
   }
   /// `gats`: gat with the CAS unique.
   [[nodiscard]] std::optional<Value> gats(bytes_view key, std::int64_t expire) const {
     detail::value_guard v;
-    if (detail::check(pmc_gats(c_, detail::ptr(key), key.size(), expire, &v.v)) == PMC_MISS)
+    if (detail::check(pmc_gats(c_, detail::ptr(key), key.size(), expire, &v.v, detail::err())) == PMC_MISS)
       return std::nullopt;
     return Value{v.bytes(), v.v.flags, v.v.cas};
   }
@@ -1130,7 +1161,7 @@ class Client {
                 Reply reply = Reply::Default, std::uint32_t flags = 0) const {
     pmc_status st = detail::check(pmc_cas(c_, detail::ptr(key), key.size(), detail::ptr(value),
                                           value.size(), cas, flags, expire,
-                                          static_cast<pmc_reply>(reply)));
+                                          static_cast<pmc_reply>(reply), detail::err()));
     if (st == PMC_EXISTS) return CasResult::Exists;
     if (st == PMC_NOT_FOUND) return CasResult::NotFound;
     detail::expect(st);
@@ -1169,7 +1200,7 @@ class Client {
   /// no such key (known only when waiting for the reply).
   bool delete_(bytes_view key, Reply reply = Reply::Default) const {
     pmc_status st = detail::check(
-        pmc_delete(c_, detail::ptr(key), key.size(), static_cast<pmc_reply>(reply)));
+        pmc_delete(c_, detail::ptr(key), key.size(), static_cast<pmc_reply>(reply), detail::err()));
     if (st == PMC_NOT_FOUND) return false;
     detail::expect(st);
     return true;
@@ -1203,7 +1234,7 @@ class Client {
   /// on the reply is not waited for and the result is true.
   bool touch(bytes_view key, std::int64_t expire = 0, Reply reply = Reply::Default) const {
     pmc_status st = detail::check(
-        pmc_touch(c_, detail::ptr(key), key.size(), expire, static_cast<pmc_reply>(reply)));
+        pmc_touch(c_, detail::ptr(key), key.size(), expire, static_cast<pmc_reply>(reply), detail::err()));
     if (st == PMC_NOT_FOUND) return false;
     detail::expect(st);
     return true;
@@ -1223,23 +1254,23 @@ class Client {
       argv.push_back(owned.back().c_str());
     }
     pmc_stats_list *s = nullptr;
-    detail::expect(pmc_stats(c_, argv.empty() ? nullptr : argv.data(), argv.size(), &s));
+    detail::expect(pmc_stats(c_, argv.empty() ? nullptr : argv.data(), argv.size(), &s, detail::err()));
     return Stats(s);
   }
   /// `version`: the server's version, e.g. "1.6.18".
   [[nodiscard]] std::string version() const {
     char *out = nullptr;
-    detail::expect(pmc_version(c_, &out));
+    detail::expect(pmc_version(c_, &out, detail::err()));
     detail::owned_c_string s(out);
     return s ? std::string(s.get()) : std::string();
   }
   /// `flush_all`: invalidate every item now, or after `delay` seconds.
   void flush_all(std::int64_t delay = 0, Reply reply = Reply::Default) const {
-    detail::expect(pmc_flush_all(c_, delay, static_cast<pmc_reply>(reply)));
+    detail::expect(pmc_flush_all(c_, delay, static_cast<pmc_reply>(reply), detail::err()));
   }
   /// `cache_memlimit`: set the server's memory limit in megabytes.
   void cache_memlimit(std::uint64_t megabytes) const {
-    detail::expect(pmc_cache_memlimit(c_, megabytes));
+    detail::expect(pmc_cache_memlimit(c_, megabytes, detail::err()));
   }
   /// Send one command line the client does not wrap (without "\r\n"; no
   /// "\r", "\n" or NUL in it) and read the reply up to `end_token`
@@ -1248,18 +1279,18 @@ class Client {
   std::string raw_command(std::string_view command, std::string_view end_token = "\r\n") const {
     detail::value_guard v;
     detail::expect(pmc_raw_command(c_, detail::ptr(command), command.size(),
-                                   detail::ptr(end_token), end_token.size(), &v.v));
+                                   detail::ptr(end_token), end_token.size(), &v.v, detail::err()));
     return v.bytes();
   }
   /// `shutdown [graceful]`: ask the server to exit (it must run with -A;
   /// otherwise ServerError, PMC_UNKNOWN_COMMAND).
-  void shutdown(bool graceful = false) const { detail::expect(pmc_shutdown(c_, graceful)); }
+  void shutdown(bool graceful = false) const { detail::expect(pmc_shutdown(c_, graceful, detail::err())); }
   /// `quit`: say goodbye and close the connection; the next command
   /// reconnects.
-  void quit() const { detail::expect(pmc_quit(c_)); }
+  void quit() const { detail::expect(pmc_quit(c_, detail::err())); }
   /// Close the connections without a word to the server; the next command
   /// reconnects.
-  void close() const { detail::expect(pmc_close(c_)); }
+  void close() const { detail::expect(pmc_close(c_, detail::err())); }
 
   // -- client kinds --
 
@@ -1267,26 +1298,26 @@ class Client {
   /// for a client without a pool).
   PoolStats pool_stats() const {
     pmc_pool_stats s{};
-    detail::expect(pmc_client_pool_stats(c_, &s));
+    detail::expect(pmc_client_pool_stats(c_, &s, detail::err()));
     return PoolStats{s.in_use, s.free, s.created, s.destroyed};
   }
   /// Close every free connection of a pooled client (for other clients:
   /// close()).
-  void pool_clear() const { detail::expect(pmc_client_pool_clear(c_)); }
+  void pool_clear() const { detail::expect(pmc_client_pool_clear(c_, detail::err())); }
   /// Hash client: add a server while in use; the keys rendezvous hashing
   /// gives it move to it.
   void add_server(std::string_view server) const {
-    detail::expect(pmc_client_add_server(c_, detail::c_string(server, "server").c_str()));
+    detail::expect(pmc_client_add_server(c_, detail::c_string(server, "server").c_str(), detail::err()));
   }
   /// Hash client: remove a server while in use; its keys move to the others.
   void remove_server(std::string_view server) const {
-    detail::expect(pmc_client_remove_server(c_, detail::c_string(server, "server").c_str()));
+    detail::expect(pmc_client_remove_server(c_, detail::c_string(server, "server").c_str(), detail::err()));
   }
   /// The server `key` is placed on ("host:port" or a socket path), the one
   /// pymemcache would pick.
   [[nodiscard]] std::string server_for_key(bytes_view key) const {
     char *out = nullptr;
-    detail::expect(pmc_client_server_for_key(c_, detail::ptr(key), key.size(), &out));
+    detail::expect(pmc_client_server_for_key(c_, detail::ptr(key), key.size(), &out, detail::err()));
     detail::owned_c_string s(out);
     return s ? std::string(s.get()) : std::string();
   }
@@ -1298,13 +1329,13 @@ class Client {
   bool set_text(bytes_view key, std::string_view text, std::int64_t expire = 0,
                 Reply reply = Reply::Default) const {
     return stored(pmc_set_text(c_, detail::ptr(key), key.size(), text.empty() ? "" : text.data(),
-                               text.size(), expire, static_cast<pmc_reply>(reply)));
+                               text.size(), expire, static_cast<pmc_reply>(reply), detail::err()));
   }
   /// Read text (a pymemcache str, or flag-0 bytes that are UTF-8), or
   /// std::nullopt on a miss; ValueError (PMC_NOT_TEXT) for other values.
   [[nodiscard]] std::optional<std::string> get_text(bytes_view key) const {
     detail::value_guard v;
-    if (detail::check(pmc_get_text(c_, detail::ptr(key), key.size(), &v.v)) == PMC_MISS)
+    if (detail::check(pmc_get_text(c_, detail::ptr(key), key.size(), &v.v, detail::err())) == PMC_MISS)
       return std::nullopt;
     return v.bytes();
   }
@@ -1313,14 +1344,14 @@ class Client {
   bool set_int64(bytes_view key, std::int64_t value, std::int64_t expire = 0,
                  Reply reply = Reply::Default) const {
     return stored(pmc_set_int64(c_, detail::ptr(key), key.size(), value, expire,
-                                static_cast<pmc_reply>(reply)));
+                                static_cast<pmc_reply>(reply), detail::err()));
   }
   /// Read an integer (flag 2 or 4, or flag-0 decimal text such as a
   /// counter), or std::nullopt on a miss; ValueError (PMC_NOT_INTEGER) for
   /// other values or beyond 64 bits.
   [[nodiscard]] std::optional<std::int64_t> get_int64(bytes_view key) const {
     std::int64_t out = 0;
-    if (detail::check(pmc_get_int64(c_, detail::ptr(key), key.size(), &out)) == PMC_MISS)
+    if (detail::check(pmc_get_int64(c_, detail::ptr(key), key.size(), &out, detail::err())) == PMC_MISS)
       return std::nullopt;
     return out;
   }
@@ -1332,14 +1363,14 @@ class Client {
                 Reply reply = Reply::Default) const {
     return stored(pmc_set_json(c_, detail::ptr(key), key.size(),
                                detail::c_string(json, "json").c_str(), expire,
-                               static_cast<pmc_reply>(reply)));
+                               static_cast<pmc_reply>(reply), detail::err()));
   }
   /// Read any value a pymemcache service stored as JSON (pickles of plain
   /// data included), or std::nullopt on a miss; ValueError for pickles of
   /// class instances (PMC_UNSUPPORTED_PICKLE) or corrupt values.
   [[nodiscard]] std::optional<std::string> get_json(bytes_view key) const {
     char *out = nullptr;
-    if (detail::check(pmc_get_json(c_, detail::ptr(key), key.size(), &out)) == PMC_MISS)
+    if (detail::check(pmc_get_json(c_, detail::ptr(key), key.size(), &out, detail::err())) == PMC_MISS)
       return std::nullopt;
     detail::owned_c_string s(out);
     return s ? std::string(s.get()) : std::string();
@@ -1357,21 +1388,22 @@ class Client {
   Client() noexcept = default;
 
   using read_fn = pmc_status (*)(const pmc_client *, const std::uint8_t *, std::size_t,
-                                 pmc_value *);
+                                 pmc_value *, pmc_error **);
   using read_many_fn = pmc_status (*)(const pmc_client *, const std::uint8_t *const *,
-                                      const std::size_t *, std::size_t, pmc_results **);
+                                      const std::size_t *, std::size_t, pmc_results **,
+                                      pmc_error **);
   using store_fn = pmc_status (*)(const pmc_client *, const std::uint8_t *, std::size_t,
                                   const std::uint8_t *, std::size_t, std::uint32_t,
-                                  std::int64_t, pmc_reply);
+                                  std::int64_t, pmc_reply, pmc_error **);
   using count_fn = pmc_status (*)(const pmc_client *, const std::uint8_t *, std::size_t,
-                                  std::uint64_t, pmc_reply, std::uint64_t *);
+                                  std::uint64_t, pmc_reply, std::uint64_t *, pmc_error **);
 
   static Client fallback_of(const std::vector<Client *> &clients) {
     std::vector<pmc_client *> handles;
     handles.reserve(clients.size());
     for (Client *c : clients) handles.push_back(c->c_);
     Client f;
-    detail::check(pmc_client_new_fallback(handles.data(), handles.size(), &f.c_));
+    detail::check(pmc_client_new_fallback(handles.data(), handles.size(), &f.c_, detail::err()));
     // The fallback client owns the C handles now.
     for (Client *c : clients) {
       c->c_ = nullptr;
@@ -1383,21 +1415,21 @@ class Client {
 
   std::optional<Value> read(read_fn fn, bytes_view key) const {
     detail::value_guard v;
-    if (detail::check(fn(c_, detail::ptr(key), key.size(), &v.v)) == PMC_MISS)
+    if (detail::check(fn(c_, detail::ptr(key), key.size(), &v.v, detail::err())) == PMC_MISS)
       return std::nullopt;
     return Value{v.bytes(), v.v.flags, v.v.cas};
   }
 
   Results read_many(read_many_fn fn, const detail::byte_arrays &keys) const {
     pmc_results *r = nullptr;
-    detail::expect(fn(c_, keys.ptrs.data(), keys.lens.data(), keys.size(), &r));
+    detail::expect(fn(c_, keys.ptrs.data(), keys.lens.data(), keys.size(), &r, detail::err()));
     return Results(r);
   }
 
   bool store(store_fn fn, bytes_view key, bytes_view value, std::int64_t expire, Reply reply,
              std::uint32_t flags) const {
     return stored(fn(c_, detail::ptr(key), key.size(), detail::ptr(value), value.size(), flags,
-                     expire, static_cast<pmc_reply>(reply)));
+                     expire, static_cast<pmc_reply>(reply), detail::err()));
   }
 
   // True for PMC_OK, false for PMC_NOT_STORED; throws for errors.
@@ -1414,7 +1446,7 @@ class Client {
     std::size_t n_failed = 0;
     detail::expect(pmc_set_many(c_, keys.ptrs.data(), keys.lens.data(), values.ptrs.data(),
                                 values.lens.data(), keys.size(), flags, expire,
-                                static_cast<pmc_reply>(reply), failed.data(), &n_failed),
+                                static_cast<pmc_reply>(reply), failed.data(), &n_failed, detail::err()),
                    {PMC_NOT_STORED});
     std::vector<std::string> failed_keys;
     failed_keys.reserve(n_failed);
@@ -1428,7 +1460,7 @@ class Client {
   std::size_t remove_many(const detail::byte_arrays &keys, Reply reply) const {
     std::size_t deleted = 0;
     detail::expect(pmc_delete_many(c_, keys.ptrs.data(), keys.lens.data(), keys.size(),
-                                   static_cast<pmc_reply>(reply), &deleted));
+                                   static_cast<pmc_reply>(reply), &deleted, detail::err()));
     return deleted;
   }
 
@@ -1436,7 +1468,8 @@ class Client {
                                      Reply reply) const {
     std::uint64_t value = 0;
     pmc_status st = detail::check(
-        fn(c_, detail::ptr(key), key.size(), delta, static_cast<pmc_reply>(reply), &value));
+        fn(c_, detail::ptr(key), key.size(), delta, static_cast<pmc_reply>(reply), &value,
+           detail::err()));
     if (st == PMC_NOT_FOUND) return std::nullopt;
     detail::expect(st);
     if (reply == Reply::NoReply) return std::nullopt;

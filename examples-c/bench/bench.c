@@ -344,12 +344,12 @@ static pmc_client *pmc_new(const char *const *servers, size_t n, int pooled) {
   if (o == NULL)
     die("pmc_options_new failed");
   for (i = 0; i < n; i++)
-    pmc_ok(pmc_options_add_server(o, servers[i]), "add_server");
-  pmc_ok(pmc_options_set_no_delay(o, true), "no_delay");
-  pmc_ok(pmc_options_set_default_noreply(o, false), "default_noreply");
+    pmc_ok(pmc_options_add_server(o, servers[i], NULL), "add_server");
+  pmc_ok(pmc_options_set_no_delay(o, true, NULL), "no_delay");
+  pmc_ok(pmc_options_set_default_noreply(o, false, NULL), "default_noreply");
   if (pooled)
-    pmc_ok(pmc_options_set_use_pooling(o, true), "use_pooling");
-  pmc_ok(pmc_client_new(o, &c), "client_new");
+    pmc_ok(pmc_options_set_use_pooling(o, true, NULL), "use_pooling");
+  pmc_ok(pmc_client_new(o, &c, NULL), "client_new");
   pmc_options_free(o);
   return c;
 }
@@ -409,7 +409,7 @@ static void multiget_bytes(const struct keyset *s, const int *which, int want, c
 /* Store a keyset through pymemcache-rs, waiting for every STORED. */
 static void pmc_store(pmc_client *c, const struct keyset *s) {
   size_t failed = 0;
-  pmc_ok(pmc_set_many(c, s->ku, s->kl, s->vp, s->vl, MANY, 0, 0, PMC_REPLY_WAIT, NULL, &failed),
+  pmc_ok(pmc_set_many(c, s->ku, s->kl, s->vp, s->vl, MANY, 0, 0, PMC_REPLY_WAIT, NULL, &failed, NULL),
          "populate set_many");
   if (failed != 0)
     die("populate: %zu items not stored", failed);
@@ -432,7 +432,7 @@ static void w1_setup(void) {
   memcpy(w1_reply + h + VAL_LEN, "\r\nEND\r\n", 7);
   w1_reply_len = h + VAL_LEN + 7;
   pmc_ok(pmc_set(pmc, (const uint8_t *)w1_key, KEY_LEN, w1_val, VAL_LEN, 0, 0,
-                 PMC_REPLY_WAIT),
+                 PMC_REPLY_WAIT, NULL),
          "populate W1");
 }
 
@@ -476,7 +476,7 @@ static double w1_pmc(size_t n) {
   double t0 = now();
   for (i = 0; i < n; i++) {
     pmc_value v = {0};
-    pmc_ok(pmc_get(pmc, (const uint8_t *)w1_key, KEY_LEN, &v), "W1 get");
+    pmc_ok(pmc_get(pmc, (const uint8_t *)w1_key, KEY_LEN, &v, NULL), "W1 get");
     if (v.len != VAL_LEN || memcmp(v.data, w1_val, VAL_LEN) != 0)
       die("pymemcache-rs W1: wrong value");
     pmc_value_free(&v);
@@ -534,7 +534,7 @@ static double w2_pmc(size_t n) {
   double t0 = now();
   for (i = 0; i < n; i++)
     pmc_ok(pmc_set(pmc, (const uint8_t *)w2_keys[i % W2_KEYS], KEY_LEN, w2_val, VAL_LEN, 0, 0,
-                   PMC_REPLY_WAIT),
+                   PMC_REPLY_WAIT, NULL),
            "W2 set");
   return now() - t0;
 }
@@ -596,7 +596,7 @@ static void lmc_multiget(memcached_st *m, memcached_result_st *res, const struct
 static void pmc_multiget(pmc_client *c, const struct keyset *s, const char *what) {
   pmc_results *res = NULL;
   size_t i, len;
-  pmc_ok(pmc_get_many(c, s->ku, s->kl, MANY, &res), what);
+  pmc_ok(pmc_get_many(c, s->ku, s->kl, MANY, &res, NULL), what);
   const pmc_item *items = pmc_results_items(res, &len);
   if (len != MANY)
     die("pymemcache-rs %s: %zu hits of %d", what, len, MANY);
@@ -632,7 +632,7 @@ static void w7_setup(void) {
   /* The floor splits the keys as pymemcache-rs's hash client places them. */
   for (i = 0; i < MANY; i++) {
     char *srv = NULL;
-    pmc_ok(pmc_client_server_for_key(pmc_hash, w7p.ku[i], KEY_LEN, &srv), "server_for_key");
+    pmc_ok(pmc_client_server_for_key(pmc_hash, w7p.ku[i], KEY_LEN, &srv, NULL), "server_for_key");
     which[i] = -1;
     for (s = 0; s < NHASH; s++)
       if (strcmp(srv, g_hash[s]) == 0)
@@ -761,9 +761,9 @@ static double w4_pmc(size_t n) {
   for (i = 0; i < n; i++) {
     pmc_value v = {0};
     stamp16(w4.v[MANY - 1], ++g_stamp);
-    pmc_ok(pmc_set_many(pmc, w4.ku, w4.kl, w4.vp, w4.vl, MANY, 0, 0, PMC_REPLY_NONE, NULL, NULL),
+    pmc_ok(pmc_set_many(pmc, w4.ku, w4.kl, w4.vp, w4.vl, MANY, 0, 0, PMC_REPLY_NONE, NULL, NULL, NULL),
            "W4 set_many");
-    pmc_ok(pmc_get(pmc, w4.ku[MANY - 1], KEY_LEN, &v), "W4 get");
+    pmc_ok(pmc_get(pmc, w4.ku[MANY - 1], KEY_LEN, &v, NULL), "W4 get");
     if (v.len != VAL_LEN || memcmp(v.data, w4.v[MANY - 1], VAL_LEN) != 0)
       die("pymemcache-rs W4: the batch's last value did not arrive");
     pmc_value_free(&v);
@@ -796,7 +796,7 @@ static void w5_setup(void) {
   make_value(w5_val, BIG_LEN, w5_key);
   w5_req_len = (size_t)sprintf(w5_req, "get %s\r\n", w5_key);
   w5_hdr_len = value_header(w5_hdr, sizeof w5_hdr, w5_key, BIG_LEN);
-  pmc_ok(pmc_set(pmc, (const uint8_t *)w5_key, KEY_LEN, w5_val, BIG_LEN, 0, 0, PMC_REPLY_WAIT),
+  pmc_ok(pmc_set(pmc, (const uint8_t *)w5_key, KEY_LEN, w5_val, BIG_LEN, 0, 0, PMC_REPLY_WAIT, NULL),
          "populate W5");
 }
 
@@ -835,7 +835,7 @@ static double w5_pmc(size_t n) {
   double t0 = now();
   for (i = 0; i < n; i++) {
     pmc_value v = {0};
-    pmc_ok(pmc_get(pmc, (const uint8_t *)w5_key, KEY_LEN, &v), "W5 get");
+    pmc_ok(pmc_get(pmc, (const uint8_t *)w5_key, KEY_LEN, &v, NULL), "W5 get");
     if (!big_ok(v.data, v.len, i == 0))
       die("pymemcache-rs W5: wrong value");
     pmc_value_free(&v);
@@ -941,11 +941,11 @@ static void *w6_thread(void *p) {
     } else {
       if (is_set) {
         pmc_ok(pmc_set(pmc_pool, (const uint8_t *)w6_keys[k], KEY_LEN, w6_vals[k], VAL_LEN, 0, 0,
-                       PMC_REPLY_WAIT),
+                       PMC_REPLY_WAIT, NULL),
                "W6 set");
       } else {
         pmc_value v = {0};
-        pmc_ok(pmc_get(pmc_pool, (const uint8_t *)w6_keys[k], KEY_LEN, &v), "W6 get");
+        pmc_ok(pmc_get(pmc_pool, (const uint8_t *)w6_keys[k], KEY_LEN, &v, NULL), "W6 get");
         if (v.len != VAL_LEN || memcmp(v.data, w6_vals[k], VAL_LEN) != 0)
           die("pymemcache-rs W6: wrong value");
         pmc_value_free(&v);

@@ -13,10 +13,10 @@ int main(int argc, char **argv) {
     return 2;
   }
   pmc_options *o = pmc_options_new();
-  pmc_options_add_server(o, argv[1]);
-  pmc_options_set_timeout_ms(o, 2000);
+  pmc_options_add_server(o, argv[1], NULL);
+  pmc_options_set_timeout_ms(o, 2000, NULL);
   pmc_client *c = NULL;
-  pmc_status st = pmc_client_new(o, &c);
+  pmc_status st = pmc_client_new(o, &c, NULL);
   pmc_options_free(o);
   if (st != PMC_OK) {
     fprintf(stderr, "%s\n", pmc_last_error_message());
@@ -27,9 +27,9 @@ int main(int argc, char **argv) {
   snprintf(key, sizeof key, "install-consumer.c.%s", PMC_VERSION_STRING);
   const char *val = "hello from an installed libpymemcache";
   st = pmc_set(c, (const uint8_t *)key, strlen(key), (const uint8_t *)val, strlen(val), 0, 0,
-               PMC_REPLY_WAIT);
+               PMC_REPLY_WAIT, NULL);
   pmc_value v = {0};
-  if (st == PMC_OK) st = pmc_get(c, (const uint8_t *)key, strlen(key), &v);
+  if (st == PMC_OK) st = pmc_get(c, (const uint8_t *)key, strlen(key), &v, NULL);
   if (st == PMC_OK)
     printf("C, library %s: %.*s\n", pmc_library_version(), (int)v.len, (const char *)v.data);
   else

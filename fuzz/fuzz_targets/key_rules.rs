@@ -67,14 +67,14 @@ fuzz_target!(|data: &[u8]| {
     // The same rules through the C surface.
     unsafe {
         let o = pmc_options_new();
-        pmc_options_set_mock(o, true);
-        pmc_options_set_allow_unicode_keys(o, allow_unicode);
+        pmc_options_set_mock(o, true, std::ptr::null_mut());
+        pmc_options_set_allow_unicode_keys(o, allow_unicode, std::ptr::null_mut());
         assert_eq!(
-            pmc_options_set_key_prefix(o, prefix.as_ptr(), prefix.len()),
+            pmc_options_set_key_prefix(o, prefix.as_ptr(), prefix.len(), std::ptr::null_mut()),
             PMC_OK
         );
         let mut c: *mut pmc_client = std::ptr::null_mut();
-        assert_eq!(pmc_client_new(o, &mut c), PMC_OK);
+        assert_eq!(pmc_client_new(o, &mut c, std::ptr::null_mut()), PMC_OK);
         pmc_options_free(o);
         let st = pmc_set(
             c,
@@ -85,13 +85,14 @@ fuzz_target!(|data: &[u8]| {
             0,
             0,
             PMC_REPLY_WAIT,
+            std::ptr::null_mut(),
         );
         assert_eq!(st == PMC_OK, expect, "pmc_set: status {st}");
         if !expect {
             assert_eq!(st, PMC_ILLEGAL_INPUT);
         }
         let mut v = std::mem::zeroed::<pmc_value>();
-        let st = pmc_get(c, key.as_ptr(), key.len(), &mut v);
+        let st = pmc_get(c, key.as_ptr(), key.len(), &mut v, std::ptr::null_mut());
         if expect {
             assert_eq!(st, PMC_OK);
             assert_eq!(std::slice::from_raw_parts(v.data, v.len), b"v");

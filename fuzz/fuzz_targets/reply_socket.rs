@@ -115,26 +115,29 @@ fuzz_target!(|data: &[u8]| {
     unsafe {
         let o = pmc_options_new();
         assert!(!o.is_null());
-        assert_eq!(pmc_options_add_server(o, peer.server.as_ptr()), PMC_OK);
-        pmc_options_set_timeout_ms(o, 2000);
-        pmc_options_set_max_value_len(o, max);
-        pmc_options_set_compression(o, true, 16);
-        pmc_options_set_ignore_exc(o, bits & 1 != 0);
+        assert_eq!(
+            pmc_options_add_server(o, peer.server.as_ptr(), std::ptr::null_mut()),
+            PMC_OK
+        );
+        pmc_options_set_timeout_ms(o, 2000, std::ptr::null_mut());
+        pmc_options_set_max_value_len(o, max, std::ptr::null_mut());
+        pmc_options_set_compression(o, true, 16, std::ptr::null_mut());
+        pmc_options_set_ignore_exc(o, bits & 1 != 0, std::ptr::null_mut());
         if bits & 2 != 0 {
-            pmc_options_set_key_prefix(o, b"p:".as_ptr(), 2);
+            pmc_options_set_key_prefix(o, b"p:".as_ptr(), 2, std::ptr::null_mut());
         }
-        pmc_options_set_default_noreply(o, bits & 4 == 0);
+        pmc_options_set_default_noreply(o, bits & 4 == 0, std::ptr::null_mut());
         match (bits >> 3) & 3 {
             1 => {
-                pmc_options_set_use_pooling(o, true);
+                pmc_options_set_use_pooling(o, true, std::ptr::null_mut());
             }
             2 => {
-                pmc_options_set_use_hash_client(o, true);
+                pmc_options_set_use_hash_client(o, true, std::ptr::null_mut());
             }
             _ => {}
         }
         let mut c: *mut pmc_client = std::ptr::null_mut();
-        assert_eq!(pmc_client_new(o, &mut c), PMC_OK);
+        assert_eq!(pmc_client_new(o, &mut c, std::ptr::null_mut()), PMC_OK);
         pmc_options_free(o);
         run(c, cmd, bits, max);
         pmc_client_free(c);
@@ -159,16 +162,42 @@ unsafe fn run(c: *mut pmc_client, cmd: u8, bits: u8, max: usize) {
         cas: 0,
     };
     match cmd % 26 {
-        0 => ok(pmc_get(c, k.as_ptr(), k.len(), &mut v), "get"),
-        1 => ok(pmc_gets(c, k.as_ptr(), k.len(), &mut v), "gets"),
-        2 => ok(pmc_gat(c, k.as_ptr(), k.len(), 10, &mut v), "gat"),
-        3 => ok(pmc_gats(c, k.as_ptr(), k.len(), 10, &mut v), "gats"),
+        0 => ok(
+            pmc_get(c, k.as_ptr(), k.len(), &mut v, std::ptr::null_mut()),
+            "get",
+        ),
+        1 => ok(
+            pmc_gets(c, k.as_ptr(), k.len(), &mut v, std::ptr::null_mut()),
+            "gets",
+        ),
+        2 => ok(
+            pmc_gat(c, k.as_ptr(), k.len(), 10, &mut v, std::ptr::null_mut()),
+            "gat",
+        ),
+        3 => ok(
+            pmc_gats(c, k.as_ptr(), k.len(), 10, &mut v, std::ptr::null_mut()),
+            "gats",
+        ),
         n @ (4 | 5) => {
             let mut r: *mut pmc_results = std::ptr::null_mut();
             let st = if n == 4 {
-                pmc_get_many(c, key_ptrs.as_ptr(), key_lens.as_ptr(), 3, &mut r)
+                pmc_get_many(
+                    c,
+                    key_ptrs.as_ptr(),
+                    key_lens.as_ptr(),
+                    3,
+                    &mut r,
+                    std::ptr::null_mut(),
+                )
             } else {
-                pmc_gets_many(c, key_ptrs.as_ptr(), key_lens.as_ptr(), 3, &mut r)
+                pmc_gets_many(
+                    c,
+                    key_ptrs.as_ptr(),
+                    key_lens.as_ptr(),
+                    3,
+                    &mut r,
+                    std::ptr::null_mut(),
+                )
             };
             ok(st, "get_many");
             if st == PMC_OK {
@@ -180,7 +209,7 @@ unsafe fn run(c: *mut pmc_client, cmd: u8, bits: u8, max: usize) {
             let args: [*const c_char; 1] = [c"items".as_ptr()];
             let mut s: *mut pmc_stats_list = std::ptr::null_mut();
             let nargs = usize::from(bits & 0x40 != 0);
-            let st = pmc_stats(c, args.as_ptr(), nargs, &mut s);
+            let st = pmc_stats(c, args.as_ptr(), nargs, &mut s, std::ptr::null_mut());
             ok(st, "stats");
             if st == PMC_OK {
                 stats(s);
@@ -190,15 +219,31 @@ unsafe fn run(c: *mut pmc_client, cmd: u8, bits: u8, max: usize) {
         n @ (7 | 8) => {
             let mut out = 0u64;
             let st = if n == 7 {
-                pmc_incr(c, k.as_ptr(), k.len(), 1, reply_mode, &mut out)
+                pmc_incr(
+                    c,
+                    k.as_ptr(),
+                    k.len(),
+                    1,
+                    reply_mode,
+                    &mut out,
+                    std::ptr::null_mut(),
+                )
             } else {
-                pmc_decr(c, k.as_ptr(), k.len(), 1, reply_mode, &mut out)
+                pmc_decr(
+                    c,
+                    k.as_ptr(),
+                    k.len(),
+                    1,
+                    reply_mode,
+                    &mut out,
+                    std::ptr::null_mut(),
+                )
             };
             ok(st, "incr/decr");
         }
         9 => {
             let mut s: *mut c_char = std::ptr::null_mut();
-            let st = pmc_version(c, &mut s);
+            let st = pmc_version(c, &mut s, std::ptr::null_mut());
             ok(st, "version");
             if st == PMC_OK {
                 assert!(!s.is_null());
@@ -216,6 +261,7 @@ unsafe fn run(c: *mut pmc_client, cmd: u8, bits: u8, max: usize) {
                 0,
                 0,
                 reply_mode,
+                std::ptr::null_mut(),
             ),
             "set",
         ),
@@ -230,23 +276,38 @@ unsafe fn run(c: *mut pmc_client, cmd: u8, bits: u8, max: usize) {
                 0,
                 0,
                 reply_mode,
+                std::ptr::null_mut(),
             ),
             "cas",
         ),
-        12 => ok(pmc_delete(c, k.as_ptr(), k.len(), reply_mode), "delete"),
-        13 => ok(pmc_touch(c, k.as_ptr(), k.len(), 5, reply_mode), "touch"),
+        12 => ok(
+            pmc_delete(c, k.as_ptr(), k.len(), reply_mode, std::ptr::null_mut()),
+            "delete",
+        ),
+        13 => ok(
+            pmc_touch(c, k.as_ptr(), k.len(), 5, reply_mode, std::ptr::null_mut()),
+            "touch",
+        ),
         14 => {
             let end: &[u8] = if bits & 0x40 != 0 {
                 b"END\r\n"
             } else {
                 b"\r\n"
             };
-            let st = pmc_raw_command(c, b"get k".as_ptr(), 5, end.as_ptr(), end.len(), &mut v);
+            let st = pmc_raw_command(
+                c,
+                b"get k".as_ptr(),
+                5,
+                end.as_ptr(),
+                end.len(),
+                &mut v,
+                std::ptr::null_mut(),
+            );
             ok(st, "raw_command");
         }
         15 => {
             let mut s: *mut c_char = std::ptr::null_mut();
-            let st = pmc_get_json(c, k.as_ptr(), k.len(), &mut s);
+            let st = pmc_get_json(c, k.as_ptr(), k.len(), &mut s, std::ptr::null_mut());
             ok(st, "get_json");
             if st == PMC_OK {
                 assert!(!s.is_null());
@@ -255,15 +316,29 @@ unsafe fn run(c: *mut pmc_client, cmd: u8, bits: u8, max: usize) {
             }
             pmc_string_free(s);
         }
-        16 => ok(pmc_get_text(c, k.as_ptr(), k.len(), &mut v), "get_text"),
+        16 => ok(
+            pmc_get_text(c, k.as_ptr(), k.len(), &mut v, std::ptr::null_mut()),
+            "get_text",
+        ),
         17 => {
             let mut n = 0i64;
-            ok(pmc_get_int64(c, k.as_ptr(), k.len(), &mut n), "get_int64");
+            ok(
+                pmc_get_int64(c, k.as_ptr(), k.len(), &mut n, std::ptr::null_mut()),
+                "get_int64",
+            );
         }
         18 => {
             let json = c"{\"a\":[1,2.5,null,{\"$bytes\":\"00ff\"}],\"s\":{\"$set\":[1]}}";
             ok(
-                pmc_set_json(c, k.as_ptr(), k.len(), json.as_ptr(), 0, reply_mode),
+                pmc_set_json(
+                    c,
+                    k.as_ptr(),
+                    k.len(),
+                    json.as_ptr(),
+                    0,
+                    reply_mode,
+                    std::ptr::null_mut(),
+                ),
                 "set_json",
             );
         }
@@ -276,11 +351,20 @@ unsafe fn run(c: *mut pmc_client, cmd: u8, bits: u8, max: usize) {
                 value.len(),
                 0,
                 reply_mode,
+                std::ptr::null_mut(),
             ),
             "set_text",
         ),
         20 => ok(
-            pmc_set_int64(c, k.as_ptr(), k.len(), -42, 0, reply_mode),
+            pmc_set_int64(
+                c,
+                k.as_ptr(),
+                k.len(),
+                -42,
+                0,
+                reply_mode,
+                std::ptr::null_mut(),
+            ),
             "set_int64",
         ),
         21 => {
@@ -293,6 +377,7 @@ unsafe fn run(c: *mut pmc_client, cmd: u8, bits: u8, max: usize) {
                 u32,
                 i64,
                 i32,
+                *mut *mut pmc_error,
             ) -> pmc_status; 4] = [pmc_add, pmc_replace, pmc_append, pmc_prepend];
             let st = f[usize::from(bits >> 6)](
                 c,
@@ -303,6 +388,7 @@ unsafe fn run(c: *mut pmc_client, cmd: u8, bits: u8, max: usize) {
                 3,
                 0,
                 reply_mode,
+                std::ptr::null_mut(),
             );
             ok(st, "add/replace/append/prepend");
         }
@@ -315,6 +401,7 @@ unsafe fn run(c: *mut pmc_client, cmd: u8, bits: u8, max: usize) {
                 3,
                 reply_mode,
                 &mut deleted,
+                std::ptr::null_mut(),
             );
             ok(st, "delete_many");
             assert!(deleted <= 3);
@@ -336,6 +423,7 @@ unsafe fn run(c: *mut pmc_client, cmd: u8, bits: u8, max: usize) {
                 reply_mode,
                 failed.as_mut_ptr(),
                 &mut n_failed,
+                std::ptr::null_mut(),
             );
             ok(st, "set_many");
             if st == PMC_OK {
@@ -343,8 +431,14 @@ unsafe fn run(c: *mut pmc_client, cmd: u8, bits: u8, max: usize) {
                 assert!(failed[..n_failed].iter().all(|&i| i < 3));
             }
         }
-        24 => ok(pmc_flush_all(c, 0, reply_mode), "flush_all"),
-        _ => ok(pmc_cache_memlimit(c, 64), "cache_memlimit"),
+        24 => ok(
+            pmc_flush_all(c, 0, reply_mode, std::ptr::null_mut()),
+            "flush_all",
+        ),
+        _ => ok(
+            pmc_cache_memlimit(c, 64, std::ptr::null_mut()),
+            "cache_memlimit",
+        ),
     }
     check_value(&v, max.max(4096), "value");
     pmc_value_free(&mut v);
@@ -370,7 +464,7 @@ unsafe fn results(r: *mut pmc_results, max: usize) {
         );
         assert!(it.value_len <= max, "{} > max {max}", it.value_len);
         let mut one = std::mem::zeroed::<pmc_item>();
-        assert_eq!(pmc_results_at(r, i, &mut one), PMC_OK);
+        assert_eq!(pmc_results_at(r, i, &mut one, std::ptr::null_mut()), PMC_OK);
     }
 }
 
@@ -381,7 +475,7 @@ unsafe fn stats(s: *mut pmc_stats_list) {
         let mut name: *const c_char = std::ptr::null();
         let mut val: *const c_char = std::ptr::null();
         ok(
-            pmc_stats_at(s, i, &mut server, &mut name, &mut val),
+            pmc_stats_at(s, i, &mut server, &mut name, &mut val, std::ptr::null_mut()),
             "stats_at",
         );
     }

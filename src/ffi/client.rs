@@ -67,40 +67,44 @@ pub(crate) unsafe fn client<'a>(c: *const pmc_client) -> Result<&'a dyn Memcache
 pub unsafe extern "C" fn pmc_client_new(
     opts: *const pmc_options,
     out: *mut *mut pmc_client,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let o = as_ref(opts, "opts")?;
-        let out = as_mut(out, "out")?;
-        let inner: Box<dyn Memcache> = match o.servers.as_slice() {
-            _ if o.mock => Box::new(check(MockClient::new(&o.client))?),
-            [] if !o.use_hash => {
-                return Err(fail(PMC_CONFIG_ERROR, "no server was added to the options"))
-            }
-            servers if o.use_hash || servers.len() > 1 => {
-                let hash = HashOptions {
-                    use_pooling: o.use_pooling,
-                    pool: o.pool.clone(),
-                    ..o.hash.clone()
-                };
-                Box::new(check(HashClient::with_hasher(
-                    servers,
+    report(
+        err,
+        run(|| {
+            let o = as_ref(opts, "opts")?;
+            let out = as_mut(out, "out")?;
+            let inner: Box<dyn Memcache> = match o.servers.as_slice() {
+                _ if o.mock => Box::new(check(MockClient::new(&o.client))?),
+                [] if !o.use_hash => {
+                    return Err(fail(PMC_CONFIG_ERROR, "no server was added to the options"))
+                }
+                servers if o.use_hash || servers.len() > 1 => {
+                    let hash = HashOptions {
+                        use_pooling: o.use_pooling,
+                        pool: o.pool.clone(),
+                        ..o.hash.clone()
+                    };
+                    Box::new(check(HashClient::with_hasher(
+                        servers,
+                        &o.client,
+                        hash,
+                        Box::new(RendezvousHash::with_key_form(o.hash.key_form)),
+                    ))?)
+                }
+                [one] if o.use_pooling => Box::new(check(PooledClient::with_addr(
+                    one.clone(),
                     &o.client,
-                    hash,
-                    Box::new(RendezvousHash::with_key_form(o.hash.key_form)),
-                ))?)
-            }
-            [one] if o.use_pooling => Box::new(check(PooledClient::with_addr(
-                one.clone(),
-                &o.client,
-                o.pool.clone(),
-            ))?),
-            [one] => Box::new(check(Client::with_addr(one.clone(), &o.client))?),
-            _ => unreachable!("one server, or a hash client"),
-        };
-        let inner = super::serde::wrap(o, inner);
-        *out = Box::into_raw(Box::new(pmc_client { inner }));
-        Ok(PMC_OK)
-    })
+                    o.pool.clone(),
+                ))?),
+                [one] => Box::new(check(Client::with_addr(one.clone(), &o.client))?),
+                _ => unreachable!("one server, or a hash client"),
+            };
+            let inner = super::serde::wrap(o, inner);
+            *out = Box::into_raw(Box::new(pmc_client { inner }));
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// Close the client's connections and release it. NULL is a no-op; freeing
@@ -152,8 +156,9 @@ pub unsafe extern "C" fn pmc_get(
     key: *const u8,
     key_len: usize,
     out: *mut pmc_value,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    fetch_one(client, FetchCmd::Get, key, key_len, out)
+    report(err, fetch_one(client, FetchCmd::Get, key, key_len, out))
 }
 
 /// `gets`: as `pmc_get`, and `out->cas` holds the CAS unique for `pmc_cas`.
@@ -166,8 +171,9 @@ pub unsafe extern "C" fn pmc_gets(
     key: *const u8,
     key_len: usize,
     out: *mut pmc_value,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    fetch_one(client, FetchCmd::Gets, key, key_len, out)
+    report(err, fetch_one(client, FetchCmd::Gets, key, key_len, out))
 }
 
 /// `gat`: get one key and set its expiry to `expire` (seconds, or a unix
@@ -182,8 +188,12 @@ pub unsafe extern "C" fn pmc_gat(
     key_len: usize,
     expire: i64,
     out: *mut pmc_value,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    fetch_one(client, FetchCmd::Gat(expire), key, key_len, out)
+    report(
+        err,
+        fetch_one(client, FetchCmd::Gat(expire), key, key_len, out),
+    )
 }
 
 /// `gats`: `pmc_gat` with the CAS unique in `out->cas`.
@@ -197,8 +207,12 @@ pub unsafe extern "C" fn pmc_gats(
     key_len: usize,
     expire: i64,
     out: *mut pmc_value,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    fetch_one(client, FetchCmd::Gats(expire), key, key_len, out)
+    report(
+        err,
+        fetch_one(client, FetchCmd::Gats(expire), key, key_len, out),
+    )
 }
 
 unsafe fn fetch_many(
@@ -236,8 +250,12 @@ pub unsafe extern "C" fn pmc_get_many(
     key_lens: *const usize,
     n: usize,
     out: *mut *mut pmc_results,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    fetch_many(client, FetchCmd::Get, keys, key_lens, n, out)
+    report(
+        err,
+        fetch_many(client, FetchCmd::Get, keys, key_lens, n, out),
+    )
 }
 
 /// `gets` of `n` keys: as `pmc_get_many`, with CAS uniques.
@@ -251,8 +269,12 @@ pub unsafe extern "C" fn pmc_gets_many(
     key_lens: *const usize,
     n: usize,
     out: *mut *mut pmc_results,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    fetch_many(client, FetchCmd::Gets, keys, key_lens, n, out)
+    report(
+        err,
+        fetch_many(client, FetchCmd::Gets, keys, key_lens, n, out),
+    )
 }
 
 #[allow(clippy::too_many_arguments)] // mirrors the C signature
@@ -300,17 +322,21 @@ pub unsafe extern "C" fn pmc_set(
     flags: u32,
     expire: i64,
     reply: pmc_reply,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    store(
-        client,
-        StoreCmd::Set,
-        key,
-        key_len,
-        value,
-        value_len,
-        flags,
-        expire,
-        reply,
+    report(
+        err,
+        store(
+            client,
+            StoreCmd::Set,
+            key,
+            key_len,
+            value,
+            value_len,
+            flags,
+            expire,
+            reply,
+        ),
     )
 }
 
@@ -335,17 +361,21 @@ pub unsafe extern "C" fn pmc_add(
     flags: u32,
     expire: i64,
     reply: pmc_reply,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    store(
-        client,
-        StoreCmd::Add,
-        key,
-        key_len,
-        value,
-        value_len,
-        flags,
-        expire,
-        reply,
+    report(
+        err,
+        store(
+            client,
+            StoreCmd::Add,
+            key,
+            key_len,
+            value,
+            value_len,
+            flags,
+            expire,
+            reply,
+        ),
     )
 }
 
@@ -370,17 +400,21 @@ pub unsafe extern "C" fn pmc_replace(
     flags: u32,
     expire: i64,
     reply: pmc_reply,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    store(
-        client,
-        StoreCmd::Replace,
-        key,
-        key_len,
-        value,
-        value_len,
-        flags,
-        expire,
-        reply,
+    report(
+        err,
+        store(
+            client,
+            StoreCmd::Replace,
+            key,
+            key_len,
+            value,
+            value_len,
+            flags,
+            expire,
+            reply,
+        ),
     )
 }
 
@@ -406,17 +440,21 @@ pub unsafe extern "C" fn pmc_append(
     flags: u32,
     expire: i64,
     reply: pmc_reply,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    store(
-        client,
-        StoreCmd::Append,
-        key,
-        key_len,
-        value,
-        value_len,
-        flags,
-        expire,
-        reply,
+    report(
+        err,
+        store(
+            client,
+            StoreCmd::Append,
+            key,
+            key_len,
+            value,
+            value_len,
+            flags,
+            expire,
+            reply,
+        ),
     )
 }
 
@@ -442,17 +480,21 @@ pub unsafe extern "C" fn pmc_prepend(
     flags: u32,
     expire: i64,
     reply: pmc_reply,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    store(
-        client,
-        StoreCmd::Prepend,
-        key,
-        key_len,
-        value,
-        value_len,
-        flags,
-        expire,
-        reply,
+    report(
+        err,
+        store(
+            client,
+            StoreCmd::Prepend,
+            key,
+            key_len,
+            value,
+            value_len,
+            flags,
+            expire,
+            reply,
+        ),
     )
 }
 
@@ -474,18 +516,22 @@ pub unsafe extern "C" fn pmc_cas(
     flags: u32,
     expire: i64,
     reply: pmc_reply,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let c = self::client(client)?;
-        let k = self::key(key, key_len, "key")?;
-        let v = bytes(value, value_len, "value")?;
-        let noreply = reply_mode(reply)?;
-        Ok(match check(c.cas(k, v, cas, flags, expire, noreply))? {
-            CasOutcome::Stored => PMC_OK,
-            CasOutcome::Exists => PMC_EXISTS,
-            CasOutcome::NotFound => PMC_NOT_FOUND,
-        })
-    })
+    report(
+        err,
+        run(|| {
+            let c = self::client(client)?;
+            let k = self::key(key, key_len, "key")?;
+            let v = bytes(value, value_len, "value")?;
+            let noreply = reply_mode(reply)?;
+            Ok(match check(c.cas(k, v, cas, flags, expire, noreply))? {
+                CasOutcome::Stored => PMC_OK,
+                CasOutcome::Exists => PMC_EXISTS,
+                CasOutcome::NotFound => PMC_NOT_FOUND,
+            })
+        }),
+    )
 }
 
 /// `set` of `n` items in one pipelined batch: `keys[i]`/`key_lens[i]` with
@@ -512,24 +558,28 @@ pub unsafe extern "C" fn pmc_set_many(
     reply: pmc_reply,
     failed: *mut usize,
     n_failed: *mut usize,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let c = self::client(client)?;
-        let items = pair_list((keys, key_lens), (values, value_lens), n)?;
-        let noreply = reply_mode(reply)?;
-        let bad = check(c.set_many(&items, flags, expire, noreply))?;
-        if !failed.is_null() {
-            std::slice::from_raw_parts_mut(failed, n)[..bad.len()].copy_from_slice(&bad);
-        }
-        if let Some(nf) = n_failed.as_mut() {
-            *nf = bad.len();
-        }
-        Ok(if bad.is_empty() {
-            PMC_OK
-        } else {
-            PMC_NOT_STORED
-        })
-    })
+    report(
+        err,
+        run(|| {
+            let c = self::client(client)?;
+            let items = pair_list((keys, key_lens), (values, value_lens), n)?;
+            let noreply = reply_mode(reply)?;
+            let bad = check(c.set_many(&items, flags, expire, noreply))?;
+            if !failed.is_null() {
+                std::slice::from_raw_parts_mut(failed, n)[..bad.len()].copy_from_slice(&bad);
+            }
+            if let Some(nf) = n_failed.as_mut() {
+                *nf = bad.len();
+            }
+            Ok(if bad.is_empty() {
+                PMC_OK
+            } else {
+                PMC_NOT_STORED
+            })
+        }),
+    )
 }
 
 /// `delete`: remove a key. Returns PMC_OK, PMC_NOT_FOUND (only when waiting
@@ -543,17 +593,21 @@ pub unsafe extern "C" fn pmc_delete(
     key: *const u8,
     key_len: usize,
     reply: pmc_reply,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let c = self::client(client)?;
-        let k = self::key(key, key_len, "key")?;
-        let noreply = reply_mode(reply)?;
-        Ok(if check(c.delete(k, noreply))? {
-            PMC_OK
-        } else {
-            PMC_NOT_FOUND
-        })
-    })
+    report(
+        err,
+        run(|| {
+            let c = self::client(client)?;
+            let k = self::key(key, key_len, "key")?;
+            let noreply = reply_mode(reply)?;
+            Ok(if check(c.delete(k, noreply))? {
+                PMC_OK
+            } else {
+                PMC_NOT_FOUND
+            })
+        }),
+    )
 }
 
 /// Delete `n` keys in pipelined batches. `*deleted` (may be NULL) receives
@@ -570,17 +624,21 @@ pub unsafe extern "C" fn pmc_delete_many(
     n: usize,
     reply: pmc_reply,
     deleted: *mut usize,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let c = self::client(client)?;
-        let keys = key_list(keys, key_lens, n)?;
-        let noreply = reply_mode(reply)?;
-        let count = check(c.delete_many(&keys, noreply))?;
-        if let Some(d) = deleted.as_mut() {
-            *d = count;
-        }
-        Ok(PMC_OK)
-    })
+    report(
+        err,
+        run(|| {
+            let c = self::client(client)?;
+            let keys = key_list(keys, key_lens, n)?;
+            let noreply = reply_mode(reply)?;
+            let count = check(c.delete_many(&keys, noreply))?;
+            if let Some(d) = deleted.as_mut() {
+                *d = count;
+            }
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 unsafe fn counter(
@@ -630,8 +688,12 @@ pub unsafe extern "C" fn pmc_incr(
     delta: u64,
     reply: pmc_reply,
     new_value: *mut u64,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    counter(client, true, key, key_len, delta, reply, new_value)
+    report(
+        err,
+        counter(client, true, key, key_len, delta, reply, new_value),
+    )
 }
 
 /// `decr`: subtract `delta` from a decimal counter (stopping at 0).
@@ -647,8 +709,12 @@ pub unsafe extern "C" fn pmc_decr(
     delta: u64,
     reply: pmc_reply,
     new_value: *mut u64,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    counter(client, false, key, key_len, delta, reply, new_value)
+    report(
+        err,
+        counter(client, false, key, key_len, delta, reply, new_value),
+    )
 }
 
 /// `touch`: set a new expiry (seconds or unix time; 0 = never). With
@@ -666,17 +732,21 @@ pub unsafe extern "C" fn pmc_touch(
     key_len: usize,
     expire: i64,
     reply: pmc_reply,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let c = self::client(client)?;
-        let k = self::key(key, key_len, "key")?;
-        let noreply = reply_mode(reply)?;
-        Ok(if check(c.touch(k, expire, noreply))? {
-            PMC_OK
-        } else {
-            PMC_NOT_FOUND
-        })
-    })
+    report(
+        err,
+        run(|| {
+            let c = self::client(client)?;
+            let k = self::key(key, key_len, "key")?;
+            let noreply = reply_mode(reply)?;
+            Ok(if check(c.touch(k, expire, noreply))? {
+                PMC_OK
+            } else {
+                PMC_NOT_FOUND
+            })
+        }),
+    )
 }
 
 /// `stats` with `nargs` optional arguments (e.g. "settings", "items",
@@ -693,23 +763,27 @@ pub unsafe extern "C" fn pmc_stats(
     args: *const *const c_char,
     nargs: usize,
     out: *mut *mut pmc_stats_list,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let c = self::client(client)?;
-        let out = as_mut(out, "out")?;
-        let mut list = Vec::with_capacity(nargs);
-        if nargs > 0 {
-            if args.is_null() {
-                return Err(super::boundary::null("args"));
+    report(
+        err,
+        run(|| {
+            let c = self::client(client)?;
+            let out = as_mut(out, "out")?;
+            let mut list = Vec::with_capacity(nargs);
+            if nargs > 0 {
+                if args.is_null() {
+                    return Err(super::boundary::null("args"));
+                }
+                for &a in std::slice::from_raw_parts(args, nargs) {
+                    list.push(text(a, "args[i]")?);
+                }
             }
-            for &a in std::slice::from_raw_parts(args, nargs) {
-                list.push(text(a, "args[i]")?);
-            }
-        }
-        let stats = check(c.stats(&list))?;
-        *out = Box::into_raw(Box::new(pmc_stats_list::new(stats)));
-        Ok(PMC_OK)
-    })
+            let stats = check(c.stats(&list))?;
+            *out = Box::into_raw(Box::new(pmc_stats_list::new(stats)));
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// `version`: the server's version (e.g. "1.6.18") as a new string in
@@ -722,14 +796,18 @@ pub unsafe extern "C" fn pmc_stats(
 pub unsafe extern "C" fn pmc_version(
     client: *const pmc_client,
     out: *mut *mut c_char,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let c = self::client(client)?;
-        let out = as_mut(out, "out")?;
-        let v = check(c.version())?;
-        *out = string_to_c(&v);
-        Ok(PMC_OK)
-    })
+    report(
+        err,
+        run(|| {
+            let c = self::client(client)?;
+            let out = as_mut(out, "out")?;
+            let v = check(c.version())?;
+            *out = string_to_c(&v);
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// `flush_all`: invalidate every item now, or after `delay` seconds.
@@ -742,13 +820,17 @@ pub unsafe extern "C" fn pmc_flush_all(
     client: *const pmc_client,
     delay: i64,
     reply: pmc_reply,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let c = self::client(client)?;
-        let noreply = reply_mode(reply)?;
-        check(c.flush_all(delay, noreply))?;
-        Ok(PMC_OK)
-    })
+    report(
+        err,
+        run(|| {
+            let c = self::client(client)?;
+            let noreply = reply_mode(reply)?;
+            check(c.flush_all(delay, noreply))?;
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// `cache_memlimit`: set the server's memory limit in megabytes.
@@ -760,11 +842,15 @@ pub unsafe extern "C" fn pmc_flush_all(
 pub unsafe extern "C" fn pmc_cache_memlimit(
     client: *const pmc_client,
     megabytes: u64,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        check(self::client(client)?.cache_memlimit(megabytes))?;
-        Ok(PMC_OK)
-    })
+    report(
+        err,
+        run(|| {
+            check(self::client(client)?.cache_memlimit(megabytes))?;
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// Send one command line the client does not wrap (`command`, without
@@ -786,20 +872,24 @@ pub unsafe extern "C" fn pmc_raw_command(
     end_token: *const u8,
     end_token_len: usize,
     out: *mut pmc_value,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let c = self::client(client)?;
-        let cmd = key(command, command_len, "command")?;
-        let end = key(end_token, end_token_len, "end_token")?;
-        let out = as_mut(out, "out")?;
-        let reply = check(c.raw_command(cmd, end))?;
-        *out = pmc_value::from_item(Item {
-            value: reply,
-            flags: 0,
-            cas: None,
-        });
-        Ok(PMC_OK)
-    })
+    report(
+        err,
+        run(|| {
+            let c = self::client(client)?;
+            let cmd = key(command, command_len, "command")?;
+            let end = key(end_token, end_token_len, "end_token")?;
+            let out = as_mut(out, "out")?;
+            let reply = check(c.raw_command(cmd, end))?;
+            *out = pmc_value::from_item(Item {
+                value: reply,
+                flags: 0,
+                cas: None,
+            });
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// `shutdown [graceful]`: ask the server to exit (it must run with `-A`).
@@ -809,11 +899,18 @@ pub unsafe extern "C" fn pmc_raw_command(
 /// # Safety
 /// `client` is a live client.
 #[no_mangle]
-pub unsafe extern "C" fn pmc_shutdown(client: *const pmc_client, graceful: bool) -> pmc_status {
-    run(|| {
-        check(self::client(client)?.shutdown(graceful))?;
-        Ok(PMC_OK)
-    })
+pub unsafe extern "C" fn pmc_shutdown(
+    client: *const pmc_client,
+    graceful: bool,
+    err: *mut *mut pmc_error,
+) -> pmc_status {
+    report(
+        err,
+        run(|| {
+            check(self::client(client)?.shutdown(graceful))?;
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// `quit`: tell the server goodbye and close the connection; the next
@@ -822,11 +919,17 @@ pub unsafe extern "C" fn pmc_shutdown(client: *const pmc_client, graceful: bool)
 /// # Safety
 /// `client` is a live client.
 #[no_mangle]
-pub unsafe extern "C" fn pmc_quit(client: *const pmc_client) -> pmc_status {
-    run(|| {
-        check(self::client(client)?.quit())?;
-        Ok(PMC_OK)
-    })
+pub unsafe extern "C" fn pmc_quit(
+    client: *const pmc_client,
+    err: *mut *mut pmc_error,
+) -> pmc_status {
+    report(
+        err,
+        run(|| {
+            check(self::client(client)?.quit())?;
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// Close the client's connections without a word to the server; the next
@@ -835,11 +938,17 @@ pub unsafe extern "C" fn pmc_quit(client: *const pmc_client) -> pmc_status {
 /// # Safety
 /// `client` is a live client.
 #[no_mangle]
-pub unsafe extern "C" fn pmc_close(client: *const pmc_client) -> pmc_status {
-    run(|| {
-        self::client(client)?.close();
-        Ok(PMC_OK)
-    })
+pub unsafe extern "C" fn pmc_close(
+    client: *const pmc_client,
+    err: *mut *mut pmc_error,
+) -> pmc_status {
+    report(
+        err,
+        run(|| {
+            self::client(client)?.close();
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// A pooled client's connection counts.
@@ -866,21 +975,25 @@ pub struct pmc_pool_stats {
 pub unsafe extern "C" fn pmc_client_pool_stats(
     client: *const pmc_client,
     out: *mut pmc_pool_stats,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let c = self::client(client)?;
-        let out = as_mut(out, "out")?;
-        let s = c
-            .pool_stats()
-            .ok_or_else(|| fail(PMC_INVALID_ARGUMENT, "this client has no connection pool"))?;
-        *out = pmc_pool_stats {
-            in_use: s.in_use,
-            free: s.free,
-            created: s.created,
-            destroyed: s.destroyed,
-        };
-        Ok(PMC_OK)
-    })
+    report(
+        err,
+        run(|| {
+            let c = self::client(client)?;
+            let out = as_mut(out, "out")?;
+            let s = c
+                .pool_stats()
+                .ok_or_else(|| fail(PMC_INVALID_ARGUMENT, "this client has no connection pool"))?;
+            *out = pmc_pool_stats {
+                in_use: s.in_use,
+                free: s.free,
+                created: s.created,
+                destroyed: s.destroyed,
+            };
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// Close every free connection of a pooled client (those in use are
@@ -890,16 +1003,22 @@ pub unsafe extern "C" fn pmc_client_pool_stats(
 /// # Safety
 /// `client` is a live client.
 #[no_mangle]
-pub unsafe extern "C" fn pmc_client_pool_clear(client: *const pmc_client) -> pmc_status {
-    run(|| {
-        let c = self::client(client)?;
-        if c.pool_stats().is_some() {
-            c.pool_clear();
-        } else {
-            c.close();
-        }
-        Ok(PMC_OK)
-    })
+pub unsafe extern "C" fn pmc_client_pool_clear(
+    client: *const pmc_client,
+    err: *mut *mut pmc_error,
+) -> pmc_status {
+    report(
+        err,
+        run(|| {
+            let c = self::client(client)?;
+            if c.pool_stats().is_some() {
+                c.pool_clear();
+            } else {
+                c.close();
+            }
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 unsafe fn hash_client<'a>(c: *const pmc_client) -> Result<&'a HashClient, pmc_status> {
@@ -920,12 +1039,16 @@ unsafe fn hash_client<'a>(c: *const pmc_client) -> Result<&'a HashClient, pmc_st
 pub unsafe extern "C" fn pmc_client_add_server(
     client: *const pmc_client,
     server: *const c_char,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let h = hash_client(client)?;
-        check(h.add_server(text(server, "server")?))?;
-        Ok(PMC_OK)
-    })
+    report(
+        err,
+        run(|| {
+            let h = hash_client(client)?;
+            check(h.add_server(text(server, "server")?))?;
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// Hash client: remove a server while the client is in use; its keys move
@@ -938,12 +1061,16 @@ pub unsafe extern "C" fn pmc_client_add_server(
 pub unsafe extern "C" fn pmc_client_remove_server(
     client: *const pmc_client,
     server: *const c_char,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let h = hash_client(client)?;
-        check(h.remove_server(text(server, "server")?))?;
-        Ok(PMC_OK)
-    })
+    report(
+        err,
+        run(|| {
+            let h = hash_client(client)?;
+            check(h.remove_server(text(server, "server")?))?;
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// The server `key` is placed on, as a new string in `*out` ("host:port",
@@ -961,15 +1088,19 @@ pub unsafe extern "C" fn pmc_client_server_for_key(
     key: *const u8,
     key_len: usize,
     out: *mut *mut c_char,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let c = self::client(client)?;
-        let k = self::key(key, key_len, "key")?;
-        let out = as_mut(out, "out")?;
-        let name = check(c.server_for_key(k))?;
-        *out = string_to_c(&name);
-        Ok(PMC_OK)
-    })
+    report(
+        err,
+        run(|| {
+            let c = self::client(client)?;
+            let k = self::key(key, key_len, "key")?;
+            let out = as_mut(out, "out")?;
+            let name = check(c.server_for_key(k))?;
+            *out = string_to_c(&name);
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// Take the clients out of their handles (the handles are freed).
@@ -994,34 +1125,38 @@ pub unsafe extern "C" fn pmc_client_new_fallback(
     clients: *const *mut pmc_client,
     n: usize,
     out: *mut *mut pmc_client,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let out = as_mut(out, "out")?;
-        if n == 0 {
-            return Err(fail(
-                PMC_INVALID_ARGUMENT,
-                "a fallback client needs at least one client",
-            ));
-        }
-        if clients.is_null() {
-            return Err(super::boundary::null("clients"));
-        }
-        let list = std::slice::from_raw_parts(clients, n);
-        if list.iter().any(|c| c.is_null()) {
-            return Err(super::boundary::null("clients[i]"));
-        }
-        let mut sorted = list.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
-        if sorted.len() != n {
-            return Err(fail(PMC_INVALID_ARGUMENT, "the same client appears twice"));
-        }
-        let fallback = check(FallbackClient::new(take_clients(list)))?;
-        *out = Box::into_raw(Box::new(pmc_client {
-            inner: Box::new(fallback),
-        }));
-        Ok(PMC_OK)
-    })
+    report(
+        err,
+        run(|| {
+            let out = as_mut(out, "out")?;
+            if n == 0 {
+                return Err(fail(
+                    PMC_INVALID_ARGUMENT,
+                    "a fallback client needs at least one client",
+                ));
+            }
+            if clients.is_null() {
+                return Err(super::boundary::null("clients"));
+            }
+            let list = std::slice::from_raw_parts(clients, n);
+            if list.iter().any(|c| c.is_null()) {
+                return Err(super::boundary::null("clients[i]"));
+            }
+            let mut sorted = list.to_vec();
+            sorted.sort_unstable();
+            sorted.dedup();
+            if sorted.len() != n {
+                return Err(fail(PMC_INVALID_ARGUMENT, "the same client appears twice"));
+            }
+            let fallback = check(FallbackClient::new(take_clients(list)))?;
+            *out = Box::into_raw(Box::new(pmc_client {
+                inner: Box::new(fallback),
+            }));
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// The error kind a status code names, for retry lists.
@@ -1094,34 +1229,38 @@ pub unsafe extern "C" fn pmc_client_new_retrying(
     do_not_retry_for: *const pmc_status,
     n_do_not_retry_for: usize,
     out: *mut *mut pmc_client,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        as_ref(inner, "inner")?;
-        let out = as_mut(out, "out")?;
-        let opts = RetryOptions {
-            attempts,
-            retry_delay: std::time::Duration::from_millis(u64::from(retry_delay_ms)),
-            retry_for: kinds(retry_for, n_retry_for, "retry_for")?,
-            do_not_retry_for: kinds(do_not_retry_for, n_do_not_retry_for, "do_not_retry_for")?,
-        };
-        if attempts < 1 {
-            return Err(fail(PMC_CONFIG_ERROR, "attempts must be at least 1"));
-        }
-        if let Some(k) = opts
-            .retry_for
-            .iter()
-            .find(|k| opts.do_not_retry_for.contains(k))
-        {
-            return Err(fail(
-                PMC_CONFIG_ERROR,
-                &format!("{k:?} is both in retry_for and in do_not_retry_for"),
-            ));
-        }
-        let inner = take_clients(&[inner]).pop().expect("one client");
-        let retrying = check(RetryingClient::new(inner, opts))?;
-        *out = Box::into_raw(Box::new(pmc_client {
-            inner: Box::new(retrying),
-        }));
-        Ok(PMC_OK)
-    })
+    report(
+        err,
+        run(|| {
+            as_ref(inner, "inner")?;
+            let out = as_mut(out, "out")?;
+            let opts = RetryOptions {
+                attempts,
+                retry_delay: std::time::Duration::from_millis(u64::from(retry_delay_ms)),
+                retry_for: kinds(retry_for, n_retry_for, "retry_for")?,
+                do_not_retry_for: kinds(do_not_retry_for, n_do_not_retry_for, "do_not_retry_for")?,
+            };
+            if attempts < 1 {
+                return Err(fail(PMC_CONFIG_ERROR, "attempts must be at least 1"));
+            }
+            if let Some(k) = opts
+                .retry_for
+                .iter()
+                .find(|k| opts.do_not_retry_for.contains(k))
+            {
+                return Err(fail(
+                    PMC_CONFIG_ERROR,
+                    &format!("{k:?} is both in retry_for and in do_not_retry_for"),
+                ));
+            }
+            let inner = take_clients(&[inner]).pop().expect("one client");
+            let retrying = check(RetryingClient::new(inner, opts))?;
+            *out = Box::into_raw(Box::new(pmc_client {
+                inner: Box::new(retrying),
+            }));
+            Ok(PMC_OK)
+        }),
+    )
 }

@@ -1,7 +1,7 @@
 //! `pmc_options`: the builder a client is made from.
 
 use super::boundary::{as_mut, boundary, bytes, run, text};
-use super::status::{fail, fail_with, pmc_status, PMC_INVALID_ARGUMENT, PMC_OK};
+use super::status::{fail, fail_with, pmc_error, pmc_status, report, PMC_INVALID_ARGUMENT, PMC_OK};
 use crate::addr::ServerAddr;
 use crate::client::{ClientOptions, HashOptions};
 use crate::hash::KeyForm;
@@ -74,14 +74,18 @@ pub unsafe extern "C" fn pmc_options_free(opts: *mut pmc_options) {
 pub unsafe extern "C" fn pmc_options_add_server(
     opts: *mut pmc_options,
     server: *const c_char,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let o = as_mut(opts, "opts")?;
-        let spec = text(server, "server")?;
-        let addr = ServerAddr::parse(spec).map_err(|e| fail_with(&e))?;
-        o.servers.push(addr);
-        Ok(PMC_OK)
-    })
+    report(
+        err,
+        run(|| {
+            let o = as_mut(opts, "opts")?;
+            let spec = text(server, "server")?;
+            let addr = ServerAddr::parse(spec).map_err(|e| fail_with(&e))?;
+            o.servers.push(addr);
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 fn millis(ms: u32) -> Option<Duration> {
@@ -105,8 +109,9 @@ unsafe fn set(opts: *mut pmc_options, apply: impl FnOnce(&mut pmc_options)) -> p
 pub unsafe extern "C" fn pmc_options_set_connect_timeout_ms(
     opts: *mut pmc_options,
     value: u32,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    set(opts, |o| o.client.connect_timeout = millis(value))
+    report(err, set(opts, |o| o.client.connect_timeout = millis(value)))
 }
 
 /// Limit on each socket read and write, in milliseconds; 0 = no limit.
@@ -118,8 +123,9 @@ pub unsafe extern "C" fn pmc_options_set_connect_timeout_ms(
 pub unsafe extern "C" fn pmc_options_set_timeout_ms(
     opts: *mut pmc_options,
     value: u32,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    set(opts, |o| o.client.timeout = millis(value))
+    report(err, set(opts, |o| o.client.timeout = millis(value)))
 }
 
 /// Limit on a whole call, in milliseconds; 0 = none (the default, as
@@ -138,8 +144,9 @@ pub unsafe extern "C" fn pmc_options_set_timeout_ms(
 pub unsafe extern "C" fn pmc_options_set_deadline_ms(
     opts: *mut pmc_options,
     value: u32,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    set(opts, |o| o.client.deadline = millis(value))
+    report(err, set(opts, |o| o.client.deadline = millis(value)))
 }
 
 /// Set TCP_NODELAY on TCP connections (default off, as pymemcache).
@@ -153,8 +160,9 @@ pub unsafe extern "C" fn pmc_options_set_deadline_ms(
 pub unsafe extern "C" fn pmc_options_set_no_delay(
     opts: *mut pmc_options,
     value: bool,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    set(opts, |o| o.client.no_delay = value)
+    report(err, set(opts, |o| o.client.no_delay = value))
 }
 
 /// Set SO_KEEPALIVE on TCP connections (default off).
@@ -166,8 +174,9 @@ pub unsafe extern "C" fn pmc_options_set_no_delay(
 pub unsafe extern "C" fn pmc_options_set_keepalive(
     opts: *mut pmc_options,
     value: bool,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    set(opts, |o| o.client.keepalive = value)
+    report(err, set(opts, |o| o.client.keepalive = value))
 }
 
 /// Make get, gets, gat, gats and their many-key forms report connection
@@ -183,8 +192,9 @@ pub unsafe extern "C" fn pmc_options_set_keepalive(
 pub unsafe extern "C" fn pmc_options_set_ignore_exc(
     opts: *mut pmc_options,
     value: bool,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    set(opts, |o| o.client.ignore_exc = value)
+    report(err, set(opts, |o| o.client.ignore_exc = value))
 }
 
 /// Whether storage commands, delete, touch and flush_all skip the
@@ -198,8 +208,9 @@ pub unsafe extern "C" fn pmc_options_set_ignore_exc(
 pub unsafe extern "C" fn pmc_options_set_default_noreply(
     opts: *mut pmc_options,
     value: bool,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    set(opts, |o| o.client.default_noreply = value)
+    report(err, set(opts, |o| o.client.default_noreply = value))
 }
 
 /// Accept text keys with non-ASCII characters (default off): pymemcache's
@@ -215,8 +226,9 @@ pub unsafe extern "C" fn pmc_options_set_default_noreply(
 pub unsafe extern "C" fn pmc_options_set_allow_unicode_keys(
     opts: *mut pmc_options,
     value: bool,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    set(opts, |o| o.client.allow_unicode_keys = value)
+    report(err, set(opts, |o| o.client.allow_unicode_keys = value))
 }
 
 /// The longest value sent, or accepted in a reply, in bytes (default
@@ -229,8 +241,9 @@ pub unsafe extern "C" fn pmc_options_set_allow_unicode_keys(
 pub unsafe extern "C" fn pmc_options_set_max_value_len(
     opts: *mut pmc_options,
     value: usize,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    set(opts, |o| o.client.max_value_len = value)
+    report(err, set(opts, |o| o.client.max_value_len = value))
 }
 
 /// Give the client a pool of connections (pymemcache's PooledClient; for a
@@ -245,8 +258,9 @@ pub unsafe extern "C" fn pmc_options_set_max_value_len(
 pub unsafe extern "C" fn pmc_options_set_use_pooling(
     opts: *mut pmc_options,
     value: bool,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    set(opts, |o| o.use_pooling = value)
+    report(err, set(opts, |o| o.use_pooling = value))
 }
 
 /// The most connections a pooled client keeps open at once; 0 = unbounded
@@ -259,8 +273,12 @@ pub unsafe extern "C" fn pmc_options_set_use_pooling(
 pub unsafe extern "C" fn pmc_options_set_max_pool_size(
     opts: *mut pmc_options,
     value: usize,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    set(opts, |o| o.pool.max_size = (value > 0).then_some(value))
+    report(
+        err,
+        set(opts, |o| o.pool.max_size = (value > 0).then_some(value)),
+    )
 }
 
 /// How long a command waits for a free connection when the pool is at its
@@ -274,10 +292,14 @@ pub unsafe extern "C" fn pmc_options_set_max_pool_size(
 pub unsafe extern "C" fn pmc_options_set_pool_timeout_ms(
     opts: *mut pmc_options,
     value: u32,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    set(opts, |o| {
-        o.pool.timeout = Duration::from_millis(u64::from(value))
-    })
+    report(
+        err,
+        set(opts, |o| {
+            o.pool.timeout = Duration::from_millis(u64::from(value))
+        }),
+    )
 }
 
 /// Close pooled connections left idle longer than this, in milliseconds;
@@ -290,8 +312,9 @@ pub unsafe extern "C" fn pmc_options_set_pool_timeout_ms(
 pub unsafe extern "C" fn pmc_options_set_pool_idle_timeout_ms(
     opts: *mut pmc_options,
     value: u32,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    set(opts, |o| o.pool.idle_timeout = millis(value))
+    report(err, set(opts, |o| o.pool.idle_timeout = millis(value)))
 }
 
 /// Make an in-memory mock client (pymemcache's MockMemcacheClient) instead
@@ -305,8 +328,12 @@ pub unsafe extern "C" fn pmc_options_set_pool_idle_timeout_ms(
 /// # Safety
 /// `opts` is NULL or a live options pointer.
 #[no_mangle]
-pub unsafe extern "C" fn pmc_options_set_mock(opts: *mut pmc_options, value: bool) -> pmc_status {
-    set(opts, |o| o.mock = value)
+pub unsafe extern "C" fn pmc_options_set_mock(
+    opts: *mut pmc_options,
+    value: bool,
+    err: *mut *mut pmc_error,
+) -> pmc_status {
+    report(err, set(opts, |o| o.mock = value))
 }
 
 /// Make a hash client (pymemcache's HashClient) even with one server, so
@@ -319,8 +346,9 @@ pub unsafe extern "C" fn pmc_options_set_mock(opts: *mut pmc_options, value: boo
 pub unsafe extern "C" fn pmc_options_set_use_hash_client(
     opts: *mut pmc_options,
     value: bool,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    set(opts, |o| o.use_hash = value)
+    report(err, set(opts, |o| o.use_hash = value))
 }
 
 /// Hash client: how many retries of a failed server (each at least
@@ -335,8 +363,9 @@ pub unsafe extern "C" fn pmc_options_set_use_hash_client(
 pub unsafe extern "C" fn pmc_options_set_retry_attempts(
     opts: *mut pmc_options,
     value: u32,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    set(opts, |o| o.hash.retry_attempts = value)
+    report(err, set(opts, |o| o.hash.retry_attempts = value))
 }
 
 /// Hash client: least time between tries of a failed server, in
@@ -351,10 +380,14 @@ pub unsafe extern "C" fn pmc_options_set_retry_attempts(
 pub unsafe extern "C" fn pmc_options_set_retry_timeout_ms(
     opts: *mut pmc_options,
     value: u32,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    set(opts, |o| {
-        o.hash.retry_timeout = Duration::from_millis(u64::from(value))
-    })
+    report(
+        err,
+        set(opts, |o| {
+            o.hash.retry_timeout = Duration::from_millis(u64::from(value))
+        }),
+    )
 }
 
 /// Hash client: how long a dead server stays out of the hash before it is
@@ -367,10 +400,14 @@ pub unsafe extern "C" fn pmc_options_set_retry_timeout_ms(
 pub unsafe extern "C" fn pmc_options_set_dead_timeout_ms(
     opts: *mut pmc_options,
     value: u32,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    set(opts, |o| {
-        o.hash.dead_timeout = Duration::from_millis(u64::from(value))
-    })
+    report(
+        err,
+        set(opts, |o| {
+            o.hash.dead_timeout = Duration::from_millis(u64::from(value))
+        }),
+    )
 }
 
 /// How the fleet's Python services pass keys to pymemcache's HashClient:
@@ -395,23 +432,27 @@ pub const PMC_KEY_FORM_PYTHON_BYTES: pmc_key_form = 1;
 pub unsafe extern "C" fn pmc_options_set_hash_key_form(
     opts: *mut pmc_options,
     form: pmc_key_form,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let o = as_mut(opts, "opts")?;
-        o.hash.key_form = match form {
-            PMC_KEY_FORM_TEXT => KeyForm::Text,
-            PMC_KEY_FORM_PYTHON_BYTES => KeyForm::PythonBytes,
-            other => {
-                return Err(fail(
-                    PMC_INVALID_ARGUMENT,
-                    &format!(
+    report(
+        err,
+        run(|| {
+            let o = as_mut(opts, "opts")?;
+            o.hash.key_form = match form {
+                PMC_KEY_FORM_TEXT => KeyForm::Text,
+                PMC_KEY_FORM_PYTHON_BYTES => KeyForm::PythonBytes,
+                other => {
+                    return Err(fail(
+                        PMC_INVALID_ARGUMENT,
+                        &format!(
                         "key form {other} is not PMC_KEY_FORM_TEXT or PMC_KEY_FORM_PYTHON_BYTES"
                     ),
-                ))
-            }
-        };
-        Ok(PMC_OK)
-    })
+                    ))
+                }
+            };
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// Prepend `prefix` (`len` bytes, need not be NUL-terminated) to every key;
@@ -426,12 +467,16 @@ pub unsafe extern "C" fn pmc_options_set_key_prefix(
     opts: *mut pmc_options,
     prefix: *const u8,
     len: usize,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let o = as_mut(opts, "opts")?;
-        let p = bytes(prefix, len, "prefix")?;
-        crate::key::KeyRules::new(p, true).map_err(|e| fail_with(&e))?;
-        o.client.key_prefix = p.to_vec();
-        Ok(PMC_OK)
-    })
+    report(
+        err,
+        run(|| {
+            let o = as_mut(opts, "opts")?;
+            let p = bytes(prefix, len, "prefix")?;
+            crate::key::KeyRules::new(p, true).map_err(|e| fail_with(&e))?;
+            o.client.key_prefix = p.to_vec();
+            Ok(PMC_OK)
+        }),
+    )
 }

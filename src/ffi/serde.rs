@@ -47,12 +47,16 @@ pub unsafe extern "C" fn pmc_options_set_compression(
     opts: *mut pmc_options,
     enabled: bool,
     min_compress_len: usize,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let o = as_mut(opts, "opts")?;
-        o.compression = enabled.then_some(min_compress_len);
-        Ok(PMC_OK)
-    })
+    report(
+        err,
+        run(|| {
+            let o = as_mut(opts, "opts")?;
+            o.compression = enabled.then_some(min_compress_len);
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// Where a serialize or deserialize callback puts its result; only valid
@@ -76,12 +80,16 @@ pub unsafe extern "C" fn pmc_buffer_set(
     data: *const u8,
     len: usize,
     flags: u32,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let out = as_mut(out, "out")?;
-        out.data = Some((bytes(data, len, "data")?.to_vec(), flags));
-        Ok(PMC_OK)
-    })
+    report(
+        err,
+        run(|| {
+            let out = as_mut(out, "out")?;
+            out.data = Some((bytes(data, len, "data")?.to_vec(), flags));
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// A serialize or deserialize callback: gets `userdata`, the key as the
@@ -178,16 +186,20 @@ pub unsafe extern "C" fn pmc_options_set_serde(
     serialize: pmc_serde_fn,
     deserialize: pmc_serde_fn,
     userdata: *mut c_void,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let o = as_mut(opts, "opts")?;
-        o.callbacks = (serialize.is_some() || deserialize.is_some()).then_some(Callbacks {
-            serialize,
-            deserialize,
-            userdata,
-        });
-        Ok(PMC_OK)
-    })
+    report(
+        err,
+        run(|| {
+            let o = as_mut(opts, "opts")?;
+            o.callbacks = (serialize.is_some() || deserialize.is_some()).then_some(Callbacks {
+                serialize,
+                deserialize,
+                userdata,
+            });
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// Wrap a freshly built client with the options' codecs.
@@ -258,20 +270,24 @@ pub unsafe extern "C" fn pmc_set_text(
     len: usize,
     expire: i64,
     reply: pmc_reply,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let t = bytes(text.cast(), len, "text")?;
-        let t = std::str::from_utf8(t)
-            .map_err(|_| fail(PMC_INVALID_ARGUMENT, "text is not valid UTF-8"))?;
-        set_value(
-            client,
-            key,
-            key_len,
-            &Value::Text(t.to_string()),
-            expire,
-            reply,
-        )
-    })
+    report(
+        err,
+        run(|| {
+            let t = bytes(text.cast(), len, "text")?;
+            let t = std::str::from_utf8(t)
+                .map_err(|_| fail(PMC_INVALID_ARGUMENT, "text is not valid UTF-8"))?;
+            set_value(
+                client,
+                key,
+                key_len,
+                &Value::Text(t.to_string()),
+                expire,
+                reply,
+            )
+        }),
+    )
 }
 
 /// Read text: a flag-16 value (a pymemcache str), or flag-0 bytes that are
@@ -288,20 +304,24 @@ pub unsafe extern "C" fn pmc_get_text(
     key: *const u8,
     key_len: usize,
     out: *mut pmc_value,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let out = as_mut(out, "out")?;
-        let Some(v) = get_value(client, key, key_len)? else {
-            return Ok(PMC_MISS);
-        };
-        let t = check(sd::value_to_text(v))?;
-        *out = pmc_value::from_item(Item {
-            value: t.into_bytes(),
-            flags: sd::FLAG_TEXT,
-            cas: None,
-        });
-        Ok(PMC_OK)
-    })
+    report(
+        err,
+        run(|| {
+            let out = as_mut(out, "out")?;
+            let Some(v) = get_value(client, key, key_len)? else {
+                return Ok(PMC_MISS);
+            };
+            let t = check(sd::value_to_text(v))?;
+            *out = pmc_value::from_item(Item {
+                value: t.into_bytes(),
+                flags: sd::FLAG_TEXT,
+                cas: None,
+            });
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// Store an integer as decimal text with flag 2, as pymemcache stores an
@@ -317,8 +337,12 @@ pub unsafe extern "C" fn pmc_set_int64(
     value: i64,
     expire: i64,
     reply: pmc_reply,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| set_value(client, key, key_len, &Value::Int(value), expire, reply))
+    report(
+        err,
+        run(|| set_value(client, key, key_len, &Value::Int(value), expire, reply)),
+    )
 }
 
 /// Read an integer: flag 2 or 4 (pymemcache's int and long), or flag-0
@@ -334,15 +358,19 @@ pub unsafe extern "C" fn pmc_get_int64(
     key: *const u8,
     key_len: usize,
     out: *mut i64,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let out = as_mut(out, "out")?;
-        let Some(v) = get_value(client, key, key_len)? else {
-            return Ok(PMC_MISS);
-        };
-        *out = check(sd::value_to_i64(v))?;
-        Ok(PMC_OK)
-    })
+    report(
+        err,
+        run(|| {
+            let out = as_mut(out, "out")?;
+            let Some(v) = get_value(client, key, key_len)? else {
+                return Ok(PMC_MISS);
+            };
+            *out = check(sd::value_to_i64(v))?;
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// Read any value a pymemcache service stored, as JSON text in `*out`
@@ -364,16 +392,20 @@ pub unsafe extern "C" fn pmc_get_json(
     key: *const u8,
     key_len: usize,
     out: *mut *mut c_char,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let out = as_mut(out, "out")?;
-        let Some(v) = get_value(client, key, key_len)? else {
-            return Ok(PMC_MISS);
-        };
-        let json = check(sd::value_to_json(&v))?;
-        *out = string_to_c(&json);
-        Ok(PMC_OK)
-    })
+    report(
+        err,
+        run(|| {
+            let out = as_mut(out, "out")?;
+            let Some(v) = get_value(client, key, key_len)? else {
+                return Ok(PMC_MISS);
+            };
+            let json = check(sd::value_to_json(&v))?;
+            *out = string_to_c(&json);
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// Store JSON text the way pymemcache's default serializer stores the
@@ -394,12 +426,16 @@ pub unsafe extern "C" fn pmc_set_json(
     json: *const c_char,
     expire: i64,
     reply: pmc_reply,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let j = text(json, "json")?;
-        let v = check(sd::value_from_json(j))?;
-        set_value(client, key, key_len, &v, expire, reply)
-    })
+    report(
+        err,
+        run(|| {
+            let j = text(json, "json")?;
+            let v = check(sd::value_from_json(j))?;
+            set_value(client, key, key_len, &v, expire, reply)
+        }),
+    )
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Status codes, their names, and the per-thread last error message.
+//! Status codes, their names, the per-call error object and the per-thread
+//! last error message.
 
 use crate::error::Error;
 use std::cell::RefCell;
@@ -168,6 +169,74 @@ pub extern "C" fn pmc_last_error_message() -> *const c_char {
     LAST_ERROR.with(|e| e.borrow().as_ptr())
 }
 
+/// The error of one call: its status and message, owned by the caller.
+///
+/// The rule, for every function that returns a `pmc_status`: its last
+/// parameter is `pmc_error **err`. NULL means "no error object, thanks".
+/// Otherwise the function always writes `*err`: NULL when it returns a
+/// status below 10 (PMC_OK, PMC_MISS, PMC_NOT_STORED, PMC_EXISTS,
+/// PMC_NOT_FOUND), and a new `pmc_error` when it returns an error status (10
+/// or above), which the caller releases with `pmc_error_free`. The object
+/// belongs to the call, not to a thread: read it on any thread, at any time
+/// (goroutines that move between threads, async calls finished on a worker
+/// thread). `pmc_last_error_message` gives the same text on the calling
+/// thread, for callers who prefer it.
+#[allow(non_camel_case_types)]
+pub struct pmc_error {
+    status: pmc_status,
+    message: CString,
+}
+
+/// Store the call's error object in `*err` (see `pmc_error`) and return
+/// `status`. Every exported function that returns a status ends here.
+///
+/// # Safety
+/// `err` is NULL or writable.
+#[inline]
+pub unsafe fn report(err: *mut *mut pmc_error, status: pmc_status) -> pmc_status {
+    if !err.is_null() {
+        let e = if status >= PMC_NULL_ARGUMENT {
+            let message = LAST_ERROR.with(|e| e.borrow().clone());
+            Box::into_raw(Box::new(pmc_error { status, message }))
+        } else {
+            std::ptr::null_mut()
+        };
+        *err = e;
+    }
+    status
+}
+
+/// The status an error object records (PMC_NULL_ARGUMENT for a NULL `err`).
+///
+/// # Safety
+/// `err` is NULL or an error object not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_error_status(err: *const pmc_error) -> pmc_status {
+    err.as_ref().map_or(PMC_NULL_ARGUMENT, |e| e.status)
+}
+
+/// The message of an error object: the status name, what failed, the
+/// server's own text and its address, as `pmc_last_error_message` gives it.
+/// Valid until `pmc_error_free(err)`; "" for a NULL `err`.
+///
+/// # Safety
+/// `err` is NULL or an error object not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_error_message(err: *const pmc_error) -> *const c_char {
+    err.as_ref().map_or(c"".as_ptr(), |e| e.message.as_ptr())
+}
+
+/// Release an error object. NULL is a no-op.
+///
+/// # Safety
+/// `err` is NULL or an error object not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_error_free(err: *mut pmc_error) {
+    if !err.is_null() {
+        drop(Box::from_raw(err));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +266,44 @@ mod tests {
         .unwrap();
         let s = unsafe { CStr::from_ptr(pmc_last_error_message()) };
         assert_eq!(s.to_str().unwrap(), "PMC_TIMEOUT: here");
+    }
+
+    #[test]
+    fn report_gives_an_error_object_only_for_errors() {
+        let mut e: *mut pmc_error = std::ptr::dangling_mut();
+        fail(PMC_IO_ERROR, "refused");
+        assert_eq!(unsafe { report(&mut e, PMC_IO_ERROR) }, PMC_IO_ERROR);
+        let e = std::thread::spawn({
+            let e = e as usize;
+            move || {
+                let e = e as *mut pmc_error;
+                unsafe {
+                    assert_eq!(pmc_error_status(e), PMC_IO_ERROR);
+                    let m = CStr::from_ptr(pmc_error_message(e));
+                    assert_eq!(m.to_str().unwrap(), "PMC_IO_ERROR: refused");
+                }
+                e as usize
+            }
+        })
+        .join()
+        .unwrap() as *mut pmc_error;
+        unsafe { pmc_error_free(e) };
+        for ok in [PMC_OK, PMC_MISS, PMC_NOT_STORED, PMC_EXISTS, PMC_NOT_FOUND] {
+            let mut e: *mut pmc_error = std::ptr::dangling_mut();
+            assert_eq!(unsafe { report(&mut e, ok) }, ok);
+            assert!(e.is_null());
+        }
+        assert_eq!(
+            unsafe { report(std::ptr::null_mut(), PMC_TIMEOUT) },
+            PMC_TIMEOUT
+        );
+        unsafe {
+            assert_eq!(pmc_error_status(std::ptr::null()), PMC_NULL_ARGUMENT);
+            assert_eq!(
+                CStr::from_ptr(pmc_error_message(std::ptr::null())).to_bytes(),
+                b""
+            );
+            pmc_error_free(std::ptr::null_mut());
+        }
     }
 }

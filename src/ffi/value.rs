@@ -2,7 +2,7 @@
 //! stats lists and strings, each released by its own function.
 
 use super::boundary::{as_mut, as_ref, boundary, run};
-use super::status::{fail, pmc_status, PMC_INVALID_ARGUMENT, PMC_OK};
+use super::status::{fail, pmc_error, pmc_status, report, PMC_INVALID_ARGUMENT, PMC_OK};
 use crate::client::{Item, Packed, ServerStats};
 use std::ffi::{c_char, CString};
 
@@ -155,18 +155,22 @@ pub unsafe extern "C" fn pmc_results_at(
     results: *const pmc_results,
     i: usize,
     out: *mut pmc_item,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let r = as_ref(results, "results")?;
-        let out = as_mut(out, "out")?;
-        *out = *r.items.get(i).ok_or_else(|| {
-            fail(
-                PMC_INVALID_ARGUMENT,
-                &format!("index {i} is out of range ({} results)", r.items.len()),
-            )
-        })?;
-        Ok(PMC_OK)
-    })
+    report(
+        err,
+        run(|| {
+            let r = as_ref(results, "results")?;
+            let out = as_mut(out, "out")?;
+            *out = *r.items.get(i).ok_or_else(|| {
+                fail(
+                    PMC_INVALID_ARGUMENT,
+                    &format!("index {i} is out of range ({} results)", r.items.len()),
+                )
+            })?;
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// Every hit of `results` at once: a pointer to `*n` items in request
@@ -266,22 +270,26 @@ pub unsafe extern "C" fn pmc_stats_at(
     server: *mut *const c_char,
     name: *mut *const c_char,
     value: *mut *const c_char,
+    err: *mut *mut pmc_error,
 ) -> pmc_status {
-    run(|| {
-        let s = as_ref(stats, "stats")?;
-        let e = s.entries.get(i).ok_or_else(|| {
-            fail(
-                PMC_INVALID_ARGUMENT,
-                &format!("index {i} is out of range ({} stats)", s.entries.len()),
-            )
-        })?;
-        for (out, v) in [(server, &e.server), (name, &e.name), (value, &e.value)] {
-            if let Some(o) = out.as_mut() {
-                *o = v.as_ptr();
+    report(
+        err,
+        run(|| {
+            let s = as_ref(stats, "stats")?;
+            let e = s.entries.get(i).ok_or_else(|| {
+                fail(
+                    PMC_INVALID_ARGUMENT,
+                    &format!("index {i} is out of range ({} stats)", s.entries.len()),
+                )
+            })?;
+            for (out, v) in [(server, &e.server), (name, &e.name), (value, &e.value)] {
+                if let Some(o) = out.as_mut() {
+                    *o = v.as_ptr();
+                }
             }
-        }
-        Ok(PMC_OK)
-    })
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// The value of the first stat named `name`, or NULL if there is none (or an
