@@ -644,3 +644,25 @@ func TestManyKeyCommandsWithTextKeys(t *testing.T) {
 		t.Fatalf("Gat: %+v %v %v", it, found, err)
 	}
 }
+
+// TestReconnectBackoff: after a refused connect the next call fails at once
+// with the same error, saying so; ReconnectBackoff{} (Initial 0) turns it off.
+func TestReconnectBackoff(t *testing.T) {
+	dead := closedAddr(t)
+	c := newClient(t, Options{Servers: []string{dead}})
+	if _, _, err := c.Get("k"); !errors.Is(err, ErrIO) || strings.Contains(err.Error(), "backoff") {
+		t.Fatalf("first call: %v", err)
+	}
+	if _, _, err := c.Get("k"); !errors.Is(err, ErrIO) || !strings.Contains(err.Error(), "reconnect backoff") {
+		t.Fatalf("second call: %v", err)
+	}
+	off := newClient(t, Options{Servers: []string{dead}, ReconnectBackoff: &Backoff{}})
+	for i := 0; i < 3; i++ {
+		if _, _, err := off.Get("k"); !errors.Is(err, ErrIO) || strings.Contains(err.Error(), "backoff") {
+			t.Fatalf("backoff off, call %d: %v", i, err)
+		}
+	}
+	if _, err := New(Options{Servers: []string{dead}, ReconnectBackoff: &Backoff{Initial: time.Second, Max: time.Millisecond}}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("max below initial: %v", err)
+	}
+}

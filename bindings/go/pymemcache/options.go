@@ -51,10 +51,16 @@ type Options struct {
 	// connecting, writing and reading together; past it the call fails with
 	// ErrTimeout ("the call's deadline passed ..."). 0: none (the default).
 	// Whole milliseconds, rounded up.
-	Deadline  time.Duration
-	NoDelay   bool
-	Keepalive bool
-	IgnoreExc bool // get errors read as misses
+	Deadline time.Duration
+	// ReconnectBackoff: after a failed connect, connects to that server
+	// within a window (Initial, doubling per further failure up to Max) fail
+	// at once with the same error. nil: the library's default (10 ms to 1 s);
+	// Initial 0: off, every call tries to connect (pymemcache). Single and
+	// pooled clients; a hash client has its own retry policy.
+	ReconnectBackoff *Backoff
+	NoDelay          bool
+	Keepalive        bool
+	IgnoreExc        bool // get errors read as misses
 	// Noreply makes Set, Delete and Touch send "noreply" (the library's and
 	// pymemcache's default). The binding's default, false, waits for the
 	// server so that errors and the outcome of Delete and Touch are reported.
@@ -87,6 +93,11 @@ type Options struct {
 	HashKeyForm KeyForm
 }
 
+// Backoff is the reconnect backoff window (see Options.ReconnectBackoff).
+type Backoff struct {
+	Initial, Max time.Duration
+}
+
 type optionSetter struct {
 	name string
 	use  bool
@@ -103,6 +114,9 @@ func (opts *Options) setters(o *C.pmc_options) []optionSetter {
 		}},
 		{"timeout", opts.Timeout > 0, func(e **C.pmc_error) C.pmc_status { return C.pmc_options_set_timeout_ms(o, msClamp(opts.Timeout), e) }},
 		{"deadline", opts.Deadline > 0, func(e **C.pmc_error) C.pmc_status { return C.pmc_options_set_deadline_ms(o, msClamp(opts.Deadline), e) }},
+		{"reconnect_backoff", opts.ReconnectBackoff != nil, func(e **C.pmc_error) C.pmc_status {
+			return C.pmc_options_set_reconnect_backoff_ms(o, msClamp(opts.ReconnectBackoff.Initial), msClamp(opts.ReconnectBackoff.Max), e)
+		}},
 		{"no_delay", true, func(e **C.pmc_error) C.pmc_status { return C.pmc_options_set_no_delay(o, b(opts.NoDelay), e) }},
 		{"keepalive", true, func(e **C.pmc_error) C.pmc_status { return C.pmc_options_set_keepalive(o, b(opts.Keepalive), e) }},
 		{"ignore_exc", true, func(e **C.pmc_error) C.pmc_status { return C.pmc_options_set_ignore_exc(o, b(opts.IgnoreExc), e) }},
