@@ -54,13 +54,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt_install "${missing[@]}" || { echo "FAILED: could not install ${missing[*]}"; exit 1; }
 fi
 
-# --- the library ------------------------------------------------------------
-if [ "${PMC_SKIP_CARGO_BUILD:-0}" != 1 ]; then
-  echo ">> cargo build --release"
-  (cd "$root" && cargo build --release) || { echo "FAILED: cargo build --release"; exit 1; }
-fi
-lib="$root/target/release/libpymemcache.so"
-if want go || want ruby; then  # Node uses the installed library (PMC_PREFIX)
+# --- the library (Go and Node use the installed one instead, see run_go, run_node)
+if want ruby; then
+  if [ "${PMC_SKIP_CARGO_BUILD:-0}" != 1 ]; then
+    echo ">> cargo build --release"
+    (cd "$root" && cargo build --release) || { echo "FAILED: cargo build --release"; exit 1; }
+  fi
+  lib="$root/target/release/libpymemcache.so"
   [ -f "$lib" ] || { echo "FAILED: $lib not found (build it, or unset PMC_SKIP_CARGO_BUILD)"; exit 1; }
   [ -e "$lib.0" ] || ln -sf libpymemcache.so "$lib.0"
 fi
@@ -68,20 +68,61 @@ fi
 declare -A result
 failed=0
 
+# Go: the module is packed as an on-disk Go module proxy (pack-module.sh)
+# and used by its path and version only, against the C library installed in
+# a prefix: PMC_PREFIX, else main's library installed into a temporary
+# prefix with scripts/install.sh. PYMEMCACHE_LIB (a libpymemcache.so) builds
+# with -tags pymemcache_custom against that file instead of pkg-config.
 run_go() {
   echo "== Go (cgo) =="
-  local log="$work/go.log"
+  local log="$work/go.log" gw="$work/go"
   (
-    cd "$here/go/pymemcache" &&
-    GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local \
-    GOCACHE="${GOCACHE:-$work/go-cache}" GOPATH="${GOPATH:-$work/gopath}" \
-    go test -count=1 -v ./...
+    set -e
+    prefix=${PMC_PREFIX:-}
+    if [ -z "$prefix" ]; then
+      prefix="$gw/prefix"
+      echo ">> scripts/install.sh --prefix $prefix"
+      "$root/scripts/install.sh" --prefix "$prefix" >"$gw-install.log" 2>&1 ||
+        { tail -20 "$gw-install.log"; exit 1; }
+    fi
+    [ -f "$prefix/include/pymemcache.h" ] || { echo "no $prefix/include/pymemcache.h"; exit 1; }
+    version=$(sed -n 's/^#define PMC_VERSION_STRING "\(.*\)"/\1/p' "$prefix/include/pymemcache.h")
+    mod=$(sed -n 's/^module //p' "$here/go/pymemcache/go.mod")
+    export PKG_CONFIG_PATH="$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+    export LD_LIBRARY_PATH="$prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export GOPROXY="file://$gw/proxy" GOSUMDB=off GOTOOLCHAIN=local GOFLAGS="-modcacherw"
+    export GOPATH="$gw/gopath" GOMODCACHE="$gw/modcache" GOCACHE="${GOCACHE:-$work/go-cache}"
+    export PMC_HEADER="$prefix/include/pymemcache.h"
+    export PMC_CONFORMANCE_CASES="$root/tests/conformance/cases.txt"
+    if [ -n "${PYMEMCACHE_LIB:-}" ]; then
+      export GOFLAGS="$GOFLAGS -tags=pymemcache_custom"
+      export CGO_CFLAGS="-I$prefix/include" CGO_LDFLAGS="$PYMEMCACHE_LIB"
+      export LD_LIBRARY_PATH="$(dirname "$PYMEMCACHE_LIB"):$LD_LIBRARY_PATH"
+      echo ">> library: PYMEMCACHE_LIB=$PYMEMCACHE_LIB"
+    else
+      echo ">> library: pkg-config pymemcache in $prefix ($(pkg-config --modversion pymemcache))"
+    fi
+    rm -rf "$gw/proxy" "$gw/modcache" "$gw/consumer"
+    "$here/go/pack-module.sh" "$version" "$gw/proxy"
+    mkdir -p "$gw/consumer"
+    sed "s/@VERSION@/v$version/" "$here/go/consumer/go.mod.in" >"$gw/consumer/go.mod"
+    cp "$here/go/consumer/main.go" "$gw/consumer/"
+    cd "$gw/consumer"
+    go mod download -x "$mod" 2>&1 | grep -E 'file://|unzip' | head -3 || true
+    go mod tidy
+    echo ">> the tiny program, outside the checkout"
+    go build -o consumer .
+    ./consumer
+    echo ">> go vet $mod"
+    go vet "$mod"
+    echo ">> go test -race $mod (from $(go list -f '{{.Dir}}' "$mod"))"
+    go test -race -count=1 -v "$mod"
   ) >"$log" 2>&1
   local rc=$?
-  grep -E '^(--- FAIL|    )' "$log" | head -40
+  grep -E '^(>> |consumer: |go: [0-9]+ of|conformance: |--- FAIL|    )' "$log" | head -60
   echo "go: $(grep -c '^--- PASS' "$log") passed, $(grep -c '^--- FAIL' "$log") failed"
   grep -E '^(PASS|FAIL|ok |panic:)' "$log"
-  [ $rc -ne 0 ] && tail -20 "$log"
+  [ $rc -ne 0 ] && tail -30 "$log"
   return $rc
 }
 
@@ -120,18 +161,19 @@ run_node() {
   local log="$work/node.log"
   pmc_prefix || return 1
   (
-    set -e
+    # Every step checked by must: set -e does not act inside `if run_node`.
+    must() { "$@" || { echo "FAILED: $*"; exit 1; }; }
     # The package finds the library through pkg-config, as a user's install does.
     unset PYMEMCACHE_LIB
     export PKG_CONFIG_PATH="$PMC_PREFIX/lib/pkgconfig"
-    pack=$(mktemp -d "$work/node-pack.XXXXXX")
-    proj=$(mktemp -d "$work/node-project.XXXXXX")
-    tgz=$(cd "$here/node" && npm pack --silent --pack-destination "$pack" | tail -1)
+    pack=$(mktemp -d "$work/node-pack.XXXXXX") && proj=$(mktemp -d "$work/node-project.XXXXXX") || exit 1
+    tgz=$(cd "$here/node" && npm pack --silent --pack-destination "$pack" | tail -1) && [ -f "$pack/$tgz" ] ||
+      { echo "FAILED: npm pack"; exit 1; }
     echo ">> npm pack: $tgz ($(tar tzf "$pack/$tgz" | tr '\n' ' '))"
-    cd "$proj"
-    npm init -y >/dev/null
-    npm install --no-audit --no-fund "$pack/$tgz"
-    npm install --no-audit --no-fund --no-save typescript@5 @types/node@20 >/dev/null
+    must cd "$proj"
+    must npm init -y >/dev/null
+    must npm install --no-audit --no-fund "$pack/$tgz"
+    must npm install --no-audit --no-fund --no-save typescript@5 @types/node@20 >/dev/null
     cat >hello.js <<'JS'
 // Uses the installed package only: a mock client, and where it came from.
 const pmc = require('pymemcache');
@@ -143,12 +185,12 @@ if (!require.resolve('pymemcache').startsWith(process.cwd() + '/node_modules/'))
 if (!pmc.libraryPath.startsWith(process.env.PMC_PREFIX + '/')) process.exit(1);
 c.close();
 JS
-    node hello.js
-    cp -r "$here/node/test" "$proj/test"
-    npx tsc --noEmit --strict --target es2022 --module commonjs --types node test/types-consumer.ts
+    must node hello.js
+    must cp -r "$here/node/test" "$proj/test"
+    must npx tsc --noEmit --strict --target es2022 --module commonjs --types node test/types-consumer.ts
     echo ">> tsc: test/types-consumer.ts compiles against index.d.ts"
     PMC_NODE_PACKAGE=pymemcache PMC_CONFORMANCE_CASES="$root/tests/conformance/cases.txt" \
-      PMC_HEADER="$PMC_PREFIX/include/pymemcache.h" node --test test/*.test.js
+      PMC_HEADER="$PMC_PREFIX/include/pymemcache.h" must node --test test/*.test.js
     rm -rf "$pack" "$proj"  # kept when something failed, to look at
   ) >"$log" 2>&1
   local rc=$?

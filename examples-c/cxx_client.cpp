@@ -435,6 +435,21 @@ static void network_errors() {
     EXPECT_EQ(e.status(), PMC_IO_ERROR);
   }
 
+  // Reconnect backoff: inside the window the same error comes back at once,
+  // saying so; with the backoff off, every call tries to connect.
+  Client paused(Options().add_server(addr).reconnect_backoff(60000ms, 60000ms));
+  EXPECT_THROWS(paused.get("k"), pymemcache::NetworkError, PMC_IO_ERROR, addr);
+  EXPECT_THROWS(paused.get("k"), pymemcache::NetworkError, PMC_IO_ERROR, "reconnect backoff");
+  Client eager(Options().add_server(addr).reconnect_backoff(0ms, 0ms));
+  EXPECT_THROWS(eager.get("k"), pymemcache::NetworkError, PMC_IO_ERROR, addr);
+  try {
+    (void)eager.get("k");
+  } catch (const pymemcache::NetworkError &e) {
+    EXPECT(std::string(e.what()).find("backoff") == std::string::npos);
+  }
+  EXPECT_THROWS(Options().reconnect_backoff(100ms, 10ms), pymemcache::CallerError,
+               PMC_INVALID_ARGUMENT, "below");
+
   // ignore_exc: retrievals read as misses; other commands still throw.
   Client quiet(Options().add_server(addr).ignore_exc());
   EXPECT(!quiet.get("k").has_value());

@@ -507,6 +507,101 @@ static void socket_options(void) {
   pmc_client_free(c);
 }
 
+/* ---- reconnect backoff ------------------------------------------------------- */
+
+/* A client of `kind` ("single" or "pooled") for `addr` with the backoff given
+   (initial_ms < 0: the default). */
+static pmc_client *backoff_client(const char *addr, bool pooled, int initial_ms,
+                                  int max_ms) {
+  pmc_options *o = pmc_options_new();
+  pmc_client *c = NULL;
+  CHECK_OK(pmc_options_add_server(o, addr, NULL));
+  CHECK_OK(pmc_options_set_use_pooling(o, pooled, NULL));
+  if (initial_ms >= 0)
+    CHECK_OK(pmc_options_set_reconnect_backoff_ms(o, (uint32_t)initial_ms,
+                                                  (uint32_t)max_ms, NULL));
+  CHECK_OK(pmc_client_new(o, &c, NULL));
+  pmc_options_free(o);
+  return c;
+}
+
+/* Calls `c` as fast as it can for `ms` against a refused port; counts the
+   calls and the real connect attempts (the failures whose message does not
+   say the backoff stopped them). */
+static void hammer(pmc_client *c, long long ms, long *calls, long *attempts) {
+  long long end = test_now_ms() + ms;
+  pmc_value v = {0};
+  *calls = *attempts = 0;
+  while (test_now_ms() < end) {
+    pmc_error *e = NULL;
+    CHECK_STATUS(pmc_get(c, BYTES("k"), &v, &e), PMC_IO_ERROR);
+    CHECK(e != NULL);
+    if (strstr(pmc_error_message(e), "reconnect backoff") == NULL) (*attempts)++;
+    pmc_error_free(e);
+    (*calls)++;
+  }
+}
+
+static void reconnect_backoff(void) {
+  char addr[64];
+  int fd = test_socket_refusing(addr, sizeof addr);
+  pmc_value v = {0};
+  pmc_error *e = NULL;
+  long calls, attempts;
+
+  for (int pooled = 0; pooled <= 1; pooled++) {
+    /* Default: after a refused connect, the next call fails at once with
+       the same status, naming the server and the backoff. */
+    pmc_client *c = backoff_client(addr, pooled, -1, 0);
+    CHECK_STATUS(pmc_get(c, BYTES("k"), &v, &e), PMC_IO_ERROR);
+    CHECK(strstr(pmc_error_message(e), "backoff") == NULL);
+    pmc_error_free(e);
+    CHECK_STATUS(pmc_set(c, BYTES("k"), BYTES("v"), 0, 0, PMC_REPLY_WAIT, &e),
+                 PMC_IO_ERROR);
+    CHECK_CONTAINS(pmc_error_message(e), "not retried: reconnect backoff after 1 failed connect");
+    CHECK_CONTAINS(pmc_error_message(e), addr);
+    pmc_error_free(e);
+
+    /* 1.5 s of calls: thousands of calls, a handful of connects (10 ms
+       doubling to 1 s: 10+20+...+640 ms, about 8 attempts). */
+    hammer(c, 1500, &calls, &attempts);
+    if (calls < 1000 || attempts > 10)
+      FAIL("%s client: %ld calls, %ld connect attempts in 1.5 s (want >= 1000, <= 10)",
+           pooled ? "pooled" : "single", calls, attempts);
+    printf("errors: %s client, default backoff: %ld calls, %ld connects in 1.5 s\n",
+           pooled ? "pooled" : "single", calls, attempts);
+    pmc_client_free(c);
+
+    /* Off: every call connects (pymemcache's behaviour). */
+    c = backoff_client(addr, pooled, 0, 0);
+    hammer(c, 100, &calls, &attempts);
+    CHECK(calls > 0 && attempts == calls);
+    pmc_client_free(c);
+
+    /* The window ends: after it the next call tries again. */
+    c = backoff_client(addr, pooled, 50, 50);
+    CHECK_STATUS(pmc_get(c, BYTES("k"), &v, NULL), PMC_IO_ERROR);
+    CHECK_STATUS(pmc_get(c, BYTES("k"), &v, NULL), PMC_IO_ERROR);
+    CHECK_LAST_ERROR(PMC_IO_ERROR, "backoff");
+    test_sleep_ms(70);
+    CHECK_STATUS(pmc_get(c, BYTES("k"), &v, NULL), PMC_IO_ERROR);
+    CHECK(strstr(pmc_last_error_message(), "backoff") == NULL);
+    pmc_client_free(c);
+  }
+
+  /* A bad window. */
+  {
+    pmc_options *o = pmc_options_new();
+    CHECK_STATUS(pmc_options_set_reconnect_backoff_ms(o, 100, 10, &e),
+                 PMC_INVALID_ARGUMENT);
+    CHECK_CONTAINS(pmc_error_message(e), "below initial_ms");
+    pmc_error_free(e);
+    CHECK_STATUS(pmc_options_set_reconnect_backoff_ms(NULL, 1, 1, NULL), PMC_NULL_ARGUMENT);
+    pmc_options_free(o);
+  }
+  close(fd);
+}
+
 /* ---- the network ------------------------------------------------------------ */
 
 static void connection_refused(void) {
@@ -918,6 +1013,7 @@ int main(int argc, char **argv) {
   max_value_len();
   server_refusals();
   connection_refused();
+  reconnect_backoff();
   timeouts();
   deadline();
   connect_timeout();

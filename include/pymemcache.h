@@ -1032,6 +1032,26 @@ pmc_status pmc_options_set_deadline_ms(struct pmc_options *opts,
                                        struct pmc_error **err);
 
 /**
+ * Reconnect backoff of single-server and pooled clients: after a failed
+ * connect, the next connects to that server within a window fail at once
+ * with the same status and message (plus "not retried: reconnect backoff
+ * ..."); the window is `initial_ms` after the first failure and doubles
+ * with each further one up to `max_ms`; a successful connect resets it.
+ * The default is on, 10 ms doubling to 1000 ms; `initial_ms` 0 turns it off
+ * (every call tries to connect, as pymemcache). Hash-client nodes follow
+ * the retry / dead-timeout options instead. Returns PMC_OK,
+ * PMC_NULL_ARGUMENT, or PMC_INVALID_ARGUMENT when `max_ms` is below
+ * `initial_ms`.
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer.
+ */
+pmc_status pmc_options_set_reconnect_backoff_ms(struct pmc_options *opts,
+                                                uint32_t initial_ms,
+                                                uint32_t max_ms,
+                                                struct pmc_error **err);
+
+/**
  * Set TCP_NODELAY on TCP connections (default off, as pymemcache).
  * Recommended on: without it a noreply command followed by a request can
  * wait about 40 ms for the server's delayed ACK.

@@ -808,6 +808,21 @@ class Options {
   }
   /// deadline() on a temporary Options, which it returns as an rvalue.
   Options &&deadline(std::chrono::milliseconds t) && { return std::move(deadline(t)); }
+  /// Reconnect backoff: after a failed connect, connects to that server
+  /// within a window (`initial` doubling to `max`) fail at once with the
+  /// same error. Default on, 10 ms to 1 s; `initial` 0 turns it off.
+  Options &reconnect_backoff(std::chrono::milliseconds initial,
+                             std::chrono::milliseconds max) & {
+    detail::check(pmc_options_set_reconnect_backoff_ms(
+        o_, detail::to_ms(initial, "reconnect_backoff initial"),
+        detail::to_ms(max, "reconnect_backoff max"), detail::err()));
+    return *this;
+  }
+  /// reconnect_backoff() on a temporary Options, which it returns as an rvalue.
+  Options &&reconnect_backoff(std::chrono::milliseconds initial,
+                              std::chrono::milliseconds max) && {
+    return std::move(reconnect_backoff(initial, max));
+  }
   /// TCP_NODELAY (default off, as pymemcache; on is recommended: without it
   /// a noreply command followed by a request can wait ~40 ms).
   Options &no_delay(bool on = true) & {

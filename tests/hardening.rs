@@ -165,3 +165,59 @@ fn callers_queued_on_a_stalled_server_keep_their_deadline() {
         }
     }
 }
+
+// ---- reconnect backoff ------------------------------------------------------------
+
+/// A server that goes away and comes back: while it is down, single and
+/// pooled clients fail fast instead of reconnecting on every call, and once
+/// it is back they reach it again within the backoff's longest window.
+#[test]
+fn reconnect_backoff_stops_the_storm_and_recovers() {
+    let mut mc = Memcached::tcp(&[]);
+    for kind in ["single", "pooled"] {
+        let o = ClientOptions {
+            connect_timeout: Some(MS(1000)),
+            timeout: Some(MS(1000)),
+            default_noreply: false,
+            ..ClientOptions::default()
+        };
+        let c: Box<dyn Memcache> = match kind {
+            "single" => Box::new(Client::new(&mc.addr(), &o).unwrap()),
+            _ => Box::new(PooledClient::new(&mc.addr(), &o, PoolOptions::default()).unwrap()),
+        };
+        assert!(c.set(b"k", b"v", 0, 0, None).unwrap());
+        mc.kill();
+        // 1 s of calls while the server is down.
+        let (mut calls, mut connects) = (0u32, 0u32);
+        let start = Instant::now();
+        while start.elapsed() < MS(1000) {
+            let e = c.get(b"k").unwrap_err();
+            // The open connection first finds the server gone.
+            let first_close = calls == 0 && e.kind() == ErrorKind::UnexpectedClose;
+            assert!(e.kind() == ErrorKind::Io || first_close, "{kind}: {e}");
+            calls += 1;
+            if !e.to_string().contains("reconnect backoff") {
+                connects += 1;
+            }
+        }
+        println!("{kind}: server down for 1 s: {calls} calls, {connects} connect attempts");
+        assert!(
+            calls > 1000 && connects <= 10,
+            "{kind}: {calls} calls, {connects} connects"
+        );
+        // Back: the next connect attempt comes within the longest window
+        // (1 s by default), and the client reads and writes again.
+        mc.restart();
+        let back = Instant::now();
+        let took = loop {
+            match c.set(b"k", b"again", 0, 0, None) {
+                Ok(true) => break back.elapsed(),
+                Ok(false) => panic!("{kind}: not stored"),
+                Err(e) => assert!(back.elapsed() < MS(1500), "{kind}: still failing: {e}"),
+            }
+            std::thread::sleep(MS(5));
+        };
+        println!("{kind}: reached the restarted server after {took:?}");
+        assert_eq!(c.get(b"k").unwrap().unwrap().value, b"again");
+    }
+}

@@ -77,6 +77,12 @@ export interface ClientOptions {
   keyPrefix?: Value;
   /** zlib-compress values (flag 8) as pymemcache's CompressedSerde; minLength default 400 bytes. */
   compression?: boolean | { minLength?: number };
+  /**
+   * Single and pooled clients: after a failed connect, connects to that server fail at once
+   * for a window of `initial` ms, doubling per failure up to `max` (default on: 10 and 1000);
+   * 0 or false turns it off (every call connects, as pymemcache).
+   */
+  reconnectBackoff?: false | 0 | true | { initial?: number; max?: number };
   /** Your own serializer, run on every value stored and read. A throw fails the command with SERDE_CALLBACK. */
   serde?: { serialize?: SerdeFunction; deserialize?: SerdeFunction };
 }

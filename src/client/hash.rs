@@ -142,6 +142,8 @@ impl HashClient {
         }
         let node_opts = ClientOptions {
             ignore_exc: false,
+            // Nodes follow the hash client's retry / dead-node policy.
+            reconnect_backoff: None,
             ..opts.clone()
         };
         let client = HashClient {

@@ -1,5 +1,6 @@
 //! The clients and the command set they share.
 
+mod backoff;
 mod codec;
 mod fallback;
 mod hash;
@@ -12,6 +13,7 @@ mod single;
 mod stats;
 mod via_conn;
 
+pub use backoff::{Backoff, BackoffOptions};
 pub use codec::{set_many_encoded, CodecClient, Compression, ValueCodec};
 pub use fallback::FallbackClient;
 pub use hash::{HashClient, HashOptions};

@@ -1,5 +1,6 @@
 //! Options shared by every client kind, with pymemcache's defaults.
 
+use super::BackoffOptions;
 use crate::conn::ConnectOptions;
 use crate::error::Result;
 use crate::key::KeyRules;
@@ -37,6 +38,11 @@ pub struct ClientOptions {
     /// The longest value sent or accepted in a reply; a longer one is an
     /// error, never a giant allocation.
     pub max_value_len: usize,
+    /// After a failed connect, further connects to that server within a
+    /// short window (10 ms doubling to 1 s by default) fail at once with the
+    /// same error; `None`: every call tries to connect (pymemcache). Single
+    /// and pooled clients; a hash client has its own retry policy.
+    pub reconnect_backoff: Option<BackoffOptions>,
 }
 
 impl Default for ClientOptions {
@@ -52,6 +58,7 @@ impl Default for ClientOptions {
             default_noreply: true,
             allow_unicode_keys: false,
             max_value_len: DEFAULT_MAX_VALUE_LEN,
+            reconnect_backoff: Some(BackoffOptions::default()),
         }
     }
 }

@@ -3,11 +3,12 @@
 //! on error, so one client can be shared by many threads.
 
 use super::via_conn::{ConnGuard, ConnSource};
-use super::{ClientOptions, ServerConn};
+use super::{Backoff, ClientOptions, ServerConn};
 use crate::addr::ServerAddr;
 use crate::error::{Error, Result};
 use crate::key::KeyRules;
 use crate::pool::{ObjectPool, PoolOptions, PoolStats};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A thread-safe client for one server over a pool of connections.
@@ -38,8 +39,12 @@ impl PooledClient {
         // Check the options once, so that making a connection cannot fail.
         ServerConn::new(addr.clone(), opts)?;
         let (a, o) = (addr.clone(), opts.clone());
+        // One backoff for the whole pool: a failed connect pauses them all.
+        let backoff = opts.reconnect_backoff.map(|b| Arc::new(Backoff::new(b)));
         Ok(PooledClient {
-            pool: ObjectPool::new(pool, move || ServerConn::new(a.clone(), &o)),
+            pool: ObjectPool::new(pool, move || {
+                ServerConn::with_backoff(a.clone(), &o, backoff.clone())
+            }),
             addr,
             rules: opts.key_rules()?,
             ignore_exc: opts.ignore_exc,

@@ -7,7 +7,7 @@
 //! arguments, so illegal input is refused before a byte is written. Any
 //! error after that closes the connection; the next command reconnects.
 
-use super::{CasOutcome, ClientOptions, Item, Packed, PackedHit, ServerStats, Stat};
+use super::{Backoff, CasOutcome, ClientOptions, Item, Packed, PackedHit, ServerStats, Stat};
 use crate::addr::ServerAddr;
 use crate::conn::{Conn, ConnectOptions};
 use crate::error::{Error, Result};
@@ -39,6 +39,9 @@ pub struct ServerConn {
     default_noreply: bool,
     max_value_len: usize,
     conn: Option<Conn>,
+    /// Shared with every connection to this server
+    /// (`ClientOptions::reconnect_backoff`).
+    backoff: Option<Arc<Backoff>>,
     /// When the current call must be over (`ClientOptions::deadline`).
     deadline: Option<Instant>,
     wbuf: Vec<u8>,
@@ -153,7 +156,19 @@ fn resolve(noreply: Option<bool>, default: bool) -> bool {
 impl ServerConn {
     /// A connection to `addr`, opened on the first command.
     pub fn new(addr: ServerAddr, opts: &ClientOptions) -> Result<ServerConn> {
+        let backoff = opts.reconnect_backoff.map(|b| Arc::new(Backoff::new(b)));
+        ServerConn::with_backoff(addr, opts, backoff)
+    }
+
+    /// Like `new`, sharing `backoff` with other connections to the server
+    /// (`None`: no reconnect backoff, whatever `opts` says).
+    pub fn with_backoff(
+        addr: ServerAddr,
+        opts: &ClientOptions,
+        backoff: Option<Arc<Backoff>>,
+    ) -> Result<ServerConn> {
         Ok(ServerConn {
+            backoff,
             name: Arc::from(addr.to_string()),
             addr,
             connect: opts.connect_options(),
@@ -186,10 +201,22 @@ impl ServerConn {
     /// The open connection, opening it first if needed.
     fn conn(&mut self) -> Result<&mut Conn> {
         if self.conn.is_none() {
-            let mut conn = match self.deadline {
-                None => Conn::open(&self.addr, &self.connect)?,
-                Some(d) => Conn::open(&self.addr, &self.connect_options_until(d)?)?,
+            if let Some(b) = &self.backoff {
+                b.check()?;
+            }
+            let opened = match self.deadline {
+                None => Conn::open(&self.addr, &self.connect),
+                Some(d) => self
+                    .connect_options_until(d)
+                    .and_then(|o| Conn::open(&self.addr, &o)),
             };
+            if let Some(b) = &self.backoff {
+                match &opened {
+                    Ok(_) => b.succeeded(),
+                    Err(e) => b.failed(e),
+                }
+            }
+            let mut conn = opened?;
             conn.set_deadline(self.deadline);
             self.conn = Some(conn);
         }

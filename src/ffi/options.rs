@@ -3,7 +3,7 @@
 use super::boundary::{as_mut, boundary, bytes, run, text};
 use super::status::{fail, fail_with, pmc_error, pmc_status, report, PMC_INVALID_ARGUMENT, PMC_OK};
 use crate::addr::ServerAddr;
-use crate::client::{ClientOptions, HashOptions};
+use crate::client::{BackoffOptions, ClientOptions, HashOptions};
 use crate::hash::KeyForm;
 use crate::pool::PoolOptions;
 use std::ffi::c_char;
@@ -147,6 +147,45 @@ pub unsafe extern "C" fn pmc_options_set_deadline_ms(
     err: *mut *mut pmc_error,
 ) -> pmc_status {
     report(err, set(opts, |o| o.client.deadline = millis(value)))
+}
+
+/// Reconnect backoff of single-server and pooled clients: after a failed
+/// connect, the next connects to that server within a window fail at once
+/// with the same status and message (plus "not retried: reconnect backoff
+/// ..."); the window is `initial_ms` after the first failure and doubles
+/// with each further one up to `max_ms`; a successful connect resets it.
+/// The default is on, 10 ms doubling to 1000 ms; `initial_ms` 0 turns it off
+/// (every call tries to connect, as pymemcache). Hash-client nodes follow
+/// the retry / dead-timeout options instead. Returns PMC_OK,
+/// PMC_NULL_ARGUMENT, or PMC_INVALID_ARGUMENT when `max_ms` is below
+/// `initial_ms`.
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_reconnect_backoff_ms(
+    opts: *mut pmc_options,
+    initial_ms: u32,
+    max_ms: u32,
+    err: *mut *mut pmc_error,
+) -> pmc_status {
+    report(
+        err,
+        run(|| {
+            let o = as_mut(opts, "opts")?;
+            if initial_ms > 0 && max_ms < initial_ms {
+                return Err(fail(
+                    PMC_INVALID_ARGUMENT,
+                    &format!("reconnect backoff: max_ms {max_ms} is below initial_ms {initial_ms}"),
+                ));
+            }
+            o.client.reconnect_backoff = (initial_ms > 0).then(|| BackoffOptions {
+                initial: Duration::from_millis(u64::from(initial_ms)),
+                max: Duration::from_millis(u64::from(max_ms)),
+            });
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 /// Set TCP_NODELAY on TCP connections (default off, as pymemcache).

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"pymemcache-rs/bindings/go/pymemcache"
+	"github.com/pymemcache-rs/pymemcache-rs/bindings/go/pymemcache"
 )
 
 // Compiled (not run) so that the README's example stays valid.

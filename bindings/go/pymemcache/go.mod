@@ -1,3 +1,3 @@
-module pymemcache-rs/bindings/go/pymemcache
+module github.com/pymemcache-rs/pymemcache-rs/bindings/go/pymemcache
 
 go 1.19

@@ -38,7 +38,8 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func startMemcached() (*memcached, error) {
+// startMemcached starts one with the given extra arguments (e.g. "-A").
+func startMemcached(extra ...string) (*memcached, error) {
 	bin, err := memcachedPath()
 	if err != nil {
 		return nil, err
@@ -53,6 +54,7 @@ func startMemcached() (*memcached, error) {
 		if os.Geteuid() == 0 {
 			args = append(args, "-u", "root")
 		}
+		args = append(args, extra...)
 		cmd := exec.Command(bin, args...)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {

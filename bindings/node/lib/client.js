@@ -79,6 +79,13 @@ function buildOptions(servers, options, callbacks) {
         ? Number(o.compression.minLength) : 400;
       check('compression', C.options_set_compression, [opts, on, min]);
     }
+    if (o.reconnectBackoff !== undefined && o.reconnectBackoff !== null) {
+      // reconnectBackoff: 0 / false (off), or {initial, max} in ms (default 10, 1000).
+      const rb = o.reconnectBackoff;
+      const initial = typeof rb === 'object' ? ms(rb.initial ?? 10) : rb ? 10 : 0;
+      const max = typeof rb === 'object' ? ms(rb.max ?? Math.max(1000, initial)) : 1000;
+      check('reconnectBackoff', C.options_set_reconnect_backoff_ms, [opts, initial, max]);
+    }
     if (o.serde) {
       const ser = serdeCallback('serialize', o.serde.serialize);
       const de = serdeCallback('deserialize', o.serde.deserialize);

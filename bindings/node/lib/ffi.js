@@ -109,6 +109,8 @@ const C = {
   options_set_hash_key_form: fn('pmc_status pmc_options_set_hash_key_form(pmc_options *opts, pmc_key_form form)'),
   options_set_key_prefix: fn('pmc_status pmc_options_set_key_prefix(pmc_options *opts, const uint8_t *prefix, ' +
     'size_t len)'),
+  options_set_reconnect_backoff_ms: fn('pmc_status pmc_options_set_reconnect_backoff_ms(pmc_options *opts, ' +
+    'uint32_t initial_ms, uint32_t max_ms)'),
   options_set_compression: fn('pmc_status pmc_options_set_compression(pmc_options *opts, bool enabled, ' +
     'size_t min_compress_len)'),
   options_set_serde: fn('pmc_status pmc_options_set_serde(pmc_options *opts, pmc_serde_fn *serialize, ' +

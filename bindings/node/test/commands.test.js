@@ -345,3 +345,16 @@ test('hash client failover: retryAttempts failures mark a server dead for deadTi
   await new Promise((r) => setTimeout(r, 500)); // past deadTimeout the server is tried again
   assert.throws(() => c.set(k, 'v'), (e) => e.message.includes(`(server ${dead})`));
 });
+
+test('reconnectBackoff: a failed connect is not retried within the window, unless it is off', async () => {
+  const dead = await closedAddress();
+  const backoff = client(dead, { reconnectBackoff: { initial: 5000, max: 5000 } });
+  assert.throws(() => backoff.get('k'), (e) => e instanceof pmc.ConnectionError && !/reconnect backoff/.test(e.message));
+  await assert.rejects(backoff.getAsync('k'), (e) => e instanceof pmc.ConnectionError &&
+    /not retried: reconnect backoff/.test(e.message) && e.message.includes(dead));
+  const off = client(dead, { reconnectBackoff: 0 });
+  for (let i = 0; i < 3; i++) {
+    assert.throws(() => off.get('k'), (e) => e instanceof pmc.ConnectionError && !/reconnect backoff/.test(e.message));
+  }
+  assert.throws(() => client(dead, { reconnectBackoff: { initial: 500, max: 100 } }), pmc.InvalidArgumentError);
+});
