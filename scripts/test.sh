@@ -22,8 +22,11 @@ echo "== fuzz crate is formatted"
 (cd fuzz && cargo fmt --all -- --check)
 echo "== C suite (ctest, then under valgrind, then under AddressSanitizer)"
 PMC_SKIP_CARGO_BUILD=1 examples-c/run-tests.sh
+echo "== install into a temporary prefix (the bindings' packages build against it)"
+prefix=$(mktemp -d "${TMPDIR:-/tmp}/pymemcache-prefix.XXXXXX")
+scripts/install.sh --prefix "$prefix"
 echo "== Go, Ruby and Node bindings"
-PMC_SKIP_CARGO_BUILD=1 bindings/run-tests.sh
+PMC_PREFIX=$prefix PMC_SKIP_CARGO_BUILD=1 bindings/run-tests.sh
 if [ "${PMC_SKIP_FUZZ:-0}" != 1 ]; then
   echo "== fuzz targets (${PMC_FUZZ_SECONDS:-30} s each)"
   scripts/fuzz.sh "${PMC_FUZZ_SECONDS:-30}"
