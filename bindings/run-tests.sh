@@ -205,7 +205,10 @@ for s in "${suites[@]}"; do
     go|ruby|node) ;;
     *) echo "unknown suite: $s (go, ruby, node)"; exit 2 ;;
   esac
-  if "run_$s"; then result[$s]=ok; else result[$s]=FAILED; failed=1; fi
+  # Called as a plain command, not as an `if` condition: inside a condition
+  # bash ignores `set -e`, also in the suites' subshells.
+  "run_$s"
+  if [ $? -eq 0 ]; then result[$s]=ok; else result[$s]=FAILED; failed=1; fi
 done
 
 echo "== summary =="
