@@ -6,9 +6,10 @@
 #   bindings/run-tests.sh go node    # some of them
 #
 # Installs what is missing (Debian packages: golang-go gcc ruby ruby-ffi
-# ruby-minitest nodejs npm memcached; npm packages from the lock file), builds
-# the library with `cargo build --release` unless PMC_SKIP_CARGO_BUILD=1, and
-# exits non-zero if any suite fails.
+# ruby-minitest rake pkg-config nodejs npm memcached; npm packages from the
+# lock file), runs each suite against the C library installed into a prefix
+# (PMC_PREFIX, else scripts/install.sh into a temporary one), and exits
+# non-zero if any suite fails.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -45,6 +46,8 @@ if want ruby; then
   command -v ruby >/dev/null || missing+=(ruby)
   ruby -e 'require "ffi"' >/dev/null 2>&1 || missing+=(ruby-ffi)
   ruby -e 'require "minitest"' >/dev/null 2>&1 || missing+=(ruby-minitest)
+  command -v rake >/dev/null || missing+=(rake)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
 fi
 if want node; then
   command -v node >/dev/null || missing+=(nodejs)
@@ -52,17 +55,6 @@ if want node; then
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   apt_install "${missing[@]}" || { echo "FAILED: could not install ${missing[*]}"; exit 1; }
-fi
-
-# --- the library (Go and Node use the installed one instead, see run_go, run_node)
-if want ruby; then
-  if [ "${PMC_SKIP_CARGO_BUILD:-0}" != 1 ]; then
-    echo ">> cargo build --release"
-    (cd "$root" && cargo build --release) || { echo "FAILED: cargo build --release"; exit 1; }
-  fi
-  lib="$root/target/release/libpymemcache.so"
-  [ -f "$lib" ] || { echo "FAILED: $lib not found (build it, or unset PMC_SKIP_CARGO_BUILD)"; exit 1; }
-  [ -e "$lib.0" ] || ln -sf libpymemcache.so "$lib.0"
 fi
 
 declare -A result
@@ -126,12 +118,66 @@ run_go() {
   return $rc
 }
 
+# Ruby: the gem built with `gem build`, installed with `gem install` into a
+# temporary GEM_HOME (ffi from Debian's ruby-ffi), and the test files run
+# outside the checkout against that installed gem, which finds the C library
+# installed into PMC_PREFIX through pkg-config, as a user's install does.
 run_ruby() {
-  echo "== Ruby (ffi) =="
+  echo "== Ruby (ffi): gem build, installed into a temporary GEM_HOME =="
   local log="$work/ruby.log"
-  (cd "$here/ruby" && ruby -Ilib -w test/test_pymemcache.rb) >"$log" 2>&1
+  pmc_prefix || return 1
+  (
+    # Every step checked by must: set -e does not act inside a function's subshell here.
+    must() { "$@" || { echo "FAILED: $*"; exit 1; }; }
+    unset PYMEMCACHE_LIB
+    export PKG_CONFIG_PATH="$PMC_PREFIX/lib/pkgconfig"
+    build=$(mktemp -d "$work/ruby-gem.XXXXXX") && proj=$(mktemp -d "$work/ruby-project.XXXXXX") || exit 1
+    version=$(cd "$here/ruby" && ruby -e 'require "./lib/pymemcache/version"; print Pymemcache::VERSION') ||
+      { echo "FAILED: reading lib/pymemcache/version.rb"; exit 1; }
+    gemfile="$build/pymemcache-$version.gem"
+    (cd "$here/ruby" && gem build pymemcache.gemspec --output "$gemfile") || { echo "FAILED: gem build"; exit 1; }
+    echo ">> gem build: $(basename "$gemfile") ($(tar -xOf "$gemfile" data.tar.gz | tar tz | tr '\n' ' '))"
+    export GEM_HOME="$proj/gems"
+    # ffi is Debian's ruby-ffi, which RubyGems knows; nothing is fetched.
+    must gem install --local --ignore-dependencies --no-document --install-dir "$GEM_HOME" "$build"/pymemcache-*.gem
+    gemdir="$GEM_HOME/gems/pymemcache-$version"
+    [ -f "$gemdir/lib/pymemcache.rb" ] || { echo "FAILED: $gemdir/lib/pymemcache.rb not installed"; exit 1; }
+    echo ">> gem install: $gemdir"
+    must cd "$proj"
+    cat >hello.rb <<'RUBY'
+# Uses the installed gem only: a mock client, and where it came from.
+require 'pymemcache'
+c = Pymemcache::Client.mock
+c.set('greeting', 'hello from the installed gem')
+gem_dir = Gem.loaded_specs.fetch('pymemcache').full_gem_path
+puts "hello: #{c.get('greeting')} (library #{Pymemcache.library_version} from #{Pymemcache.library_path}, " \
+     "gem #{gem_dir})"
+exit 1 unless gem_dir.start_with?("#{ENV.fetch('GEM_HOME')}/")
+exit 1 unless Pymemcache.library_path.start_with?("#{ENV.fetch('PMC_PREFIX')}/")
+c.close
+RUBY
+    must ruby -w hello.rb
+    must cp -r "$here/ruby/test" "$proj/test"
+    export PMC_RUBY_GEM_DIR="$gemdir" PMC_CONFORMANCE_CASES="$root/tests/conformance/cases.txt"
+    export PMC_HEADER="$PMC_PREFIX/include/pymemcache.h"
+    fail=0
+    for f in test/test_*.rb; do
+      echo ">> ruby -w $f"
+      ruby -w "$f" 2>"$f.stderr" || { echo "FAILED: ruby -w $f"; fail=1; }
+      cat "$f.stderr"
+      if grep -q "pymemcache-$version/lib/.*warning:" "$f.stderr"; then
+        echo "FAILED: warnings from the gem's lib/ in $f"
+        fail=1
+      fi
+    done
+    [ $fail -eq 0 ] || exit 1
+    rm -rf "$build" "$proj"  # kept when something failed, to look at
+  ) >"$log" 2>&1
   local rc=$?
-  if [ $rc -ne 0 ]; then cat "$log"; else grep -E 'runs, .* assertions|^Finished' "$log"; fi
+  if [ $rc -ne 0 ]; then cat "$log"; else
+    grep -E '^(>> gem|hello: )|^# (conformance|ruby):|^[0-9]+ runs, ' "$log"
+    awk '/^[0-9]+ runs, / { r += $1; a += $3 } END { printf "ruby: %d runs, %d assertions in all\n", r, a }' "$log"
+  fi
   return $rc
 }
 

@@ -1,9 +1,9 @@
 # frozen_string_literal: true
 
-# Starts two memcached servers on free loopback ports for the suite and
+# Starts memcached servers on free loopback ports for the test file that
+# asks for them (each file runs in its own process and starts its own), and
 # stops them when minitest is done.
 require 'socket'
-require 'timeout'
 
 module MemcachedHelper
   module_function
@@ -24,13 +24,15 @@ module MemcachedHelper
     server&.close
   end
 
-  def start
+  # [pid, "127.0.0.1:port"] of a new memcached; +extra+: more options
+  # (e.g. ['-A'] to allow shutdown).
+  def start(extra = [])
     last_error = nil
     5.times do
       port = free_port
-      args = [binary, '-l', '127.0.0.1', '-p', port.to_s, '-U', '0', '-m', '64', '-c', '1024']
+      args = [binary, '-l', '127.0.0.1', '-p', port.to_s, '-U', '0', '-m', '64', '-c', '1024', *extra]
       args += ['-u', 'root'] if Process.euid.zero?
-      pid = Process.spawn(*args, out: File::NULL)
+      pid = Process.spawn(*args, out: File::NULL, err: File::NULL)
       deadline = Time.now + 5
       while Time.now < deadline
         if Process.wait(pid, Process::WNOHANG)
@@ -57,13 +59,35 @@ module MemcachedHelper
     nil
   end
 
+  @servers = []
+  @lock = Mutex.new
+  class << self
+    attr_reader :servers
+  end
+
+  # The address of this file's server number +i+ (0, 1), started on first use.
+  def server(index = 0)
+    @lock.synchronize do
+      @servers << start while @servers.size <= index
+      @servers[index][1]
+    end
+  end
+
+  # A server of its own (stopped after the run, or by the caller with stop).
+  def extra_server(extra = [])
+    s = start(extra)
+    @lock.synchronize { @servers << s }
+    s
+  end
+
+  def stop_all
+    @servers.each { |pid, _| stop(pid) }
+  end
+
   # A loopback address where nothing listens.
   def closed_address
     "127.0.0.1:#{free_port}"
   end
 end
 
-SERVERS = [MemcachedHelper.start, MemcachedHelper.start].freeze
-Minitest.after_run { SERVERS.each { |pid, _| MemcachedHelper.stop(pid) } }
-SERVER1 = SERVERS[0][1]
-SERVER2 = SERVERS[1][1]
+Minitest.after_run { MemcachedHelper.stop_all } if defined?(Minitest)

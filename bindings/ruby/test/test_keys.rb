@@ -1,13 +1,9 @@
 # frozen_string_literal: true
 
-# pymemcache's key rules, touch and the hash key form. Loaded by
-# test_pymemcache.rb (or run on its own).
-require 'minitest/autorun'
-require_relative 'memcached_helper'
-require_relative '../lib/pymemcache'
+# pymemcache's key rules, touch and the hash key form.
+require_relative 'helper'
 
-class PymemcacheKeysTest < Minitest::Test
-  ALL_BYTES = (0..255).map(&:chr).join.b.freeze
+class PymemcacheKeysTest < PymemcacheTestCase
   NON_ASCII = 'key contains non-ASCII characters and allow_unicode_keys is off'
   # pymemcache 4.0.0's HashClient over these nodes places these keys so, as
   # str keys (text) and as bytes keys (it hashes the repr b'...').
@@ -18,25 +14,6 @@ class PymemcacheKeysTest < Minitest::Test
     'key1' => %w[127.0.0.1:11212 127.0.0.1:11213],
     'user:42' => %w[127.0.0.1:11212 127.0.0.1:11212]
   }.freeze
-  @@seq = 0
-
-  def setup
-    @clients = []
-  end
-
-  def teardown
-    @clients.each(&:close)
-  end
-
-  def key(name)
-    "rbk-#{name}-#{Process.pid}-#{@@seq += 1}"
-  end
-
-  def client(servers = SERVER1, **opts)
-    c = Pymemcache::Client.new(servers, timeout: 5, connect_timeout: 2, **opts)
-    @clients << c
-    c
-  end
 
   def assert_illegal(what, &block)
     err = assert_raises(Pymemcache::IllegalInput, what, &block)
@@ -197,10 +174,10 @@ class PymemcacheKeysTest < Minitest::Test
   end
 
   def test_hash_key_form_placement_on_servers
-    servers = [SERVER1, SERVER2]
+    servers = [server1, server2]
     text = client(servers, hash_key_form: :text, retry_attempts: 0, dead_timeout: 30)
     bytes = client(servers, hash_key_form: :python_bytes, retry_attempts: 0, dead_timeout: 30)
-    direct = { SERVER1 => client(SERVER1), SERVER2 => client(SERVER2) }
+    direct = { server1 => client(server1), server2 => client(server2) }
     moved = 0
     40.times do
       k = key('form')
@@ -212,7 +189,8 @@ class PymemcacheKeysTest < Minitest::Test
         on = c.server_for_key(kk)
         c.set(kk, form)
         direct.each do |addr, d|
-          assert_equal(addr == on ? form : nil, d.get(kk), "#{form} key #{kk} on #{addr}, placed on #{on}")
+          what = "#{form} key #{kk} on #{addr}, placed on #{on}"
+          addr == on ? assert_equal(form, d.get(kk), what) : assert_nil(d.get(kk), what)
         end
       end
     end
