@@ -59,11 +59,9 @@ module MemcachedHelper
     nil
   end
 
-  @servers = []
+  @servers = [] # the shared ones, by index
+  @extra = []   # servers of one test each
   @lock = Mutex.new
-  class << self
-    attr_reader :servers
-  end
 
   # The address of this file's server number +i+ (0, 1), started on first use.
   def server(index = 0)
@@ -76,12 +74,12 @@ module MemcachedHelper
   # A server of its own (stopped after the run, or by the caller with stop).
   def extra_server(extra = [])
     s = start(extra)
-    @lock.synchronize { @servers << s }
+    @lock.synchronize { @extra << s }
     s
   end
 
   def stop_all
-    @servers.each { |pid, _| stop(pid) }
+    (@servers + @extra).each { |pid, _| stop(pid) }
   end
 
   # A loopback address where nothing listens.
