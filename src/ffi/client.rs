@@ -59,7 +59,7 @@ pub(crate) unsafe fn client<'a>(c: *const pmc_client) -> Result<&'a dyn Memcache
 /// `pmc_options_set_mock`, an in-memory mock client. `opts` is only read: free it whenever you like.
 /// No connection is made until the first command.
 /// Returns PMC_OK, PMC_NULL_ARGUMENT, or PMC_CONFIG_ERROR (no server, a
-/// server given twice, a bad key prefix, a zero pool size).
+/// server given twice, a bad key prefix). A max pool size of 0 is unbounded.
 ///
 /// # Safety
 /// `opts` is a live options pointer; `out` is writable.
