@@ -343,6 +343,20 @@ typedef struct pmc_item {
 #define PMC_NO_SERVERS 24
 
 /**
+ * TLS failed: the handshake (the server's certificate expired, is signed
+ * by an unknown CA or is for another name; the server does not speak TLS
+ * or refused the client certificate), unreadable certificate or key
+ * files, or a broken TLS stream. The message says which.
+ */
+#define PMC_TLS_ERROR 25
+
+/**
+ * memcached's ASCII authentication (`memcached -Y`) failed: wrong user
+ * name or password, or the server wants credentials none were given for.
+ */
+#define PMC_AUTH_ERROR 26
+
+/**
  * The server answered `ERROR` (`MemcacheUnknownCommandError`).
  */
 #define PMC_UNKNOWN_COMMAND 30

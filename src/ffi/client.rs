@@ -1179,6 +1179,8 @@ fn kind_of(status: pmc_status) -> Result<ErrorKind, pmc_status> {
         PMC_UNSUPPORTED_PICKLE => ErrorKind::UnsupportedPickle,
         PMC_CORRUPT_VALUE => ErrorKind::Corrupt,
         PMC_SERDE_CALLBACK => ErrorKind::SerdeCallback,
+        PMC_TLS_ERROR => ErrorKind::Tls,
+        PMC_AUTH_ERROR => ErrorKind::Auth,
         other => {
             return Err(fail(
                 PMC_INVALID_ARGUMENT,
