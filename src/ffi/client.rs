@@ -58,8 +58,9 @@ pub(crate) unsafe fn client<'a>(c: *const pmc_client) -> Result<&'a dyn Memcache
 /// several servers, or `pmc_options_set_use_hash_client`, a hash client;
 /// `pmc_options_set_mock`, an in-memory mock client. `opts` is only read: free it whenever you like.
 /// No connection is made until the first command.
-/// Returns PMC_OK, PMC_NULL_ARGUMENT, or PMC_CONFIG_ERROR (no server, a
-/// server given twice, a bad key prefix, a zero pool size).
+/// Returns PMC_OK, PMC_NULL_ARGUMENT, PMC_CONFIG_ERROR (no server, a
+/// server given twice, a bad key prefix, a zero pool size) or
+/// PMC_TLS_ERROR (TLS certificate, key or CA files that cannot be used).
 ///
 /// # Safety
 /// `opts` is a live options pointer; `out` is writable.
@@ -74,8 +75,9 @@ pub unsafe extern "C" fn pmc_client_new(
         run(|| {
             let o = as_ref(opts, "opts")?;
             let out = as_mut(out, "out")?;
+            let client = o.client_options()?;
             let inner: Box<dyn Memcache> = match o.servers.as_slice() {
-                _ if o.mock => Box::new(check(MockClient::new(&o.client))?),
+                _ if o.mock => Box::new(check(MockClient::new(&client))?),
                 [] if !o.use_hash => {
                     return Err(fail(PMC_CONFIG_ERROR, "no server was added to the options"))
                 }
@@ -87,17 +89,17 @@ pub unsafe extern "C" fn pmc_client_new(
                     };
                     Box::new(check(HashClient::with_hasher(
                         servers,
-                        &o.client,
+                        &client,
                         hash,
                         Box::new(RendezvousHash::with_key_form(o.hash.key_form)),
                     ))?)
                 }
                 [one] if o.use_pooling => Box::new(check(PooledClient::with_addr(
                     one.clone(),
-                    &o.client,
+                    &client,
                     o.pool.clone(),
                 ))?),
-                [one] => Box::new(check(Client::with_addr(one.clone(), &o.client))?),
+                [one] => Box::new(check(Client::with_addr(one.clone(), &client))?),
                 _ => unreachable!("one server, or a hash client"),
             };
             let inner = super::serde::wrap(o, inner);
