@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tls-fixture.sh start STATE_DIR PROBE
 # tls-fixture.sh stop STATE_DIR
+# tls-fixture.sh certs DIR          (only the certificates, into DIR)
 #
 # The ctest fixture (FIXTURES_SETUP / FIXTURES_CLEANUP) of the TLS and
 # authentication tests. `start` makes certificates with the openssl command
@@ -103,6 +104,9 @@ start_tls() {
 }
 
 case $action in
+certs)
+  make_certs "$state"
+  ;;
 start)
   [ $# -eq 3 ] || usage
   probe=$3

@@ -254,7 +254,14 @@ struct Io {
     /// True once the server has sent a byte: a plaintext connection closed
     /// or reset before that is likely a TLS-only server.
     answered: bool,
+    /// TLS: bytes read from the socket and not yet given to rustls, from
+    /// `staged_at` on.
+    staged: Vec<u8>,
+    staged_at: usize,
 }
+
+/// The most encrypted bytes one read from the socket takes.
+const TLS_READ: usize = 64 * 1024;
 
 /// The error of a plaintext connection the server reset before sending
 /// anything: what a TLS-only memcached (-Z) does with plaintext (it closes
@@ -532,27 +539,33 @@ impl Io {
     /// closing is `UnexpectedClose`; a TLS failure (a bad record, an alert
     /// such as a refused client certificate) is `Error::Tls`.
     fn tls_read_records(&mut self) -> Result<()> {
-        self.wait_readable()?;
-        let mut sock = RawSocket {
-            fd: self.fd(),
-            flags: 0,
-        };
-        let tls = self.tls.as_mut().expect("TLS session");
-        let n = loop {
-            match tls.read_tls(&mut sock) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::from_io(e, "read")),
-            }
-        };
-        if n == 0 {
-            return Err(Error::UnexpectedClose {
-                server: Default::default(),
-            });
+        if self.staged_at == self.staged.len() {
+            // One system call takes whatever the socket holds (rustls's own
+            // reads take 4 KiB at a time); rustls is fed from it below.
+            self.staged.clear();
+            self.staged_at = 0;
+            self.wait_readable()?;
+            recv_into(self.fd(), &mut self.staged, TLS_READ)?;
         }
+        let Io {
+            tls,
+            staged,
+            staged_at,
+            stream,
+            ..
+        } = self;
+        let tls = tls.as_mut().expect("TLS session");
+        let mut src = &staged[*staged_at..];
+        let n = tls
+            .read_tls(&mut src)
+            .map_err(|e| Error::from_io(e, "read"))?;
+        *staged_at += n;
         if let Err(e) = tls.process_new_packets() {
             // Tell the server why (the alert rustls queued), if it listens.
-            sock.flags = libc::MSG_DONTWAIT;
+            let mut sock = RawSocket {
+                fd: stream.fd(),
+                flags: libc::MSG_DONTWAIT,
+            };
             let _ = tls.write_tls(&mut sock);
             return Err(tls_failure(&e));
         }
@@ -636,6 +649,8 @@ impl Conn {
                 deadline: None,
                 op_timeout: opts.timeout,
                 answered: false,
+                staged: Vec::new(),
+                staged_at: 0,
             },
             buf: Vec::with_capacity(READ_CHUNK),
             start: 0,
@@ -647,6 +662,7 @@ impl Conn {
         conn.io.deadline = setup_deadline;
         if let (Some(tls), ServerAddr::Tcp { host, .. }) = (&opts.tls, addr) {
             conn.io.tls = Some(Box::new(tls.session(host)?));
+            conn.io.staged = Vec::with_capacity(TLS_READ);
             conn.io.tls_handshake()?;
         }
         if let Some(auth) = &opts.auth {

@@ -9,8 +9,8 @@ use crate::client::{BackoffOptions, ClientOptions, HashOptions};
 use crate::hash::KeyForm;
 use crate::pool::PoolOptions;
 use crate::tls::{AuthCredentials, TlsConfig, TlsOptions, TlsVersion};
-use std::path::PathBuf;
 use std::ffi::c_char;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Options for a client: servers and behaviour. Made by `pmc_options_new`,
@@ -695,12 +695,8 @@ pub unsafe extern "C" fn pmc_options_set_tls_server_name(
         err,
         set_tls(opts, |t| {
             let name = text(name, "name")?;
-            rustls::pki_types::ServerName::try_from(name).map_err(|e| {
-                fail(
-                    PMC_CONFIG_ERROR,
-                    &format!("TLS server name {name:?}: {e}"),
-                )
-            })?;
+            rustls::pki_types::ServerName::try_from(name)
+                .map_err(|e| fail(PMC_CONFIG_ERROR, &format!("TLS server name {name:?}: {e}")))?;
             t.server_name = Some(name.to_owned());
             Ok(())
         }),
