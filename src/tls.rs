@@ -141,6 +141,22 @@ impl PartialEq for TlsConfig {
 
 impl Eq for TlsConfig {}
 
+/// ring's provider with AES-128-GCM offered first (ring's default order
+/// starts with AES-256-GCM): every suite stays offered and the server
+/// (memcached's OpenSSL follows the client's order) encrypts each reply
+/// with the cheaper cipher, which makes large replies measurably faster
+/// on both sides.
+fn provider() -> rustls::crypto::CryptoProvider {
+    let mut p = rustls::crypto::ring::default_provider();
+    p.cipher_suites.sort_by_key(|s| match s.suite() {
+        rustls::CipherSuite::TLS13_AES_128_GCM_SHA256
+        | rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+        | rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => 0,
+        _ => 1,
+    });
+    p
+}
+
 /// A TLS setup error: `Error::Tls` with what failed.
 fn tls_err(text: impl Into<String>) -> Error {
     Error::Tls {
@@ -184,7 +200,7 @@ impl TlsConfig {
     /// a key that does not match) or `Error::Config` (a key without a
     /// certificate or the reverse).
     pub fn new(options: TlsOptions) -> Result<TlsConfig> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(provider());
         let versions: &[&rustls::SupportedProtocolVersion] = match options.min_version {
             TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
             TlsVersion::Tls13 => &[&rustls::version::TLS13],

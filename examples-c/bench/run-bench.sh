@@ -135,6 +135,7 @@ if [ "$mode" = tls ]; then
   "$examples/tls-fixture.sh" certs "$state/certs" >&2
   start_server plain
   plain=$addr
+  plain_pid=${pids[-1]}
   # The TLS server, started as the others plus -Z, answers the readiness
   # probe on a second, plaintext listener (memcached's "notls:").
   for _ in 1 2 3 4 5 6 7 8 9 10; do
@@ -148,6 +149,7 @@ if [ "$mode" = tls ]; then
     if "$probe" wait "127.0.0.1:$pport" "$pid" 10000; then
       pids+=("$pid")
       tls=127.0.0.1:$port
+      tls_pid=$pid
       break
     fi
     kill "$pid" 2>/dev/null || true
@@ -158,9 +160,10 @@ if [ "$mode" = tls ]; then
   {
     echo "# pymemcache-rs over TLS vs plaintext"
     echo
-    echo "$note. memcached $("$memcached" --version | awk '{print $2}'), -t 2 -m 256; TLS: rustls (ring), TLS 1.3, ECDSA P-256 certificates."
+    echo "${note/all four memcached servers/both memcached servers}. memcached $("$memcached" --version | awk '{print $2}'), -t 2 -m 256; TLS: rustls (ring), TLS 1.3 (AES-128-GCM offered first), ECDSA P-256 certificates. Commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown); load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs."
     echo
-    "${pin[@]}" "$build/pmc_tls_bench" "$@" "$plain" "$tls" "$state/certs/ca.pem"
+    PMC_TLS_BENCH_PIDS="$plain_pid $tls_pid" \
+      "${pin[@]}" "$build/pmc_tls_bench" "$@" "$plain" "$tls" "$state/certs/ca.pem"
   } >"$state/tls-results.md"
   cp "$state/tls-results.md" "$here/tls-results.md"
   cat "$here/tls-results.md"

@@ -9,6 +9,11 @@
  * order that alternates between rounds; reported: median us/op and the
  * median of the per-round TLS/plaintext ratios. The targets (W1 within
  * 1.15x, W3 within 1.2x) are checked and printed, not enforced here.
+ * Beside wall time: the CPU time of this process (getrusage) and, with
+ * PMC_TLS_BENCH_PIDS="PLAIN_PID TLS_PID", of each memcached (schedstat of
+ * its threads), so that the client's share of the TLS cost and the
+ * server's can be told apart, and the ratio stays readable on a busy
+ * machine.
  *
  * Handshake: the time to open a new connection and get one reply
  * (pmc_client_new + pmc_version + pmc_client_free) over TLS and over
@@ -22,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "pymemcache.h"
@@ -50,6 +57,45 @@ static double now(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+/* CPU seconds (user + system) this process has used. */
+static double cpu_now(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* CPU seconds used by every thread of process `pid` (from
+   /proc/PID/task/TID/schedstat, nanoseconds); 0 when pid is 0. */
+static double proc_cpu(long pid) {
+  char path[64];
+  double total = 0;
+  if (pid <= 0)
+    return 0;
+  snprintf(path, sizeof path, "/proc/%ld/task", pid);
+  DIR *d = opendir(path);
+  if (d == NULL)
+    return 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.')
+      continue;
+    char f[512];
+    snprintf(f, sizeof f, "/proc/%ld/task/%s/schedstat", pid, e->d_name);
+    FILE *fp = fopen(f, "r");
+    unsigned long long ns = 0;
+    if (fp != NULL) {
+      if (fscanf(fp, "%llu", &ns) == 1)
+        total += (double)ns / 1e9;
+      fclose(fp);
+    }
+  }
+  closedir(d);
+  return total;
+}
+
+static long g_plain_pid, g_tls_pid;
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -157,22 +203,38 @@ static void compare(const char *name, work_fn fn, pmc_client *plain, pmc_client 
   n = (size_t)((double)n * seconds / fn(tls, n));
   if (n < 1)
     n = 1;
-  double tp[64], tt[64], ratio[64];
+  double tp[64], tt[64], ratio[64], cp[64], ct[64], sp[64], st[64], cpu_ratio[64];
   for (int r = 0; r < rounds; r++) {
-    if (r % 2 == 0) {
-      tp[r] = fn(plain, n);
-      tt[r] = fn(tls, n);
-    } else {
-      tt[r] = fn(tls, n);
-      tp[r] = fn(plain, n);
+    for (int k = 0; k < 2; k++) {
+      bool do_tls = (r % 2 == 0) == (k == 1);
+      long pid = do_tls ? g_tls_pid : g_plain_pid;
+      double c0 = cpu_now(), s0 = proc_cpu(pid);
+      double w = fn(do_tls ? tls : plain, n);
+      double c = cpu_now() - c0, sv = proc_cpu(pid) - s0;
+      if (do_tls) {
+        tt[r] = w;
+        ct[r] = c;
+        st[r] = sv;
+      } else {
+        tp[r] = w;
+        cp[r] = c;
+        sp[r] = sv;
+      }
     }
     ratio[r] = tt[r] / tp[r];
+    cpu_ratio[r] = (ct[r] + st[r]) / (cp[r] + sp[r]);
   }
+  double ssp = median(sp, (size_t)rounds) / (double)n * 1e6;
+  double sst = median(st, (size_t)rounds) / (double)n * 1e6;
+  double mcr = median(cpu_ratio, (size_t)rounds);
+  double ccp = median(cp, (size_t)rounds) / (double)n * 1e6;
+  double cct = median(ct, (size_t)rounds) / (double)n * 1e6;
   double mp = median(tp, (size_t)rounds) / (double)n * 1e6;
   double mt = median(tt, (size_t)rounds) / (double)n * 1e6;
   double mr = median(ratio, (size_t)rounds);
-  printf("| %s | %zu | %.2f | %.2f | %.3fx | %.2fx | %s |\n", name, n, mp, mt, mr, target,
-         mr <= target ? "met" : "NOT MET");
+  printf("| %s | %zu | %.2f | %.2f | %.3fx | %.2fx | %s | %.2f / %.2f | %.2f / %.2f | %.3fx | %.3fx |\n",
+         name, n, mp, mt, mr, target, mr <= target ? "met" : "NOT MET", ccp, cct, ssp, sst, mcr,
+         (ccp + ssp + (cct - ccp)) / (ccp + ssp));
 }
 
 int main(int argc, char **argv) {
@@ -190,21 +252,26 @@ int main(int argc, char **argv) {
     die("usage: pmc_tls_bench [--quick] PLAIN_ADDR TLS_ADDR CA_FILE");
   const char *plain_addr = argv[a], *tls_addr = argv[a + 1];
   g_ca = argv[a + 2];
+  if (getenv("PMC_TLS_BENCH_PIDS") != NULL &&
+      sscanf(getenv("PMC_TLS_BENCH_PIDS"), "%ld %ld", &g_plain_pid, &g_tls_pid) != 2)
+    die("PMC_TLS_BENCH_PIDS: \"PLAIN_PID TLS_PID\"");
 
   pmc_client *plain = client(plain_addr, false, false);
   pmc_client *tls = client(tls_addr, true, false);
   populate(plain);
   populate(tls);
 
-  printf("| Workload | N per round | plaintext us/op | TLS us/op | TLS / plaintext (median of %d rounds) | target | |\n",
+  printf("| Workload | N per round | plaintext us/op | TLS us/op | TLS / plaintext, wall (median of %d rounds) | "
+         "target | | client CPU us/op, plain / TLS | memcached CPU us/op, plain / TLS | "
+         "TLS / plaintext, client + memcached CPU | the same if memcached's TLS cost nothing |\n",
          rounds);
-  printf("|---|--:|--:|--:|--:|--:|---|\n");
+  printf("|---|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|\n");
   compare("W1 get hit", w1, plain, tls, rounds, seconds, 1.15);
   compare("W3 get_many 100", w3, plain, tls, rounds, seconds, 1.20);
 
   double cp = connect_cost(plain_addr, false, conns);
   double ct = connect_cost(tls_addr, true, conns);
-  printf("\nNew connection + first reply (median-free mean of %zu): plaintext %.1f us, TLS %.1f us; "
+  printf("\nNew connection + first reply (mean of %zu): plaintext %.1f us, TLS %.1f us; "
          "handshake cost %.1f us per new connection\n",
          conns, cp * 1e6, ct * 1e6, (ct - cp) * 1e6);
 
