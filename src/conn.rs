@@ -474,12 +474,17 @@ impl Io {
     /// in OpenSSL's buffer (fixed upstream in "tls: fix potential hang when
     /// pipelining sets"). A single command goes out as one record.
     fn tls_write_all(&mut self, parts: &[&[u8]], off: usize) -> Result<()> {
+        // More than two line ends: more than one command (a storage
+        // command has two). Counted with the word-at-a-time search.
         let mut lines = 0;
-        for (i, p) in parts.iter().enumerate() {
-            let p = if i == 0 { &p[off..] } else { p };
-            lines += p.iter().filter(|&&b| b == b'\n').take(3).count();
-            if lines > 2 {
-                break;
+        'count: for (i, p) in parts.iter().enumerate() {
+            let mut rest = if i == 0 { &p[off..] } else { p };
+            while let Some(at) = crate::protocol::scan::find_byte(rest, b'\n') {
+                lines += 1;
+                if lines > 2 {
+                    break 'count;
+                }
+                rest = &rest[at + 1..];
             }
         }
         let split = lines > 2;
