@@ -236,6 +236,7 @@ JS
     must npx tsc --noEmit --strict --target es2022 --module commonjs --types node test/types-consumer.ts
     echo ">> tsc: test/types-consumer.ts compiles against index.d.ts"
     PMC_NODE_PACKAGE=pymemcache PMC_CONFORMANCE_CASES="$root/tests/conformance/cases.txt" \
+      PMC_TLS_FIXTURE="$root/examples-c/tls-fixture.sh" \
       PMC_HEADER="$PMC_PREFIX/include/pymemcache.h" must node --test test/*.test.js
     rm -rf "$pack" "$proj"  # kept when something failed, to look at
   ) >"$log" 2>&1

@@ -386,6 +386,27 @@ static void errors(const test_env &env) {
                pymemcache::CallerError, PMC_INVALID_ARGUMENT, "NUL");
   EXPECT_THROWS(Options().timeout(-1ms), pymemcache::CallerError, PMC_INVALID_ARGUMENT,
                "timeout");
+  EXPECT_THROWS(Options().tls_min_version("1.1"), pymemcache::CallerError,
+                PMC_INVALID_ARGUMENT, "1.3");
+  EXPECT_THROWS(Options().tls_server_name("not a name"), pymemcache::CallerError,
+                PMC_CONFIG_ERROR, "server name");
+  EXPECT_THROWS(Options().auth("a user", "pw"), pymemcache::CallerError, PMC_CONFIG_ERROR,
+                "username");
+  EXPECT_THROWS(Client(Options().add_server(env.server).tls_ca_file("/nonexistent/ca.pem")),
+                pymemcache::NetworkError, PMC_TLS_ERROR, "nonexistent");
+  {
+    // Every TLS setter, then TLS off again: a plaintext client that works.
+    Client plain(Options()
+                     .add_server(env.server)
+                     .tls_ca_dir("/nonexistent")
+                     .tls_system_roots()
+                     .tls_client_cert("/nonexistent/c.pem", "/nonexistent/c.key")
+                     .tls_server_name("localhost")
+                     .tls_insecure_no_verify_testing_only()
+                     .auth("user", "pw")
+                     .tls(false));
+    (void)plain.version();
+  }
   EXPECT_THROWS(Options().key_prefix("bad prefix"), pymemcache::CallerError, PMC_CONFIG_ERROR,
                nullptr);
   EXPECT_THROWS(Client(Options().add_server(env.server).add_server(env.server)),

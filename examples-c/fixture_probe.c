@@ -101,6 +101,21 @@ static long server_pid(const char *addr) {
   int fd = connect_to(addr);
   if (fd < 0)
     return -1;
+  /* A server with ASCII authentication (-Y) answers only after a login:
+     PMC_PROBE_LOGIN="user password". */
+  const char *login = getenv("PMC_PROBE_LOGIN");
+  if (login != NULL) {
+    char req[512];
+    int len = snprintf(req, sizeof req, "set probe 0 -1 %zu\r\n%s\r\n",
+                       strlen(login), login);
+    char ok[16] = {0};
+    if (len <= 0 || (size_t)len >= sizeof req ||
+        write(fd, req, (size_t)len) != len || read(fd, ok, 8) != 8 ||
+        strncmp(ok, "STORED\r\n", 8) != 0) {
+      close(fd);
+      return -1;
+    }
+  }
   if (write(fd, "stats\r\n", 7) != 7) {
     close(fd);
     return -1;

@@ -343,6 +343,20 @@ typedef struct pmc_item {
 #define PMC_NO_SERVERS 24
 
 /**
+ * TLS failed: the handshake (the server's certificate expired, is signed
+ * by an unknown CA or is for another name; the server does not speak TLS
+ * or refused the client certificate), unreadable certificate or key
+ * files, or a broken TLS stream. The message says which.
+ */
+#define PMC_TLS_ERROR 25
+
+/**
+ * memcached's ASCII authentication (`memcached -Y`) failed: wrong user
+ * name or password, or the server wants credentials none were given for.
+ */
+#define PMC_AUTH_ERROR 26
+
+/**
  * The server answered `ERROR` (`MemcacheUnknownCommandError`).
  */
 #define PMC_UNKNOWN_COMMAND 30
@@ -406,8 +420,10 @@ extern "C" {
  * several servers, or `pmc_options_set_use_hash_client`, a hash client;
  * `pmc_options_set_mock`, an in-memory mock client. `opts` is only read: free it whenever you like.
  * No connection is made until the first command.
- * Returns PMC_OK, PMC_NULL_ARGUMENT, or PMC_CONFIG_ERROR (no server, a
- * server given twice, a bad key prefix). A max pool size of 0 is unbounded.
+ * Returns PMC_OK, PMC_NULL_ARGUMENT, PMC_CONFIG_ERROR (no server, a
+ * server given twice, a bad key prefix) or PMC_TLS_ERROR (TLS
+ * certificate, key or CA files that cannot be used). A max pool size of 0
+ * is unbounded.
  *
  * # Safety
  * `opts` is a live options pointer; `out` is writable.
@@ -1268,6 +1284,138 @@ pmc_status pmc_options_set_key_prefix(struct pmc_options *opts,
                                       const uint8_t *prefix,
                                       size_t len,
                                       struct pmc_error **err);
+
+/**
+ * Secure TCP connections with TLS (`memcached -Z`), or not (default off).
+ * With TLS on and no CA file or directory set, the server certificate is
+ * checked against the system's store (as Python's
+ * `ssl.create_default_context()`). Every `pmc_options_set_tls_*` setter
+ * turns TLS on; this turns it off again, forgetting those settings. UNIX
+ * sockets stay plaintext: memcached serves TLS on TCP only. The handshake
+ * is part of connecting (`pmc_options_set_connect_timeout_ms` covers it);
+ * a pooled client pays it once per pooled connection, not per call.
+ * Certificate and key files are read by `pmc_client_new`, which fails
+ * with PMC_TLS_ERROR when they cannot be used. Handshake failures give
+ * PMC_TLS_ERROR with a message saying what failed (expired, unknown CA,
+ * name mismatch, not a TLS server, client certificate refused).
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer.
+ */
+pmc_status pmc_options_set_tls(struct pmc_options *opts, bool enabled, struct pmc_error **err);
+
+/**
+ * Trust the CA certificates of a PEM file (pymemcache: `cafile=` of
+ * `ssl.create_default_context`); turns TLS on.
+ * Returns PMC_OK, PMC_NULL_ARGUMENT or PMC_INVALID_ARGUMENT (not UTF-8).
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer; `path` a NUL-terminated string.
+ */
+pmc_status pmc_options_set_tls_ca_file(struct pmc_options *opts,
+                                       const char *path,
+                                       struct pmc_error **err);
+
+/**
+ * Trust the CA certificates of every PEM file in a directory (`capath=`);
+ * turns TLS on.
+ * Returns PMC_OK, PMC_NULL_ARGUMENT or PMC_INVALID_ARGUMENT (not UTF-8).
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer; `path` a NUL-terminated string.
+ */
+pmc_status pmc_options_set_tls_ca_dir(struct pmc_options *opts,
+                                      const char *path,
+                                      struct pmc_error **err);
+
+/**
+ * Trust the system's certificate store as well as any CA file or
+ * directory (`load_default_certs()`); turns TLS on. Without a CA file or
+ * directory the system's store is used anyway.
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer.
+ */
+pmc_status pmc_options_set_tls_system_roots(struct pmc_options *opts,
+                                            bool value,
+                                            struct pmc_error **err);
+
+/**
+ * Present a client certificate for mutual TLS (`load_cert_chain(certfile,
+ * keyfile)`): a PEM certificate chain and its PEM private key (PKCS#8,
+ * PKCS#1 or SEC1); turns TLS on.
+ * Returns PMC_OK, PMC_NULL_ARGUMENT or PMC_INVALID_ARGUMENT (not UTF-8).
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer; `cert_path` and `key_path`
+ * NUL-terminated strings.
+ */
+pmc_status pmc_options_set_tls_client_cert(struct pmc_options *opts,
+                                           const char *cert_path,
+                                           const char *key_path,
+                                           struct pmc_error **err);
+
+/**
+ * The name sent for SNI and checked against the server's certificate
+ * (`server_hostname=`); by default the host of each server's address (a
+ * name or an IP address); turns TLS on.
+ * Returns PMC_OK, PMC_NULL_ARGUMENT, PMC_INVALID_ARGUMENT (not UTF-8) or
+ * PMC_CONFIG_ERROR (not a DNS name or IP address).
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer; `name` a NUL-terminated string.
+ */
+pmc_status pmc_options_set_tls_server_name(struct pmc_options *opts,
+                                           const char *name,
+                                           struct pmc_error **err);
+
+/**
+ * The oldest TLS version accepted: "1.2" (the default) or "1.3"
+ * (`minimum_version`); turns TLS on.
+ * Returns PMC_OK, PMC_NULL_ARGUMENT or PMC_INVALID_ARGUMENT (another
+ * version).
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer; `version` a NUL-terminated
+ * string.
+ */
+pmc_status pmc_options_set_tls_min_version(struct pmc_options *opts,
+                                           const char *version,
+                                           struct pmc_error **err);
+
+/**
+ * FOR TESTS ONLY: accept any server certificate from anyone, unchecked
+ * (`check_hostname = False` with `verify_mode = CERT_NONE`). The traffic
+ * is encrypted but anyone on the path can read and change it. Never ship
+ * this. Turns TLS on.
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer.
+ */
+pmc_status pmc_options_set_tls_insecure_no_verify_testing_only(struct pmc_options *opts,
+                                                               bool value,
+                                                               struct pmc_error **err);
+
+/**
+ * Log in with memcached's ASCII authentication (`memcached -Y authfile`)
+ * on every new connection, before any command: a wrong user name or
+ * password gives PMC_AUTH_ERROR on the first command (as does a server
+ * that wants a login when none is set). NULL for both turns it off.
+ * Returns PMC_OK, PMC_NULL_ARGUMENT (one of the two NULL),
+ * PMC_INVALID_ARGUMENT (not UTF-8) or PMC_CONFIG_ERROR (empty, or with a
+ * space or control character: memcached splits the login at a space).
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer; `username` and `password`
+ * NUL-terminated strings, or both NULL.
+ */
+pmc_status pmc_options_set_auth(struct pmc_options *opts,
+                                const char *username,
+                                const char *password,
+                                struct pmc_error **err);
 
 /**
  * Give the client pymemcache's CompressedSerde behaviour, for every kind of

@@ -823,6 +823,73 @@ class Options {
                               std::chrono::milliseconds max) && {
     return std::move(reconnect_backoff(initial, max));
   }
+  /// TLS on TCP connections (memcached -Z; default off). With no CA file
+  /// or directory, the system's store is trusted. Every tls_* setter turns
+  /// TLS on; tls(false) turns it off and forgets them. Handshake failures
+  /// throw NetworkError with PMC_TLS_ERROR and what failed.
+  Options &tls(bool on = true) & {
+    detail::check(pmc_options_set_tls(o_, on, detail::err()));
+    return *this;
+  }
+  /// tls() on a temporary Options, which it returns as an rvalue.
+  Options &&tls(bool on = true) && { return std::move(tls(on)); }
+  /// Trust the CA certificates of a PEM file (Python's `cafile=`).
+  Options &tls_ca_file(std::string_view path) & {
+    detail::check(pmc_options_set_tls_ca_file(o_, detail::c_string(path, "path").c_str(), detail::err()));
+    return *this;
+  }
+  /// tls_ca_file() on a temporary Options, which it returns as an rvalue.
+  Options &&tls_ca_file(std::string_view path) && { return std::move(tls_ca_file(path)); }
+  /// Trust the CA certificates of every PEM file in a directory (`capath=`).
+  Options &tls_ca_dir(std::string_view path) & {
+    detail::check(pmc_options_set_tls_ca_dir(o_, detail::c_string(path, "path").c_str(), detail::err()));
+    return *this;
+  }
+  /// tls_ca_dir() on a temporary Options, which it returns as an rvalue.
+  Options &&tls_ca_dir(std::string_view path) && { return std::move(tls_ca_dir(path)); }
+  /// Trust the system's certificate store too (`load_default_certs()`).
+  Options &tls_system_roots(bool on = true) & {
+    detail::check(pmc_options_set_tls_system_roots(o_, on, detail::err()));
+    return *this;
+  }
+  /// tls_system_roots() on a temporary Options, which it returns as an rvalue.
+  Options &&tls_system_roots(bool on = true) && { return std::move(tls_system_roots(on)); }
+  /// Present a client certificate (PEM chain and key) for mutual TLS.
+  Options &tls_client_cert(std::string_view cert, std::string_view key) & {
+    detail::check(pmc_options_set_tls_client_cert(o_, detail::c_string(cert, "cert").c_str(), detail::c_string(key, "key").c_str(), detail::err()));
+    return *this;
+  }
+  /// tls_client_cert() on a temporary Options, which it returns as an rvalue.
+  Options &&tls_client_cert(std::string_view cert, std::string_view key) && { return std::move(tls_client_cert(cert, key)); }
+  /// The name for SNI and certificate checks (default: the address's host).
+  Options &tls_server_name(std::string_view name) & {
+    detail::check(pmc_options_set_tls_server_name(o_, detail::c_string(name, "name").c_str(), detail::err()));
+    return *this;
+  }
+  /// tls_server_name() on a temporary Options, which it returns as an rvalue.
+  Options &&tls_server_name(std::string_view name) && { return std::move(tls_server_name(name)); }
+  /// The oldest TLS version accepted: "1.2" (default) or "1.3".
+  Options &tls_min_version(std::string_view version) & {
+    detail::check(pmc_options_set_tls_min_version(o_, detail::c_string(version, "version").c_str(), detail::err()));
+    return *this;
+  }
+  /// tls_min_version() on a temporary Options, which it returns as an rvalue.
+  Options &&tls_min_version(std::string_view version) && { return std::move(tls_min_version(version)); }
+  /// FOR TESTS ONLY: accept any server certificate, unchecked. Never ship.
+  Options &tls_insecure_no_verify_testing_only(bool on = true) & {
+    detail::check(pmc_options_set_tls_insecure_no_verify_testing_only(o_, on, detail::err()));
+    return *this;
+  }
+  /// tls_insecure_no_verify_testing_only() on a temporary Options, which it returns as an rvalue.
+  Options &&tls_insecure_no_verify_testing_only(bool on = true) && { return std::move(tls_insecure_no_verify_testing_only(on)); }
+  /// memcached's ASCII authentication (-Y) on every new connection; a
+  /// wrong password throws NetworkError with PMC_AUTH_ERROR.
+  Options &auth(std::string_view username, std::string_view password) & {
+    detail::check(pmc_options_set_auth(o_, detail::c_string(username, "username").c_str(), detail::c_string(password, "password").c_str(), detail::err()));
+    return *this;
+  }
+  /// auth() on a temporary Options, which it returns as an rvalue.
+  Options &&auth(std::string_view username, std::string_view password) && { return std::move(auth(username, password)); }
   /// TCP_NODELAY (default off, as pymemcache; on is recommended: without it
   /// a noreply command followed by a request can wait ~40 ms).
   Options &no_delay(bool on = true) & {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what building and testing need on a fresh Debian machine, only if
 # something is missing: memcached, cmake, a C compiler, valgrind, pkg-config,
+# openssl (the command, for the C TLS test's certificates),
 # and cargo-c (for the install test: scripts/install-cargo-c.sh builds it).
 set -euo pipefail
 need=()
@@ -10,6 +11,8 @@ command -v cc >/dev/null || need+=(gcc)
 command -v c++ >/dev/null || need+=(g++)
 command -v valgrind >/dev/null || need+=(valgrind)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+# examples-c/tls-fixture.sh: certificates for the C TLS test
+command -v openssl >/dev/null || need+=(openssl)
 # tests/hardening.rs: a network namespace (unshare -n) with its own loopback
 command -v ip >/dev/null || need+=(iproute2)
 command -v unshare >/dev/null || need+=(util-linux)

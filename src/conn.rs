@@ -1,10 +1,13 @@
 //! One connection to one server: TCP or UNIX socket, with timeouts, and a
 //! read buffer that lines and value blocks are parsed from without per-byte
-//! system calls or rescans.
+//! system calls or rescans. Over TCP it may be secured with TLS (rustls,
+//! `ConnectOptions::tls`) and logged in with memcached's ASCII
+//! authentication (`ConnectOptions::auth`); both happen when it is opened.
 
 use crate::addr::ServerAddr;
 use crate::error::{Error, Result};
-use std::io::{self, IoSlice, Write};
+use crate::tls::{AuthCredentials, TlsConfig};
+use std::io::{self, BufRead, IoSlice, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -21,6 +24,11 @@ pub struct ConnectOptions {
     pub no_delay: bool,
     /// Set SO_KEEPALIVE.
     pub keepalive: bool,
+    /// Secure TCP connections with TLS (`None`: plaintext). UNIX sockets
+    /// stay plaintext: memcached serves TLS on its TCP listeners only.
+    pub tls: Option<TlsConfig>,
+    /// Log in with memcached's ASCII authentication on every new connection.
+    pub auth: Option<AuthCredentials>,
 }
 
 enum Stream {
@@ -226,16 +234,52 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// An open connection with its read buffer.
 pub struct Conn {
-    stream: Stream,
+    io: Io,
     buf: Vec<u8>,
     start: usize,
     end: usize,
+}
+
+/// The byte stream of a connection: the socket, and the TLS session that
+/// encrypts it when there is one.
+struct Io {
+    stream: Stream,
+    tls: Option<Box<rustls::ClientConnection>>,
     /// When the current call must be over: every read and write first waits
     /// (poll) no longer than what is left. `None`: only the socket timeouts.
     deadline: Option<Instant>,
     /// The limit on each read and write (`ConnectOptions::timeout`), which
     /// the wait for the deadline keeps as well.
     op_timeout: Option<Duration>,
+    /// True once the server has sent a byte: a plaintext connection closed
+    /// or reset before that is likely a TLS-only server.
+    answered: bool,
+    /// TLS: bytes read from the socket and not yet given to rustls, from
+    /// `staged_at` on.
+    staged: Vec<u8>,
+    staged_at: usize,
+}
+
+/// The most encrypted bytes one read from the socket takes.
+const TLS_READ: usize = 64 * 1024;
+
+/// The error of a plaintext connection the server reset before sending
+/// anything: what a TLS-only memcached (-Z) does with plaintext (it closes
+/// with the request unread). A clean close stays `UnexpectedClose`, which
+/// `shutdown` expects.
+#[cold]
+fn reset_before_answering(e: Error) -> Error {
+    match &e {
+        Error::Io { source, .. } if source.kind() == io::ErrorKind::ConnectionReset => Error::Io {
+            source: io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "the server reset the connection before answering anything: \
+                 is it a TLS-only server (memcached -Z)? then set the TLS options",
+            ),
+            server: Default::default(),
+        },
+        _ => e,
+    }
 }
 
 /// The timeout error of a call whose deadline has passed.
@@ -291,43 +335,85 @@ fn wait_ready(
     }
 }
 
-impl Conn {
-    /// Open a connection to `addr`.
-    pub fn open(addr: &ServerAddr, opts: &ConnectOptions) -> Result<Conn> {
-        let stream = Stream::open(addr, opts).map_err(|e| Error::from_io(e, "connect"))?;
-        Ok(Conn {
-            stream,
-            buf: Vec::with_capacity(READ_CHUNK),
-            start: 0,
-            end: 0,
-            deadline: None,
-            op_timeout: opts.timeout,
-        })
-    }
+/// The socket as rustls reads and writes it: `recv` and `send` with
+/// `SEND_FLAGS` (no SIGPIPE) and `flags` (MSG_DONTWAIT under a deadline).
+struct RawSocket {
+    fd: RawFd,
+    flags: libc::c_int,
+}
 
-    /// Bound every following read and write by `deadline` (`None`: only the
-    /// socket's own timeouts).
-    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
-        self.deadline = deadline;
+impl Read for RawSocket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: fd is an open socket and buf is live for its length.
+        let n = unsafe { libc::recv(self.fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+}
+
+impl Write for RawSocket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        send_vectored_flags(self.fd, &[IoSlice::new(buf)], self.flags)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        send_vectored_flags(self.fd, bufs, self.flags)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A rustls failure as the crate's error, named for a person.
+#[cold]
+fn tls_failure(e: &rustls::Error) -> Error {
+    Error::Tls {
+        text: crate::tls::describe(e),
+        server: Default::default(),
+    }
+}
+
+impl Io {
+    fn fd(&self) -> RawFd {
+        self.stream.fd()
     }
 
     fn wait_readable(&self) -> Result<()> {
         match self.deadline {
-            Some(d) => wait_ready(self.stream.fd(), libc::POLLIN, d, self.op_timeout, "read"),
+            Some(d) => wait_ready(self.fd(), libc::POLLIN, d, self.op_timeout, "read"),
             None => Ok(()),
         }
     }
 
     fn wait_writable(&self) -> Result<()> {
         match self.deadline {
-            Some(d) => wait_ready(self.stream.fd(), libc::POLLOUT, d, self.op_timeout, "write"),
+            Some(d) => wait_ready(self.fd(), libc::POLLOUT, d, self.op_timeout, "write"),
             None => Ok(()),
         }
     }
 
+    /// Read 1 to `want` bytes into the spare capacity of `out` (see
+    /// `recv_into`); the server closing is `UnexpectedClose`.
+    fn recv(&mut self, out: &mut Vec<u8>, want: usize) -> Result<usize> {
+        if self.tls.is_some() {
+            return self.tls_recv(out, want);
+        }
+        self.wait_readable()?;
+        match recv_into(self.fd(), out, want) {
+            Ok(n) => {
+                self.answered = true;
+                Ok(n)
+            }
+            Err(e) if !self.answered => Err(reset_before_answering(e)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Write all of `data`.
-    pub fn write_all(&mut self, data: &[u8]) -> Result<()> {
-        if self.deadline.is_some() {
+    fn write_all(&mut self, data: &[u8]) -> Result<()> {
+        if self.deadline.is_some() || self.tls.is_some() {
             return self.write_all_vectored(&[data]);
         }
         self.stream
@@ -337,19 +423,23 @@ impl Conn {
 
     /// Write several buffers as one stream of bytes, with as few system
     /// calls as the kernel allows.
-    pub fn write_all_vectored(&mut self, parts: &[&[u8]]) -> Result<()> {
+    fn write_all_vectored(&mut self, parts: &[&[u8]]) -> Result<()> {
         let mut idx = 0;
         let mut off = 0;
         while idx < parts.len() {
-            self.wait_writable()?;
             let slices: Vec<IoSlice<'_>> = std::iter::once(IoSlice::new(&parts[idx][off..]))
                 .chain(parts[idx + 1..].iter().map(|p| IoSlice::new(p)))
                 .collect();
-            let sent = match self.deadline {
-                // Without waiting: poll said there is room, and a blocking
-                // send of more than that room would outlive the deadline.
-                Some(_) => send_vectored_flags(self.stream.fd(), &slices, libc::MSG_DONTWAIT),
-                None => self.stream.write_vectored(&slices),
+            let sent = if self.tls.is_some() {
+                return self.tls_write_all(&parts[idx..], off);
+            } else {
+                self.wait_writable()?;
+                match self.deadline {
+                    // Without waiting: poll said there is room, and a blocking
+                    // send of more than that room would outlive the deadline.
+                    Some(_) => send_vectored_flags(self.fd(), &slices, libc::MSG_DONTWAIT),
+                    None => self.stream.write_vectored(&slices),
+                }
             };
             let mut n = match sent {
                 Ok(0) => {
@@ -375,6 +465,261 @@ impl Conn {
         Ok(())
     }
 
+    /// `write_all_vectored` over TLS, from byte `off` of `parts[0]`.
+    ///
+    /// Requests holding several commands (pipelined batches) are cut into
+    /// TLS records at every line end, so that a record never runs past the
+    /// end of a command: memcached before 1.6.39 stops reading when the
+    /// payload of a `set` ends inside a record and the next command waits
+    /// in OpenSSL's buffer (fixed upstream in "tls: fix potential hang when
+    /// pipelining sets"). A single command goes out as one record.
+    fn tls_write_all(&mut self, parts: &[&[u8]], off: usize) -> Result<()> {
+        // More than two line ends: more than one command (a storage
+        // command has two). Counted with the word-at-a-time search.
+        let mut lines = 0;
+        'count: for (i, p) in parts.iter().enumerate() {
+            let mut rest = if i == 0 { &p[off..] } else { p };
+            while let Some(at) = crate::protocol::scan::find_byte(rest, b'\n') {
+                lines += 1;
+                if lines > 2 {
+                    break 'count;
+                }
+                rest = &rest[at + 1..];
+            }
+        }
+        let split = lines > 2;
+        for (i, p) in parts.iter().enumerate() {
+            let mut rest = if i == 0 { &p[off..] } else { p };
+            while !rest.is_empty() {
+                let seg = match crate::protocol::scan::find_byte(rest, b'\n') {
+                    Some(at) if split => at + 1,
+                    _ => rest.len(),
+                };
+                let tls = self.tls.as_mut().expect("TLS session");
+                let n = tls
+                    .writer()
+                    .write(&rest[..seg])
+                    .map_err(|e| Error::from_io(e, "write"))?;
+                rest = &rest[n..];
+                // rustls's output buffer (64 KiB) is full: send it.
+                if n < seg {
+                    self.tls_flush()?;
+                }
+            }
+        }
+        self.tls_flush()
+    }
+
+    /// Send every TLS record rustls has ready.
+    fn tls_flush(&mut self) -> Result<()> {
+        let flags = if self.deadline.is_some() {
+            libc::MSG_DONTWAIT
+        } else {
+            0
+        };
+        while self.tls.as_ref().is_some_and(|t| t.wants_write()) {
+            self.wait_writable()?;
+            let mut sock = RawSocket {
+                fd: self.fd(),
+                flags,
+            };
+            let tls = self.tls.as_mut().expect("TLS session");
+            match tls.write_tls(&mut sock) {
+                Ok(0) => {
+                    return Err(Error::from_io(
+                        io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes"),
+                        "write",
+                    ))
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.deadline.is_some() => {}
+                Err(e) => return Err(Error::from_io(e, "write")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Read what the socket has into rustls and decrypt it. The server
+    /// closing is `UnexpectedClose`; a TLS failure (a bad record, an alert
+    /// such as a refused client certificate) is `Error::Tls`.
+    fn tls_read_records(&mut self) -> Result<()> {
+        if self.staged_at == self.staged.len() {
+            // One system call takes whatever the socket holds (rustls's own
+            // reads take 4 KiB at a time); rustls is fed from it below.
+            self.staged.clear();
+            self.staged_at = 0;
+            self.wait_readable()?;
+            recv_into(self.fd(), &mut self.staged, TLS_READ)?;
+        }
+        let Io {
+            tls,
+            staged,
+            staged_at,
+            stream,
+            ..
+        } = self;
+        let tls = tls.as_mut().expect("TLS session");
+        let mut src = &staged[*staged_at..];
+        let n = tls
+            .read_tls(&mut src)
+            .map_err(|e| Error::from_io(e, "read"))?;
+        *staged_at += n;
+        if let Err(e) = tls.process_new_packets() {
+            // Tell the server why (the alert rustls queued), if it listens.
+            let mut sock = RawSocket {
+                fd: stream.fd(),
+                flags: libc::MSG_DONTWAIT,
+            };
+            let _ = tls.write_tls(&mut sock);
+            return Err(tls_failure(&e));
+        }
+        Ok(())
+    }
+
+    /// `recv` over TLS: decrypted bytes already held by rustls first, else
+    /// records read from the socket until some come.
+    fn tls_recv(&mut self, out: &mut Vec<u8>, want: usize) -> Result<usize> {
+        loop {
+            let tls = self.tls.as_mut().expect("TLS session");
+            let mut reader = tls.reader();
+            match reader.fill_buf() {
+                // The server ended the session (close_notify).
+                Ok([]) => {
+                    return Err(Error::UnexpectedClose {
+                        server: Default::default(),
+                    })
+                }
+                Ok(chunk) => {
+                    let spare = out.spare_capacity_mut();
+                    let n = chunk.len().min(want).min(spare.len());
+                    // SAFETY: n bytes fit the spare capacity, and the
+                    // regions are distinct (rustls's buffer and `out`).
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            chunk.as_ptr(),
+                            spare.as_mut_ptr().cast::<u8>(),
+                            n,
+                        );
+                        out.set_len(out.len() + n);
+                    }
+                    reader.consume(n);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(Error::from_io(e, "read")),
+            }
+            if tls.wants_write() {
+                self.tls_flush()?;
+            }
+            self.tls_read_records()?;
+        }
+    }
+
+    /// Run the TLS handshake to its end.
+    fn tls_handshake(&mut self) -> Result<()> {
+        while self.tls.as_ref().is_some_and(|t| t.is_handshaking()) {
+            if self.tls.as_ref().is_some_and(|t| t.wants_write()) {
+                self.tls_flush()?;
+                continue;
+            }
+            self.tls_read_records().map_err(|e| match e {
+                Error::UnexpectedClose { .. } => Error::Tls {
+                    text: "the server closed the connection during the TLS handshake \
+                           (does it speak TLS? does it want a client certificate?)"
+                        .into(),
+                    server: Default::default(),
+                },
+                Error::Timeout { text, server } => Error::Timeout {
+                    text: format!("TLS handshake: {text}"),
+                    server,
+                },
+                e => e,
+            })?;
+        }
+        self.tls_flush()
+    }
+}
+
+impl Conn {
+    /// Open a connection to `addr`: connect, then the TLS handshake and the
+    /// login the options ask for, all within `connect_timeout`.
+    pub fn open(addr: &ServerAddr, opts: &ConnectOptions) -> Result<Conn> {
+        let setup_deadline = opts.connect_timeout.map(|t| Instant::now() + t);
+        let stream = Stream::open(addr, opts).map_err(|e| Error::from_io(e, "connect"))?;
+        let mut conn = Conn {
+            io: Io {
+                stream,
+                tls: None,
+                deadline: None,
+                op_timeout: opts.timeout,
+                answered: false,
+                staged: Vec::new(),
+                staged_at: 0,
+            },
+            buf: Vec::with_capacity(READ_CHUNK),
+            start: 0,
+            end: 0,
+        };
+        if opts.tls.is_none() && opts.auth.is_none() {
+            return Ok(conn);
+        }
+        conn.io.deadline = setup_deadline;
+        if let (Some(tls), ServerAddr::Tcp { host, .. }) = (&opts.tls, addr) {
+            conn.io.tls = Some(Box::new(tls.session(host)?));
+            conn.io.staged = Vec::with_capacity(TLS_READ);
+            conn.io.tls_handshake()?;
+        }
+        if let Some(auth) = &opts.auth {
+            conn.login(auth)?;
+        }
+        conn.io.deadline = None;
+        Ok(conn)
+    }
+
+    /// memcached's ASCII authentication: a `set` whose value is
+    /// "<user> <password>", answered STORED when accepted.
+    fn login(&mut self, auth: &AuthCredentials) -> Result<()> {
+        let refused = |what: String| Error::Auth {
+            text: format!("login as {:?} failed: {what}", auth.username()),
+            server: Default::default(),
+        };
+        self.write_all(&auth.request())?;
+        match self.read_line() {
+            Ok(b"STORED") => Ok(()),
+            Ok(line) => Err(refused(format!(
+                "the server answered {:?} (wrong user name or password?)",
+                String::from_utf8_lossy(line)
+            ))),
+            Err(Error::UnexpectedClose { .. }) => {
+                Err(refused("the server closed the connection".into()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// True if the connection is secured with TLS.
+    pub fn is_tls(&self) -> bool {
+        self.io.tls.is_some()
+    }
+
+    /// Bound every following read and write by `deadline` (`None`: only the
+    /// socket's own timeouts).
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.io.deadline = deadline;
+    }
+
+    /// Write all of `data`.
+    pub fn write_all(&mut self, data: &[u8]) -> Result<()> {
+        self.io.write_all(data)
+    }
+
+    /// Write several buffers as one stream of bytes, with as few system
+    /// calls as the kernel allows.
+    pub fn write_all_vectored(&mut self, parts: &[&[u8]]) -> Result<()> {
+        self.io.write_all_vectored(parts)
+    }
+
     /// Read more bytes into the buffer; EOF is an unexpected close.
     fn fill(&mut self) -> Result<()> {
         self.fill_upto(usize::MAX)
@@ -396,8 +741,7 @@ impl Conn {
                 self.buf.reserve(self.buf.capacity());
             }
         }
-        self.wait_readable()?;
-        self.end += recv_into(self.stream.fd(), &mut self.buf, max)?;
+        self.end += self.io.recv(&mut self.buf, max)?;
         Ok(())
     }
 
@@ -441,11 +785,8 @@ impl Conn {
             // Straight from the socket into `out`'s spare capacity (see
             // `recv_into`): nothing is zeroed or copied twice.
             let from = out.len();
-            let fd = self.stream.fd();
             while out.len() - from < missing {
-                let res = self
-                    .wait_readable()
-                    .and_then(|()| recv_into(fd, out, missing - (out.len() - from)));
+                let res = self.io.recv(out, missing - (out.len() - from));
                 if let Err(e) = res {
                     out.truncate(from);
                     return Err(e);

@@ -126,6 +126,26 @@ pub enum Error {
     /// The client was configured with contradictory or invalid options.
     #[error("configuration error: {0}")]
     Config(String),
+    /// TLS failed: the handshake (an expired certificate, an unknown CA, a
+    /// name mismatch, a server that does not speak TLS, a refused client
+    /// certificate), unreadable certificate or key files, or a broken TLS
+    /// stream.
+    #[error("TLS error: {text}{server}")]
+    Tls {
+        /// What failed.
+        text: String,
+        /// Where it happened.
+        server: ServerTag,
+    },
+    /// memcached's ASCII authentication (`-Y`) failed: a wrong user name or
+    /// password, or a server that wants credentials none were given for.
+    #[error("authentication error: {text}{server}")]
+    Auth {
+        /// What the server said.
+        text: String,
+        /// Where it happened.
+        server: ServerTag,
+    },
 }
 
 /// The kind of an error, without its details: what `RetryingClient` is
@@ -166,6 +186,10 @@ pub enum ErrorKind {
     SerdeCallback,
     /// `Error::Config`
     Config,
+    /// `Error::Tls`
+    Tls,
+    /// `Error::Auth`
+    Auth,
 }
 
 /// Shorthand for results of this crate.
@@ -183,6 +207,8 @@ impl Error {
             | Error::UnexpectedClose { server }
             | Error::Timeout { server, .. }
             | Error::Io { server, .. }
+            | Error::Tls { server, .. }
+            | Error::Auth { server, .. }
             | Error::TooLarge { server, .. } => *server = tag,
             Error::IllegalInput(_)
             | Error::Config(_)
@@ -217,6 +243,8 @@ impl Error {
             Error::Corrupt(_) => ErrorKind::Corrupt,
             Error::SerdeCallback { .. } => ErrorKind::SerdeCallback,
             Error::Config(_) => ErrorKind::Config,
+            Error::Tls { .. } => ErrorKind::Tls,
+            Error::Auth { .. } => ErrorKind::Auth,
         }
     }
 
@@ -257,7 +285,16 @@ impl Error {
     pub fn from_reply_line(line: &[u8]) -> Self {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let server = ServerTag::default();
-        if let Some(rest) = line.strip_prefix(b"CLIENT_ERROR") {
+        if line == b"CLIENT_ERROR unauthenticated" {
+            // memcached -Y refuses every command of a connection that has
+            // not logged in.
+            Error::Auth {
+                text: "the server requires authentication (memcached -Y): \
+                       give a username and password, or the right ones"
+                    .into(),
+                server,
+            }
+        } else if let Some(rest) = line.strip_prefix(b"CLIENT_ERROR") {
             Error::ClientError {
                 text: text(rest.trim_ascii_start()),
                 server,

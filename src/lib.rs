@@ -21,6 +21,7 @@ pub mod key;
 pub mod pool;
 pub mod protocol;
 pub mod serde;
+pub mod tls;
 
 pub use addr::ServerAddr;
 pub use client::{

@@ -2,6 +2,7 @@
 //! every client kind. Every kind must give exactly the table's outcomes.
 
 mod common;
+use common::pki::Pki;
 use common::Memcached;
 use pymemcache::{
     CasOutcome, Client, ClientOptions, Error, FallbackClient, FetchCmd, HashClient, HashOptions,
@@ -297,26 +298,67 @@ struct Kind {
     client: Box<dyn Memcache>,
     reset: Reset,
     _servers: Vec<Memcached>,
+    _pki: Option<Pki>,
 }
 
-fn opts() -> ClientOptions {
+fn plain_opts() -> ClientOptions {
     ClientOptions {
         timeout: Some(Duration::from_secs(5)),
         ..Default::default()
     }
 }
 
-fn flusher(addrs: Vec<String>) -> Reset {
+/// How the servers of a kind are reached: plaintext, or TLS with
+/// certificates made for the run.
+struct Net {
+    opts: ClientOptions,
+    pki: Option<Pki>,
+}
+
+impl Net {
+    fn plain() -> Net {
+        Net {
+            opts: plain_opts(),
+            pki: None,
+        }
+    }
+
+    fn tls() -> Net {
+        let pki = Pki::new();
+        let tls = pymemcache::tls::TlsConfig::new(pki.client_tls()).unwrap();
+        Net {
+            opts: ClientOptions {
+                tls: Some(tls),
+                ..plain_opts()
+            },
+            pki: Some(pki),
+        }
+    }
+
+    fn tcp(&self) -> Memcached {
+        match &self.pki {
+            None => Memcached::tcp(&[]),
+            Some(pki) => Memcached::tcp_with(&Pki::server_args(&pki.server), self.opts.clone()),
+        }
+    }
+}
+
+fn flusher(addrs: Vec<String>, opts: ClientOptions) -> Reset {
     Box::new(move |_| {
         for a in &addrs {
-            let c = Client::new(a, &opts()).unwrap();
+            let c = Client::new(a, &opts).unwrap();
             c.flush_all(0, Some(false)).unwrap();
         }
     })
 }
 
 fn kind(name: &'static str) -> Kind {
-    let tcp = || Memcached::tcp(&[]);
+    kind_on(name, Net::plain())
+}
+
+fn kind_on(name: &'static str, net: Net) -> Kind {
+    let opts = || net.opts.clone();
+    let tcp = || net.tcp();
     let (client, servers): (Box<dyn Memcache>, Vec<Memcached>) = match name {
         "client-tcp" => {
             let m = tcp();
@@ -371,6 +413,7 @@ fn kind(name: &'static str) -> Kind {
                 client: Box::new(MockClient::new(&opts()).unwrap()),
                 reset: Box::new(|c: &dyn Memcache| c.flush_all(0, Some(false)).unwrap()),
                 _servers: Vec::new(),
+                _pki: None,
             };
         }
         other => panic!("unknown kind {other}"),
@@ -378,8 +421,9 @@ fn kind(name: &'static str) -> Kind {
     Kind {
         name,
         client,
-        reset: flusher(servers.iter().map(|m| m.addr()).collect()),
+        reset: flusher(servers.iter().map(|m| m.addr()).collect(), net.opts.clone()),
         _servers: servers,
+        _pki: net.pki,
     }
 }
 
@@ -487,4 +531,31 @@ fn retrying() {
 #[test]
 fn mock() {
     conform(kind("mock"));
+}
+
+// The same table over TLS (memcached -Z, certificates made for the run).
+
+#[test]
+fn tls_client_tcp() {
+    conform(kind_on("client-tcp", Net::tls()));
+}
+
+#[test]
+fn tls_pooled() {
+    conform(kind_on("pooled", Net::tls()));
+}
+
+#[test]
+fn tls_hash_three_servers() {
+    conform(kind_on("hash-3", Net::tls()));
+}
+
+#[test]
+fn tls_fallback() {
+    conform(kind_on("fallback", Net::tls()));
+}
+
+#[test]
+fn tls_retrying() {
+    conform(kind_on("retrying", Net::tls()));
 }

@@ -83,8 +83,33 @@ export interface ClientOptions {
    * 0 or false turns it off (every call connects, as pymemcache).
    */
   reconnectBackoff?: false | 0 | true | { initial?: number; max?: number };
+  /**
+   * TLS on TCP connections (memcached -Z): true trusts the system's store;
+   * an object maps pymemcache's tls_context. Failures throw TlsError.
+   */
+  tls?: boolean | TlsOptions;
+  /** memcached ASCII authentication (-Y); a wrong password throws AuthError. */
+  auth?: { username: string; password: string };
   /** Your own serializer, run on every value stored and read. A throw fails the command with SERDE_CALLBACK. */
   serde?: { serialize?: SerdeFunction; deserialize?: SerdeFunction };
+}
+
+export interface TlsOptions {
+  /** PEM CA certificates to trust (cafile=). */
+  caFile?: string;
+  /** A directory of PEM CA certificates (capath=). */
+  caDir?: string;
+  /** Trust the system's store too (load_default_certs()). */
+  systemRoots?: boolean;
+  /** Client certificate chain and key (PEM) for mutual TLS (load_cert_chain). */
+  clientCert?: string;
+  clientKey?: string;
+  /** Name for SNI and the certificate check; default: the address's host. */
+  serverName?: string;
+  /** "1.2" (default) or "1.3". */
+  minVersion?: '1.2' | '1.3';
+  /** Accept any certificate. Tests only: never in production. */
+  insecureNoVerifyTestingOnly?: boolean;
 }
 
 export interface RetryOptions {
@@ -211,6 +236,7 @@ export const Status: Readonly<{
   OK: 0; MISS: 1; NOT_STORED: 2; EXISTS: 3; NOT_FOUND: 4;
   NULL_ARGUMENT: 10; INVALID_ARGUMENT: 11; ILLEGAL_INPUT: 12; CONFIG_ERROR: 13; TOO_LARGE: 14;
   TIMEOUT: 20; IO_ERROR: 21; UNEXPECTED_CLOSE: 22; POOL_EXHAUSTED: 23; NO_SERVERS: 24;
+  TLS_ERROR: 25; AUTH_ERROR: 26;
   UNKNOWN_COMMAND: 30; CLIENT_ERROR: 31; SERVER_ERROR: 32; UNKNOWN_ERROR: 33;
   NOT_TEXT: 40; NOT_INTEGER: 41; UNSUPPORTED_PICKLE: 42; CORRUPT_VALUE: 43; SERDE_CALLBACK: 44;
   PANIC: 90;
@@ -235,6 +261,8 @@ export class ConfigError extends PymemcacheError {}
 export class TooLargeError extends PymemcacheError {}
 export class ConnectionError extends PymemcacheError {}
 export class TimeoutError extends ConnectionError {}
+export class TlsError extends ConnectionError {}
+export class AuthError extends ConnectionError {}
 export class ServerError extends PymemcacheError {}
 export class ClientError extends PymemcacheError {}
 /** A value of another type than asked for (NOT_TEXT, NOT_INTEGER), or one that cannot be decoded. */

@@ -3,6 +3,11 @@
 #
 #   examples-c/bench/run-bench.sh            # full run, about 2 minutes
 #   examples-c/bench/run-bench.sh --quick    # about 20 seconds
+#   examples-c/bench/run-bench.sh --tls [--quick]
+#       W1 and W3 through pymemcache-rs over TLS vs plaintext (pmc_tls_bench,
+#       tls_bench.c) against two memcached started alike, one with -Z and
+#       certificates made by tls-fixture.sh; and the cost of a handshake per
+#       new connection. Prints a table, writes tls-results.md beside it.
 #   examples-c/bench/run-bench.sh --instructions [W3,W7]
 #       instead of timing: user-space instructions per op of each contender
 #       (valgrind --tool=callgrind, counting only inside the workload's
@@ -51,8 +56,13 @@ if [ "${1:-}" = --instructions ]; then
   command -v valgrind >/dev/null || { echo "valgrind not found" >&2; exit 1; }
 fi
 
+if [ "${1:-}" = --tls ]; then
+  mode=tls
+  shift
+fi
+
 command -v "$memcached" >/dev/null || { echo "memcached not found" >&2; exit 1; }
-if ! pkg-config --exists libmemcached 2>/dev/null; then
+if [ "$mode" != tls ] && ! pkg-config --exists libmemcached 2>/dev/null; then
   echo "libmemcached not found by pkg-config: apt-get install -y libmemcached-dev" >&2
   exit 1
 fi
@@ -66,7 +76,11 @@ step "configure and build pmc_bench ($build)"
 cmake_args=(-DPMC_ROOT="$root" -DCMAKE_BUILD_TYPE=Release)
 if [ -n "${MEMCACHED:-}" ]; then cmake_args+=(-DMEMCACHED_EXECUTABLE="$MEMCACHED"); fi
 cmake -S "$examples" -B "$build" "${cmake_args[@]}" >&2
-cmake --build "$build" --target pmc_bench fixture_probe -j 2 >&2
+if [ "$mode" = tls ]; then
+  cmake --build "$build" --target pmc_tls_bench fixture_probe -j 2 >&2
+else
+  cmake --build "$build" --target pmc_bench fixture_probe -j 2 >&2
+fi
 bench=$build/pmc_bench
 probe=$build/fixture_probe
 
@@ -115,6 +129,47 @@ start_server() {
   cat "$state/$name.log" >&2
   exit 1
 }
+
+if [ "$mode" = tls ]; then
+  step "certificates (tls-fixture.sh certs) and two memcached servers"
+  "$examples/tls-fixture.sh" certs "$state/certs" >&2
+  start_server plain
+  plain=$addr
+  plain_pid=${pids[-1]}
+  # The TLS server, started as the others plus -Z, answers the readiness
+  # probe on a second, plaintext listener (memcached's "notls:").
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    port=$("$probe" free-port)
+    pport=$("$probe" free-port)
+    [ "$port" != "$pport" ] || continue
+    "${pin[@]}" "$memcached" "${user[@]}" -U 0 -t 2 -m 256 -Z \
+      -o "ssl_chain_cert=$state/certs/server.pem,ssl_key=$state/certs/server.key" \
+      -l "127.0.0.1:$port" -l "notls:127.0.0.1:$pport" </dev/null >>"$state/tls.log" 2>&1 &
+    pid=$!
+    if "$probe" wait "127.0.0.1:$pport" "$pid" 10000; then
+      pids+=("$pid")
+      tls=127.0.0.1:$port
+      tls_pid=$pid
+      break
+    fi
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  [ -n "${tls:-}" ] || { echo "could not start the TLS memcached:" >&2; cat "$state/tls.log" >&2; exit 1; }
+  echo "plaintext $plain, TLS $tls" >&2
+  {
+    echo "# pymemcache-rs over TLS vs plaintext"
+    echo
+    echo "${note/all four memcached servers/both memcached servers}. memcached $("$memcached" --version | awk '{print $2}'), -t 2 -m 256; TLS: rustls (ring), TLS 1.3 (AES-128-GCM offered first), ECDSA P-256 certificates. Commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown); load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs."
+    echo
+    PMC_TLS_BENCH_PIDS="$plain_pid $tls_pid" \
+      "${pin[@]}" "$build/pmc_tls_bench" "$@" "$plain" "$tls" "$state/certs/ca.pem"
+  } >"$state/tls-results.md"
+  cp "$state/tls-results.md" "$here/tls-results.md"
+  cat "$here/tls-results.md"
+  echo "==== wrote $here/tls-results.md" >&2
+  exit 0
+fi
 
 step "start memcached servers"
 start_server main

@@ -61,6 +61,7 @@ impl Default for HashOptions {
     }
 }
 
+#[allow(clippy::large_enum_variant)] // one per node, made once
 enum NodeClient {
     Single(Client),
     Pooled(PooledClient),

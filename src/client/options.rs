@@ -4,6 +4,7 @@ use super::BackoffOptions;
 use crate::conn::ConnectOptions;
 use crate::error::Result;
 use crate::key::KeyRules;
+use crate::tls::{AuthCredentials, TlsConfig};
 use std::time::Duration;
 
 /// The default cap on a value's length, sent or received (64 MiB).
@@ -43,6 +44,13 @@ pub struct ClientOptions {
     /// same error; `None`: every call tries to connect (pymemcache). Single
     /// and pooled clients; a hash client has its own retry policy.
     pub reconnect_backoff: Option<BackoffOptions>,
+    /// Secure TCP connections with TLS (pymemcache's `tls_context`);
+    /// `None`: plaintext. Built once with `TlsConfig::new`. The handshake
+    /// is part of connecting: `connect_timeout` covers it.
+    pub tls: Option<TlsConfig>,
+    /// Log in to memcached's ASCII authentication (`memcached -Y`) on every
+    /// new connection; `None`: no login.
+    pub auth: Option<AuthCredentials>,
 }
 
 impl Default for ClientOptions {
@@ -59,6 +67,8 @@ impl Default for ClientOptions {
             allow_unicode_keys: false,
             max_value_len: DEFAULT_MAX_VALUE_LEN,
             reconnect_backoff: Some(BackoffOptions::default()),
+            tls: None,
+            auth: None,
         }
     }
 }
@@ -71,6 +81,8 @@ impl ClientOptions {
             timeout: self.timeout,
             no_delay: self.no_delay,
             keepalive: self.keepalive,
+            tls: self.tls.clone(),
+            auth: self.auth.clone(),
         }
     }
 

@@ -58,8 +58,10 @@ pub(crate) unsafe fn client<'a>(c: *const pmc_client) -> Result<&'a dyn Memcache
 /// several servers, or `pmc_options_set_use_hash_client`, a hash client;
 /// `pmc_options_set_mock`, an in-memory mock client. `opts` is only read: free it whenever you like.
 /// No connection is made until the first command.
-/// Returns PMC_OK, PMC_NULL_ARGUMENT, or PMC_CONFIG_ERROR (no server, a
-/// server given twice, a bad key prefix). A max pool size of 0 is unbounded.
+/// Returns PMC_OK, PMC_NULL_ARGUMENT, PMC_CONFIG_ERROR (no server, a
+/// server given twice, a bad key prefix) or PMC_TLS_ERROR (TLS
+/// certificate, key or CA files that cannot be used). A max pool size of 0
+/// is unbounded.
 ///
 /// # Safety
 /// `opts` is a live options pointer; `out` is writable.
@@ -74,8 +76,9 @@ pub unsafe extern "C" fn pmc_client_new(
         run(|| {
             let o = as_ref(opts, "opts")?;
             let out = as_mut(out, "out")?;
+            let client = o.client_options()?;
             let inner: Box<dyn Memcache> = match o.servers.as_slice() {
-                _ if o.mock => Box::new(check(MockClient::new(&o.client))?),
+                _ if o.mock => Box::new(check(MockClient::new(&client))?),
                 [] if !o.use_hash => {
                     return Err(fail(PMC_CONFIG_ERROR, "no server was added to the options"))
                 }
@@ -87,17 +90,17 @@ pub unsafe extern "C" fn pmc_client_new(
                     };
                     Box::new(check(HashClient::with_hasher(
                         servers,
-                        &o.client,
+                        &client,
                         hash,
                         Box::new(RendezvousHash::with_key_form(o.hash.key_form)),
                     ))?)
                 }
                 [one] if o.use_pooling => Box::new(check(PooledClient::with_addr(
                     one.clone(),
-                    &o.client,
+                    &client,
                     o.pool.clone(),
                 ))?),
-                [one] => Box::new(check(Client::with_addr(one.clone(), &o.client))?),
+                [one] => Box::new(check(Client::with_addr(one.clone(), &client))?),
                 _ => unreachable!("one server, or a hash client"),
             };
             let inner = super::serde::wrap(o, inner);
@@ -1179,6 +1182,8 @@ fn kind_of(status: pmc_status) -> Result<ErrorKind, pmc_status> {
         PMC_UNSUPPORTED_PICKLE => ErrorKind::UnsupportedPickle,
         PMC_CORRUPT_VALUE => ErrorKind::Corrupt,
         PMC_SERDE_CALLBACK => ErrorKind::SerdeCallback,
+        PMC_TLS_ERROR => ErrorKind::Tls,
+        PMC_AUTH_ERROR => ErrorKind::Auth,
         other => {
             return Err(fail(
                 PMC_INVALID_ARGUMENT,

@@ -1,12 +1,16 @@
 //! `pmc_options`: the builder a client is made from.
 
 use super::boundary::{as_mut, boundary, bytes, run, text};
-use super::status::{fail, fail_with, pmc_error, pmc_status, report, PMC_INVALID_ARGUMENT, PMC_OK};
+use super::status::{
+    fail, fail_with, pmc_error, pmc_status, report, PMC_CONFIG_ERROR, PMC_INVALID_ARGUMENT, PMC_OK,
+};
 use crate::addr::ServerAddr;
 use crate::client::{BackoffOptions, ClientOptions, HashOptions};
 use crate::hash::KeyForm;
 use crate::pool::PoolOptions;
+use crate::tls::{AuthCredentials, TlsConfig, TlsOptions, TlsVersion};
 use std::ffi::c_char;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Options for a client: servers and behaviour. Made by `pmc_options_new`,
@@ -24,6 +28,19 @@ pub struct pmc_options {
     pub(crate) mock: bool,
     pub(crate) compression: Option<usize>,
     pub(crate) callbacks: Option<super::serde::Callbacks>,
+    /// TLS as asked for; made into a `TlsConfig` by `pmc_client_new`.
+    pub(crate) tls: Option<TlsOptions>,
+}
+
+impl pmc_options {
+    /// The client options with TLS built (files read, roots loaded).
+    pub(crate) fn client_options(&self) -> Result<ClientOptions, pmc_status> {
+        let mut client = self.client.clone();
+        if let Some(t) = &self.tls {
+            client.tls = Some(TlsConfig::new(t.clone()).map_err(|e| fail_with(&e))?);
+        }
+        Ok(client)
+    }
 }
 
 /// A new options builder with pymemcache's defaults: no servers, no
@@ -43,6 +60,7 @@ pub extern "C" fn pmc_options_new() -> *mut pmc_options {
             mock: false,
             compression: None,
             callbacks: None,
+            tls: None,
         }))
     })
 }
@@ -515,6 +533,260 @@ pub unsafe extern "C" fn pmc_options_set_key_prefix(
             let p = bytes(prefix, len, "prefix")?;
             crate::key::KeyRules::new(p, true).map_err(|e| fail_with(&e))?;
             o.client.key_prefix = p.to_vec();
+            Ok(PMC_OK)
+        }),
+    )
+}
+
+// ---- TLS and authentication ---------------------------------------------
+
+/// Apply one TLS setting, turning TLS on.
+unsafe fn set_tls(
+    opts: *mut pmc_options,
+    apply: impl FnOnce(&mut TlsOptions) -> Result<(), pmc_status>,
+) -> pmc_status {
+    run(|| {
+        let o = as_mut(opts, "opts")?;
+        apply(o.tls.get_or_insert_with(TlsOptions::default))?;
+        Ok(PMC_OK)
+    })
+}
+
+/// Secure TCP connections with TLS (`memcached -Z`), or not (default off).
+/// With TLS on and no CA file or directory set, the server certificate is
+/// checked against the system's store (as Python's
+/// `ssl.create_default_context()`). Every `pmc_options_set_tls_*` setter
+/// turns TLS on; this turns it off again, forgetting those settings. UNIX
+/// sockets stay plaintext: memcached serves TLS on TCP only. The handshake
+/// is part of connecting (`pmc_options_set_connect_timeout_ms` covers it);
+/// a pooled client pays it once per pooled connection, not per call.
+/// Certificate and key files are read by `pmc_client_new`, which fails
+/// with PMC_TLS_ERROR when they cannot be used. Handshake failures give
+/// PMC_TLS_ERROR with a message saying what failed (expired, unknown CA,
+/// name mismatch, not a TLS server, client certificate refused).
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_tls(
+    opts: *mut pmc_options,
+    enabled: bool,
+    err: *mut *mut pmc_error,
+) -> pmc_status {
+    report(
+        err,
+        set(opts, |o| {
+            o.tls = if enabled {
+                o.tls.take().or_else(|| Some(TlsOptions::default()))
+            } else {
+                None
+            }
+        }),
+    )
+}
+
+/// Trust the CA certificates of a PEM file (pymemcache: `cafile=` of
+/// `ssl.create_default_context`); turns TLS on.
+/// Returns PMC_OK, PMC_NULL_ARGUMENT or PMC_INVALID_ARGUMENT (not UTF-8).
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer; `path` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_tls_ca_file(
+    opts: *mut pmc_options,
+    path: *const c_char,
+    err: *mut *mut pmc_error,
+) -> pmc_status {
+    report(
+        err,
+        set_tls(opts, |t| {
+            t.ca_file = Some(PathBuf::from(text(path, "path")?));
+            Ok(())
+        }),
+    )
+}
+
+/// Trust the CA certificates of every PEM file in a directory (`capath=`);
+/// turns TLS on.
+/// Returns PMC_OK, PMC_NULL_ARGUMENT or PMC_INVALID_ARGUMENT (not UTF-8).
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer; `path` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_tls_ca_dir(
+    opts: *mut pmc_options,
+    path: *const c_char,
+    err: *mut *mut pmc_error,
+) -> pmc_status {
+    report(
+        err,
+        set_tls(opts, |t| {
+            t.ca_dir = Some(PathBuf::from(text(path, "path")?));
+            Ok(())
+        }),
+    )
+}
+
+/// Trust the system's certificate store as well as any CA file or
+/// directory (`load_default_certs()`); turns TLS on. Without a CA file or
+/// directory the system's store is used anyway.
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_tls_system_roots(
+    opts: *mut pmc_options,
+    value: bool,
+    err: *mut *mut pmc_error,
+) -> pmc_status {
+    report(
+        err,
+        set_tls(opts, |t| {
+            t.system_roots = value;
+            Ok(())
+        }),
+    )
+}
+
+/// Present a client certificate for mutual TLS (`load_cert_chain(certfile,
+/// keyfile)`): a PEM certificate chain and its PEM private key (PKCS#8,
+/// PKCS#1 or SEC1); turns TLS on.
+/// Returns PMC_OK, PMC_NULL_ARGUMENT or PMC_INVALID_ARGUMENT (not UTF-8).
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer; `cert_path` and `key_path`
+/// NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_tls_client_cert(
+    opts: *mut pmc_options,
+    cert_path: *const c_char,
+    key_path: *const c_char,
+    err: *mut *mut pmc_error,
+) -> pmc_status {
+    report(
+        err,
+        set_tls(opts, |t| {
+            let cert = text(cert_path, "cert_path")?;
+            let key = text(key_path, "key_path")?;
+            t.client_cert_file = Some(PathBuf::from(cert));
+            t.client_key_file = Some(PathBuf::from(key));
+            Ok(())
+        }),
+    )
+}
+
+/// The name sent for SNI and checked against the server's certificate
+/// (`server_hostname=`); by default the host of each server's address (a
+/// name or an IP address); turns TLS on.
+/// Returns PMC_OK, PMC_NULL_ARGUMENT, PMC_INVALID_ARGUMENT (not UTF-8) or
+/// PMC_CONFIG_ERROR (not a DNS name or IP address).
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer; `name` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_tls_server_name(
+    opts: *mut pmc_options,
+    name: *const c_char,
+    err: *mut *mut pmc_error,
+) -> pmc_status {
+    report(
+        err,
+        set_tls(opts, |t| {
+            let name = text(name, "name")?;
+            rustls::pki_types::ServerName::try_from(name)
+                .map_err(|e| fail(PMC_CONFIG_ERROR, &format!("TLS server name {name:?}: {e}")))?;
+            t.server_name = Some(name.to_owned());
+            Ok(())
+        }),
+    )
+}
+
+/// The oldest TLS version accepted: "1.2" (the default) or "1.3"
+/// (`minimum_version`); turns TLS on.
+/// Returns PMC_OK, PMC_NULL_ARGUMENT or PMC_INVALID_ARGUMENT (another
+/// version).
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer; `version` a NUL-terminated
+/// string.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_tls_min_version(
+    opts: *mut pmc_options,
+    version: *const c_char,
+    err: *mut *mut pmc_error,
+) -> pmc_status {
+    report(
+        err,
+        set_tls(opts, |t| {
+            t.min_version = match text(version, "version")? {
+                "1.2" => TlsVersion::Tls12,
+                "1.3" => TlsVersion::Tls13,
+                other => {
+                    return Err(fail(
+                        PMC_INVALID_ARGUMENT,
+                        &format!("TLS version {other:?}: \"1.2\" or \"1.3\""),
+                    ))
+                }
+            };
+            Ok(())
+        }),
+    )
+}
+
+/// FOR TESTS ONLY: accept any server certificate from anyone, unchecked
+/// (`check_hostname = False` with `verify_mode = CERT_NONE`). The traffic
+/// is encrypted but anyone on the path can read and change it. Never ship
+/// this. Turns TLS on.
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_tls_insecure_no_verify_testing_only(
+    opts: *mut pmc_options,
+    value: bool,
+    err: *mut *mut pmc_error,
+) -> pmc_status {
+    report(
+        err,
+        set_tls(opts, |t| {
+            t.insecure_no_verify_testing_only = value;
+            Ok(())
+        }),
+    )
+}
+
+/// Log in with memcached's ASCII authentication (`memcached -Y authfile`)
+/// on every new connection, before any command: a wrong user name or
+/// password gives PMC_AUTH_ERROR on the first command (as does a server
+/// that wants a login when none is set). NULL for both turns it off.
+/// Returns PMC_OK, PMC_NULL_ARGUMENT (one of the two NULL),
+/// PMC_INVALID_ARGUMENT (not UTF-8) or PMC_CONFIG_ERROR (empty, or with a
+/// space or control character: memcached splits the login at a space).
+///
+/// # Safety
+/// `opts` is NULL or a live options pointer; `username` and `password`
+/// NUL-terminated strings, or both NULL.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_options_set_auth(
+    opts: *mut pmc_options,
+    username: *const c_char,
+    password: *const c_char,
+    err: *mut *mut pmc_error,
+) -> pmc_status {
+    report(
+        err,
+        run(|| {
+            let o = as_mut(opts, "opts")?;
+            if username.is_null() && password.is_null() {
+                o.client.auth = None;
+                return Ok(PMC_OK);
+            }
+            let user = text(username, "username")?;
+            let pass = text(password, "password")?;
+            o.client.auth = Some(AuthCredentials::new(user, pass).map_err(|e| fail_with(&e))?);
             Ok(PMC_OK)
         }),
     )

@@ -46,6 +46,14 @@ pub const PMC_UNEXPECTED_CLOSE: pmc_status = 22;
 pub const PMC_POOL_EXHAUSTED: pmc_status = 23;
 /// A hash client has no live server: every server is dead or none was added.
 pub const PMC_NO_SERVERS: pmc_status = 24;
+/// TLS failed: the handshake (the server's certificate expired, is signed
+/// by an unknown CA or is for another name; the server does not speak TLS
+/// or refused the client certificate), unreadable certificate or key
+/// files, or a broken TLS stream. The message says which.
+pub const PMC_TLS_ERROR: pmc_status = 25;
+/// memcached's ASCII authentication (`memcached -Y`) failed: wrong user
+/// name or password, or the server wants credentials none were given for.
+pub const PMC_AUTH_ERROR: pmc_status = 26;
 
 /// The server answered `ERROR` (`MemcacheUnknownCommandError`).
 pub const PMC_UNKNOWN_COMMAND: pmc_status = 30;
@@ -90,6 +98,8 @@ const NAMES: &[(pmc_status, &str)] = &[
     (PMC_UNEXPECTED_CLOSE, "PMC_UNEXPECTED_CLOSE\0"),
     (PMC_POOL_EXHAUSTED, "PMC_POOL_EXHAUSTED\0"),
     (PMC_NO_SERVERS, "PMC_NO_SERVERS\0"),
+    (PMC_TLS_ERROR, "PMC_TLS_ERROR\0"),
+    (PMC_AUTH_ERROR, "PMC_AUTH_ERROR\0"),
     (PMC_UNKNOWN_COMMAND, "PMC_UNKNOWN_COMMAND\0"),
     (PMC_CLIENT_ERROR, "PMC_CLIENT_ERROR\0"),
     (PMC_SERVER_ERROR, "PMC_SERVER_ERROR\0"),
@@ -133,6 +143,8 @@ pub fn status_of(err: &Error) -> pmc_status {
         Error::UnsupportedPickle(_) => PMC_UNSUPPORTED_PICKLE,
         Error::Corrupt(_) => PMC_CORRUPT_VALUE,
         Error::SerdeCallback { .. } => PMC_SERDE_CALLBACK,
+        Error::Tls { .. } => PMC_TLS_ERROR,
+        Error::Auth { .. } => PMC_AUTH_ERROR,
     }
 }
 

@@ -3,6 +3,8 @@
 //! when dropped.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
@@ -26,6 +28,9 @@ pub struct Memcached {
     pub listen: Listen,
     extra: Vec<String>,
     dir: PathBuf,
+    /// For servers that do not answer plaintext (TLS, -Y): the client
+    /// options the readiness check connects with.
+    probe: Option<pymemcache::ClientOptions>,
 }
 
 fn memcached_bin() -> String {
@@ -64,7 +69,23 @@ impl Memcached {
         Self::start(Listen::Unix(dir.join("memcached.sock")), extra)
     }
 
+    /// A server on a free TCP port on 127.0.0.1 that answers only clients
+    /// with `probe`'s options (TLS, authentication): its readiness is
+    /// checked with them.
+    pub fn tcp_with(extra: &[String], probe: pymemcache::ClientOptions) -> Memcached {
+        let extra: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
+        Self::start_probed(Listen::Tcp(free_port()), &extra, Some(probe))
+    }
+
     fn start(listen: Listen, extra: &[&str]) -> Memcached {
+        Self::start_probed(listen, extra, None)
+    }
+
+    fn start_probed(
+        listen: Listen,
+        extra: &[&str],
+        probe: Option<pymemcache::ClientOptions>,
+    ) -> Memcached {
         let dir = match &listen {
             Listen::Unix(p) => p.parent().unwrap().to_path_buf(),
             Listen::Tcp(_) => temp_dir(),
@@ -74,6 +95,7 @@ impl Memcached {
             listen,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             dir,
+            probe,
         };
         m.launch(true);
         m
@@ -157,6 +179,21 @@ impl Memcached {
 
     /// The pid the server on the address reports, if one answers.
     fn answering_pid(&self) -> Option<u32> {
+        if let Some(opts) = &self.probe {
+            let opts = pymemcache::ClientOptions {
+                timeout: Some(Duration::from_secs(2)),
+                connect_timeout: Some(Duration::from_secs(2)),
+                reconnect_backoff: None,
+                ..opts.clone()
+            };
+            let c = pymemcache::Client::new(&self.addr(), &opts).ok()?;
+            let stats = pymemcache::Memcache::stats(&c, &[]).ok()?;
+            return stats
+                .iter()
+                .flat_map(|s| &s.stats)
+                .find(|s| s.name == "pid")
+                .and_then(|s| s.raw.parse().ok());
+        }
         fn ask(mut s: impl Read + Write) -> Option<u32> {
             s.write_all(b"stats\r\n").ok()?;
             let mut reply = Vec::new();

@@ -87,10 +87,40 @@ type Options struct {
 	RetryAttempts *int          // nil: library default (2)
 	RetryTimeout  time.Duration // 0: library default (1s)
 	DeadTimeout   time.Duration // 0: library default (60s)
+	// TLS, when not nil, secures TCP connections (memcached -Z); see
+	// TLSOptions. Handshake failures are ErrTLS with what failed.
+	TLS *TLSOptions
+	// Auth, when not nil, logs in with memcached's ASCII authentication
+	// (memcached -Y) on every new connection; a wrong password is ErrAuth.
+	Auth *Auth
+
 	// HashKeyForm: place keys where pymemcache places them when the fleet's
 	// Python services pass keys as str (KeyFormText, the default) or as
 	// bytes (KeyFormPythonBytes). Another value makes New fail.
 	HashKeyForm KeyForm
+}
+
+// TLSOptions map pymemcache's tls_context (an ssl.SSLContext): with no
+// CAFile or CADir the system's store is trusted. The handshake is part of
+// connecting (ConnectTimeout covers it); a pooled client pays it once per
+// connection. UNIX sockets stay plaintext.
+type TLSOptions struct {
+	CAFile      string // cafile=: PEM CA certificates to trust
+	CADir       string // capath=: a directory of PEM CA certificates
+	SystemRoots bool   // load_default_certs(): the system's store as well
+	// ClientCertFile and ClientKeyFile: load_cert_chain, for mutual TLS.
+	ClientCertFile, ClientKeyFile string
+	// ServerName for SNI and the certificate check; "": the address's host.
+	ServerName string
+	// MinVersion: "1.2" (the default) or "1.3".
+	MinVersion string
+	// InsecureNoVerifyTestingOnly accepts any certificate. Tests only.
+	InsecureNoVerifyTestingOnly bool
+}
+
+// Auth holds memcached ASCII authentication credentials (no spaces).
+type Auth struct {
+	Username, Password string
 }
 
 // Backoff is the reconnect backoff window (see Options.ReconnectBackoff).
@@ -154,6 +184,45 @@ func (opts *Options) setters(o *C.pmc_options) []optionSetter {
 		n := C.uint32_t(*opts.RetryAttempts)
 		s = append(s, optionSetter{"retry_attempts", true, func(e **C.pmc_error) C.pmc_status {
 			return C.pmc_options_set_retry_attempts(o, n, e)
+		}})
+	}
+	if t := opts.TLS; t != nil {
+		s = append(s, optionSetter{"tls", true, func(e **C.pmc_error) C.pmc_status { return C.pmc_options_set_tls(o, true, e) }})
+		str := func(name, v string, f func(cs *C.char, e **C.pmc_error) C.pmc_status) {
+			s = append(s, optionSetter{name, v != "", func(e **C.pmc_error) C.pmc_status {
+				cs := C.CString(v)
+				defer C.free(unsafe.Pointer(cs))
+				return f(cs, e)
+			}})
+		}
+		str("tls_ca_file", t.CAFile, func(cs *C.char, e **C.pmc_error) C.pmc_status { return C.pmc_options_set_tls_ca_file(o, cs, e) })
+		str("tls_ca_dir", t.CADir, func(cs *C.char, e **C.pmc_error) C.pmc_status { return C.pmc_options_set_tls_ca_dir(o, cs, e) })
+		str("tls_server_name", t.ServerName, func(cs *C.char, e **C.pmc_error) C.pmc_status {
+			return C.pmc_options_set_tls_server_name(o, cs, e)
+		})
+		str("tls_min_version", t.MinVersion, func(cs *C.char, e **C.pmc_error) C.pmc_status {
+			return C.pmc_options_set_tls_min_version(o, cs, e)
+		})
+		s = append(s,
+			optionSetter{"tls_system_roots", t.SystemRoots, func(e **C.pmc_error) C.pmc_status {
+				return C.pmc_options_set_tls_system_roots(o, true, e)
+			}},
+			optionSetter{"tls_insecure_no_verify_testing_only", t.InsecureNoVerifyTestingOnly, func(e **C.pmc_error) C.pmc_status {
+				return C.pmc_options_set_tls_insecure_no_verify_testing_only(o, true, e)
+			}},
+			optionSetter{"tls_client_cert", t.ClientCertFile != "" || t.ClientKeyFile != "", func(e **C.pmc_error) C.pmc_status {
+				cc, ck := C.CString(t.ClientCertFile), C.CString(t.ClientKeyFile)
+				defer C.free(unsafe.Pointer(cc))
+				defer C.free(unsafe.Pointer(ck))
+				return C.pmc_options_set_tls_client_cert(o, cc, ck, e)
+			}})
+	}
+	if a := opts.Auth; a != nil {
+		s = append(s, optionSetter{"auth", true, func(e **C.pmc_error) C.pmc_status {
+			cu, cp := C.CString(a.Username), C.CString(a.Password)
+			defer C.free(unsafe.Pointer(cu))
+			defer C.free(unsafe.Pointer(cp))
+			return C.pmc_options_set_auth(o, cu, cp, e)
 		}})
 	}
 	if opts.Compression != nil {

@@ -65,6 +65,8 @@ const (
 	StatusUnexpectedClose   Status = C.PMC_UNEXPECTED_CLOSE
 	StatusPoolExhausted     Status = C.PMC_POOL_EXHAUSTED
 	StatusNoServers         Status = C.PMC_NO_SERVERS
+	StatusTLSError          Status = C.PMC_TLS_ERROR
+	StatusAuthError         Status = C.PMC_AUTH_ERROR
 	StatusUnknownCommand    Status = C.PMC_UNKNOWN_COMMAND
 	StatusClientError       Status = C.PMC_CLIENT_ERROR
 	StatusServerError       Status = C.PMC_SERVER_ERROR
@@ -130,6 +132,8 @@ var (
 	ErrUnexpectedClose   = &Error{Status: StatusUnexpectedClose}
 	ErrPoolExhausted     = &Error{Status: StatusPoolExhausted}
 	ErrNoServers         = &Error{Status: StatusNoServers}
+	ErrTLS               = &Error{Status: StatusTLSError}
+	ErrAuth              = &Error{Status: StatusAuthError}
 	ErrUnknownCommand    = &Error{Status: StatusUnknownCommand}
 	ErrClientError       = &Error{Status: StatusClientError}
 	ErrServerError       = &Error{Status: StatusServerError}

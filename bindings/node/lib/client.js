@@ -86,6 +86,27 @@ function buildOptions(servers, options, callbacks) {
       const max = typeof rb === 'object' ? ms(rb.max ?? Math.max(1000, initial)) : 1000;
       check('reconnectBackoff', C.options_set_reconnect_backoff_ms, [opts, initial, max]);
     }
+    if (o.tls !== undefined && o.tls !== null && o.tls !== false) {
+      // tls: true (system roots), or {caFile, caDir, systemRoots, clientCert,
+      // clientKey, serverName, minVersion, insecureNoVerifyTestingOnly}.
+      const t = typeof o.tls === 'object' ? o.tls : {};
+      check('tls', C.options_set_tls, [opts, true]);
+      if (t.caFile != null) check('tls.caFile', C.options_set_tls_ca_file, [opts, String(t.caFile)]);
+      if (t.caDir != null) check('tls.caDir', C.options_set_tls_ca_dir, [opts, String(t.caDir)]);
+      if (t.systemRoots) check('tls.systemRoots', C.options_set_tls_system_roots, [opts, true]);
+      if (t.clientCert != null || t.clientKey != null) {
+        check('tls.clientCert', C.options_set_tls_client_cert,
+          [opts, String(t.clientCert ?? ''), String(t.clientKey ?? '')]);
+      }
+      if (t.serverName != null) check('tls.serverName', C.options_set_tls_server_name, [opts, String(t.serverName)]);
+      if (t.minVersion != null) check('tls.minVersion', C.options_set_tls_min_version, [opts, String(t.minVersion)]);
+      if (t.insecureNoVerifyTestingOnly) {
+        check('tls.insecureNoVerifyTestingOnly', C.options_set_tls_insecure_no_verify_testing_only, [opts, true]);
+      }
+    }
+    if (o.auth !== undefined && o.auth !== null) {
+      check('auth', C.options_set_auth, [opts, String(o.auth.username), String(o.auth.password)]);
+    }
     if (o.serde) {
       const ser = serdeCallback('serialize', o.serde.serialize);
       const de = serdeCallback('deserialize', o.serde.deserialize);

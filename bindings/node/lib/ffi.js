@@ -111,6 +111,19 @@ const C = {
     'size_t len)'),
   options_set_reconnect_backoff_ms: fn('pmc_status pmc_options_set_reconnect_backoff_ms(pmc_options *opts, ' +
     'uint32_t initial_ms, uint32_t max_ms)'),
+  options_set_tls: fn('pmc_status pmc_options_set_tls(pmc_options *opts, bool enabled)'),
+  options_set_tls_ca_file: fn('pmc_status pmc_options_set_tls_ca_file(pmc_options *opts, const char *path)'),
+  options_set_tls_ca_dir: fn('pmc_status pmc_options_set_tls_ca_dir(pmc_options *opts, const char *path)'),
+  options_set_tls_system_roots: fn('pmc_status pmc_options_set_tls_system_roots(pmc_options *opts, bool value)'),
+  options_set_tls_client_cert: fn('pmc_status pmc_options_set_tls_client_cert(pmc_options *opts, ' +
+    'const char *cert_path, const char *key_path)'),
+  options_set_tls_server_name: fn('pmc_status pmc_options_set_tls_server_name(pmc_options *opts, const char *name)'),
+  options_set_tls_min_version: fn('pmc_status pmc_options_set_tls_min_version(pmc_options *opts, ' +
+    'const char *version)'),
+  options_set_tls_insecure_no_verify_testing_only: fn('pmc_status ' +
+    'pmc_options_set_tls_insecure_no_verify_testing_only(pmc_options *opts, bool value)'),
+  options_set_auth: fn('pmc_status pmc_options_set_auth(pmc_options *opts, const char *username, ' +
+    'const char *password)'),
   options_set_compression: fn('pmc_status pmc_options_set_compression(pmc_options *opts, bool enabled, ' +
     'size_t min_compress_len)'),
   options_set_serde: fn('pmc_status pmc_options_set_serde(pmc_options *opts, pmc_serde_fn *serialize, ' +

@@ -38,6 +38,8 @@ impl Status {
             | Error::Io { .. }
             | Error::UnexpectedClose { .. }
             | Error::NoServers
+            | Error::Tls { .. }
+            | Error::Auth { .. }
             | Error::PoolExhausted { .. } => Status::Network,
             Error::UnknownCommand { .. }
             | Error::ClientError { .. }
