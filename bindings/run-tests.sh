@@ -159,6 +159,7 @@ RUBY
     must ruby -w hello.rb
     must cp -r "$here/ruby/test" "$proj/test"
     export PMC_RUBY_GEM_DIR="$gemdir" PMC_CONFORMANCE_CASES="$root/tests/conformance/cases.txt"
+    export PMC_TLS_FIXTURE="$root/examples-c/tls-fixture.sh"
     export PMC_HEADER="$PMC_PREFIX/include/pymemcache.h"
     fail=0
     for f in test/test_*.rb; do

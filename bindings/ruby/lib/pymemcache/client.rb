@@ -139,7 +139,10 @@ module Pymemcache
     # flush_all wait for the reply), allow_unicode_keys, max_value_len,
     # key_prefix, compression (true, a minimum length, or { min_length: }),
     # reconnect_backoff (false: off; { initial:, max: }; the library's
-    # default is 10 ms doubling to 1 s), serializer / deserializer
+    # default is 10 ms doubling to 1 s), tls (true, or { ca_file:, ca_dir:,
+    # system_roots:, client_cert:, client_key:, server_name:, min_version:,
+    # insecure_no_verify_testing_only: }), auth ({ username:, password: }
+    # for memcached -Y), serializer / deserializer
     # (callables (key, value, flags) -> [value, flags] or nil), mock,
     # use_pooling, max_pool_size, pool_timeout, pool_idle_timeout,
     # use_hash_client, retry_attempts, retry_timeout, dead_timeout,

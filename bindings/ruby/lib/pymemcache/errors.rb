@@ -20,6 +20,8 @@ module Pymemcache
     UNEXPECTED_CLOSE = 22
     POOL_EXHAUSTED = 23
     NO_SERVERS = 24
+    TLS_ERROR = 25
+    AUTH_ERROR = 26
     UNKNOWN_COMMAND = 30
     CLIENT_ERROR = 31
     SERVER_ERROR = 32
@@ -94,6 +96,11 @@ module Pymemcache
   class PoolExhausted < ConnectionError; end
   # A hash client has no live server (24).
   class NoServers < ConnectionError; end
+  # The TLS handshake or the TLS files failed (25): the message says what
+  # (expired, unknown CA, name mismatch, unreadable file, ...).
+  class TlsError < ConnectionError; end
+  # memcached -Y refused the login, or none was given (26).
+  class AuthError < ConnectionError; end
   # A stored value of another type than asked for, or that cannot be
   # decoded (40-44).
   class ValueError < Error; end
@@ -122,6 +129,7 @@ module Pymemcache
     ILLEGAL_INPUT => IllegalInput, CONFIG_ERROR => ConfigError, TOO_LARGE => TooLarge,
     TIMEOUT => TimeoutError, IO_ERROR => ConnectionError, UNEXPECTED_CLOSE => UnexpectedClose,
     POOL_EXHAUSTED => PoolExhausted, NO_SERVERS => NoServers,
+    TLS_ERROR => TlsError, AUTH_ERROR => AuthError,
     UNKNOWN_COMMAND => UnknownCommand, CLIENT_ERROR => ClientError,
     SERVER_ERROR => ServerError, UNKNOWN_ERROR => UnknownError,
     NOT_TEXT => NotText, NOT_INTEGER => NotInteger, UNSUPPORTED_PICKLE => UnsupportedPickle,

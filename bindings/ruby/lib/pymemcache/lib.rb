@@ -159,6 +159,15 @@ module Pymemcache
     status_function :pmc_options_set_key_prefix, %i[pmc_options pointer size_t]
     status_function :pmc_options_set_compression, %i[pmc_options bool size_t]
     status_function :pmc_options_set_serde, %i[pmc_options pmc_serde_fn pmc_serde_fn pointer]
+    status_function :pmc_options_set_tls, %i[pmc_options bool]
+    status_function :pmc_options_set_tls_ca_file, %i[pmc_options string]
+    status_function :pmc_options_set_tls_ca_dir, %i[pmc_options string]
+    status_function :pmc_options_set_tls_system_roots, %i[pmc_options bool]
+    status_function :pmc_options_set_tls_client_cert, %i[pmc_options string string]
+    status_function :pmc_options_set_tls_server_name, %i[pmc_options string]
+    status_function :pmc_options_set_tls_min_version, %i[pmc_options string]
+    status_function :pmc_options_set_tls_insecure_no_verify_testing_only, %i[pmc_options bool]
+    status_function :pmc_options_set_auth, %i[pmc_options string string]
     status_function :pmc_buffer_set, %i[pmc_buffer pointer size_t uint32]
 
     # Results, stats, strings.

@@ -31,7 +31,7 @@ module Pymemcache
     # hash_key_form: values and their pmc_key_form.
     HASH_KEY_FORMS = { text: Lib::KEY_FORM_TEXT, python_bytes: Lib::KEY_FORM_PYTHON_BYTES }.freeze
 
-    OTHER = %i[hash_key_form key_prefix compression reconnect_backoff serializer deserializer].freeze
+    OTHER = %i[hash_key_form key_prefix compression reconnect_backoff tls auth serializer deserializer].freeze
     KNOWN = (SETTERS.map(&:first) + OTHER).freeze
 
     # Defaults that differ from the C library's: the binding waits for
@@ -65,6 +65,8 @@ module Pymemcache
         set_key_prefix(ptr, opts[:key_prefix])
         set_compression(ptr, opts[:compression])
         set_reconnect_backoff(ptr, opts[:reconnect_backoff])
+        set_tls(ptr, opts[:tls])
+        set_auth(ptr, opts[:auth])
         callbacks = set_serde(ptr, opts[:serializer], opts[:deserializer])
         [ptr, callbacks]
       rescue Exception # rubocop:disable Lint/RescueException
@@ -133,6 +135,55 @@ module Pymemcache
                        [i, [1000, i].max]
                      end
       Pymemcache.call_status('reconnect_backoff', :pmc_options_set_reconnect_backoff_ms, ptr, initial, max)
+    end
+
+    # tls: the TLS settings of pmc_options_set_tls*. Keys of the Hash
+    # (each optional): TLS_KEYS.
+    TLS_KEYS = %i[ca_file ca_dir system_roots client_cert client_key server_name min_version
+                  insecure_no_verify_testing_only].freeze
+
+    # tls: false / nil (plaintext, the default), true (TLS trusting the
+    # system's roots, as Python's ssl.create_default_context()), or a Hash
+    # with TLS_KEYS: ca_file:, ca_dir:, system_roots: true, client_cert: +
+    # client_key: (mutual TLS), server_name: (SNI and verification; default
+    # the server's host), min_version: "1.2" / "1.3", and
+    # insecure_no_verify_testing_only: true (no verification; tests only).
+    def set_tls(ptr, tls)
+      return if tls.nil? || tls == false
+
+      t = tls == true ? {} : tls
+      raise TypeError, "tls: expected true, false or a Hash, got #{tls.class}" unless t.is_a?(Hash)
+
+      unknown = t.keys - TLS_KEYS
+      raise ArgumentError, "tls: unknown key(s) #{unknown.map(&:inspect).join(', ')}; known: #{TLS_KEYS.join(', ')}" \
+        unless unknown.empty?
+
+      Pymemcache.call_status('tls', :pmc_options_set_tls, ptr, true)
+      set_tls_value(ptr, t, :ca_file, :pmc_options_set_tls_ca_file)
+      set_tls_value(ptr, t, :ca_dir, :pmc_options_set_tls_ca_dir)
+      set_tls_value(ptr, t, :server_name, :pmc_options_set_tls_server_name)
+      set_tls_value(ptr, t, :min_version, :pmc_options_set_tls_min_version)
+      Pymemcache.call_status('tls system_roots', :pmc_options_set_tls_system_roots, ptr, true) if t[:system_roots]
+      if t[:insecure_no_verify_testing_only]
+        Pymemcache.call_status('tls insecure_no_verify_testing_only',
+                               :pmc_options_set_tls_insecure_no_verify_testing_only, ptr, true)
+      end
+      return if t[:client_cert].nil? && t[:client_key].nil?
+
+      Pymemcache.call_status('tls client_cert', :pmc_options_set_tls_client_cert, ptr,
+                             t[:client_cert]&.to_s, t[:client_key]&.to_s)
+    end
+
+    def set_tls_value(ptr, tls, key, function)
+      Pymemcache.call_status("tls #{key}", function, ptr, tls[key].to_s) unless tls[key].nil?
+    end
+
+    # auth: { username:, password: } for memcached -Y (ASCII authentication).
+    def set_auth(ptr, auth)
+      return if auth.nil?
+      raise TypeError, "auth: expected a Hash with username: and password:, got #{auth.class}" unless auth.is_a?(Hash)
+
+      Pymemcache.call_status('auth', :pmc_options_set_auth, ptr, auth[:username]&.to_s, auth[:password]&.to_s)
     end
 
     # serializer: / deserializer: callables (key, value, flags) -> [value,
