@@ -544,6 +544,44 @@ keys)
   run -s "$sock" dump --long
   contains "$out" "^$sock one exp=-1 .*size=" "keys --long"
   ;;
+tls)
+  # The TLS fixture's servers (tls-fixture.sh: PMC_TLS_STATE names its
+  # directory): -Z, mutual TLS, and -Y (user pmc, password s3cret).
+  t=${PMC_TLS_STATE:?PMC_TLS_STATE names the TLS fixture state directory}
+  unset MEMCACHED_PASSWORD
+  certs="$t/certs" tls=$(cat "$t/tls_server") mtls=$(cat "$t/mtls_server") auth=$(cat "$t/auth_server")
+  expect 0 '' -s "$tls" --tls-ca-file "$certs/ca.pem" set "$ns.t" "over TLS"
+  expect 0 'over TLS' -s "$tls" --tls-ca-file "$certs/ca.pem" get "$ns.t"
+  expect 0 'over TLS' -s "$tls" --tls-ca-dir "$certs" --tls-server-name localhost --tls-min-version 1.3 get "$ns.t"
+  expect 0 'over TLS' -s "$tls" --tls-insecure-no-verify-testing-only get "$ns.t"
+  run -s "$tls" --tls-ca-file "$certs/ca.pem" stats --flat
+  [ "$status" = 0 ] || fail "stats over TLS: status $status, $err"
+  contains "$out" "^$tls pid [0-9]+" "stats over TLS"
+  # what failed, in the message; exit 3 (network) for the handshake
+  expect_err 3 'unknown CA|UnknownIssuer' -s "$tls" --tls get "$ns.t"
+  expect_err 3 'unknown CA|UnknownIssuer' -s "$tls" --tls-ca-file "$certs/other-ca.pem" get "$ns.t"
+  expect_err 3 'name mismatch|NotValidForName' -s "$tls" --tls-ca-file "$certs/ca.pem" --tls-server-name cache.example.com get "$ns.t"
+  expect_err 3 'TLS' -s "$tls" get "$ns.t"
+  # mutual TLS: without a client certificate refused, with one served
+  expect_err 3 'certificate' -s "$mtls" --tls-ca-file "$certs/ca.pem" get "$ns.t"
+  expect 0 '' -s "$mtls" --tls-ca-file "$certs/ca.pem" --tls-cert "$certs/client.pem" --tls-key "$certs/client.key" set "$ns.m" v
+  expect 0 'v' -s "$mtls" --tls-ca-file "$certs/ca.pem" --tls-cert "$certs/client.pem" --tls-key "$certs/client.key" get "$ns.m"
+  # local files and usage
+  expect_err 5 'missing.pem' -s "$tls" --tls-ca-file "$certs/missing.pem" get "$ns.t"
+  expect_err 2 'tls-key' -s "$tls" --tls-cert "$certs/client.pem" get "$ns.t"
+  expect_err 2 'not a TLS version' -s "$tls" --tls-min-version 1.1 get "$ns.t"
+  # ASCII authentication: the password from a file or $MEMCACHED_PASSWORD
+  printf 's3cret\n' >"$work/password"
+  expect 0 '' -s "$auth" --username pmc --password-file "$work/password" set "$ns.a" v
+  MEMCACHED_PASSWORD=s3cret expect 0 'v' -s "$auth" --username pmc get "$ns.a"
+  MEMCACHED_PASSWORD=nope expect_err 3 'auth' -s "$auth" --username pmc get "$ns.a"
+  expect_err 3 'auth' -s "$auth" get "$ns.a"
+  expect_err 2 'MEMCACHED_PASSWORD' -s "$auth" --username pmc get "$ns.a"
+  expect_err 5 'password-file' -s "$auth" --username pmc --password-file "$work/none" get "$ns.a"
+  run --help
+  contains "$out" "--tls-ca-file <PATH>" "--help"
+  contains "$out" "--username <USER>" "--help"
+  ;;
 man)
   run man
   [ "$status" = 0 ] || fail "man: status $status"

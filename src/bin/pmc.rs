@@ -14,6 +14,7 @@ mod servers;
 mod status;
 
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand};
+use pymemcache::tls::TlsVersion;
 use pymemcache::KeyForm;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -91,6 +92,55 @@ pub struct Global {
           value_parser = parse_key_form)]
     pub hash_key_form: KeyForm,
 
+    /// Connect with TLS (memcached -Z), trusting the system's CA store
+    /// unless --tls-ca-file or --tls-ca-dir names the CAs. Every --tls-*
+    /// option turns TLS on as well.
+    #[arg(long, global = true, verbatim_doc_comment)]
+    pub tls: bool,
+
+    /// TLS: trust the CA certificates of this PEM file
+    #[arg(long, value_name = "PATH", global = true)]
+    pub tls_ca_file: Option<PathBuf>,
+
+    /// TLS: trust the CA certificates of the PEM files in this directory
+    #[arg(long, value_name = "DIR", global = true)]
+    pub tls_ca_dir: Option<PathBuf>,
+
+    /// TLS: also trust the system's CA store beside --tls-ca-file/--tls-ca-dir
+    #[arg(long, global = true)]
+    pub tls_system_roots: bool,
+
+    /// TLS: the client certificate chain (PEM) for mutual TLS (needs --tls-key)
+    #[arg(long, value_name = "PATH", global = true, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS: the client certificate's private key (PEM)
+    #[arg(long, value_name = "PATH", global = true, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// TLS: the name sent for SNI and checked against the certificate
+    /// (default: the host of each server's address)
+    #[arg(long, value_name = "NAME", global = true, verbatim_doc_comment)]
+    pub tls_server_name: Option<String>,
+
+    /// TLS: the oldest version accepted, 1.2 (the default) or 1.3
+    #[arg(long, value_name = "VERSION", global = true, value_parser = parse_tls_version)]
+    pub tls_min_version: Option<TlsVersion>,
+
+    /// TLS without checking the server's certificate: for throwaway test
+    /// servers only (anyone on the path can read and change the traffic)
+    #[arg(long, global = true, verbatim_doc_comment)]
+    pub tls_insecure_no_verify_testing_only: bool,
+
+    /// Log in as USER (memcached -Y, ASCII authentication); the password is
+    /// read from --password-file, else from $MEMCACHED_PASSWORD
+    #[arg(long, value_name = "USER", global = true, verbatim_doc_comment)]
+    pub username: Option<String>,
+
+    /// The password for --username: the first line of FILE
+    #[arg(long, value_name = "FILE", global = true, requires = "username")]
+    pub password_file: Option<PathBuf>,
+
     /// No message for misses, not stored, not found (errors still)
     ///
     /// No message on stderr for misses, not stored and not found (the exit
@@ -105,6 +155,14 @@ fn parse_key_form(s: &str) -> Result<KeyForm, String> {
         "text" => Ok(KeyForm::Text),
         "python-bytes" => Ok(KeyForm::PythonBytes),
         _ => Err(format!("{s:?} is not a key form: text or python-bytes")),
+    }
+}
+
+fn parse_tls_version(s: &str) -> Result<TlsVersion, String> {
+    match s {
+        "1.2" => Ok(TlsVersion::Tls12),
+        "1.3" => Ok(TlsVersion::Tls13),
+        _ => Err(format!("{s:?} is not a TLS version: 1.2 or 1.3")),
     }
 }
 

@@ -7,6 +7,8 @@ use crate::servers::ServerList;
 use crate::status::Status;
 use crate::{Cli, Cmd, GetArgs, ManArgs, ValueArgs};
 use pymemcache::client::FetchCmd;
+use pymemcache::tls::{AuthCredentials, TlsConfig, TlsOptions};
+use pymemcache::Error;
 use pymemcache::{
     CasOutcome, Client, ClientOptions, HashClient, HashOptions, Item, KeyForm, Memcache, ServerAddr,
 };
@@ -245,6 +247,16 @@ pub fn run(cli: &Cli) -> Status {
             return Status::Usage;
         }
     };
+    match security(&cli.global) {
+        Ok((tls, auth)) => {
+            ctx.opts.tls = tls;
+            ctx.opts.auth = auth;
+        }
+        Err((status, e)) => {
+            eprintln!("pmc: {e}");
+            return status;
+        }
+    }
     dispatch(&mut ctx, &cli.command);
     if ctx.write_error.is_none() {
         if let Err(e) = ctx.out.flush() {
@@ -259,6 +271,72 @@ pub fn run(cli: &Cli) -> Status {
         ctx.status = ctx.status.max(Status::Local);
     }
     ctx.status
+}
+
+/// TLS and login from the global options: --tls and --tls-* (any of them
+/// turns TLS on), --username with --password-file or $MEMCACHED_PASSWORD.
+/// A file that cannot be read is a local error (exit 5), a bad combination
+/// a usage error (2).
+fn security(
+    g: &crate::Global,
+) -> Result<(Option<TlsConfig>, Option<AuthCredentials>), (Status, String)> {
+    let wanted = g.tls
+        || g.tls_ca_file.is_some()
+        || g.tls_ca_dir.is_some()
+        || g.tls_system_roots
+        || g.tls_cert.is_some()
+        || g.tls_server_name.is_some()
+        || g.tls_min_version.is_some()
+        || g.tls_insecure_no_verify_testing_only;
+    let tls = if wanted {
+        let options = TlsOptions {
+            ca_file: g.tls_ca_file.clone(),
+            ca_dir: g.tls_ca_dir.clone(),
+            // No CA named: the system's store, as Python's default context.
+            system_roots: g.tls_system_roots || (g.tls_ca_file.is_none() && g.tls_ca_dir.is_none()),
+            client_cert_file: g.tls_cert.clone(),
+            client_key_file: g.tls_key.clone(),
+            server_name: g.tls_server_name.clone(),
+            min_version: g.tls_min_version.unwrap_or_default(),
+            insecure_no_verify_testing_only: g.tls_insecure_no_verify_testing_only,
+        };
+        Some(TlsConfig::new(options).map_err(|e| match e {
+            Error::Tls { .. } => (Status::Local, e.to_string()),
+            e => (Status::Usage, e.to_string()),
+        })?)
+    } else {
+        None
+    };
+    let auth = match &g.username {
+        None => None,
+        Some(user) => {
+            let password = match &g.password_file {
+                Some(path) => std::fs::read_to_string(path)
+                    .map_err(|e| {
+                        (
+                            Status::Local,
+                            format!("--password-file {}: {e}", path.display()),
+                        )
+                    })?
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                None => std::env::var("MEMCACHED_PASSWORD").map_err(|_| {
+                    (
+                        Status::Usage,
+                        "--username needs a password: --password-file FILE or $MEMCACHED_PASSWORD"
+                            .to_string(),
+                    )
+                })?,
+            };
+            Some(
+                AuthCredentials::new(user, &password)
+                    .map_err(|e| (Status::Usage, e.to_string()))?,
+            )
+        }
+    };
+    Ok((tls, auth))
 }
 
 fn dispatch(ctx: &mut Ctx, cmd: &Cmd) {

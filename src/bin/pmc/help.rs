@@ -36,15 +36,18 @@ EXIT STATUS
     0  success
     1  a miss, not stored, not found, or a CAS conflict (the server said no)
     2  usage: bad arguments or server list, an illegal key (nothing is sent)
-    3  network: connection refused or reset, timeout, unknown host, closed
+    3  network: connection refused or reset, timeout, unknown host, closed,
+       a failed TLS handshake or login
     4  the server answered with an error (ERROR, CLIENT_ERROR, SERVER_ERROR,
        e.g. incr of a non-number or a value over the item size limit)
-    5  local I/O: a --file or stdin could not be read, stdout not written
+    5  local I/O: a --file or stdin, a TLS certificate, key or CA file, or a
+       --password-file could not be read, stdout not written
     When a command meets several outcomes (several keys or servers), it
     exits with the highest.
 
 ENVIRONMENT
     MEMCACHED_SERVERS   the server list when no --servers is given
+    MEMCACHED_PASSWORD  the password for --username (unless --password-file)
 
 EXAMPLES
     pmc -s cache1:11211,cache2:11211 get user:42 user:43
@@ -52,6 +55,7 @@ EXAMPLES
     pmc set config --file ./config.json --expire 3600 --flags 16
     pmc gets k   # then: pmc cas k CAS newvalue
     MEMCACHED_SERVERS=/run/memcached.sock pmc stats items
+    pmc -s cache.internal:11211 --tls-ca-file /etc/memcached/ca.pem get k
     pmc stats --flat | awk '$2 == \"curr_items\"'
     pmc man > /usr/local/share/man/man1/pmc.1";
 
