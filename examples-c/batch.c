@@ -105,10 +105,21 @@ static void mixed(pmc_client *c) {
   CHECK_UINT(result(b, 16).status, PMC_OK);
   CHECK_UINT(result(b, 17).status, PMC_NOT_FOUND);
   CHECK_STATUS(pmc_batch_result(b, 18, &r, NULL), PMC_INVALID_ARGUMENT);
+  /* All results at once: the same structs, as an array. */
+  size_t n = 0;
+  const pmc_op_result *all = pmc_batch_results(b, &n);
+  CHECK_UINT(n, 18);
+  for (size_t i = 0; i < n; i++) {
+    r = result(b, i);
+    CHECK_UINT(all[i].status, r.status);
+    CHECK(all[i].value == r.value && all[i].value_len == r.value_len);
+  }
 
   /* Reuse: clear, queue again. */
   pmc_batch_clear(b);
   CHECK_UINT(pmc_batch_len(b), 0);
+  CHECK(pmc_batch_results(b, &n) == NULL);
+  CHECK_UINT(n, 0);
   CHECK_OK(pmc_batch_get(b, BYTES("b"), NULL));
   CHECK_OK(pmc_batch_execute(c, b, NULL));
   CHECK_UINT(result(b, 0).status, PMC_MISS);
@@ -213,6 +224,7 @@ static void null_arguments(void) {
   CHECK_STATUS(pmc_batch_get(NULL, BYTES("k"), NULL), PMC_NULL_ARGUMENT);
   CHECK_STATUS(pmc_batch_execute(NULL, NULL, NULL), PMC_NULL_ARGUMENT);
   CHECK_UINT(pmc_batch_len(NULL), 0);
+  CHECK(pmc_batch_results(NULL, NULL) == NULL);
   pmc_batch_clear(NULL);
   pmc_batch_free(NULL);
 }

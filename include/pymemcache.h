@@ -518,6 +518,17 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * Every result of the last `pmc_batch_execute` at once: an array of
+ * `*len` results in request order, borrowed from the batch (valid until it
+ * is executed again, cleared or freed). NULL (and `*len` 0) before the
+ * batch ran, or for a NULL batch. `len` may be NULL.
+ *
+ * # Safety
+ * `batch` is NULL or a live batch; `len` is NULL or writable.
+ */
+const struct pmc_op_result *pmc_batch_results(const struct pmc_batch *batch, size_t *len);
+
+/**
  * Make an empty batch and store it in `*out`.
  * Returns PMC_OK or PMC_NULL_ARGUMENT.
  *

@@ -1218,13 +1218,16 @@ static void pmc_batch_ops(pmc_client *c, const struct w8set *s) {
     }
   }
   pmc_ok(pmc_batch_execute(c, b, NULL), "W8 batch");
+  size_t len;
+  const pmc_op_result *res = pmc_batch_results(b, &len);
+  if (len != W8_OPS)
+    die("pymemcache-rs W8: %zu results", len);
   for (i = 0; i < W8_OPS; i++) {
-    pmc_op_result r;
-    pmc_batch_result(b, i, &r, NULL);
-    if (r.status != PMC_OK)
-      die("pymemcache-rs W8: command %zu: %s", i, pmc_status_str(r.status));
+    const pmc_op_result *r = &res[i];
+    if (r->status != PMC_OK)
+      die("pymemcache-rs W8: command %zu: %s", i, pmc_status_str(r->status));
     if (s->kind[i] == OP_GET &&
-        (r.value_len != VAL_LEN || memcmp(r.value, s->gv[s->idx[i]], VAL_LEN) != 0))
+        (r->value_len != VAL_LEN || memcmp(r->value, s->gv[s->idx[i]], VAL_LEN) != 0))
       die("pymemcache-rs W8: wrong value");
   }
 }
@@ -1397,10 +1400,11 @@ static double big_pmc_batch(struct bigset *s, size_t n) {
     for (j = 0; j < s->n; j++)
       pmc_batch_get(w8_batch, s->ku[j], KEY_LEN, NULL);
     pmc_ok(pmc_batch_execute(pmc, w8_batch, NULL), "W3m batch");
+    size_t len;
+    const pmc_op_result *res = pmc_batch_results(w8_batch, &len);
     for (j = 0; j < s->n; j++) {
-      pmc_op_result r;
-      pmc_batch_result(w8_batch, j, &r, NULL);
-      if (r.status != PMC_OK || r.value_len != VAL_LEN || memcmp(r.value, s->v[j], VAL_LEN) != 0)
+      const pmc_op_result *r = &res[j];
+      if (r->status != PMC_OK || r->value_len != VAL_LEN || memcmp(r->value, s->v[j], VAL_LEN) != 0)
         die("pymemcache-rs W3m: wrong hit");
     }
   }

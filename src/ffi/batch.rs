@@ -22,6 +22,8 @@ pub struct pmc_batch {
     inner: Batch,
     /// The error messages of the failed commands, by position.
     messages: Vec<(usize, CString)>,
+    /// The results as C structs, made once per execution.
+    views: Vec<pmc_op_result>,
 }
 
 /// Where a stampede-controlled read (`pmc_get_or_lock`,
@@ -97,6 +99,78 @@ pub struct pmc_op_result {
     pub meta_flags_len: usize,
 }
 
+/// The C view of result `i`.
+fn view(b: &pmc_batch, i: usize) -> pmc_op_result {
+    let r = &b.inner.results()[i];
+    let status = match r.status {
+        OpStatus::Ok => PMC_OK,
+        OpStatus::Miss => PMC_MISS,
+        OpStatus::NotStored => PMC_NOT_STORED,
+        OpStatus::Exists => PMC_EXISTS,
+        OpStatus::NotFound => PMC_NOT_FOUND,
+        OpStatus::Failed => r.error.as_ref().map_or(PMC_UNKNOWN_ERROR, status_of),
+        OpStatus::Pending => PMC_UNKNOWN_ERROR,
+    };
+    let message = if r.error.is_some() {
+        b.messages
+            .iter()
+            .find(|(at, _)| *at == i)
+            .map_or(std::ptr::null(), |(_, m)| m.as_ptr())
+    } else {
+        std::ptr::null()
+    };
+    let value = b.inner.result_value(i);
+    let flags = b.inner.result_flags(i);
+    let code = r.code;
+    pmc_op_result {
+        status,
+        message,
+        value: if value.is_empty() {
+            c"".as_ptr().cast::<u8>()
+        } else {
+            value.as_ptr()
+        },
+        value_len: value.len(),
+        flags: r.flags,
+        cas: r.cas.unwrap_or(0),
+        number: r.number.unwrap_or(0),
+        ttl: r.ttl.unwrap_or(0),
+        lease: lease_code(r.lease),
+        code: [code[0] as c_char, code[1] as c_char, 0],
+        meta_flags: if flags.is_empty() {
+            c"".as_ptr()
+        } else {
+            flags.as_ptr().cast::<c_char>()
+        },
+        meta_flags_len: flags.len(),
+    }
+}
+
+/// Every result of the last `pmc_batch_execute` at once: an array of
+/// `*len` results in request order, borrowed from the batch (valid until it
+/// is executed again, cleared or freed). NULL (and `*len` 0) before the
+/// batch ran, or for a NULL batch. `len` may be NULL.
+///
+/// # Safety
+/// `batch` is NULL or a live batch; `len` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_batch_results(
+    batch: *const pmc_batch,
+    len: *mut usize,
+) -> *const pmc_op_result {
+    boundary(|| {
+        let views = batch.as_ref().map_or(&[][..], |b| b.views.as_slice());
+        if let Some(l) = len.as_mut() {
+            *l = views.len();
+        }
+        if views.is_empty() {
+            std::ptr::null()
+        } else {
+            views.as_ptr()
+        }
+    })
+}
+
 unsafe fn batch_mut<'a>(b: *mut pmc_batch) -> Result<&'a mut pmc_batch, pmc_status> {
     as_mut(b, "batch")
 }
@@ -118,6 +192,7 @@ pub unsafe extern "C" fn pmc_batch_new(
             *out = Box::into_raw(Box::new(pmc_batch {
                 inner: Batch::new(),
                 messages: Vec::new(),
+                views: Vec::new(),
             }));
             Ok(PMC_OK)
         }),
@@ -149,6 +224,7 @@ pub unsafe extern "C" fn pmc_batch_clear(batch: *mut pmc_batch) {
         if let Some(b) = batch.as_mut() {
             b.inner.clear();
             b.messages.clear();
+            b.views.clear();
         }
     })
 }
@@ -617,6 +693,7 @@ pub unsafe extern "C" fn pmc_batch_execute(
             let c = super::client::client(client)?;
             let b = batch_mut(batch)?;
             b.messages.clear();
+            b.views.clear();
             if let Err(e) = c.execute(&mut b.inner) {
                 return Err(fail_with(&e));
             }
@@ -626,6 +703,8 @@ pub unsafe extern "C" fn pmc_batch_execute(
                     b.messages.push((i, c));
                 }
             }
+            let views: Vec<pmc_op_result> = (0..b.inner.len()).map(|i| view(b, i)).collect();
+            b.views = views;
             Ok(PMC_OK)
         }),
     )
@@ -651,57 +730,17 @@ pub unsafe extern "C" fn pmc_batch_result(
         run(|| {
             let b = as_ref(batch, "batch")?;
             let out = as_mut(out, "out")?;
-            let results = b.inner.results();
-            let Some(r) = results.get(index) else {
+            let Some(v) = b.views.get(index) else {
                 return Err(fail(
                     PMC_INVALID_ARGUMENT,
                     &format!(
                         "no result {index}: the batch holds {} results of {} commands",
-                        results.len(),
+                        b.views.len(),
                         b.inner.len()
                     ),
                 ));
             };
-            let status = match r.status {
-                OpStatus::Ok => PMC_OK,
-                OpStatus::Miss => PMC_MISS,
-                OpStatus::NotStored => PMC_NOT_STORED,
-                OpStatus::Exists => PMC_EXISTS,
-                OpStatus::NotFound => PMC_NOT_FOUND,
-                OpStatus::Failed => r.error.as_ref().map_or(PMC_UNKNOWN_ERROR, status_of),
-                OpStatus::Pending => PMC_UNKNOWN_ERROR,
-            };
-            let message = b
-                .messages
-                .iter()
-                .find(|(i, _)| *i == index)
-                .map_or(std::ptr::null(), |(_, m)| m.as_ptr());
-            let value = b.inner.result_value(index);
-            let value_ptr = if value.is_empty() {
-                c"".as_ptr().cast::<u8>()
-            } else {
-                value.as_ptr()
-            };
-            let flags = b.inner.result_flags(index);
-            let code = r.code;
-            *out = pmc_op_result {
-                status,
-                message,
-                value: value_ptr,
-                value_len: value.len(),
-                flags: r.flags,
-                cas: r.cas.unwrap_or(0),
-                number: r.number.unwrap_or(0),
-                ttl: r.ttl.unwrap_or(0),
-                lease: lease_code(r.lease),
-                code: [code[0] as c_char, code[1] as c_char, 0],
-                meta_flags: if flags.is_empty() {
-                    c"".as_ptr()
-                } else {
-                    flags.as_ptr().cast::<c_char>()
-                },
-                meta_flags_len: flags.len(),
-            };
+            *out = pmc_op_result { ..*v };
             Ok(PMC_OK)
         }),
     )

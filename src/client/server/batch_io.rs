@@ -254,22 +254,12 @@ impl ServerConn {
             if m.code == *b"MN" {
                 return silent(out, next, sent.len());
             }
-            let op = meta::flag(m.flags, b'O')
-                .and_then(parse_u64)
-                .ok_or_else(|| protocol_error("a meta reply without the opaque token"))?;
-            let pos = sent[next..]
-                .iter()
-                .position(|&i| i as u64 == op)
-                .ok_or_else(|| protocol_error("a meta reply out of order or for no command"))?;
-            silent(out, next, next + pos)?;
-            let i = sent[next + pos];
-            next += pos + 1;
-            let kind = ops.reqs[i].kind;
             // Everything needed from the line, before the value is read.
-            let (mut flags, mut cas, mut ttl) = (0u32, None, None);
+            let (mut flags, mut cas, mut ttl, mut op) = (0u32, None, None, None);
             let (mut won, mut stale, mut sent_win) = (false, false, false);
             for (f, token) in meta::flags(m.flags) {
                 match f {
+                    b'O' => op = parse_u64(token),
                     b'f' => {
                         flags = parse_u64(token)
                             .and_then(|n| u32::try_from(n).ok())
@@ -289,6 +279,15 @@ impl ServerConn {
                     _ => {}
                 }
             }
+            let op = op.ok_or_else(|| protocol_error("a meta reply without the opaque token"))?;
+            let pos = sent[next..]
+                .iter()
+                .position(|&i| i as u64 == op)
+                .ok_or_else(|| protocol_error("a meta reply out of order or for no command"))?;
+            silent(out, next, next + pos)?;
+            let i = sent[next + pos];
+            next += pos + 1;
+            let kind = ops.reqs[i].kind;
             if let OpKind::Meta(_) = kind {
                 let start = out.data.len();
                 for (n, t) in meta::without_opaque(m.flags).enumerate() {
