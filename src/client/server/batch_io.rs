@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::protocol::meta;
 use crate::protocol::reply::{self, parse_u64};
 use crate::protocol::request::{check_exptime, push_i64, push_u64};
+use crate::protocol::scan::find_byte;
 
 /// Commands of a batch refused before sending, with the reason.
 pub(crate) type Rejected = Vec<(usize, Error)>;
@@ -208,19 +209,34 @@ impl ServerConn {
         let quiet = |p: usize| ops.reqs[sent[p]].kind.quiet();
         // Commands before `next` are settled.
         let mut next = 0;
-        // Settle commands `from..to` that got no reply: quiet ones by their
-        // silent outcome; a command that always answers cannot be silent.
-        let silent = |out: &mut Outs, from: usize, to: usize| -> Result<()> {
-            for &i in &sent[from..to] {
-                let kind = ops.reqs[i].kind;
-                if !kind.quiet() {
-                    return Err(protocol_error("a meta command got no reply"));
-                }
-                out.set_status(i, kind.silent_outcome());
-            }
-            Ok(())
-        };
+        let (mut line_buf, mut value_buf) = (Vec::new(), Vec::new());
         loop {
+            // Fast path: a whole reply, value included, already read.
+            let b = conn.buffered();
+            if let Some(nl) = find_byte(b, b'\n') {
+                let line = &b[..nl];
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if let Some(m) = meta::parse_line(line) {
+                    let end = match m.len {
+                        None => Some(nl + 1),
+                        Some(len) if len <= max => {
+                            let end = nl + 1 + len + 2;
+                            (b.len() >= end && &b[end - 2..end] == b"\r\n").then_some(end)
+                        }
+                        Some(_) => None,
+                    };
+                    if let Some(end) = end {
+                        if m.code == *b"MN" {
+                            conn.consume(end);
+                            return silent(ops, out, sent, next, sent.len());
+                        }
+                        let value = m.len.map(|len| &b[nl + 1..nl + 1 + len]);
+                        apply(ops, out, sent, &mut next, &m, value)?;
+                        conn.consume(end);
+                        continue;
+                    }
+                }
+            }
             let line = conn.read_line()?;
             let Some(m) = meta::parse_line(line) else {
                 if line == b"ERROR" || line.starts_with(b"ERROR ") {
@@ -246,118 +262,157 @@ impl ServerConn {
                     ));
                 }
                 let at = if quiet(end - 1) { next } else { end - 1 };
-                silent(out, next, at)?;
+                silent(ops, out, sent, next, at)?;
                 out.fail(sent[at], err);
                 next = at + 1;
                 continue;
             };
             if m.code == *b"MN" {
-                return silent(out, next, sent.len());
+                return silent(ops, out, sent, next, sent.len());
             }
-            // Everything needed from the line, before the value is read.
-            let (mut flags, mut cas, mut ttl, mut op) = (0u32, None, None, None);
-            let (mut won, mut stale, mut sent_win) = (false, false, false);
-            for (f, token) in meta::flags(m.flags) {
-                match f {
-                    b'O' => op = parse_u64(token),
-                    b'f' => {
-                        flags = parse_u64(token)
-                            .and_then(|n| u32::try_from(n).ok())
-                            .ok_or_else(|| protocol_error("a bad f flag in a meta reply"))?
-                    }
-                    b'c' => cas = parse_u64(token),
-                    b't' => {
-                        ttl = if token == b"-1" {
-                            Some(-1)
-                        } else {
-                            parse_u64(token).and_then(|n| i64::try_from(n).ok())
-                        }
-                    }
-                    b'W' => won = true,
-                    b'X' => stale = true,
-                    b'Z' => sent_win = true,
-                    _ => {}
-                }
-            }
-            let op = op.ok_or_else(|| protocol_error("a meta reply without the opaque token"))?;
-            let pos = sent[next..]
-                .iter()
-                .position(|&i| i as u64 == op)
-                .ok_or_else(|| protocol_error("a meta reply out of order or for no command"))?;
-            silent(out, next, next + pos)?;
-            let i = sent[next + pos];
-            next += pos + 1;
-            let kind = ops.reqs[i].kind;
-            if let OpKind::Meta(_) = kind {
-                let start = out.data.len();
-                for (n, t) in meta::without_opaque(m.flags).enumerate() {
-                    if n > 0 {
-                        out.data.push(b' ');
-                    }
-                    out.data.extend_from_slice(t);
-                }
-                let r = &mut out.results[i];
-                r.code = m.code;
-                r.ret_flags = (start, out.data.len() - start);
-            }
-            let code = m.code;
-            if let Some(len) = m.len {
-                if len > max {
+            // The line lives in the connection's buffer: keep a copy while
+            // the value is read.
+            line_buf.clear();
+            line_buf.extend_from_slice(line);
+            let m = meta::parse_line(&line_buf).ok_or_else(|| protocol_error("a meta reply"))?;
+            let value = match m.len {
+                Some(len) if len > max => {
                     return Err(Error::TooLarge {
                         len: len as u64,
                         max: max as u64,
                         server: Default::default(),
-                    });
+                    })
                 }
-                let start = out.data.len();
-                conn.read_block(len, &mut out.data)?;
-                out.data.push(0);
-                out.results[i].value = (start, len);
-            }
-            let status = match &code {
-                b"VA" | b"HD" => OpStatus::Ok,
-                b"EN" => OpStatus::Miss,
-                b"NF" => match kind {
-                    OpKind::Get | OpKind::Gets | OpKind::Gat(_) | OpKind::Gats(_) => OpStatus::Miss,
-                    OpKind::Meta(MetaCmd::Get) => OpStatus::Miss,
-                    _ => OpStatus::NotFound,
-                },
-                b"NS" => OpStatus::NotStored,
-                b"EX" => OpStatus::Exists,
-                _ => return Err(protocol_error("an unexpected meta return code")),
-            };
-            let (vs, vl) = out.results[i].value;
-            let number = match kind {
-                OpKind::Incr(_) | OpKind::Decr(_) if status == OpStatus::Ok => {
-                    Some(parse_u64(&out.data[vs..vs + vl]).ok_or_else(|| {
-                        protocol_error("ma returned a value that is not a number")
-                    })?)
+                Some(len) => {
+                    value_buf.clear();
+                    conn.read_block(len, &mut value_buf)?;
+                    Some(&value_buf[..])
                 }
-                _ => None,
+                None => None,
             };
-            let lease = match kind {
-                OpKind::GetOrLock { .. } if status == OpStatus::Ok => Some(if won {
-                    if stale || vl > 0 {
-                        Lease::StaleWon
-                    } else {
-                        Lease::MissWon
-                    }
-                } else if stale {
-                    Lease::Stale
-                } else if sent_win && vl == 0 {
-                    Lease::MissBusy
-                } else {
-                    Lease::Hit
-                }),
-                _ => None,
-            };
-            let r = &mut out.results[i];
-            r.status = status;
-            r.flags = flags;
-            r.cas = cas;
-            r.ttl = ttl;
-            r.number = number;
-            r.lease = lease;
+            apply(ops, out, sent, &mut next, &m, value)?;
         }
     }
+}
+
+/// Settle commands `from..to` of `sent` that got no reply: quiet ones by
+/// their silent outcome; a command that always answers cannot be silent.
+fn silent(ops: &Ops, out: &mut Outs, sent: &[usize], from: usize, to: usize) -> Result<()> {
+    for &i in &sent[from..to] {
+        let kind = ops.reqs[i].kind;
+        if !kind.quiet() {
+            return Err(protocol_error("a meta command got no reply"));
+        }
+        out.set_status(i, kind.silent_outcome());
+    }
+    Ok(())
+}
+
+/// Record one meta reply (`m`, with its data block `value`): the commands
+/// before it that got no reply are settled as silent, `*next` moves past it.
+fn apply(
+    ops: &Ops,
+    out: &mut Outs,
+    sent: &[usize],
+    next: &mut usize,
+    m: &meta::MetaLine<'_>,
+    value: Option<&[u8]>,
+) -> Result<()> {
+    // Everything needed from the line, before the value is read.
+    let (mut flags, mut cas, mut ttl, mut op) = (0u32, None, None, None);
+    let (mut won, mut stale, mut sent_win) = (false, false, false);
+    for (f, token) in meta::flags(m.flags) {
+        match f {
+            b'O' => op = parse_u64(token),
+            b'f' => {
+                flags = parse_u64(token)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| protocol_error("a bad f flag in a meta reply"))?
+            }
+            b'c' => cas = parse_u64(token),
+            b't' => {
+                ttl = if token == b"-1" {
+                    Some(-1)
+                } else {
+                    parse_u64(token).and_then(|n| i64::try_from(n).ok())
+                }
+            }
+            b'W' => won = true,
+            b'X' => stale = true,
+            b'Z' => sent_win = true,
+            _ => {}
+        }
+    }
+    let op = op.ok_or_else(|| protocol_error("a meta reply without the opaque token"))?;
+    let pos = sent[*next..]
+        .iter()
+        .position(|&i| i as u64 == op)
+        .ok_or_else(|| protocol_error("a meta reply out of order or for no command"))?;
+    silent(ops, out, sent, *next, *next + pos)?;
+    let i = sent[*next + pos];
+    *next += pos + 1;
+    let kind = ops.reqs[i].kind;
+    if let OpKind::Meta(_) = kind {
+        let start = out.data.len();
+        for (n, t) in meta::without_opaque(m.flags).enumerate() {
+            if n > 0 {
+                out.data.push(b' ');
+            }
+            out.data.extend_from_slice(t);
+        }
+        let r = &mut out.results[i];
+        r.code = m.code;
+        r.ret_flags = (start, out.data.len() - start);
+    }
+    let code = m.code;
+    if let Some(v) = value {
+        let start = out.data.len();
+        out.data.extend_from_slice(v);
+        out.data.push(0);
+        out.results[i].value = (start, v.len());
+    }
+    let status = match &code {
+        b"VA" | b"HD" => OpStatus::Ok,
+        b"EN" => OpStatus::Miss,
+        b"NF" => match kind {
+            OpKind::Get | OpKind::Gets | OpKind::Gat(_) | OpKind::Gats(_) => OpStatus::Miss,
+            OpKind::Meta(MetaCmd::Get) => OpStatus::Miss,
+            _ => OpStatus::NotFound,
+        },
+        b"NS" => OpStatus::NotStored,
+        b"EX" => OpStatus::Exists,
+        _ => return Err(protocol_error("an unexpected meta return code")),
+    };
+    let (vs, vl) = out.results[i].value;
+    let number = match kind {
+        OpKind::Incr(_) | OpKind::Decr(_) if status == OpStatus::Ok => Some(
+            parse_u64(&out.data[vs..vs + vl])
+                .ok_or_else(|| protocol_error("ma returned a value that is not a number"))?,
+        ),
+        _ => None,
+    };
+    let lease = match kind {
+        OpKind::GetOrLock { .. } if status == OpStatus::Ok => Some(if won {
+            if stale || vl > 0 {
+                Lease::StaleWon
+            } else {
+                Lease::MissWon
+            }
+        } else if stale {
+            Lease::Stale
+        } else if sent_win && vl == 0 {
+            Lease::MissBusy
+        } else {
+            Lease::Hit
+        }),
+        _ => None,
+    };
+    let r = &mut out.results[i];
+    r.status = status;
+    r.flags = flags;
+    r.cas = cas;
+    r.ttl = ttl;
+    r.number = number;
+    r.lease = lease;
+    Ok(())
 }
