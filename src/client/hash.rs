@@ -590,7 +590,7 @@ impl Memcache for HashClient {
         for round in Self::rounds(&groups) {
             let done = self.phased(
                 &round,
-                |conn, idx| conn.send_batch(ops, idx),
+                |conn, idx| conn.send_batch(ops, idx.iter().copied()),
                 |conn, _idx, rejected| conn.recv_batch(ops, out, rejected),
             );
             for ((_, idx), res) in round.iter().zip(done) {

@@ -703,7 +703,8 @@ pub unsafe extern "C" fn pmc_batch_execute(
                     b.messages.push((i, c));
                 }
             }
-            let views: Vec<pmc_op_result> = (0..b.inner.len()).map(|i| view(b, i)).collect();
+            let mut views = std::mem::take(&mut b.views);
+            views.extend((0..b.inner.len()).map(|i| view(b, i)));
             b.views = views;
             Ok(PMC_OK)
         }),

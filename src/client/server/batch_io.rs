@@ -39,8 +39,9 @@ impl ServerConn {
     /// rounds of at most `PIPELINE_BATCH` commands. An error is one of the
     /// connection: the commands still pending are the caller's to fail.
     pub(crate) fn run_batch(&mut self, batch: &mut Batch) -> Result<()> {
-        let all: Vec<usize> = (0..batch.len()).collect();
-        for chunk in all.chunks(PIPELINE_BATCH) {
+        let n = batch.len();
+        for start in (0..n).step_by(PIPELINE_BATCH) {
+            let chunk = start..n.min(start + PIPELINE_BATCH);
             let rejected = self.send_batch(&batch.ops, chunk)?;
             self.recv_batch(&batch.ops, &mut batch.out, rejected)?;
         }
@@ -49,11 +50,15 @@ impl ServerConn {
 
     /// Encode and write the commands `indices` of `ops`, then `mn`.
     /// Commands with illegal arguments are left out and returned.
-    pub(crate) fn send_batch(&mut self, ops: &Ops, indices: &[usize]) -> Result<Rejected> {
+    pub(crate) fn send_batch(
+        &mut self,
+        ops: &Ops,
+        indices: impl IntoIterator<Item = usize>,
+    ) -> Result<Rejected> {
         self.wbuf.clear();
         self.batch_sent.clear();
         let mut rejected = Vec::new();
-        for &i in indices {
+        for i in indices {
             let start = self.wbuf.len();
             match self.encode_op(ops, i) {
                 Ok(()) => self.batch_sent.push(i),
@@ -198,6 +203,7 @@ impl ServerConn {
         let sent = std::mem::take(&mut self.batch_sent);
         let res = self.read_batch(ops, out, &sent);
         self.batch_sent = sent;
+        self.key_scratch.clear(); // the line copy, if an error cut it short
         self.guard(res)
     }
 
@@ -209,7 +215,9 @@ impl ServerConn {
         let quiet = |p: usize| ops.reqs[sent[p]].kind.quiet();
         // Commands before `next` are settled.
         let mut next = 0;
-        let (mut line_buf, mut value_buf) = (Vec::new(), Vec::new());
+        // The slow path's copy of a reply line (the key scratch buffer is
+        // free while a batch runs).
+        let line_buf = &mut self.key_scratch;
         loop {
             // Fast path: a whole reply, value included, already read.
             let b = conn.buffered();
@@ -230,7 +238,10 @@ impl ServerConn {
                             conn.consume(end);
                             return silent(ops, out, sent, next, sent.len());
                         }
-                        let value = m.len.map(|len| &b[nl + 1..nl + 1 + len]);
+                        let value = match m.len {
+                            Some(len) => Value::Bytes(&b[nl + 1..nl + 1 + len]),
+                            None => Value::None,
+                        };
                         apply(ops, out, sent, &mut next, &m, value)?;
                         conn.consume(end);
                         continue;
@@ -274,7 +285,7 @@ impl ServerConn {
             // the value is read.
             line_buf.clear();
             line_buf.extend_from_slice(line);
-            let m = meta::parse_line(&line_buf).ok_or_else(|| protocol_error("a meta reply"))?;
+            let m = meta::parse_line(line_buf).ok_or_else(|| protocol_error("a meta reply"))?;
             let value = match m.len {
                 Some(len) if len > max => {
                     return Err(Error::TooLarge {
@@ -284,13 +295,18 @@ impl ServerConn {
                     })
                 }
                 Some(len) => {
-                    value_buf.clear();
-                    conn.read_block(len, &mut value_buf)?;
-                    Some(&value_buf[..])
+                    // Straight into the results' buffer: a large value is
+                    // copied once.
+                    let start = out.data.len();
+                    conn.read_block(len, &mut out.data)?;
+                    out.data.push(0);
+                    Value::Placed(start, len)
                 }
-                None => None,
+                None => Value::None,
             };
-            apply(ops, out, sent, &mut next, &m, value)?;
+            let res = apply(ops, out, sent, &mut next, &m, value);
+            line_buf.clear();
+            res?;
         }
     }
 }
@@ -308,6 +324,16 @@ fn silent(ops: &Ops, out: &mut Outs, sent: &[usize], from: usize, to: usize) -> 
     Ok(())
 }
 
+/// The data block of a reply.
+enum Value<'a> {
+    /// No data block.
+    None,
+    /// The bytes, to copy into the results.
+    Bytes(&'a [u8]),
+    /// Already in the results' buffer at (start, length), NUL after.
+    Placed(usize, usize),
+}
+
 /// Record one meta reply (`m`, with its data block `value`): the commands
 /// before it that got no reply are settled as silent, `*next` moves past it.
 fn apply(
@@ -316,7 +342,7 @@ fn apply(
     sent: &[usize],
     next: &mut usize,
     m: &meta::MetaLine<'_>,
-    value: Option<&[u8]>,
+    value: Value<'_>,
 ) -> Result<()> {
     // Everything needed from the line, before the value is read.
     let (mut flags, mut cas, mut ttl, mut op) = (0u32, None, None, None);
@@ -365,11 +391,15 @@ fn apply(
         r.ret_flags = (start, out.data.len() - start);
     }
     let code = m.code;
-    if let Some(v) = value {
-        let start = out.data.len();
-        out.data.extend_from_slice(v);
-        out.data.push(0);
-        out.results[i].value = (start, v.len());
+    match value {
+        Value::Bytes(v) => {
+            let start = out.data.len();
+            out.data.extend_from_slice(v);
+            out.data.push(0);
+            out.results[i].value = (start, v.len());
+        }
+        Value::Placed(start, len) => out.results[i].value = (start, len),
+        Value::None => {}
     }
     let status = match &code {
         b"VA" | b"HD" => OpStatus::Ok,
