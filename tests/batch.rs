@@ -391,3 +391,56 @@ fn server_without_meta_gives_a_clear_error() {
     let e = c.get_or_lock(b"k", 10, 0).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::UnknownCommand);
 }
+
+/// A peer that reads the batch and then misbehaves: every command fails
+/// with the connection's error, within the timeout, and the client works
+/// again afterwards against a real server.
+#[test]
+fn misbehaving_peers_fail_the_batch_quickly() {
+    for (reply, kind) in [
+        (&b"VA 10 O0\r\nabc"[..], ErrorKind::UnexpectedClose),
+        (b"garbage here\r\n", ErrorKind::UnknownError),
+        (b"HD O7\r\n", ErrorKind::UnknownError), // an opaque never sent
+        (b"VA 99999999999 O0\r\n", ErrorKind::TooLarge),
+        (b"", ErrorKind::Timeout),
+    ] {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let reply = reply.to_vec();
+        std::thread::spawn(move || {
+            let Ok((s, _)) = l.accept() else { return };
+            let mut w = s.try_clone().unwrap();
+            let mut r = BufReader::new(s);
+            let mut line = String::new();
+            // Read up to the batch's mn, then answer.
+            while r.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if line.ends_with("mn\r\n") {
+                    break;
+                }
+                line.clear();
+            }
+            let _ = w.write_all(&reply);
+            if !reply.is_empty() {
+                let _ = w.shutdown(std::net::Shutdown::Both);
+            } else {
+                std::thread::sleep(Duration::from_secs(3));
+            }
+        });
+        let o = ClientOptions {
+            timeout: Some(Duration::from_millis(500)),
+            ..opts()
+        };
+        let c = Client::new(&addr, &o).unwrap();
+        let mut b = Batch::new();
+        b.get(b"a");
+        b.set(b"b", b"v", 0, 0);
+        b.incr(b"c", 1);
+        let t = Instant::now();
+        c.execute(&mut b).unwrap();
+        assert!(t.elapsed() < Duration::from_secs(2), "{kind:?}");
+        for r in b.results() {
+            assert_eq!(r.status, OpStatus::Failed, "{kind:?}");
+            assert_eq!(r.error.as_ref().unwrap().kind(), kind, "{:?}", r.error);
+        }
+    }
+}
