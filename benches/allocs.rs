@@ -7,6 +7,7 @@
 mod common;
 
 use common::Memcached;
+use pymemcache::ffi::batch::*;
 use pymemcache::ffi::client::*;
 use pymemcache::ffi::options::*;
 use pymemcache::ffi::status::PMC_OK;
@@ -137,6 +138,47 @@ fn main() {
             pmc_results_free(r);
         });
         println!("| W3 get_many of 100 | {many:.2} | 1 results handle (values in one buffer) |");
+        // W8: a batch of 100 mixed commands (50 get, 30 set, 10 delete,
+        // 10 incr), the batch reused as a program would.
+        let mut b = std::ptr::null_mut();
+        assert_eq!(pmc_batch_new(&mut b, std::ptr::null_mut()), PMC_OK);
+        let ctr = b"bench:alloc:counter";
+        pmc_set(
+            c,
+            ctr.as_ptr(),
+            ctr.len(),
+            b"0".as_ptr(),
+            1,
+            0,
+            0,
+            PMC_REPLY_WAIT,
+            std::ptr::null_mut(),
+        );
+        let null = std::ptr::null_mut();
+        let batch = per_op(500, || {
+            pmc_batch_clear(b);
+            for g in 0..10 {
+                for k in 0..5 {
+                    pmc_batch_get(b, kptr[g * 5 + k], klen[g * 5 + k], null);
+                }
+                for k in 0..3 {
+                    let i = 50 + g * 3 + k;
+                    pmc_batch_set(b, kptr[i], klen[i], val.as_ptr(), val.len(), 0, 0, null);
+                }
+                pmc_batch_delete(b, kptr[50 + g * 3], klen[50 + g * 3], null);
+                pmc_batch_incr(b, ctr.as_ptr(), ctr.len(), 1, null);
+            }
+            assert_eq!(pmc_batch_execute(c, b, null), PMC_OK);
+            let mut n = 0;
+            let r = pmc_batch_results(b, &mut n);
+            assert_eq!(n, 100);
+            assert!((0..n).all(|i| (*r.add(i)).status == PMC_OK));
+        });
+        pmc_batch_free(b);
+        println!(
+            "| W8 batch of 100 mixed commands (reused batch) | {batch:.2} | 0 (values borrowed from the batch) |"
+        );
+        set_all(PMC_REPLY_WAIT);
         let noreply = per_op(500, || set_all(PMC_REPLY_NONE));
         println!("| W4 set_many of 100, noreply | {noreply:.2} | 0 |");
         pmc_client_free(c);

@@ -1056,6 +1056,59 @@ static void fallback_and_retry(const test_env &env) {
   EXPECT_EQ(ok.get("retry-ok")->data, "fine");
 }
 
+// Batches and stampede control through the wrapper.
+static void batches(const test_env &env) {
+  Client c = client_for(env.server);
+  EXPECT(c.set("bx-a", "alpha"));
+  pymemcache::Batch b;
+  std::size_t g = b.get("bx-a"), miss = b.get("bx-none"), gs = b.gets("bx-a");
+  std::size_t st = b.set("bx-b", "beta", 0, 3), ad = b.add("bx-a", "x");
+  std::size_t rp = b.replace("bx-none", "x"), ap = b.append("bx-b", "!"), pp = b.prepend("bx-b", "<");
+  std::size_t cs = b.cas("bx-a", "y", 1), in = b.incr("bx-none", 1), de = b.decr("bx-none", 1);
+  std::size_t tc = b.touch("bx-b", 100), gt = b.gat("bx-b", 100), dl = b.delete_("bx-none");
+  std::size_t bad = b.get("bad key"), mt = b.meta("mg", "bx-a", "v f s");
+  std::size_t lk = b.get_or_lock("bx-lock", 30), iv = b.invalidate("bx-a", 30);
+  EXPECT_EQ(b.size(), std::size_t(18));
+  b.execute(c);
+  EXPECT_EQ(pymemcache::Batch::value(b.result(g)), "alpha");
+  EXPECT_EQ(b.result(miss).status, PMC_MISS);
+  EXPECT(b.result(gs).cas != 0);
+  EXPECT_EQ(b.result(st).status, PMC_OK);
+  EXPECT_EQ(b.result(ad).status, PMC_NOT_STORED);
+  EXPECT_EQ(b.result(rp).status, PMC_NOT_STORED);
+  EXPECT_EQ(b.result(ap).status, PMC_OK);
+  EXPECT_EQ(b.result(pp).status, PMC_OK);
+  EXPECT_EQ(b.result(cs).status, PMC_EXISTS);
+  EXPECT_EQ(b.result(in).status, PMC_NOT_FOUND);
+  EXPECT_EQ(b.result(de).status, PMC_NOT_FOUND);
+  EXPECT_EQ(b.result(tc).status, PMC_OK);
+  EXPECT_EQ(pymemcache::Batch::value(b.result(gt)), "<beta!");
+  EXPECT_EQ(b.result(dl).status, PMC_NOT_FOUND);
+  EXPECT_EQ(b.result(bad).status, PMC_ILLEGAL_INPUT);
+  EXPECT_EQ(std::string(b.result(mt).code), "VA");
+  EXPECT_EQ(b.result(lk).lease, PMC_LEASE_MISS_WON);
+  EXPECT_EQ(b.result(iv).status, PMC_OK);
+  EXPECT_EQ(b.results().size(), std::size_t(18));
+  EXPECT_THROWS(b.result(18), pymemcache::CallerError, PMC_INVALID_ARGUMENT, nullptr);
+  b.clear();
+  EXPECT_EQ(b.size(), std::size_t(0));
+  EXPECT(b.results().empty());
+
+  // Stampede control on the client.
+  Client::Lease l = c.get_or_lock("bx-a", 30);
+  EXPECT_EQ(l.state, PMC_LEASE_STALE_WON);
+  EXPECT_EQ(l.value->data, "alpha");
+  EXPECT_EQ(c.get_or_lock("bx-a", 30).state, PMC_LEASE_STALE);
+  EXPECT_EQ(c.get_or_lock("bx-lock", 30).state, PMC_LEASE_MISS_BUSY);
+  EXPECT(!c.get_or_lock("bx-lock", 30).value);
+  EXPECT(c.set("bx-lock", "done"));
+  EXPECT_EQ(c.get_or_lock("bx-lock", 30).value->data, "done");
+  EXPECT(!c.invalidate("bx-none", 30));
+  EXPECT_THROWS(c.get_or_lock("bad key", 30), pymemcache::CallerError, PMC_ILLEGAL_INPUT, nullptr);
+  pymemcache::Batch moved(std::move(b));
+  EXPECT(moved.native_handle() != nullptr && b.native_handle() == nullptr);
+}
+
 int main(int argc, char **argv) {
   test_env env;
   test_env_load(&env, argc, argv);
@@ -1072,6 +1125,7 @@ int main(int argc, char **argv) {
     server_commands(env);
     kinds(env);
     fallback_and_retry(env);
+    batches(env);
   } catch (const std::exception &e) {
     std::fprintf(stderr, "cxx_client: unexpected exception: %s\n", e.what());
     return 1;

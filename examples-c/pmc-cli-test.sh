@@ -310,6 +310,25 @@ incr_decr)
   expect_err 2 "'-1'" "${S[@]}" incr "$ns.n" -1
   expect_err 2 "invalid value '1x'" "${S[@]}" decr "$ns.n" 1x
   ;;
+meta)
+  expect 0 'HD' "${S[@]}" meta ms "$ns.m" F5 T100 --value hello
+  run "${S[@]}" meta mg "$ns.m" v f t
+  [ "$status" = 0 ] || fail "meta mg: status $status"
+  grep -Eq '^VA f5 t(9[0-9]|100)$' <<<"$(head -n1 <<<"$out")" || fail "meta mg line: '$out'"
+  [ "$(tail -n1 <<<"$out")" = hello ] || fail "meta mg value: '$out'"
+  expect 1 'EN' "${S[@]}" meta mg "$ns.none" v
+  run "${S[@]}" meta mg "$ns.viv" v N30
+  [ "$status" = 0 ] && grep -q 'W' <<<"$(head -n1 <<<"$out")" || fail "meta N30: $status '$out'"
+  expect 0 'HD' "${S[@]}" meta md "$ns.m" I T30
+  run "${S[@]}" meta mg "$ns.m" v
+  grep -Eq '^VA .*X' <<<"$out" && grep -Eq '^VA .*W' <<<"$out" || fail "meta stale: '$out'"
+  expect 1 'NF' "${S[@]}" meta md "$ns.none"
+  expect 1 'NS' "${S[@]}" meta ms "$ns.none" MR --value x
+  expect 0 'VA
+40' "${S[@]}" meta ma "$ns.ctr" N0 J40 v
+  expect_err 2 "set by the batch" "${S[@]}" meta mg "$ns.m" v O1
+  expect_err 2 "invalid value 'mx'" "${S[@]}" meta mx "$ns.m"
+  ;;
 delete_touch)
   for k in a b c; do expect 0 '' "${S[@]}" set "$ns.$k" "v$k"; done
   expect 0 '' "${S[@]}" touch --expire 3600 "$ns.a" "$ns.b"

@@ -71,6 +71,18 @@
 #define PMC_DEFAULT_MIN_COMPRESS_LEN 400
 
 /**
+ * A list of commands for `pmc_batch_execute`, and their results after it.
+ * Made by `pmc_batch_new`, released by `pmc_batch_free`. Queue commands
+ * with the `pmc_batch_<command>` functions (each copies its key and value:
+ * the caller's buffers may be reused at once), run them with
+ * `pmc_batch_execute`, read each command's result with
+ * `pmc_batch_result`, and `pmc_batch_clear` it to queue the next batch:
+ * its buffers are kept, so a reused batch allocates nothing per command
+ * beyond what the values need. A batch may be used by one thread at a time.
+ */
+typedef struct pmc_batch pmc_batch;
+
+/**
  * Where a serialize or deserialize callback puts its result; only valid
  * during the callback.
  */
@@ -125,6 +137,76 @@ typedef struct pmc_stats_list pmc_stats_list;
  * `PMC_*` codes below. Values are never reused for a new meaning.
  */
 typedef int32_t pmc_status;
+
+/**
+ * Where a stampede-controlled read (`pmc_get_or_lock`,
+ * `pmc_batch_get_or_lock`) leaves the caller: one of the `PMC_LEASE_*`
+ * values.
+ */
+typedef int32_t pmc_lease;
+
+/**
+ * The result of one command of a batch, borrowed from the batch: the
+ * pointers stay valid until the batch is executed again, cleared or freed.
+ */
+typedef struct pmc_op_result {
+  /**
+   * PMC_OK (hit, stored, deleted, touched, counted), PMC_MISS (a read
+   * found nothing), PMC_NOT_STORED, PMC_EXISTS (cas), PMC_NOT_FOUND
+   * (cas, delete, incr, decr, touch, invalidate), or this command's
+   * error status.
+   */
+  pmc_status status;
+  /**
+   * The error message for an error status, else NULL.
+   */
+  const char *message;
+  /**
+   * The value read (reads, get_or_lock, incr/decr's new value as text,
+   * meta commands with `v`), followed by a NUL; never NULL ("" when
+   * there is none).
+   */
+  const uint8_t *value;
+  /**
+   * Number of bytes at `value`.
+   */
+  size_t value_len;
+  /**
+   * The item's flags (reads).
+   */
+  uint32_t flags;
+  /**
+   * The CAS unique (gets, gats, get_or_lock), else 0.
+   */
+  uint64_t cas;
+  /**
+   * The counter after incr/decr, else 0.
+   */
+  uint64_t number;
+  /**
+   * Seconds the item has left (get_or_lock; -1: never expires), else 0.
+   */
+  int64_t ttl;
+  /**
+   * The stampede state, for get_or_lock (else PMC_LEASE_NONE).
+   */
+  pmc_lease lease;
+  /**
+   * Meta commands (`pmc_batch_meta`): the return code ("HD", "VA",
+   * "EN", "NF", "NS", "EX"), NUL-terminated; "" for other commands.
+   */
+  char code[3];
+  /**
+   * Meta commands: the return flags as the server sent them
+   * (space-separated tokens such as "f5 t-1 c42"), not NUL-terminated;
+   * never NULL.
+   */
+  const char *meta_flags;
+  /**
+   * Number of bytes at `meta_flags`.
+   */
+  size_t meta_flags_len;
+} pmc_op_result;
 
 /**
  * A value owned by the caller: `len` bytes at `data` (followed by one NUL
@@ -235,6 +317,41 @@ typedef struct pmc_item {
    */
   uint64_t cas;
 } pmc_item;
+
+/**
+ * Not a stampede-controlled read (other commands' results).
+ */
+#define PMC_LEASE_NONE 0
+
+/**
+ * A fresh value: use it.
+ */
+#define PMC_LEASE_HIT 1
+
+/**
+ * A stale value (invalidated with `pmc_invalidate`) that another caller is
+ * recomputing: use it meanwhile.
+ */
+#define PMC_LEASE_STALE 2
+
+/**
+ * The item was missing and this caller won the recompute: compute the
+ * value and store it (`pmc_set`); others see PMC_LEASE_MISS_BUSY until then
+ * (or until the lock ttl passes, when another caller wins).
+ */
+#define PMC_LEASE_MISS_WON 3
+
+/**
+ * The value is stale (or has fewer seconds left than `recache_below`) and
+ * this caller won the recompute: the value is returned to serve meanwhile.
+ */
+#define PMC_LEASE_STALE_WON 4
+
+/**
+ * The item is missing and another caller is recomputing it: no value;
+ * wait and ask again.
+ */
+#define PMC_LEASE_MISS_BUSY 5
 
 /**
  * Follow the client's default (default_noreply for storage commands,
@@ -413,6 +530,354 @@ typedef struct pmc_item {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Every result of the last `pmc_batch_execute` at once: an array of
+ * `*len` results in request order, borrowed from the batch (valid until it
+ * is executed again, cleared or freed). NULL (and `*len` 0) before the
+ * batch ran, or for a NULL batch. `len` may be NULL.
+ *
+ * # Safety
+ * `batch` is NULL or a live batch; `len` is NULL or writable.
+ */
+const struct pmc_op_result *pmc_batch_results(const struct pmc_batch *batch, size_t *len);
+
+/**
+ * Make an empty batch and store it in `*out`.
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `out` is writable.
+ */
+pmc_status pmc_batch_new(struct pmc_batch **out, struct pmc_error **err);
+
+/**
+ * Release a batch and its results. NULL is a no-op; freeing twice is
+ * undefined behaviour.
+ *
+ * # Safety
+ * `batch` is NULL or a batch not yet freed.
+ */
+void pmc_batch_free(struct pmc_batch *batch);
+
+/**
+ * Forget every queued command and result, keeping the memory for the next
+ * batch. NULL is a no-op.
+ *
+ * # Safety
+ * `batch` is NULL or a live batch.
+ */
+void pmc_batch_clear(struct pmc_batch *batch);
+
+/**
+ * Number of commands queued (0 for NULL). A command's position, used with
+ * `pmc_batch_result`, is the length before it was queued.
+ *
+ * # Safety
+ * `batch` is NULL or a live batch.
+ */
+size_t pmc_batch_len(const struct pmc_batch *batch);
+
+/**
+ * Queue a `get`. Keys are checked when the batch runs (a bad key fails
+ * that command alone). Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `batch` is a live batch; `key` points to `key_len` bytes.
+ */
+pmc_status pmc_batch_get(struct pmc_batch *batch,
+                         const uint8_t *key,
+                         size_t key_len,
+                         struct pmc_error **err);
+
+/**
+ * Queue a `gets` (the result carries the CAS unique).
+ *
+ * # Safety
+ * As for `pmc_batch_get`.
+ */
+pmc_status pmc_batch_gets(struct pmc_batch *batch,
+                          const uint8_t *key,
+                          size_t key_len,
+                          struct pmc_error **err);
+
+/**
+ * Queue a `gat`: read and set the expiry.
+ *
+ * # Safety
+ * As for `pmc_batch_get`.
+ */
+pmc_status pmc_batch_gat(struct pmc_batch *batch,
+                         const uint8_t *key,
+                         size_t key_len,
+                         int64_t expire,
+                         struct pmc_error **err);
+
+/**
+ * Queue a `touch` (PMC_OK, or PMC_NOT_FOUND in the result).
+ *
+ * # Safety
+ * As for `pmc_batch_get`.
+ */
+pmc_status pmc_batch_touch(struct pmc_batch *batch,
+                           const uint8_t *key,
+                           size_t key_len,
+                           int64_t expire,
+                           struct pmc_error **err);
+
+/**
+ * Queue a `set` (the result: PMC_OK or an error).
+ *
+ * # Safety
+ * `batch` is a live batch; `key` points to `key_len` bytes, `value` to
+ * `value_len` bytes (NULL allowed when 0).
+ */
+pmc_status pmc_batch_set(struct pmc_batch *batch,
+                         const uint8_t *key,
+                         size_t key_len,
+                         const uint8_t *value,
+                         size_t value_len,
+                         uint32_t flags,
+                         int64_t expire,
+                         struct pmc_error **err);
+
+/**
+ * Queue an `add` (PMC_NOT_STORED in the result if the key exists).
+ *
+ * # Safety
+ * As for `pmc_batch_set`.
+ */
+pmc_status pmc_batch_add(struct pmc_batch *batch,
+                         const uint8_t *key,
+                         size_t key_len,
+                         const uint8_t *value,
+                         size_t value_len,
+                         uint32_t flags,
+                         int64_t expire,
+                         struct pmc_error **err);
+
+/**
+ * Queue a `replace` (PMC_NOT_STORED in the result if the key is missing).
+ *
+ * # Safety
+ * As for `pmc_batch_set`.
+ */
+pmc_status pmc_batch_replace(struct pmc_batch *batch,
+                             const uint8_t *key,
+                             size_t key_len,
+                             const uint8_t *value,
+                             size_t value_len,
+                             uint32_t flags,
+                             int64_t expire,
+                             struct pmc_error **err);
+
+/**
+ * Queue an `append` (PMC_NOT_STORED in the result if the key is missing).
+ *
+ * # Safety
+ * As for `pmc_batch_set`.
+ */
+pmc_status pmc_batch_append(struct pmc_batch *batch,
+                            const uint8_t *key,
+                            size_t key_len,
+                            const uint8_t *value,
+                            size_t value_len,
+                            struct pmc_error **err);
+
+/**
+ * Queue a `prepend` (PMC_NOT_STORED in the result if the key is missing).
+ *
+ * # Safety
+ * As for `pmc_batch_set`.
+ */
+pmc_status pmc_batch_prepend(struct pmc_batch *batch,
+                             const uint8_t *key,
+                             size_t key_len,
+                             const uint8_t *value,
+                             size_t value_len,
+                             struct pmc_error **err);
+
+/**
+ * Queue a `cas` (PMC_OK, PMC_EXISTS or PMC_NOT_FOUND in the result).
+ *
+ * # Safety
+ * As for `pmc_batch_set`.
+ */
+pmc_status pmc_batch_cas(struct pmc_batch *batch,
+                         const uint8_t *key,
+                         size_t key_len,
+                         const uint8_t *value,
+                         size_t value_len,
+                         uint64_t cas,
+                         uint32_t flags,
+                         int64_t expire,
+                         struct pmc_error **err);
+
+/**
+ * Queue a `delete` (PMC_OK or PMC_NOT_FOUND in the result).
+ *
+ * # Safety
+ * As for `pmc_batch_get`.
+ */
+pmc_status pmc_batch_delete(struct pmc_batch *batch,
+                            const uint8_t *key,
+                            size_t key_len,
+                            struct pmc_error **err);
+
+/**
+ * Queue an `incr` (the result's `number` is the new value; PMC_NOT_FOUND
+ * if the key is missing).
+ *
+ * # Safety
+ * As for `pmc_batch_get`.
+ */
+pmc_status pmc_batch_incr(struct pmc_batch *batch,
+                          const uint8_t *key,
+                          size_t key_len,
+                          uint64_t delta,
+                          struct pmc_error **err);
+
+/**
+ * Queue a `decr` (as `pmc_batch_incr`; memcached stops at 0).
+ *
+ * # Safety
+ * As for `pmc_batch_get`.
+ */
+pmc_status pmc_batch_decr(struct pmc_batch *batch,
+                          const uint8_t *key,
+                          size_t key_len,
+                          uint64_t delta,
+                          struct pmc_error **err);
+
+/**
+ * Queue a stampede-controlled read (see `pmc_get_or_lock`); the result's
+ * `lease` tells what to do.
+ *
+ * # Safety
+ * As for `pmc_batch_get`.
+ */
+pmc_status pmc_batch_get_or_lock(struct pmc_batch *batch,
+                                 const uint8_t *key,
+                                 size_t key_len,
+                                 int64_t lock_ttl,
+                                 int64_t recache_below,
+                                 struct pmc_error **err);
+
+/**
+ * Queue an invalidation (see `pmc_invalidate`).
+ *
+ * # Safety
+ * As for `pmc_batch_get`.
+ */
+pmc_status pmc_batch_invalidate(struct pmc_batch *batch,
+                                const uint8_t *key,
+                                size_t key_len,
+                                int64_t stale_ttl,
+                                struct pmc_error **err);
+
+/**
+ * Queue a generic meta command: `command` is "mg", "ms", "md" or "ma",
+ * `flags` the meta flags as protocol tokens separated by single spaces
+ * (e.g. "v f t s h l k N30"; "" for none; not `O` or `q`, which the batch
+ * sets itself; with `b` the key is given base64-encoded), `value` the data
+ * block of "ms" (ignored otherwise). The result holds the return code, the
+ * return flags and the value as the server sent them. Flags are checked
+ * when the batch runs. Returns PMC_OK, PMC_NULL_ARGUMENT, or
+ * PMC_INVALID_ARGUMENT (an unknown command).
+ *
+ * # Safety
+ * `batch` is a live batch; `command` and `flags` are NUL-terminated
+ * strings; `key` points to `key_len` bytes, `value` to `value_len` bytes
+ * (NULL allowed when 0).
+ */
+pmc_status pmc_batch_meta(struct pmc_batch *batch,
+                          const char *command,
+                          const uint8_t *key,
+                          size_t key_len,
+                          const char *flags,
+                          const uint8_t *value,
+                          size_t value_len,
+                          struct pmc_error **err);
+
+/**
+ * Run every queued command on `client`: one write and one read pass per
+ * server over memcached's meta protocol (quiet mode, opaque tokens);
+ * across a hash client every server's commands are sent before any reply
+ * is read. Each command gets its own result (`pmc_batch_result`): a miss,
+ * a refusal or an error of one does not stop the others, and a server
+ * that cannot be reached fails its own commands only. The batch may be
+ * executed again (the results are replaced). Returns PMC_OK when the batch
+ * ran, whatever its commands' outcomes, or PMC_NULL_ARGUMENT. Needs
+ * memcached 1.6.10 or later: an older server fails every command with
+ * PMC_UNKNOWN_COMMAND. The mock client, and clients with compression or
+ * serde callbacks, run the commands one by one (meta commands then fail
+ * with PMC_UNKNOWN_COMMAND).
+ *
+ * # Safety
+ * `client` is a live client; `batch` a live batch not used by another
+ * thread.
+ */
+pmc_status pmc_batch_execute(const struct pmc_client *client,
+                             struct pmc_batch *batch,
+                             struct pmc_error **err);
+
+/**
+ * The result of command `index` (its position in the batch) after
+ * `pmc_batch_execute`, into `*out` (borrowed from the batch; see
+ * `pmc_op_result`). Returns PMC_OK (whatever the command's own status),
+ * PMC_NULL_ARGUMENT, or PMC_INVALID_ARGUMENT (no such command, or the
+ * batch has not run since it was queued).
+ *
+ * # Safety
+ * `batch` is a live batch; `out` is writable.
+ */
+pmc_status pmc_batch_result(const struct pmc_batch *batch,
+                            size_t index,
+                            struct pmc_op_result *out,
+                            struct pmc_error **err);
+
+/**
+ * Stampede control in one call: read `key`, or win the right to recompute
+ * it, the way memcached's meta get does it (`mg <key> v f c t N<lock_ttl>
+ * [R<recache_below>]`). `*lease` receives the state (PMC_LEASE_*); `*out`
+ * (may be NULL) receives the value for PMC_LEASE_HIT, PMC_LEASE_STALE and
+ * PMC_LEASE_STALE_WON (release with `pmc_value_free`) and is untouched
+ * otherwise. On a miss exactly one caller gets PMC_LEASE_MISS_WON (an
+ * empty placeholder living `lock_ttl` seconds is made) and the others
+ * PMC_LEASE_MISS_BUSY until the winner stores the value with `pmc_set`.
+ * After `pmc_invalidate` one caller gets PMC_LEASE_STALE_WON and the others
+ * PMC_LEASE_STALE with the old value. `recache_below` > 0 also lets one
+ * caller win while the item has fewer seconds left than that (0: off).
+ * Returns PMC_OK, or an error status (PMC_UNKNOWN_COMMAND for a server
+ * without the meta protocol).
+ *
+ * # Safety
+ * `client` is a live client; `key` points to `key_len` bytes; `lease` is
+ * writable; `out` is NULL or writable.
+ */
+pmc_status pmc_get_or_lock(const struct pmc_client *client,
+                           const uint8_t *key,
+                           size_t key_len,
+                           int64_t lock_ttl,
+                           int64_t recache_below,
+                           pmc_lease *lease,
+                           struct pmc_value *out,
+                           struct pmc_error **err);
+
+/**
+ * Mark `key` stale for `stale_ttl` seconds (`md <key> I T<stale_ttl>`):
+ * the next `pmc_get_or_lock` wins the recompute (PMC_LEASE_STALE_WON) and
+ * the others are served the old value (PMC_LEASE_STALE) until it is
+ * stored again. Returns PMC_OK, PMC_NOT_FOUND, or an error status.
+ *
+ * # Safety
+ * `client` is a live client; `key` points to `key_len` bytes.
+ */
+pmc_status pmc_invalidate(const struct pmc_client *client,
+                          const uint8_t *key,
+                          size_t key_len,
+                          int64_t stale_ttl,
+                          struct pmc_error **err);
 
 /**
  * Make a client from `opts` and store it in `*out`. One server gives a

@@ -1458,6 +1458,39 @@ class Client {
     return s ? std::string(s.get()) : std::string();
   }
 
+  // -- stampede control (memcached 1.6.10+: the meta protocol) --
+
+  /// What get_or_lock found: the state (PMC_LEASE_HIT, _STALE, _MISS_WON,
+  /// _STALE_WON, _MISS_BUSY) and the value, for HIT, STALE and STALE_WON.
+  struct Lease {
+    /// One of the PMC_LEASE_* values.
+    pmc_lease state = PMC_LEASE_NONE;
+    /// The value served (fresh or stale), if any.
+    std::optional<Value> value;
+  };
+  /// Read `key` or win the right to recompute it (see pmc_get_or_lock):
+  /// on a miss exactly one caller gets PMC_LEASE_MISS_WON and must set()
+  /// the value; the others get PMC_LEASE_MISS_BUSY until then.
+  [[nodiscard]] Lease get_or_lock(bytes_view key, std::int64_t lock_ttl,
+                                  std::int64_t recache_below = 0) const {
+    detail::value_guard v;
+    Lease l;
+    detail::expect(pmc_get_or_lock(c_, detail::ptr(key), key.size(), lock_ttl, recache_below,
+                                   &l.state, &v.v, detail::err()));
+    if (l.state == PMC_LEASE_HIT || l.state == PMC_LEASE_STALE || l.state == PMC_LEASE_STALE_WON)
+      l.value = Value{v.bytes(), v.v.flags, v.v.cas};
+    return l;
+  }
+  /// Mark `key` stale for `stale_ttl` seconds: the next get_or_lock wins
+  /// the recompute, the others are served the old value. False if missing.
+  bool invalidate(bytes_view key, std::int64_t stale_ttl) const {
+    pmc_status st = detail::check(
+        pmc_invalidate(c_, detail::ptr(key), key.size(), stale_ttl, detail::err()));
+    if (st == PMC_NOT_FOUND) return false;
+    detail::expect(st);
+    return true;
+  }
+
   // -- the handle --
 
   /// Whether this object holds a client (false once moved from).
@@ -1561,6 +1594,153 @@ class Client {
   pmc_client *c_ = nullptr;
   // The Serde objects the C client calls into: alive as long as it is.
   std::vector<std::shared_ptr<const Serde>> serdes_;
+};
+
+/// Many commands run together (pmc_batch): queue them, execute() them on a
+/// client with one write and one read pass per server (the meta protocol),
+/// then read each command's own result in request order. Reuse it with
+/// clear(): its buffers are kept. One thread at a time.
+class Batch {
+ public:
+  /// The result of one command, borrowed from the batch until it is
+  /// executed again, cleared or destroyed.
+  using Result = pmc_op_result;
+
+  /// An empty batch.
+  Batch() { detail::check(pmc_batch_new(&b_, detail::err())); }
+  /// Take the other's batch; the other is left empty.
+  Batch(Batch &&o) noexcept : b_(std::exchange(o.b_, nullptr)) {}
+  /// Release ours, take the other's.
+  Batch &operator=(Batch &&o) noexcept {
+    if (this != &o) {
+      pmc_batch_free(b_);
+      b_ = std::exchange(o.b_, nullptr);
+    }
+    return *this;
+  }
+  /// Not copyable.
+  Batch(const Batch &) = delete;
+  /// Not copy-assignable.
+  Batch &operator=(const Batch &) = delete;
+  /// Release the batch.
+  ~Batch() { pmc_batch_free(b_); }
+
+  /// Queue a get; every queue call returns the command's position.
+  std::size_t get(bytes_view key) { return key_only(pmc_batch_get, key); }
+  /// Queue a gets (the result carries the CAS unique).
+  std::size_t gets(bytes_view key) { return key_only(pmc_batch_gets, key); }
+  /// Queue a delete.
+  std::size_t delete_(bytes_view key) { return key_only(pmc_batch_delete, key); }
+  /// Queue a gat.
+  std::size_t gat(bytes_view key, std::int64_t expire) {
+    return at(pmc_batch_gat(b_, detail::ptr(key), key.size(), expire, detail::err()));
+  }
+  /// Queue a touch.
+  std::size_t touch(bytes_view key, std::int64_t expire) {
+    return at(pmc_batch_touch(b_, detail::ptr(key), key.size(), expire, detail::err()));
+  }
+  /// Queue a set.
+  std::size_t set(bytes_view key, bytes_view value, std::int64_t expire = 0,
+                  std::uint32_t flags = 0) {
+    return store(pmc_batch_set, key, value, expire, flags);
+  }
+  /// Queue an add.
+  std::size_t add(bytes_view key, bytes_view value, std::int64_t expire = 0,
+                  std::uint32_t flags = 0) {
+    return store(pmc_batch_add, key, value, expire, flags);
+  }
+  /// Queue a replace.
+  std::size_t replace(bytes_view key, bytes_view value, std::int64_t expire = 0,
+                      std::uint32_t flags = 0) {
+    return store(pmc_batch_replace, key, value, expire, flags);
+  }
+  /// Queue an append.
+  std::size_t append(bytes_view key, bytes_view value) {
+    return at(pmc_batch_append(b_, detail::ptr(key), key.size(), detail::ptr(value),
+                               value.size(), detail::err()));
+  }
+  /// Queue a prepend.
+  std::size_t prepend(bytes_view key, bytes_view value) {
+    return at(pmc_batch_prepend(b_, detail::ptr(key), key.size(), detail::ptr(value),
+                                value.size(), detail::err()));
+  }
+  /// Queue a cas.
+  std::size_t cas(bytes_view key, bytes_view value, std::uint64_t cas, std::int64_t expire = 0,
+                  std::uint32_t flags = 0) {
+    return at(pmc_batch_cas(b_, detail::ptr(key), key.size(), detail::ptr(value), value.size(),
+                            cas, flags, expire, detail::err()));
+  }
+  /// Queue an incr.
+  std::size_t incr(bytes_view key, std::uint64_t delta) {
+    return at(pmc_batch_incr(b_, detail::ptr(key), key.size(), delta, detail::err()));
+  }
+  /// Queue a decr.
+  std::size_t decr(bytes_view key, std::uint64_t delta) {
+    return at(pmc_batch_decr(b_, detail::ptr(key), key.size(), delta, detail::err()));
+  }
+  /// Queue a stampede-controlled read (Client::get_or_lock).
+  std::size_t get_or_lock(bytes_view key, std::int64_t lock_ttl, std::int64_t recache_below = 0) {
+    return at(pmc_batch_get_or_lock(b_, detail::ptr(key), key.size(), lock_ttl, recache_below,
+                                    detail::err()));
+  }
+  /// Queue an invalidation (Client::invalidate).
+  std::size_t invalidate(bytes_view key, std::int64_t stale_ttl) {
+    return at(pmc_batch_invalidate(b_, detail::ptr(key), key.size(), stale_ttl, detail::err()));
+  }
+  /// Queue a generic meta command ("mg", "ms", "md", "ma") with its flags
+  /// as protocol tokens ("v f t N30"); `value` is the data block of "ms".
+  std::size_t meta(const char *command, bytes_view key, const char *flags,
+                   bytes_view value = {}) {
+    return at(pmc_batch_meta(b_, command, detail::ptr(key), key.size(), flags, value.data(),
+                             value.size(), detail::err()));
+  }
+
+  /// Run the queued commands on `client`; each gets its own result.
+  void execute(const Client &client) {
+    detail::check(pmc_batch_execute(client.native_handle(), b_, detail::err()));
+  }
+  /// The number of commands queued.
+  std::size_t size() const noexcept { return pmc_batch_len(b_); }
+  /// The result of command `i` after execute() (CallerError if none).
+  Result result(std::size_t i) const {
+    Result r{};
+    detail::check(pmc_batch_result(b_, i, &r, detail::err()));
+    return r;
+  }
+  /// Every result of the last execute(), in request order.
+  std::vector<Result> results() const {
+    std::size_t n = 0;
+    const Result *r = pmc_batch_results(b_, &n);
+    return std::vector<Result>(r, r + n);
+  }
+  /// The value of a result as a string_view (borrowed from the batch).
+  static std::string_view value(const Result &r) noexcept {
+    return std::string_view(reinterpret_cast<const char *>(r.value), r.value_len);
+  }
+  /// Forget the commands and results, keeping the memory.
+  void clear() noexcept { pmc_batch_clear(b_); }
+  /// The C handle, still owned by this object.
+  pmc_batch *native_handle() const noexcept { return b_; }
+
+ private:
+  using key_fn = pmc_status (*)(pmc_batch *, const std::uint8_t *, std::size_t, pmc_error **);
+  using store_fn = pmc_status (*)(pmc_batch *, const std::uint8_t *, std::size_t,
+                                  const std::uint8_t *, std::size_t, std::uint32_t, std::int64_t,
+                                  pmc_error **);
+  std::size_t at(pmc_status st) {
+    detail::check(st);
+    return pmc_batch_len(b_) - 1;
+  }
+  std::size_t key_only(key_fn fn, bytes_view key) {
+    return at(fn(b_, detail::ptr(key), key.size(), detail::err()));
+  }
+  std::size_t store(store_fn fn, bytes_view key, bytes_view value, std::int64_t expire,
+                    std::uint32_t flags) {
+    return at(fn(b_, detail::ptr(key), key.size(), detail::ptr(value), value.size(), flags,
+                 expire, detail::err()));
+  }
+
+  pmc_batch *b_ = nullptr;
 };
 
 }  // namespace pymemcache

@@ -25,9 +25,9 @@ pub mod tls;
 
 pub use addr::ServerAddr;
 pub use client::{
-    CasOutcome, Client, ClientOptions, FallbackClient, FetchCmd, HashClient, HashOptions, Item,
-    Memcache, MockClient, PooledClient, RetryOptions, RetryingClient, ServerStats, Stat, StatValue,
-    StoreCmd,
+    Batch, CasOutcome, Client, ClientOptions, FallbackClient, FetchCmd, HashClient, HashOptions,
+    Item, Lease, Memcache, MetaCmd, MockClient, OpKind, OpResult, OpStatus, PooledClient,
+    RetryOptions, RetryingClient, ServerStats, Stat, StatValue, StoreCmd,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use hash::KeyForm;

@@ -5,8 +5,9 @@ mod common;
 use common::pki::Pki;
 use common::Memcached;
 use pymemcache::{
-    CasOutcome, Client, ClientOptions, Error, FallbackClient, FetchCmd, HashClient, HashOptions,
-    Item, Memcache, MockClient, PoolOptions, PooledClient, RetryOptions, RetryingClient, StoreCmd,
+    Batch, CasOutcome, Client, ClientOptions, Error, FallbackClient, FetchCmd, HashClient,
+    HashOptions, Item, Memcache, MockClient, OpStatus, PoolOptions, PooledClient, RetryOptions,
+    RetryingClient, ServerStats, StoreCmd,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -301,6 +302,226 @@ struct Kind {
     _pki: Option<Pki>,
 }
 
+/// Every command of the table run as a batch (`Memcache::execute`, the
+/// meta protocol): single-key commands as a batch of one, multi-key ones as
+/// a batch of one command per key. Commands the table sends with noreply
+/// report what noreply reports (the batch itself always reads replies).
+struct ThroughBatches {
+    inner: Box<dyn Memcache>,
+    default_noreply: bool,
+}
+
+impl ThroughBatches {
+    /// Run `fill`'s commands; the first failure is the call's error.
+    fn run(&self, fill: impl FnOnce(&mut Batch)) -> Result<Batch, Error> {
+        let mut b = Batch::new();
+        fill(&mut b);
+        self.inner.execute(&mut b)?;
+        if let Some(i) = (0..b.len()).find(|&i| b.result(i).status == OpStatus::Failed) {
+            // Report the failed command's error (the table's err:KIND).
+            return Err(take_error(&b, i));
+        }
+        Ok(b)
+    }
+
+    fn item(b: &Batch, i: usize) -> Option<Item> {
+        let r = b.result(i);
+        (r.status == OpStatus::Ok).then(|| Item {
+            value: b.result_value(i).to_vec(),
+            flags: r.flags,
+            cas: r.cas,
+        })
+    }
+
+    fn noreply(&self, n: Option<bool>) -> bool {
+        n.unwrap_or(self.default_noreply)
+    }
+
+    /// pymemcache checks every key of a multi-key command before sending
+    /// any (a batch fails only the command with the bad key).
+    fn check_keys<'a>(&self, keys: impl IntoIterator<Item = &'a [u8]>) -> Result<(), Error> {
+        for k in keys {
+            self.inner.server_for_key(k)?;
+        }
+        Ok(())
+    }
+}
+
+fn take_error(b: &Batch, i: usize) -> Error {
+    let text = format!("{:?}", b.result(i).error);
+    match b.result(i).error.as_ref().map(|e| e.kind()) {
+        Some(pymemcache::ErrorKind::IllegalInput) => Error::IllegalInput(text),
+        Some(pymemcache::ErrorKind::ClientError) => Error::ClientError {
+            text,
+            server: Default::default(),
+        },
+        Some(pymemcache::ErrorKind::ServerError) => Error::ServerError {
+            text,
+            server: Default::default(),
+        },
+        Some(pymemcache::ErrorKind::TooLarge) => Error::TooLarge {
+            len: 0,
+            max: 0,
+            server: Default::default(),
+        },
+        _ => Error::UnknownError {
+            text,
+            server: Default::default(),
+        },
+    }
+}
+
+impl Memcache for ThroughBatches {
+    fn fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>, Error> {
+        self.check_keys(keys.iter().copied())?;
+        let b = self.run(|b| {
+            for k in keys {
+                match cmd {
+                    FetchCmd::Get => b.get(k),
+                    FetchCmd::Gets => b.gets(k),
+                    FetchCmd::Gat(t) => b.gat(k, t),
+                    FetchCmd::Gats(t) => b.push(pymemcache::OpKind::Gats(t), k, b"", 0, 0),
+                };
+            }
+        })?;
+        Ok((0..keys.len()).map(|i| Self::item(&b, i)).collect())
+    }
+
+    fn store(
+        &self,
+        cmd: StoreCmd,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<bool, Error> {
+        let b = self.run(|b| {
+            b.store(cmd, key, value, flags, expire);
+        })?;
+        Ok(self.noreply(noreply) || b.result(0).status == OpStatus::Ok)
+    }
+
+    fn set_many(
+        &self,
+        items: &[(&[u8], &[u8])],
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<Vec<usize>, Error> {
+        self.check_keys(items.iter().map(|(k, _)| *k))?;
+        let b = self.run(|b| {
+            for (k, v) in items {
+                b.set(k, v, flags, expire);
+            }
+        })?;
+        if self.noreply(noreply) {
+            return Ok(Vec::new());
+        }
+        Ok((0..items.len())
+            .filter(|&i| b.result(i).status != OpStatus::Ok)
+            .collect())
+    }
+
+    fn cas(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        cas: u64,
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<CasOutcome, Error> {
+        let b = self.run(|b| {
+            b.cas(key, value, cas, flags, expire);
+        })?;
+        Ok(match (noreply == Some(true), b.result(0).status) {
+            (true, _) | (_, OpStatus::Ok) => CasOutcome::Stored,
+            (_, OpStatus::Exists) => CasOutcome::Exists,
+            _ => CasOutcome::NotFound,
+        })
+    }
+
+    fn delete(&self, key: &[u8], noreply: Option<bool>) -> Result<bool, Error> {
+        let b = self.run(|b| {
+            b.delete(key);
+        })?;
+        Ok(self.noreply(noreply) || b.result(0).status == OpStatus::Ok)
+    }
+
+    fn delete_many(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize, Error> {
+        self.check_keys(keys.iter().copied())?;
+        let b = self.run(|b| {
+            for k in keys {
+                b.delete(k);
+            }
+        })?;
+        if self.noreply(noreply) {
+            return Ok(keys.len());
+        }
+        Ok((0..keys.len())
+            .filter(|&i| b.result(i).status == OpStatus::Ok)
+            .count())
+    }
+
+    fn incr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>, Error> {
+        let b = self.run(|b| {
+            b.incr(key, delta);
+        })?;
+        Ok(b.result(0).number.filter(|_| noreply != Some(true)))
+    }
+
+    fn decr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>, Error> {
+        let b = self.run(|b| {
+            b.decr(key, delta);
+        })?;
+        Ok(b.result(0).number.filter(|_| noreply != Some(true)))
+    }
+
+    fn touch(&self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool, Error> {
+        let b = self.run(|b| {
+            b.touch(key, expire);
+        })?;
+        Ok(self.noreply(noreply) || b.result(0).status == OpStatus::Ok)
+    }
+
+    fn stats(&self, args: &[&str]) -> Result<Vec<ServerStats>, Error> {
+        self.inner.stats(args)
+    }
+
+    fn version(&self) -> Result<String, Error> {
+        self.inner.version()
+    }
+
+    fn flush_all(&self, delay: i64, noreply: Option<bool>) -> Result<(), Error> {
+        self.inner.flush_all(delay, noreply)
+    }
+
+    fn cache_memlimit(&self, megabytes: u64) -> Result<(), Error> {
+        self.inner.cache_memlimit(megabytes)
+    }
+
+    fn raw_command(&self, command: &[u8], end_token: &[u8]) -> Result<Vec<u8>, Error> {
+        self.inner.raw_command(command, end_token)
+    }
+
+    fn shutdown(&self, graceful: bool) -> Result<(), Error> {
+        self.inner.shutdown(graceful)
+    }
+
+    fn quit(&self) -> Result<(), Error> {
+        self.inner.quit()
+    }
+
+    fn close(&self) {
+        self.inner.close()
+    }
+
+    fn server_for_key(&self, key: &[u8]) -> Result<String, Error> {
+        self.inner.server_for_key(key)
+    }
+}
+
 fn plain_opts() -> ClientOptions {
     ClientOptions {
         timeout: Some(Duration::from_secs(5)),
@@ -406,6 +627,22 @@ fn kind_on(name: &'static str, net: Net) -> Kind {
                 ..Default::default()
             };
             (Box::new(RetryingClient::new(inner, r).unwrap()), vec![m])
+        }
+        "batch-tcp" | "batch-hash-3" => {
+            let n = if name == "batch-tcp" { 1 } else { 3 };
+            let ms: Vec<Memcached> = (0..n).map(|_| tcp()).collect();
+            let a: Vec<String> = ms.iter().map(|m| m.addr()).collect();
+            let refs: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
+            let inner: Box<dyn Memcache> = if n == 1 {
+                Box::new(Client::new(refs[0], &opts()).unwrap())
+            } else {
+                Box::new(HashClient::new(&refs, &opts(), HashOptions::default()).unwrap())
+            };
+            let through = ThroughBatches {
+                inner,
+                default_noreply: opts().default_noreply,
+            };
+            (Box::new(through), ms)
         }
         "mock" => {
             return Kind {
@@ -558,4 +795,19 @@ fn tls_fallback() {
 #[test]
 fn tls_retrying() {
     conform(kind_on("retrying", Net::tls()));
+}
+
+#[test]
+fn through_batches_single_server() {
+    conform(kind("batch-tcp"));
+}
+
+#[test]
+fn through_batches_hash_three_servers() {
+    conform(kind("batch-hash-3"));
+}
+
+#[test]
+fn through_batches_tls() {
+    conform(kind_on("batch-tcp", Net::tls()));
 }

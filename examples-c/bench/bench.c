@@ -86,7 +86,7 @@ static const char *const CNAME[NCONT] = {"floor (raw socket)", "libmemcached",
                                          "pymemcache-rs"};
 static const char *const CARG[NCONT] = {"floor", "libmemcached", "pymemcache-rs"};
 
-enum { W1, W2, W3, W4, W5, W6, W7, NWORK };
+enum { W1, W2, W3, W4, W5, W6, W7, W8, W8S, W8H, W3A, W3C, W3D, W3M, NWORK };
 
 typedef double (*run_fn)(size_t n);
 
@@ -987,6 +987,456 @@ static double w6_floor(size_t n) { return w6_run(FLOOR, n); }
 static double w6_lmc(size_t n) { return w6_run(LMC, n); }
 static double w6_pmc(size_t n) { return w6_run(PMC, n); }
 
+/* ---- W8: a batch of 100 mixed commands; W8s: the same as single calls;
+        W8h: the batch over 3 servers ------------------------------------- */
+
+#define W8_OPS 100
+enum { OP_GET, OP_SET, OP_DEL, OP_INCR };
+
+/* 100 commands in groups of ten: 5 gets of stored keys, 3 sets, a delete of
+   the first key just set, an incr of a counter: 50 get, 30 set, 10 delete,
+   10 incr. */
+struct w8set {
+  char g[50][KEY_LEN + 1], s[30][KEY_LEN + 1], c[10][KEY_LEN + 1];
+  uint8_t gv[50][VAL_LEN], sv[VAL_LEN];
+  int kind[W8_OPS];
+  const char *key[W8_OPS];
+  int idx[W8_OPS];
+  /* the floor: meta requests (by server for W8h) */
+  char *req[NHASH];
+  size_t req_len[NHASH];
+  int nsrv;
+  int fd[NHASH];
+  struct rbuf rb[NHASH];
+  size_t reply_min[NHASH];
+};
+
+static struct w8set w8, w8h, w8l; /* one server; 3 servers (pmc, floor); 3 servers (lmc) */
+static pmc_batch *w8_batch;
+
+static void w8_keys(struct w8set *s, const char *ns) {
+  char n[16];
+  size_t i, j;
+  snprintf(n, sizeof n, "%sg:", ns);
+  for (i = 0; i < 50; i++) {
+    make_key(s->g[i], n, i);
+    make_value(s->gv[i], VAL_LEN, s->g[i]);
+  }
+  snprintf(n, sizeof n, "%ss:", ns);
+  for (i = 0; i < 30; i++)
+    make_key(s->s[i], n, i);
+  make_value(s->sv, VAL_LEN, s->s[0]);
+  snprintf(n, sizeof n, "%sc:", ns);
+  for (i = 0; i < 10; i++)
+    make_key(s->c[i], n, i);
+  for (j = 0, i = 0; j < 10; j++) {
+    size_t k;
+    for (k = 0; k < 5; k++, i++) {
+      s->kind[i] = OP_GET, s->idx[i] = (int)(5 * j + k), s->key[i] = s->g[5 * j + k];
+    }
+    for (k = 0; k < 3; k++, i++) {
+      s->kind[i] = OP_SET, s->idx[i] = (int)(3 * j + k), s->key[i] = s->s[3 * j + k];
+    }
+    s->kind[i] = OP_DEL, s->idx[i] = (int)(3 * j), s->key[i] = s->s[3 * j], i++;
+    s->kind[i] = OP_INCR, s->idx[i] = (int)j, s->key[i] = s->c[j], i++;
+  }
+}
+
+/* The meta request bytes pymemcache-rs sends, split by server (srv[i] for
+   op i; NULL: all on one server). */
+static void w8_floor_bytes(struct w8set *s, const int *srv, int nsrv, const char *const *addrs) {
+  int v;
+  size_t i;
+  s->nsrv = nsrv;
+  for (v = 0; v < nsrv; v++) {
+    char *p = s->req[v] = xmalloc(W8_OPS * (KEY_LEN + VAL_LEN + 64) + 8);
+    size_t min = 0;
+    for (i = 0; i < W8_OPS; i++) {
+      if (srv != NULL && srv[i] != v)
+        continue;
+      switch (s->kind[i]) {
+      case OP_GET:
+        p += sprintf(p, "mg %s v f q O%zu\r\n", s->key[i], i);
+        min += 16 + VAL_LEN;
+        break;
+      case OP_SET:
+        p += sprintf(p, "ms %s %d F0 T0 O%zu\r\n", s->key[i], VAL_LEN, i);
+        memcpy(p, s->sv, VAL_LEN);
+        memcpy(p + VAL_LEN, "\r\n", 2);
+        p += VAL_LEN + 2;
+        min += 7;
+        break;
+      case OP_DEL:
+        p += sprintf(p, "md %s q O%zu\r\n", s->key[i], i);
+        break;
+      default:
+        p += sprintf(p, "ma %s v D1 O%zu\r\n", s->key[i], i);
+        min += 12;
+      }
+    }
+    memcpy(p, "mn\r\n", 4);
+    p += 4;
+    s->req_len[v] = (size_t)(p - s->req[v]);
+    s->reply_min[v] = min + 4;
+    s->fd[v] = connect_tcp(addrs[v]);
+    rbuf_init(&s->rb[v], W8_OPS * (VAL_LEN + 64) + 64);
+  }
+}
+
+static void w8_populate_pmc(pmc_client *c, struct w8set *s) {
+  size_t i;
+  for (i = 0; i < 50; i++)
+    pmc_ok(pmc_set(c, (const uint8_t *)s->g[i], KEY_LEN, s->gv[i], VAL_LEN, 0, 0, PMC_REPLY_WAIT,
+                   NULL),
+           "populate W8");
+  for (i = 0; i < 10; i++)
+    pmc_ok(pmc_set(c, (const uint8_t *)s->c[i], KEY_LEN, (const uint8_t *)"0", 1, 0, 0,
+                   PMC_REPLY_WAIT, NULL),
+           "populate W8");
+}
+
+static void w8_setup(void) {
+  w8_keys(&w8, "pmcbench:8");
+  w8_floor_bytes(&w8, NULL, 1, &g_server);
+  w8_populate_pmc(pmc, &w8);
+  pmc_ok(pmc_batch_new(&w8_batch, NULL), "batch_new");
+}
+
+static void w8h_setup(void) {
+  int srv[W8_OPS];
+  size_t i, v;
+  w8_keys(&w8h, "pmcbench:h");
+  w8_keys(&w8l, "pmcbench:l");
+  for (i = 0; i < W8_OPS; i++) {
+    char *name = NULL;
+    pmc_ok(pmc_client_server_for_key(pmc_hash, (const uint8_t *)w8h.key[i], KEY_LEN, &name, NULL),
+           "server_for_key");
+    srv[i] = -1;
+    for (v = 0; v < NHASH; v++)
+      if (strcmp(name, g_hash[v]) == 0)
+        srv[i] = (int)v;
+    pmc_string_free(name);
+  }
+  w8_floor_bytes(&w8h, srv, NHASH, g_hash);
+  w8_populate_pmc(pmc_hash, &w8h);
+  for (i = 0; i < 50; i++)
+    lmc_ok(lmc_hash,
+           memcached_set(lmc_hash, w8l.g[i], KEY_LEN, (const char *)w8l.gv[i], VAL_LEN, 0, 0),
+           "populate W8h");
+  for (i = 0; i < 10; i++)
+    lmc_ok(lmc_hash, memcached_set(lmc_hash, w8l.c[i], KEY_LEN, "0", 1, 0, 0), "populate W8h");
+}
+
+static double w8_floor_run(struct w8set *s, size_t n) {
+  size_t i;
+  int v;
+  double t0 = now();
+  for (i = 0; i < n; i++) {
+    for (v = 0; v < s->nsrv; v++)
+      write_all(s->fd[v], s->req[v], s->req_len[v]);
+    for (v = 0; v < s->nsrv; v++) {
+      read_until(s->fd[v], &s->rb[v], "MN\r\n", 4);
+      if (s->rb[v].len < s->reply_min[v])
+        die("floor W8: unexpected reply (%zu bytes)", s->rb[v].len);
+    }
+  }
+  return now() - t0;
+}
+
+static void lmc_ops(memcached_st *m, const struct w8set *s) {
+  size_t i;
+  for (i = 0; i < W8_OPS; i++) {
+    memcached_return_t rc;
+    const char *k = s->key[i];
+    switch (s->kind[i]) {
+    case OP_GET: {
+      size_t len;
+      uint32_t fl;
+      char *v = memcached_get(m, k, KEY_LEN, &len, &fl, &rc);
+      if (v == NULL || len != VAL_LEN || memcmp(v, s->gv[s->idx[i]], VAL_LEN) != 0)
+        die("libmemcached W8: get: %s", memcached_strerror(m, rc));
+      free(v);
+      break;
+    }
+    case OP_SET:
+      lmc_ok(m, memcached_set(m, k, KEY_LEN, (const char *)s->sv, VAL_LEN, 0, 0), "W8 set");
+      break;
+    case OP_DEL:
+      lmc_ok(m, memcached_delete(m, k, KEY_LEN, 0), "W8 delete");
+      break;
+    default: {
+      uint64_t nv;
+      lmc_ok(m, memcached_increment(m, k, KEY_LEN, 1, &nv), "W8 incr");
+    }
+    }
+  }
+}
+
+static void pmc_single_ops(pmc_client *c, const struct w8set *s) {
+  size_t i;
+  for (i = 0; i < W8_OPS; i++) {
+    const uint8_t *k = (const uint8_t *)s->key[i];
+    switch (s->kind[i]) {
+    case OP_GET: {
+      pmc_value v = {0};
+      pmc_ok(pmc_get(c, k, KEY_LEN, &v, NULL), "W8s get");
+      if (v.len != VAL_LEN || memcmp(v.data, s->gv[s->idx[i]], VAL_LEN) != 0)
+        die("pymemcache-rs W8s: wrong value");
+      pmc_value_free(&v);
+      break;
+    }
+    case OP_SET:
+      pmc_ok(pmc_set(c, k, KEY_LEN, s->sv, VAL_LEN, 0, 0, PMC_REPLY_WAIT, NULL), "W8s set");
+      break;
+    case OP_DEL:
+      pmc_ok(pmc_delete(c, k, KEY_LEN, PMC_REPLY_WAIT, NULL), "W8s delete");
+      break;
+    default:
+      pmc_ok(pmc_incr(c, k, KEY_LEN, 1, PMC_REPLY_WAIT, NULL, NULL), "W8s incr");
+    }
+  }
+}
+
+static void pmc_batch_ops(pmc_client *c, const struct w8set *s) {
+  size_t i;
+  pmc_batch *b = w8_batch;
+  pmc_batch_clear(b);
+  for (i = 0; i < W8_OPS; i++) {
+    const uint8_t *k = (const uint8_t *)s->key[i];
+    switch (s->kind[i]) {
+    case OP_GET:
+      pmc_batch_get(b, k, KEY_LEN, NULL);
+      break;
+    case OP_SET:
+      pmc_batch_set(b, k, KEY_LEN, s->sv, VAL_LEN, 0, 0, NULL);
+      break;
+    case OP_DEL:
+      pmc_batch_delete(b, k, KEY_LEN, NULL);
+      break;
+    default:
+      pmc_batch_incr(b, k, KEY_LEN, 1, NULL);
+    }
+  }
+  pmc_ok(pmc_batch_execute(c, b, NULL), "W8 batch");
+  size_t len;
+  const pmc_op_result *res = pmc_batch_results(b, &len);
+  if (len != W8_OPS)
+    die("pymemcache-rs W8: %zu results", len);
+  for (i = 0; i < W8_OPS; i++) {
+    const pmc_op_result *r = &res[i];
+    if (r->status != PMC_OK)
+      die("pymemcache-rs W8: command %zu: %s", i, pmc_status_str(r->status));
+    if (s->kind[i] == OP_GET &&
+        (r->value_len != VAL_LEN || memcmp(r->value, s->gv[s->idx[i]], VAL_LEN) != 0))
+      die("pymemcache-rs W8: wrong value");
+  }
+}
+
+static double w8_floor(size_t n) { return w8_floor_run(&w8, n); }
+static double w8_lmc(size_t n) {
+  size_t i;
+  double t0 = now();
+  for (i = 0; i < n; i++)
+    lmc_ops(lmc, &w8);
+  return now() - t0;
+}
+static double w8_pmc(size_t n) {
+  size_t i;
+  double t0 = now();
+  for (i = 0; i < n; i++)
+    pmc_batch_ops(pmc, &w8);
+  return now() - t0;
+}
+static double w8s_pmc(size_t n) {
+  size_t i;
+  double t0 = now();
+  for (i = 0; i < n; i++)
+    pmc_single_ops(pmc, &w8);
+  return now() - t0;
+}
+static double w8h_floor(size_t n) { return w8_floor_run(&w8h, n); }
+static double w8h_lmc(size_t n) {
+  size_t i;
+  double t0 = now();
+  for (i = 0; i < n; i++)
+    lmc_ops(lmc_hash, &w8l);
+  return now() - t0;
+}
+static double w8h_pmc(size_t n) {
+  size_t i;
+  double t0 = now();
+  for (i = 0; i < n; i++)
+    pmc_batch_ops(pmc_hash, &w8h);
+  return now() - t0;
+}
+
+/* ---- W3 at other sizes (10, 1,000, 10,000 keys); W3m: 100 keys as a batch
+        of meta gets ---------------------------------------------------------- */
+
+struct bigset {
+  size_t n;
+  char (*k)[KEY_LEN + 1];
+  const char **kc;
+  const uint8_t **ku;
+  size_t *kl;
+  uint8_t (*v)[VAL_LEN];
+  char *req, *reply;
+  size_t req_len, reply_len;
+  struct rbuf rb;
+  int meta; /* the floor sends meta gets (mg q + mn) */
+};
+
+static struct bigset w3s[3], w3m;
+static const size_t W3S_N[3] = {10, 1000, 10000};
+
+static void bigset_init(struct bigset *s, size_t n, const char *ns, int meta) {
+  size_t i, rq = 0, rp = 0;
+  s->n = n;
+  s->meta = meta;
+  s->k = xmalloc(n * sizeof *s->k);
+  s->kc = xmalloc(n * sizeof *s->kc);
+  s->ku = xmalloc(n * sizeof *s->ku);
+  s->kl = xmalloc(n * sizeof *s->kl);
+  s->v = xmalloc(n * sizeof *s->v);
+  s->req = xmalloc(n * (KEY_LEN + 24) + 16);
+  s->reply = xmalloc(n * (GET_REPLY + 24) + 16);
+  if (!meta) {
+    memcpy(s->req, "get", 3);
+    rq = 3;
+  }
+  for (i = 0; i < n; i++) {
+    make_key(s->k[i], ns, i);
+    make_value(s->v[i], VAL_LEN, s->k[i]);
+    s->kc[i] = s->k[i];
+    s->ku[i] = (const uint8_t *)s->k[i];
+    s->kl[i] = KEY_LEN;
+    if (meta) {
+      rq += (size_t)sprintf(s->req + rq, "mg %s v f q O%zu\r\n", s->k[i], i);
+      rp += (size_t)sprintf(s->reply + rp, "VA %d f0 O%zu\r\n", VAL_LEN, i);
+    } else {
+      s->req[rq++] = ' ';
+      memcpy(s->req + rq, s->k[i], KEY_LEN);
+      rq += KEY_LEN;
+      rp += value_header(s->reply + rp, GET_HDR + 1, s->k[i], VAL_LEN);
+    }
+    memcpy(s->reply + rp, s->v[i], VAL_LEN);
+    memcpy(s->reply + rp + VAL_LEN, "\r\n", 2);
+    rp += VAL_LEN + 2;
+  }
+  if (meta) {
+    memcpy(s->req + rq, "mn\r\n", 4);
+    memcpy(s->reply + rp, "MN\r\n", 4);
+    rq += 4, rp += 4;
+  } else {
+    memcpy(s->req + rq, "\r\n", 2);
+    memcpy(s->reply + rp, "END\r\n", 5);
+    rq += 2, rp += 5;
+  }
+  s->req_len = rq;
+  s->reply_len = rp;
+  rbuf_init(&s->rb, rp + 64);
+  for (i = 0; i < n; i++)
+    pmc_ok(pmc_set(pmc, s->ku[i], KEY_LEN, s->v[i], VAL_LEN, 0, 0, PMC_REPLY_WAIT, NULL),
+           "populate W3 sizes");
+}
+
+static double big_floor(struct bigset *s, size_t n) {
+  size_t i;
+  double t0 = now();
+  for (i = 0; i < n; i++) {
+    write_all(fl_fd, s->req, s->req_len);
+    read_until(fl_fd, &s->rb, s->meta ? "MN\r\n" : "END\r\n", s->meta ? 4 : 5);
+    if (s->rb.len != s->reply_len || memcmp(s->rb.p, s->reply, s->reply_len) != 0)
+      die("floor W3 (%zu keys): unexpected reply", s->n);
+  }
+  return now() - t0;
+}
+
+static double big_lmc(struct bigset *s, size_t n) {
+  size_t i;
+  double t0 = now();
+  for (i = 0; i < n; i++) {
+    memcached_return_t rc = memcached_mget(lmc, s->kc, s->kl, s->n);
+    memcached_result_st *r;
+    size_t got = 0;
+    lmc_ok(lmc, rc, "W3 sizes mget");
+    while ((r = memcached_fetch_result(lmc, &lmc_res, &rc)) != NULL) {
+      size_t idx = key_index(memcached_result_key_value(r), memcached_result_key_length(r));
+      if (idx >= s->n || memcached_result_length(r) != VAL_LEN ||
+          memcmp(memcached_result_value(r), s->v[idx], VAL_LEN) != 0)
+        die("libmemcached W3 (%zu keys): wrong value", s->n);
+      got++;
+    }
+    if (got != s->n)
+      die("libmemcached W3 (%zu keys): %zu hits", s->n, got);
+  }
+  return now() - t0;
+}
+
+static double big_pmc(struct bigset *s, size_t n) {
+  size_t i, j, len;
+  double t0 = now();
+  for (i = 0; i < n; i++) {
+    pmc_results *res = NULL;
+    pmc_ok(pmc_get_many(pmc, s->ku, s->kl, s->n, &res, NULL), "W3 sizes get_many");
+    const pmc_item *items = pmc_results_items(res, &len);
+    if (len != s->n)
+      die("pymemcache-rs W3 (%zu keys): %zu hits", s->n, len);
+    for (j = 0; j < len; j++)
+      if (items[j].index != j || items[j].value_len != VAL_LEN ||
+          memcmp(items[j].value, s->v[j], VAL_LEN) != 0)
+        die("pymemcache-rs W3 (%zu keys): wrong hit", s->n);
+    pmc_results_free(res);
+  }
+  return now() - t0;
+}
+
+/* pymemcache-rs's batch of meta gets for the same 100 keys. */
+static double big_pmc_batch(struct bigset *s, size_t n) {
+  size_t i, j;
+  double t0 = now();
+  for (i = 0; i < n; i++) {
+    pmc_batch_clear(w8_batch);
+    for (j = 0; j < s->n; j++)
+      pmc_batch_get(w8_batch, s->ku[j], KEY_LEN, NULL);
+    pmc_ok(pmc_batch_execute(pmc, w8_batch, NULL), "W3m batch");
+    size_t len;
+    const pmc_op_result *res = pmc_batch_results(w8_batch, &len);
+    for (j = 0; j < s->n; j++) {
+      const pmc_op_result *r = &res[j];
+      if (r->status != PMC_OK || r->value_len != VAL_LEN || memcmp(r->value, s->v[j], VAL_LEN) != 0)
+        die("pymemcache-rs W3m: wrong hit");
+    }
+  }
+  return now() - t0;
+}
+
+static void w3s_setup(void) {
+  static const char *const ns[3] = {"pmcbench:3a:", "pmcbench:3c:", "pmcbench:3d:"};
+  size_t i;
+  for (i = 0; i < 3; i++)
+    bigset_init(&w3s[i], W3S_N[i], ns[i], 0);
+}
+
+static void w3m_setup(void) {
+  bigset_init(&w3m, MANY, "pmcbench:3m:", 1);
+  if (w8_batch == NULL)
+    pmc_ok(pmc_batch_new(&w8_batch, NULL), "batch_new");
+}
+
+static double w3a_floor(size_t n) { return big_floor(&w3s[0], n); }
+static double w3a_lmc(size_t n) { return big_lmc(&w3s[0], n); }
+static double w3a_pmc(size_t n) { return big_pmc(&w3s[0], n); }
+static double w3c_floor(size_t n) { return big_floor(&w3s[1], n); }
+static double w3c_lmc(size_t n) { return big_lmc(&w3s[1], n); }
+static double w3c_pmc(size_t n) { return big_pmc(&w3s[1], n); }
+static double w3d_floor(size_t n) { return big_floor(&w3s[2], n); }
+static double w3d_lmc(size_t n) { return big_lmc(&w3s[2], n); }
+static double w3d_pmc(size_t n) { return big_pmc(&w3s[2], n); }
+static double w3m_floor(size_t n) { return big_floor(&w3m, n); }
+static double w3m_lmc(size_t n) { return big_lmc(&w3m, n); }
+static double w3m_pmc(size_t n) { return big_pmc_batch(&w3m, n); }
+
 /* ---- the workloads ------------------------------------------------------- */
 
 static struct workload WL[NWORK] = {
@@ -1004,7 +1454,33 @@ static struct workload WL[NWORK] = {
      {w6_floor, w6_lmc, w6_pmc}, 1, 0, {0}, {{0}}},
     {"W7", "get_many, 100 hits over 3 servers", "op", 1, 30, 20, 50000,
      {w7_floor, w7_lmc, w7_pmc}, 1, 0, {0}, {{0}}},
+    {"W8", "batch of 100 mixed (50 get/30 set/10 delete/10 incr)", "batch", 1, 30, 20, 50000,
+     {w8_floor, w8_lmc, w8_pmc}, 1, 0, {0}, {{0}}},
+    {"W8s", "W8's 100 commands as single calls", "batch", 1, 10, 5, 20000,
+     {w8_floor, w8_lmc, w8s_pmc}, 1, 0, {0}, {{0}}},
+    {"W8h", "W8 over 3 servers (hash client)", "batch", 1, 30, 20, 50000,
+     {w8h_floor, w8h_lmc, w8h_pmc}, 1, 0, {0}, {{0}}},
+    {"W3.10", "get_many, 10 hits", "op", 1, 100, 50, 200000,
+     {w3a_floor, w3a_lmc, w3a_pmc}, 1, 0, {0}, {{0}}},
+    {"W3.1k", "get_many, 1,000 hits", "op", 1, 5, 5, 5000,
+     {w3c_floor, w3c_lmc, w3c_pmc}, 1, 0, {0}, {{0}}},
+    {"W3.10k", "get_many, 10,000 hits", "op", 1, 2, 3, 500,
+     {w3d_floor, w3d_lmc, w3d_pmc}, 1, 0, {0}, {{0}}},
+    {"W3m", "100 hits as a batch of meta gets (floor: mg q + mn)", "op", 1, 30, 20, 50000,
+     {w3m_floor, w3m_lmc, w3m_pmc}, 1, 0, {0}, {{0}}},
 };
+
+/* `id` is one of the comma-separated names of `list`. */
+static int in_list(const char *list, const char *id) {
+  size_t n = strlen(id);
+  const char *p = list;
+  while ((p = strstr(p, id)) != NULL) {
+    if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+      return 1;
+    p += n;
+  }
+  return 0;
+}
 
 static int c_enabled(int c) { return g_contender < 0 || g_contender == c; }
 
@@ -1223,6 +1699,43 @@ static void report(FILE *f, long rss_kib) {
     fprintf(f, "| W7 <= 1.3x of W3 | %.3fx | %s | floor %.3fx, libmemcached %.3fx |\n", r,
             met(r <= 1.3), w7_over_w3(FLOOR), w7_over_w3(LMC));
   }
+  if (WL[W8].enabled) {
+    double r = ratio(&WL[W8], PMC, FLOOR);
+    fprintf(f, "| W8 <= 1.2x floor (pipelined meta, one write) | %.3fx | %s | libmemcached "
+               "single calls %.3fx |\n",
+            r, met(r <= 1.2), ratio(&WL[W8], LMC, FLOOR));
+  }
+  if (WL[W8].enabled && WL[W8S].enabled) {
+    double x = med_us(&WL[W8S], PMC) / med_us(&WL[W8], PMC);
+    fprintf(f, "| W8 >= 20x faster than W8s (single calls) | %.2fx faster | %s | |\n", x,
+            met(x >= 20.0));
+  }
+  if (WL[W8].enabled && WL[W8H].enabled) {
+    double x = med_us(&WL[W8H], PMC) / med_us(&WL[W8], PMC);
+    fprintf(f, "| W8h <= 1.3x W8 | %.3fx | %s | floor %.3fx |\n", x, met(x <= 1.3),
+            med_us(&WL[W8H], FLOOR) / med_us(&WL[W8], FLOOR));
+  }
+  {
+    static const int sw[] = {W3A, W3, W3C, W3D};
+    static const double bound[] = {1.05, 1.05, 1.15, 1.15};
+    size_t i;
+    for (i = 0; i < 4; i++) {
+      struct workload *wl = &WL[sw[i]];
+      double rf, rl;
+      if (!wl->enabled)
+        continue;
+      rf = ratio(wl, PMC, FLOOR);
+      rl = ratio(wl, PMC, LMC);
+      fprintf(f, "| %s <= %.2fx floor | %.3fx | %s | libmemcached %.3fx |\n", wl->id, bound[i], rf,
+              met(rf <= bound[i]), ratio(wl, LMC, FLOOR));
+      fprintf(f, "| %s faster than libmemcached | %.3fx libmemcached | %s | |\n", wl->id, rl,
+              met(rl < 1.0));
+    }
+  }
+  if (WL[W3].enabled && WL[W3M].enabled)
+    fprintf(f, "| (W3m: meta gets vs W3 classic get, 100 keys) | %.3fx | | floor meta/classic %.3fx |\n",
+            med_us(&WL[W3M], PMC) / med_us(&WL[W3], PMC),
+            med_us(&WL[W3M], FLOOR) / med_us(&WL[W3], FLOOR));
   fprintf(f, "\nPeak RSS of the bench process (getrusage ru_maxrss): %ld KiB.\n", rss_kib);
 }
 
@@ -1358,7 +1871,7 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--only") == 0 && i + 1 < argc) {
       const char *list = argv[++i];
       for (w = 0; w < NWORK; w++)
-        WL[w].enabled = strstr(list, WL[w].id) != NULL;
+        WL[w].enabled = in_list(list, WL[w].id);
     } else if (strcmp(a, "--contender") == 0 && i + 1 < argc) {
       const char *name = argv[++i];
       g_contender = -2;
@@ -1387,8 +1900,8 @@ int main(int argc, char **argv) {
   if (nargs == 4) {
     for (i = 0; i < NHASH; i++)
       g_hash[i] = args[i + 1];
-  } else if (WL[W7].enabled) {
-    die("W7 needs three more servers (or --only without W7)");
+  } else if (WL[W7].enabled || WL[W8H].enabled) {
+    die("W7 and W8h need three more servers (or --only without them)");
   } else {
     for (i = 0; i < NHASH; i++)
       g_hash[i] = "-";
@@ -1414,7 +1927,7 @@ int main(int argc, char **argv) {
     die("memcached_result_create failed");
   pmc = pmc_new(&g_server, 1, 0);
   pmc_pool = pmc_new(&g_server, 1, 1);
-  if (WL[W7].enabled) {
+  if (WL[W7].enabled || WL[W8H].enabled) {
     lmc_hash = lmc_new(g_hash, NHASH);
     if (memcached_result_create(lmc_hash, &lmc_hash_res) == NULL)
       die("memcached_result_create failed");
@@ -1436,6 +1949,17 @@ int main(int argc, char **argv) {
     w6_setup();
   if (WL[W7].enabled)
     w7_setup();
+  if (WL[W8].enabled || WL[W8S].enabled)
+    w8_setup();
+  if (WL[W8H].enabled) {
+    if (w8_batch == NULL)
+      w8_setup();
+    w8h_setup();
+  }
+  if (WL[W3A].enabled || WL[W3C].enabled || WL[W3D].enabled)
+    w3s_setup();
+  if (WL[W3M].enabled)
+    w3m_setup();
 
   /* warm up (connects) and calibrate N: the slowest contender takes about
      g_seconds per measurement */
@@ -1518,5 +2042,6 @@ int main(int argc, char **argv) {
   pmc_client_free(pmc);
   pmc_client_free(pmc_pool);
   pmc_client_free(pmc_hash);
+  pmc_batch_free(w8_batch);
   return 0;
 }

@@ -238,8 +238,27 @@ pub enum Cmd {
     /// List the keys of every server (lru_crawler metadump)
     #[command(long_about = help::KEYS, visible_alias = "dump")]
     Keys(KeysArgs),
+    /// Send one meta command (mg, ms, md, ma; memcached 1.6.10+) and print its reply
+    #[command(long_about = help::META)]
+    Meta(MetaArgs),
     /// Print the manual as a man page (roff): pmc man > pmc.1; pmc man get > pmc-get.1
     Man(ManArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MetaArgs {
+    /// The meta command: mg, ms, md or ma.
+    #[arg(value_name = "COMMAND", value_parser = ["mg", "ms", "md", "ma"])]
+    pub command: String,
+    /// The key.
+    #[arg(value_name = "KEY")]
+    pub key: OsString,
+    /// The meta flags as protocol tokens (v f t c s h l k N30 R10 T60 I MA C123 ...).
+    #[arg(value_name = "FLAG")]
+    pub flags: Vec<String>,
+    /// The data block of ms; "-" reads it from stdin.
+    #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
+    pub value: Option<OsString>,
 }
 
 #[derive(Args, Debug)]

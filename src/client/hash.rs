@@ -61,7 +61,7 @@ impl Default for HashOptions {
     }
 }
 
-#[allow(clippy::large_enum_variant)] // one per node, made once
+#[allow(clippy::large_enum_variant)] // one per node, made once; boxing buys nothing
 enum NodeClient {
     Single(Client),
     Pooled(PooledClient),
@@ -568,6 +568,40 @@ impl HashClient {
 }
 
 impl Memcache for HashClient {
+    /// The batch is grouped by node; every node's group is written before
+    /// any reply is read, so the servers work on their groups at the same
+    /// time. A node that fails (or is skipped while marked failed) fails
+    /// its own commands only.
+    fn execute(&self, batch: &mut super::Batch) -> Result<()> {
+        batch.start();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let ops = &batch.ops;
+        let keys: Vec<&[u8]> = (0..ops.reqs.len()).map(|i| ops.key(i)).collect();
+        let groups = match self.group(&keys, |k| k) {
+            Ok(g) => g,
+            Err(e) => {
+                batch.out.fail_pending(None, &e);
+                return Ok(());
+            }
+        };
+        let out = &mut batch.out;
+        for round in Self::rounds(&groups) {
+            let done = self.phased(
+                &round,
+                |conn, idx| conn.send_batch(ops, idx.iter().copied()),
+                |conn, _idx, rejected| conn.recv_batch(ops, out, rejected),
+            );
+            for ((_, idx), res) in round.iter().zip(done) {
+                if let Err(e) = res {
+                    out.fail_pending(Some(idx), &e);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
         self.rules.check_all(keys)?;
         let mut out: Vec<Option<Item>> = vec![None; keys.len()];

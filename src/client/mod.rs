@@ -1,6 +1,7 @@
 //! The clients and the command set they share.
 
 mod backoff;
+mod batch;
 mod codec;
 mod fallback;
 mod hash;
@@ -14,6 +15,7 @@ mod stats;
 mod via_conn;
 
 pub use backoff::{Backoff, BackoffOptions};
+pub use batch::{Batch, Lease, MetaCmd, OpKind, OpResult, OpStatus};
 pub use codec::{set_many_encoded, CodecClient, Compression, ValueCodec};
 pub use fallback::FallbackClient;
 pub use hash::{HashClient, HashOptions};
@@ -219,6 +221,61 @@ pub trait Memcache: Send + Sync {
     /// This client as a hash client, if it is one (for add/remove_server).
     fn as_hash(&self) -> Option<&HashClient> {
         None
+    }
+
+    /// Run every command of `batch`; each gets its own result (a miss or a
+    /// failure of one does not stop the others). Clients over memcached
+    /// servers pipeline the batch over the meta protocol, one write and
+    /// one read pass per server; this default runs the commands one by one
+    /// through the named methods (the mock, codec and fallback clients),
+    /// where meta-only commands fail.
+    fn execute(&self, batch: &mut Batch) -> Result<()> {
+        batch.run_each(self);
+        Ok(())
+    }
+
+    /// Stampede control: read `key`, or win the right to recompute it. A
+    /// miss makes an empty placeholder living `lock_ttl` seconds that the
+    /// winner replaces with `set`; `recache_below` > 0 also lets one
+    /// caller win when the item has fewer seconds left. The value is
+    /// returned with `Hit`, `Stale` and `StaleWon`.
+    fn get_or_lock(
+        &self,
+        key: &[u8],
+        lock_ttl: i64,
+        recache_below: i64,
+    ) -> Result<(Lease, Option<Item>)> {
+        let mut b = Batch::new();
+        b.get_or_lock(key, lock_ttl, recache_below);
+        self.execute(&mut b)?;
+        let r = b.result(0);
+        if let Some(e) = &r.error {
+            return Err(e.clone_lossy());
+        }
+        let lease = r.lease.unwrap_or(Lease::MissBusy);
+        let item = match lease {
+            Lease::Hit | Lease::Stale | Lease::StaleWon => Some(Item {
+                value: b.result_value(0).to_vec(),
+                flags: r.flags,
+                cas: r.cas,
+            }),
+            Lease::MissWon | Lease::MissBusy => None,
+        };
+        Ok((lease, item))
+    }
+
+    /// Mark `key` stale for `stale_ttl` seconds (`md <key> I T<ttl>`): the
+    /// next `get_or_lock` wins the recompute and the others are served the
+    /// stale value meanwhile. False if there is no such item.
+    fn invalidate(&self, key: &[u8], stale_ttl: i64) -> Result<bool> {
+        let mut b = Batch::new();
+        b.invalidate(key, stale_ttl);
+        self.execute(&mut b)?;
+        let r = b.result(0);
+        match (&r.error, r.status) {
+            (Some(e), _) => Err(e.clone_lossy()),
+            (None, s) => Ok(s == OpStatus::Ok),
+        }
     }
 
     /// Run a retrieval command for `keys`, appending the hits to `out`.

@@ -81,6 +81,12 @@ impl RetryingClient {
 }
 
 impl Memcache for RetryingClient {
+    /// Batches are not retried: a command of one may have run before a
+    /// connection failed (an incr would count twice).
+    fn execute(&self, batch: &mut super::Batch) -> Result<()> {
+        self.inner.execute(batch)
+    }
+
     fn fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
         self.retry(|c| c.fetch(cmd, keys))
     }

@@ -17,6 +17,8 @@ use crate::protocol::request::{self, FetchCmd, StoreCmd};
 use std::sync::Arc;
 use std::time::Instant;
 
+mod batch_io;
+
 /// Values up to this size are copied into the request buffer; larger ones
 /// are written straight from the caller's memory.
 const COPY_VALUE_MAX: usize = 16 * 1024;
@@ -47,6 +49,8 @@ pub struct ServerConn {
     wbuf: Vec<u8>,
     spans: Vec<(usize, usize)>,
     key_scratch: Vec<u8>,
+    /// The batch commands sent and not yet answered, by position.
+    batch_sent: Vec<usize>,
 }
 
 /// Where the values of a retrieval reply go.
@@ -180,6 +184,7 @@ impl ServerConn {
             wbuf: Vec::with_capacity(1024),
             spans: Vec::new(),
             key_scratch: Vec::with_capacity(256),
+            batch_sent: Vec::new(),
         })
     }
 

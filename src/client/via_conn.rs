@@ -2,7 +2,9 @@
 //! `ServerConn` it can lend out: the single `Client` (a locked connection)
 //! and the `PooledClient` (a checked-out one). Written once here.
 
-use super::{CasOutcome, FetchCmd, Item, Memcache, Packed, ServerConn, ServerStats, StoreCmd};
+use super::{
+    Batch, CasOutcome, FetchCmd, Item, Memcache, Packed, ServerConn, ServerStats, StoreCmd,
+};
 use crate::addr::ServerAddr;
 use crate::error::{Error, Result};
 use crate::key::KeyRules;
@@ -118,6 +120,17 @@ impl<S: ConnSource> Memcache for S {
             self.ignore_exc(),
             || None,
         )
+    }
+
+    fn execute(&self, batch: &mut Batch) -> Result<()> {
+        batch.start();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.with_conn(|c| c.run_batch(batch)) {
+            batch.out.fail_pending(None, &e);
+        }
+        Ok(())
     }
 
     fn store(

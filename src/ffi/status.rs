@@ -165,6 +165,11 @@ pub fn fail_with(err: &Error) -> pmc_status {
     fail(status_of(err), &err.to_string())
 }
 
+/// The message an error object or the last error would carry for `err`.
+pub fn message_of(err: &Error) -> String {
+    format!("{}: {err}", name_of(status_of(err)))
+}
+
 fn name_of(status: pmc_status) -> &'static str {
     NAMES
         .iter()

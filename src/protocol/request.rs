@@ -52,7 +52,26 @@ impl FetchCmd {
 }
 
 /// Append the decimal digits of `n` (faster than `write!`).
-pub fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+#[inline]
+pub fn push_u64(out: &mut Vec<u8>, n: u64) {
+    // Flags, expiry 0, deltas and batch positions: mostly one to three
+    // digits, pushed without the general loop.
+    if n < 10 {
+        out.push(b'0' + n as u8);
+    } else if n < 100 {
+        out.extend_from_slice(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]);
+    } else if n < 1000 {
+        out.extend_from_slice(&[
+            b'0' + (n / 100) as u8,
+            b'0' + (n / 10 % 10) as u8,
+            b'0' + (n % 10) as u8,
+        ]);
+    } else {
+        push_u64_long(out, n);
+    }
+}
+
+fn push_u64_long(out: &mut Vec<u8>, mut n: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {
@@ -179,7 +198,7 @@ mod tests {
     #[test]
     fn decimal_digits() {
         let mut out = Vec::new();
-        for n in [0, 7, 10, 12345, u64::MAX] {
+        for n in [0, 7, 9, 10, 99, 100, 999, 1000, 12345, u64::MAX] {
             out.clear();
             push_u64(&mut out, n);
             assert_eq!(out, n.to_string().as_bytes());

@@ -376,6 +376,7 @@ fn dispatch(ctx: &mut Ctx, cmd: &Cmd) {
             Format::Nothing,
         ),
         Cmd::Locate(a) => locate(ctx, &key_bytes(&a.keys)),
+        Cmd::Meta(a) => meta(ctx, a),
         Cmd::Stats(a) => stats(ctx, &a.args, a.flat),
         Cmd::Version => version(ctx),
         Cmd::FlushAll(a) => flush_all(ctx, a.delay, a.noreply),
@@ -586,6 +587,52 @@ fn delete(ctx: &mut Ctx, keys: &[&[u8]], noreply: bool) {
             Ok(false) => ctx.report(Status::Miss, format_args!("{what}: not found")),
             Err(e) => ctx.server_error(&what, server, &e),
         }
+    }
+}
+
+fn meta(ctx: &mut Ctx, a: &crate::MetaArgs) {
+    use pymemcache::{Batch, MetaCmd, OpStatus};
+    let key = a.key.as_bytes();
+    let what = format!("meta {} {}", a.command, show(key));
+    let Some(client) = ctx.keyed() else { return };
+    let Some(server) = ctx.place(client.as_ref(), "meta", &[key]) else {
+        return;
+    };
+    let value = match &a.value {
+        Some(v) if v == "-" => {
+            let mut buf = Vec::new();
+            if let Err(e) = io::Read::read_to_end(&mut io::stdin(), &mut buf) {
+                ctx.report(Status::Local, format_args!("{what}: reading stdin: {e}"));
+                return;
+            }
+            buf
+        }
+        Some(v) => v.as_bytes().to_vec(),
+        None => Vec::new(),
+    };
+    let cmd = MetaCmd::from_code(a.command.as_bytes()).expect("clap checked the command");
+    let mut b = Batch::new();
+    b.meta(cmd, key, a.flags.join(" ").as_bytes(), &value);
+    if let Err(e) = client.execute(&mut b) {
+        return ctx.error(&what, Some(&server[0]), &e);
+    }
+    let r = b.result(0);
+    if let Some(e) = &r.error {
+        return ctx.error(&what, Some(&server[0]), e);
+    }
+    let mut line = r.code.to_vec();
+    if !b.result_flags(0).is_empty() {
+        line.push(b' ');
+        line.extend_from_slice(b.result_flags(0));
+    }
+    line.push(b'\n');
+    if &r.code == b"VA" {
+        line.extend_from_slice(b.result_value(0));
+        line.push(b'\n');
+    }
+    ctx.write(&line);
+    if r.status != OpStatus::Ok {
+        ctx.status = ctx.status.max(Status::Miss);
     }
 }
 

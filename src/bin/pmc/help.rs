@@ -106,3 +106,19 @@ server's listing is read whole, up to 256 MiB.";
 pub const STORE_USAGE: &str = "pmc <set|add|replace> [OPTIONS] KEY <VALUE | - | --file PATH>";
 pub const CONCAT_USAGE: &str = "pmc <append|prepend> [OPTIONS] KEY <VALUE | - | --file PATH>";
 pub const CAS_USAGE: &str = "pmc cas [OPTIONS] KEY CAS <VALUE | - | --file PATH>";
+
+/// `pmc meta`.
+pub const META: &str = "\
+Send one meta command (mg, ms, md or ma; memcached 1.6.10 or later) with the
+given flags as protocol tokens, and print the reply: a line with the return
+code and the return flags as the server sent them (\"VA f5 t-1 c42\",
+\"HD\", \"EN\", \"NF\", \"NS\", \"EX\"), then the value, if any, on the next line.
+Exit status 0 for HD and VA, 1 for EN, NF, NS and EX, 4 for server errors.
+
+  pmc meta mg KEY v f t c         value with flags, TTL left and CAS
+  pmc meta mg KEY v N30           vivify on miss (W: you won the recompute)
+  pmc meta md KEY I T30           mark stale (readers see X; one wins W)
+  pmc meta ms KEY T60 MA --value x  append (modes: MS ME MR MA MP)
+  pmc meta ma KEY N0 J10 D5 v     counter with auto-create
+
+The O (opaque) and q (quiet) flags are set by the library itself.";

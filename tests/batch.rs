@@ -1,0 +1,446 @@
+//! Batches and the meta protocol against real memcached processes: every
+//! command kind with hits, misses and refusals in one batch, every meta
+//! flag the batch and stampede control use, the stampede states under
+//! threads, a batch split across a hash client with one node down, and a
+//! server that does not speak meta.
+
+mod common;
+use common::Memcached;
+use pymemcache::{
+    Batch, Client, ClientOptions, ErrorKind, HashClient, HashOptions, Lease, Memcache, MetaCmd,
+    OpStatus, PoolOptions, PooledClient, StoreCmd,
+};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+fn opts() -> ClientOptions {
+    ClientOptions {
+        default_noreply: false,
+        connect_timeout: Some(Duration::from_millis(500)),
+        timeout: Some(Duration::from_secs(3)),
+        ..Default::default()
+    }
+}
+
+fn status_of(b: &Batch, i: usize) -> OpStatus {
+    b.result(i).status
+}
+
+/// Every classic command kind in one batch, with misses, refusals and an
+/// illegal key among them; the results come back in request order.
+fn mixed_batch(c: &dyn Memcache) {
+    c.set(b"mx:a", b"alpha", 7, 0, None).unwrap();
+    c.set(b"mx:n", b"10", 0, 0, None).unwrap();
+    c.delete(b"mx:missing", None).unwrap();
+    let cas = c.gets(b"mx:a").unwrap().unwrap().cas.unwrap();
+
+    let mut b = Batch::new();
+    let get_hit = b.get(b"mx:a");
+    let get_miss = b.get(b"mx:missing");
+    let gets_hit = b.gets(b"mx:a");
+    let set = b.set(b"mx:b", b"beta", 3, 0);
+    let add_refused = b.store(StoreCmd::Add, b"mx:a", b"x", 0, 0);
+    let add_new = b.store(StoreCmd::Add, b"mx:c", b"gamma", 0, 0);
+    let replace_miss = b.store(StoreCmd::Replace, b"mx:missing", b"x", 0, 0);
+    let append = b.store(StoreCmd::Append, b"mx:a", b"-end", 0, 0);
+    let prepend = b.store(StoreCmd::Prepend, b"mx:a", b"start-", 0, 0);
+    let append_miss = b.store(StoreCmd::Append, b"mx:missing", b"x", 0, 0);
+    let cas_stale = b.cas(b"mx:a", b"cas", cas, 0, 0); // append changed it
+    let cas_missing = b.cas(b"mx:missing", b"cas", 1, 0, 0);
+    let incr = b.incr(b"mx:n", 5);
+    let decr = b.decr(b"mx:n", 100);
+    let incr_miss = b.incr(b"mx:missing", 1);
+    let touch = b.touch(b"mx:b", 100);
+    let touch_miss = b.touch(b"mx:missing", 100);
+    let illegal = b.get(b"has space");
+    let get_after = b.get(b"mx:a");
+    let delete = b.delete(b"mx:c");
+    let delete_miss = b.delete(b"mx:missing");
+    let gat = b.gat(b"mx:b", 50);
+    c.execute(&mut b).unwrap();
+
+    assert_eq!(status_of(&b, get_hit), OpStatus::Ok);
+    assert_eq!(b.result_value(get_hit), b"alpha");
+    assert_eq!(b.result(get_hit).flags, 7);
+    assert_eq!(b.result(get_hit).cas, None);
+    assert_eq!(status_of(&b, get_miss), OpStatus::Miss);
+    assert_eq!(b.result(gets_hit).cas, Some(cas));
+    assert_eq!(status_of(&b, set), OpStatus::Ok);
+    assert_eq!(status_of(&b, add_refused), OpStatus::NotStored);
+    assert_eq!(status_of(&b, add_new), OpStatus::Ok);
+    assert_eq!(status_of(&b, replace_miss), OpStatus::NotStored);
+    assert_eq!(status_of(&b, append), OpStatus::Ok);
+    assert_eq!(status_of(&b, prepend), OpStatus::Ok);
+    assert_eq!(status_of(&b, append_miss), OpStatus::NotStored);
+    assert_eq!(status_of(&b, cas_stale), OpStatus::Exists);
+    assert_eq!(status_of(&b, cas_missing), OpStatus::NotFound);
+    assert_eq!(b.result(incr).number, Some(15));
+    assert_eq!(b.result(decr).number, Some(0));
+    assert_eq!(status_of(&b, incr_miss), OpStatus::NotFound);
+    assert_eq!(status_of(&b, touch), OpStatus::Ok);
+    assert_eq!(status_of(&b, touch_miss), OpStatus::NotFound);
+    assert_eq!(status_of(&b, illegal), OpStatus::Failed);
+    assert_eq!(
+        b.result(illegal).error.as_ref().unwrap().kind(),
+        ErrorKind::IllegalInput
+    );
+    assert_eq!(b.result_value(get_after), b"start-alpha-end");
+    assert_eq!(status_of(&b, delete), OpStatus::Ok);
+    assert_eq!(status_of(&b, delete_miss), OpStatus::NotFound);
+    assert_eq!(b.result_value(gat), b"beta");
+    assert_eq!(b.result(gat).flags, 3);
+
+    // What the batch did is what the classic commands see.
+    assert_eq!(c.get(b"mx:b").unwrap().unwrap().value, b"beta");
+    assert!(c.get(b"mx:c").unwrap().is_none());
+    // memcached pads a shrunk counter with spaces.
+    assert_eq!(c.get(b"mx:n").unwrap().unwrap().value.trim_ascii(), b"0");
+
+    // Reused: the same batch again gives the same results.
+    c.set(b"mx:c", b"gamma", 0, 0, None).unwrap();
+    c.execute(&mut b).unwrap();
+    assert_eq!(status_of(&b, get_miss), OpStatus::Miss);
+    assert_eq!(status_of(&b, add_refused), OpStatus::NotStored);
+    assert_eq!(status_of(&b, illegal), OpStatus::Failed);
+}
+
+#[test]
+fn mixed_batch_single_pooled_and_hash() {
+    let m = Memcached::tcp(&[]);
+    let c = Client::new(&m.addr(), &opts()).unwrap();
+    mixed_batch(&c);
+    let p = PooledClient::new(&m.addr(), &opts(), PoolOptions::default()).unwrap();
+    mixed_batch(&p);
+    let ms: Vec<Memcached> = (0..3).map(|_| Memcached::tcp(&[])).collect();
+    let addrs: Vec<String> = ms.iter().map(|m| m.addr()).collect();
+    let a: Vec<&str> = addrs.iter().map(|s| s.as_str()).collect();
+    let h = HashClient::new(&a, &opts(), HashOptions::default()).unwrap();
+    mixed_batch(&h);
+}
+
+#[test]
+fn mock_runs_the_same_batches() {
+    let c = pymemcache::MockClient::new(&opts()).unwrap();
+    mixed_batch(&c);
+}
+
+/// A value the server refuses (over its item size limit) fails that command
+/// alone, among quiet commands on both sides.
+#[test]
+fn server_refusal_is_per_command() {
+    let m = Memcached::tcp(&["-I", "1m"]);
+    let o = ClientOptions {
+        max_value_len: 8 << 20,
+        ..opts()
+    };
+    let c = Client::new(&m.addr(), &o).unwrap();
+    let big = vec![b'x'; 2 << 20];
+    let mut b = Batch::new();
+    let before = b.set(b"r:1", b"one", 0, 0);
+    let miss = b.get(b"r:missing");
+    let refused = b.set(b"r:big", &big, 0, 0);
+    let after = b.set(b"r:2", b"two", 0, 0);
+    let get = b.get(b"r:1");
+    c.execute(&mut b).unwrap();
+    assert_eq!(status_of(&b, before), OpStatus::Ok);
+    assert_eq!(status_of(&b, miss), OpStatus::Miss);
+    assert_eq!(status_of(&b, refused), OpStatus::Failed);
+    assert_eq!(
+        b.result(refused).error.as_ref().unwrap().kind(),
+        ErrorKind::ServerError
+    );
+    assert_eq!(status_of(&b, after), OpStatus::Ok);
+    assert_eq!(b.result_value(get), b"one");
+    assert_eq!(c.get(b"r:2").unwrap().unwrap().value, b"two");
+}
+
+/// Larger than one pipelined round: results stay in order.
+#[test]
+fn large_batches_keep_request_order() {
+    let m = Memcached::tcp(&[]);
+    let c = Client::new(&m.addr(), &opts()).unwrap();
+    let mut b = Batch::new();
+    for i in 0..3000 {
+        b.set(
+            format!("lb:{i}").as_bytes(),
+            format!("v{i}").as_bytes(),
+            i,
+            0,
+        );
+    }
+    c.execute(&mut b).unwrap();
+    assert!(b.results().iter().all(|r| r.status == OpStatus::Ok));
+    b.clear();
+    for i in 0..3000 {
+        if i % 3 == 0 {
+            b.get(format!("lb:missing{i}").as_bytes());
+        } else {
+            b.get(format!("lb:{i}").as_bytes());
+        }
+    }
+    c.execute(&mut b).unwrap();
+    for i in 0..3000 {
+        if i % 3 == 0 {
+            assert_eq!(status_of(&b, i), OpStatus::Miss);
+        } else {
+            assert_eq!(b.result_value(i), format!("v{i}").as_bytes());
+            assert_eq!(b.result(i).flags, i as u32);
+        }
+    }
+}
+
+/// The generic meta command: caller's flags, parsed reply.
+#[test]
+fn generic_meta_flags() {
+    let m = Memcached::tcp(&[]);
+    let c = Client::new(&m.addr(), &opts()).unwrap();
+    let mut b = Batch::new();
+    let set = b.meta(MetaCmd::Set, b"g:k", b"F9 T100 c", b"hello");
+    let get = b.meta(MetaCmd::Get, b"g:k", b"v f t s h l k c", b"");
+    let get2 = b.meta(MetaCmd::Get, b"g:k", b"h", b"");
+    let miss = b.meta(MetaCmd::Get, b"g:none", b"v", b"");
+    // base64 key: "g:b64" is Zzpi NjQ= ... encoded by the caller.
+    let b64 = b.meta(MetaCmd::Set, b"ZzpiNjQ=", b"b T0", b"bin");
+    let b64get = b.meta(MetaCmd::Get, b"ZzpiNjQ=", b"b v k", b"");
+    let ma = b.meta(MetaCmd::Arithmetic, b"g:ctr", b"N0 J40 D2 v", b"");
+    let ma2 = b.meta(MetaCmd::Arithmetic, b"g:ctr", b"MD D50 v t", b"");
+    let del_cas = b.meta(MetaCmd::Delete, b"g:k", b"C999999", b"");
+    let vivify = b.meta(MetaCmd::Get, b"g:viv", b"v N30 t", b"");
+    let bad = b.meta(MetaCmd::Get, b"g:k", b"v O5", b"");
+    c.execute(&mut b).unwrap();
+    assert_eq!(status_of(&b, set), OpStatus::Ok);
+    assert_eq!(&b.result(set).code, b"HD");
+    assert!(b.result_flags(set).starts_with(b"c"));
+    assert_eq!(&b.result(get).code, b"VA");
+    assert_eq!(b.result_value(get), b"hello");
+    let flags = String::from_utf8(b.result_flags(get).to_vec()).unwrap();
+    for want in ["f9", "s5", "h0", "l0", "kg:k"] {
+        assert!(flags.split(' ').any(|t| t == want), "{want} in {flags}");
+    }
+    let ttl = flags.split(' ').find(|t| t.starts_with('t')).unwrap();
+    let ttl: i64 = ttl[1..].parse().unwrap();
+    assert!((95..=100).contains(&ttl), "{ttl}");
+    assert_eq!(b.result(get).flags, 9);
+    assert_eq!(b.result_flags(get2), b"h1");
+    assert_eq!(status_of(&b, miss), OpStatus::Miss);
+    assert_eq!(&b.result(miss).code, b"EN");
+    assert_eq!(status_of(&b, b64), OpStatus::Ok);
+    assert_eq!(b.result_value(b64get), b"bin");
+    assert!(b.result_flags(b64get).starts_with(b"kZzpiNjQ="));
+    assert_eq!(b.result_value(ma), b"40");
+    assert_eq!(b.result_value(ma2), b"0");
+    assert_eq!(status_of(&b, del_cas), OpStatus::Exists);
+    assert_eq!(&b.result(vivify).code, b"VA");
+    assert!(b
+        .result_flags(vivify)
+        .split(|&c| c == b' ')
+        .any(|t| t == b"W"));
+    assert_eq!(status_of(&b, bad), OpStatus::Failed);
+    assert_eq!(
+        b.result(bad).error.as_ref().unwrap().kind(),
+        ErrorKind::IllegalInput
+    );
+    assert_eq!(c.get(b"g:b64").unwrap().unwrap().value, b"bin");
+}
+
+#[test]
+fn stampede_states() {
+    let m = Memcached::tcp(&[]);
+    let c = Client::new(&m.addr(), &opts()).unwrap();
+    let (l, v) = c.get_or_lock(b"st:k", 30, 0).unwrap();
+    assert_eq!((l, v), (Lease::MissWon, None));
+    let (l, v) = c.get_or_lock(b"st:k", 30, 0).unwrap();
+    assert_eq!((l, v), (Lease::MissBusy, None));
+    c.set(b"st:k", b"v1", 4, 100, None).unwrap();
+    let (l, v) = c.get_or_lock(b"st:k", 30, 0).unwrap();
+    assert_eq!(l, Lease::Hit);
+    assert_eq!(v.unwrap().flags, 4);
+    assert!(c.invalidate(b"st:k", 30).unwrap());
+    assert!(!c.invalidate(b"st:none", 30).unwrap());
+    let (l, v) = c.get_or_lock(b"st:k", 30, 0).unwrap();
+    assert_eq!(l, Lease::StaleWon);
+    assert_eq!(v.unwrap().value, b"v1");
+    let (l, v) = c.get_or_lock(b"st:k", 30, 0).unwrap();
+    assert_eq!(l, Lease::Stale);
+    assert_eq!(v.unwrap().value, b"v1");
+    c.set(b"st:k", b"v2", 0, 100, None).unwrap();
+    assert_eq!(c.get_or_lock(b"st:k", 30, 0).unwrap().0, Lease::Hit);
+    // Recache: fewer seconds left than asked wins one early recompute.
+    let (l, v) = c.get_or_lock(b"st:k", 30, 200).unwrap();
+    assert_eq!(l, Lease::StaleWon);
+    assert_eq!(v.unwrap().value, b"v2");
+    let (l, _) = c.get_or_lock(b"st:k", 30, 200).unwrap();
+    assert_eq!(l, Lease::Hit);
+}
+
+/// Eight threads on one missing key: exactly one wins the recompute, the
+/// others wait and then read what it stored.
+#[test]
+fn stampede_one_winner_among_threads() {
+    let m = Memcached::tcp(&[]);
+    let c = Arc::new(PooledClient::new(&m.addr(), &opts(), PoolOptions::default()).unwrap());
+    let barrier = Arc::new(Barrier::new(8));
+    let recomputes = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (c, barrier, recomputes) = (c.clone(), barrier.clone(), recomputes.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let until = Instant::now() + Duration::from_secs(5);
+                loop {
+                    match c.get_or_lock(b"hot", 10, 0).unwrap() {
+                        (Lease::MissWon, _) | (Lease::StaleWon, _) => {
+                            recomputes.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(50));
+                            c.set(b"hot", b"computed", 0, 100, None).unwrap();
+                            return b"computed".to_vec();
+                        }
+                        (Lease::Hit, Some(item)) | (Lease::Stale, Some(item)) => return item.value,
+                        _ => {
+                            assert!(Instant::now() < until, "never got the value");
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), b"computed");
+    }
+    assert_eq!(recomputes.load(Ordering::SeqCst), 1);
+}
+
+/// A batch across three nodes with one down: that node's commands fail
+/// with a connection error, the others run.
+#[test]
+fn hash_batch_with_one_node_down() {
+    let mut ms: Vec<Memcached> = (0..3).map(|_| Memcached::tcp(&[])).collect();
+    let addrs: Vec<String> = ms.iter().map(|m| m.addr()).collect();
+    let a: Vec<&str> = addrs.iter().map(|s| s.as_str()).collect();
+    let h = HashClient::new(&a, &opts(), HashOptions::default()).unwrap();
+    let keys: Vec<String> = (0..60).map(|i| format!("hk:{i}")).collect();
+    let mut b = Batch::new();
+    for k in &keys {
+        b.set(k.as_bytes(), k.as_bytes(), 0, 0);
+    }
+    h.execute(&mut b).unwrap();
+    assert!(b.results().iter().all(|r| r.status == OpStatus::Ok));
+    let down = h.server_for_key(keys[0].as_bytes()).unwrap();
+    ms[0..3]
+        .iter_mut()
+        .find(|m| m.addr() == down)
+        .unwrap()
+        .kill();
+    b.clear();
+    for k in &keys {
+        b.get(k.as_bytes());
+    }
+    h.execute(&mut b).unwrap();
+    let mut failed = 0;
+    for (i, k) in keys.iter().enumerate() {
+        let r = b.result(i);
+        if h.server_for_key(k.as_bytes()).unwrap() == down {
+            failed += 1;
+            assert_eq!(r.status, OpStatus::Failed, "{k}");
+            assert!(r.error.as_ref().unwrap().is_connection_failure());
+        } else {
+            assert_eq!(r.status, OpStatus::Ok, "{k}");
+            assert_eq!(b.result_value(i), k.as_bytes());
+        }
+    }
+    assert!(failed > 0 && failed < keys.len());
+}
+
+/// A server that answers meta commands with ERROR (memcached before 1.6):
+/// a clear UnknownCommand for every command, quickly, never a hang.
+#[test]
+fn server_without_meta_gives_a_clear_error() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { return };
+            std::thread::spawn(move || {
+                let mut w = s.try_clone().unwrap();
+                for line in BufReader::new(s).lines() {
+                    let Ok(_) = line else { return };
+                    if w.write_all(b"ERROR\r\n").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let c = Client::new(&addr, &opts()).unwrap();
+    let mut b = Batch::new();
+    b.set(b"k", b"v", 0, 0);
+    b.get(b"k");
+    let t = Instant::now();
+    c.execute(&mut b).unwrap();
+    assert!(t.elapsed() < Duration::from_secs(2));
+    for r in b.results() {
+        assert_eq!(r.status, OpStatus::Failed);
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.kind(), ErrorKind::UnknownCommand);
+        assert!(e.to_string().contains("meta protocol"), "{e}");
+    }
+    let e = c.get_or_lock(b"k", 10, 0).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnknownCommand);
+}
+
+/// A peer that reads the batch and then misbehaves: every command fails
+/// with the connection's error, within the timeout, and the client works
+/// again afterwards against a real server.
+#[test]
+fn misbehaving_peers_fail_the_batch_quickly() {
+    for (reply, kind) in [
+        (&b"VA 10 O0\r\nabc"[..], ErrorKind::UnexpectedClose),
+        (b"garbage here\r\n", ErrorKind::UnknownError),
+        (b"HD O7\r\n", ErrorKind::UnknownError), // an opaque never sent
+        (b"VA 99999999999 O0\r\n", ErrorKind::TooLarge),
+        (b"", ErrorKind::Timeout),
+    ] {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let reply = reply.to_vec();
+        std::thread::spawn(move || {
+            let Ok((s, _)) = l.accept() else { return };
+            let mut w = s.try_clone().unwrap();
+            let mut r = BufReader::new(s);
+            let mut line = String::new();
+            // Read up to the batch's mn, then answer.
+            while r.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if line.ends_with("mn\r\n") {
+                    break;
+                }
+                line.clear();
+            }
+            let _ = w.write_all(&reply);
+            if !reply.is_empty() {
+                let _ = w.shutdown(std::net::Shutdown::Both);
+            } else {
+                std::thread::sleep(Duration::from_secs(3));
+            }
+        });
+        let o = ClientOptions {
+            timeout: Some(Duration::from_millis(500)),
+            ..opts()
+        };
+        let c = Client::new(&addr, &o).unwrap();
+        let mut b = Batch::new();
+        b.get(b"a");
+        b.set(b"b", b"v", 0, 0);
+        b.incr(b"c", 1);
+        let t = Instant::now();
+        c.execute(&mut b).unwrap();
+        assert!(t.elapsed() < Duration::from_secs(2), "{kind:?}");
+        for r in b.results() {
+            assert_eq!(r.status, OpStatus::Failed, "{kind:?}");
+            assert_eq!(r.error.as_ref().unwrap().kind(), kind, "{:?}", r.error);
+        }
+    }
+}
