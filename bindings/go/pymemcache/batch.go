@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -157,24 +156,40 @@ var ErrBatchClosed = errors.New("pymemcache: batch is closed")
 // meta protocol (pmc_batch): one write and one read pass per server, and
 // every command gets its own result. Queue commands with its methods
 // (each copies its key and value at once), run them with Execute, and
-// Clear it to queue the next batch (or Execute it again). Keys are passed
-// as their bytes, string or not, and checked by the library when the batch
-// runs: a bad key fails that command alone. A Batch may be used from
+// Clear it to queue the next batch (or Execute it again). Keys follow the
+// client's rule for string keys: ASCII text, refused at once
+// (ErrIllegalInput) otherwise unless the batch is made with
+// BatchAllowUnicodeKeys(true); the library checks the bytes (whitespace,
+// NUL, length) when the batch runs, and a bad key fails that command
+// alone. A Batch may be used from
 // several goroutines (its methods lock it), but its commands run in the
 // order they were queued. Call Close when done; a finalizer frees a
 // forgotten one.
 type Batch struct {
-	mu  sync.Mutex
-	ptr *C.pmc_batch
+	mu           sync.Mutex
+	ptr          *C.pmc_batch
+	allowUnicode bool
+}
+
+// BatchOption changes how NewBatch makes a batch.
+type BatchOption func(*Batch)
+
+// BatchAllowUnicodeKeys sends non-ASCII string keys as their UTF-8 bytes,
+// as Options.AllowUnicodeKeys does for a client.
+func BatchAllowUnicodeKeys(allow bool) BatchOption {
+	return func(b *Batch) { b.allowUnicode = allow }
 }
 
 // NewBatch makes an empty batch.
-func NewBatch() (*Batch, error) {
+func NewBatch(opts ...BatchOption) (*Batch, error) {
 	var p *C.pmc_batch
 	if _, err := callStatus("NewBatch", func(e **C.pmc_error) C.pmc_status { return C.pmc_batch_new(&p, e) }); err != nil {
 		return nil, err
 	}
 	b := &Batch{ptr: p}
+	for _, o := range opts {
+		o(b)
+	}
 	runtime.SetFinalizer(b, (*Batch).Close)
 	return b, nil
 }
@@ -212,148 +227,130 @@ func (b *Batch) Clear() {
 	}
 }
 
-// queue runs one pmc_batch_* queue call on the live batch.
-func (b *Batch) queue(op string, f func(p *C.pmc_batch, e **C.pmc_error) C.pmc_status) error {
+// queue runs one pmc_batch_* queue call on the live batch with key checked.
+func (b *Batch) queue(op, key string, f func(p *C.pmc_batch, k keyArg, e **C.pmc_error) C.pmc_status) error {
+	k, err := textKeyArg(op, key, b.allowUnicode)
+	if err != nil {
+		return err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.ptr == nil {
 		return ErrBatchClosed
 	}
 	p := b.ptr
-	_, err := callStatus(op, func(e **C.pmc_error) C.pmc_status { return f(p, e) })
+	_, err = callStatus(op, func(e **C.pmc_error) C.pmc_status { return f(p, k, e) })
 	runtime.KeepAlive(b)
 	return err
 }
 
-// strArg points at a string's bytes for the duration of one call (the
-// library copies them).
-func strArg(s string) (*C.uint8_t, C.size_t) {
-	if len(s) == 0 {
-		return (*C.uint8_t)(unsafe.Pointer(&zeroByte[0])), 0
-	}
-	return (*C.uint8_t)(unsafe.Pointer((*reflect.StringHeader)(unsafe.Pointer(&s)).Data)), C.size_t(len(s))
-}
-
 // Get queues a get (result: StatusOK with the value, or StatusMiss).
 func (b *Batch) Get(key string) error {
-	kp, kn := strArg(key)
-	return b.queue("Batch.Get", func(p *C.pmc_batch, e **C.pmc_error) C.pmc_status { return C.pmc_batch_get(p, kp, kn, e) })
+	return b.queue("Batch.Get", key, func(p *C.pmc_batch, k keyArg, e **C.pmc_error) C.pmc_status { return C.pmc_batch_get(p, k.p, k.n, e) })
 }
 
 // Gets queues a gets (the result carries the CAS unique).
 func (b *Batch) Gets(key string) error {
-	kp, kn := strArg(key)
-	return b.queue("Batch.Gets", func(p *C.pmc_batch, e **C.pmc_error) C.pmc_status { return C.pmc_batch_gets(p, kp, kn, e) })
+	return b.queue("Batch.Gets", key, func(p *C.pmc_batch, k keyArg, e **C.pmc_error) C.pmc_status { return C.pmc_batch_gets(p, k.p, k.n, e) })
 }
 
 // Gat queues a gat: read and set the expiry.
 func (b *Batch) Gat(key string, exptime int64) error {
-	kp, kn := strArg(key)
-	return b.queue("Batch.Gat", func(p *C.pmc_batch, e **C.pmc_error) C.pmc_status {
-		return C.pmc_batch_gat(p, kp, kn, C.int64_t(exptime), e)
+	return b.queue("Batch.Gat", key, func(p *C.pmc_batch, k keyArg, e **C.pmc_error) C.pmc_status {
+		return C.pmc_batch_gat(p, k.p, k.n, C.int64_t(exptime), e)
 	})
 }
 
 // Touch queues a touch (StatusOK or StatusNotFound).
 func (b *Batch) Touch(key string, exptime int64) error {
-	kp, kn := strArg(key)
-	return b.queue("Batch.Touch", func(p *C.pmc_batch, e **C.pmc_error) C.pmc_status {
-		return C.pmc_batch_touch(p, kp, kn, C.int64_t(exptime), e)
+	return b.queue("Batch.Touch", key, func(p *C.pmc_batch, k keyArg, e **C.pmc_error) C.pmc_status {
+		return C.pmc_batch_touch(p, k.p, k.n, C.int64_t(exptime), e)
 	})
 }
 
 // Set queues a set (StatusOK or an error).
 func (b *Batch) Set(key string, value []byte, flags uint32, exptime int64) error {
-	kp, kn := strArg(key)
 	vp, vn := bytesArg(value)
-	return b.queue("Batch.Set", func(p *C.pmc_batch, e **C.pmc_error) C.pmc_status {
-		return C.pmc_batch_set(p, kp, kn, vp, vn, C.uint32_t(flags), C.int64_t(exptime), e)
+	return b.queue("Batch.Set", key, func(p *C.pmc_batch, k keyArg, e **C.pmc_error) C.pmc_status {
+		return C.pmc_batch_set(p, k.p, k.n, vp, vn, C.uint32_t(flags), C.int64_t(exptime), e)
 	})
 }
 
 // Add queues an add (StatusNotStored if the key exists).
 func (b *Batch) Add(key string, value []byte, flags uint32, exptime int64) error {
-	kp, kn := strArg(key)
 	vp, vn := bytesArg(value)
-	return b.queue("Batch.Add", func(p *C.pmc_batch, e **C.pmc_error) C.pmc_status {
-		return C.pmc_batch_add(p, kp, kn, vp, vn, C.uint32_t(flags), C.int64_t(exptime), e)
+	return b.queue("Batch.Add", key, func(p *C.pmc_batch, k keyArg, e **C.pmc_error) C.pmc_status {
+		return C.pmc_batch_add(p, k.p, k.n, vp, vn, C.uint32_t(flags), C.int64_t(exptime), e)
 	})
 }
 
 // Replace queues a replace (StatusNotStored if the key is missing).
 func (b *Batch) Replace(key string, value []byte, flags uint32, exptime int64) error {
-	kp, kn := strArg(key)
 	vp, vn := bytesArg(value)
-	return b.queue("Batch.Replace", func(p *C.pmc_batch, e **C.pmc_error) C.pmc_status {
-		return C.pmc_batch_replace(p, kp, kn, vp, vn, C.uint32_t(flags), C.int64_t(exptime), e)
+	return b.queue("Batch.Replace", key, func(p *C.pmc_batch, k keyArg, e **C.pmc_error) C.pmc_status {
+		return C.pmc_batch_replace(p, k.p, k.n, vp, vn, C.uint32_t(flags), C.int64_t(exptime), e)
 	})
 }
 
 // Append queues an append (StatusNotStored if the key is missing).
 func (b *Batch) Append(key string, value []byte) error {
-	kp, kn := strArg(key)
 	vp, vn := bytesArg(value)
-	return b.queue("Batch.Append", func(p *C.pmc_batch, e **C.pmc_error) C.pmc_status {
-		return C.pmc_batch_append(p, kp, kn, vp, vn, e)
+	return b.queue("Batch.Append", key, func(p *C.pmc_batch, k keyArg, e **C.pmc_error) C.pmc_status {
+		return C.pmc_batch_append(p, k.p, k.n, vp, vn, e)
 	})
 }
 
 // Prepend queues a prepend (StatusNotStored if the key is missing).
 func (b *Batch) Prepend(key string, value []byte) error {
-	kp, kn := strArg(key)
 	vp, vn := bytesArg(value)
-	return b.queue("Batch.Prepend", func(p *C.pmc_batch, e **C.pmc_error) C.pmc_status {
-		return C.pmc_batch_prepend(p, kp, kn, vp, vn, e)
+	return b.queue("Batch.Prepend", key, func(p *C.pmc_batch, k keyArg, e **C.pmc_error) C.pmc_status {
+		return C.pmc_batch_prepend(p, k.p, k.n, vp, vn, e)
 	})
 }
 
 // CompareAndSwap queues a cas (StatusOK, StatusExists or StatusNotFound).
 func (b *Batch) CompareAndSwap(key string, value []byte, cas uint64, flags uint32, exptime int64) error {
-	kp, kn := strArg(key)
 	vp, vn := bytesArg(value)
-	return b.queue("Batch.CompareAndSwap", func(p *C.pmc_batch, e **C.pmc_error) C.pmc_status {
-		return C.pmc_batch_cas(p, kp, kn, vp, vn, C.uint64_t(cas), C.uint32_t(flags), C.int64_t(exptime), e)
+	return b.queue("Batch.CompareAndSwap", key, func(p *C.pmc_batch, k keyArg, e **C.pmc_error) C.pmc_status {
+		return C.pmc_batch_cas(p, k.p, k.n, vp, vn, C.uint64_t(cas), C.uint32_t(flags), C.int64_t(exptime), e)
 	})
 }
 
 // Delete queues a delete (StatusOK or StatusNotFound).
 func (b *Batch) Delete(key string) error {
-	kp, kn := strArg(key)
-	return b.queue("Batch.Delete", func(p *C.pmc_batch, e **C.pmc_error) C.pmc_status { return C.pmc_batch_delete(p, kp, kn, e) })
+	return b.queue("Batch.Delete", key, func(p *C.pmc_batch, k keyArg, e **C.pmc_error) C.pmc_status {
+		return C.pmc_batch_delete(p, k.p, k.n, e)
+	})
 }
 
 // Incr queues an incr (OpResult.Number is the new value; StatusNotFound if
 // the key is missing).
 func (b *Batch) Incr(key string, delta uint64) error {
-	kp, kn := strArg(key)
-	return b.queue("Batch.Incr", func(p *C.pmc_batch, e **C.pmc_error) C.pmc_status {
-		return C.pmc_batch_incr(p, kp, kn, C.uint64_t(delta), e)
+	return b.queue("Batch.Incr", key, func(p *C.pmc_batch, k keyArg, e **C.pmc_error) C.pmc_status {
+		return C.pmc_batch_incr(p, k.p, k.n, C.uint64_t(delta), e)
 	})
 }
 
 // Decr queues a decr (as Incr; memcached stops at 0).
 func (b *Batch) Decr(key string, delta uint64) error {
-	kp, kn := strArg(key)
-	return b.queue("Batch.Decr", func(p *C.pmc_batch, e **C.pmc_error) C.pmc_status {
-		return C.pmc_batch_decr(p, kp, kn, C.uint64_t(delta), e)
+	return b.queue("Batch.Decr", key, func(p *C.pmc_batch, k keyArg, e **C.pmc_error) C.pmc_status {
+		return C.pmc_batch_decr(p, k.p, k.n, C.uint64_t(delta), e)
 	})
 }
 
 // GetOrLock queues a stampede-controlled read (see Client.GetOrLock); the
 // result's Lease tells what to do.
 func (b *Batch) GetOrLock(key string, lockTTL, recacheBelow int64) error {
-	kp, kn := strArg(key)
-	return b.queue("Batch.GetOrLock", func(p *C.pmc_batch, e **C.pmc_error) C.pmc_status {
-		return C.pmc_batch_get_or_lock(p, kp, kn, C.int64_t(lockTTL), C.int64_t(recacheBelow), e)
+	return b.queue("Batch.GetOrLock", key, func(p *C.pmc_batch, k keyArg, e **C.pmc_error) C.pmc_status {
+		return C.pmc_batch_get_or_lock(p, k.p, k.n, C.int64_t(lockTTL), C.int64_t(recacheBelow), e)
 	})
 }
 
 // Invalidate queues an invalidation (see Client.Invalidate; StatusOK or
 // StatusNotFound).
 func (b *Batch) Invalidate(key string, staleTTL int64) error {
-	kp, kn := strArg(key)
-	return b.queue("Batch.Invalidate", func(p *C.pmc_batch, e **C.pmc_error) C.pmc_status {
-		return C.pmc_batch_invalidate(p, kp, kn, C.int64_t(staleTTL), e)
+	return b.queue("Batch.Invalidate", key, func(p *C.pmc_batch, k keyArg, e **C.pmc_error) C.pmc_status {
+		return C.pmc_batch_invalidate(p, k.p, k.n, C.int64_t(staleTTL), e)
 	})
 }
 
@@ -370,10 +367,9 @@ func (b *Batch) Meta(command, key string, flags []string, value []byte) error {
 	defer C.free(unsafe.Pointer(ccmd))
 	cflags := C.CString(strings.Join(flags, " "))
 	defer C.free(unsafe.Pointer(cflags))
-	kp, kn := strArg(key)
 	vp, vn := bytesArg(value)
-	return b.queue("Batch.Meta", func(p *C.pmc_batch, e **C.pmc_error) C.pmc_status {
-		return C.pmc_batch_meta(p, ccmd, kp, kn, cflags, vp, vn, e)
+	return b.queue("Batch.Meta", key, func(p *C.pmc_batch, k keyArg, e **C.pmc_error) C.pmc_status {
+		return C.pmc_batch_meta(p, ccmd, k.p, k.n, cflags, vp, vn, e)
 	})
 }
 

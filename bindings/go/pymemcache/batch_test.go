@@ -1,6 +1,7 @@
 package pymemcache
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync"
@@ -288,5 +289,38 @@ func TestBatchGetOrLock(t *testing.T) {
 	if rs[0].Status != StatusOK || rs[1].Lease != LeaseStaleWon || rs[2].Lease != LeaseStale ||
 		string(rs[1].Value) != "old" || string(rs[2].Value) != "old" || rs[1].TTL == 0 {
 		t.Fatalf("batch after invalidate: %+v", rs)
+	}
+}
+
+// String keys follow the client's rule: non-ASCII text is refused when
+// queued unless the batch allows unicode keys; a context that has ended
+// fails Execute before any I/O and leaves the batch usable.
+func TestBatchKeysAndContext(t *testing.T) {
+	c := newClient(t, Options{Servers: []string{server1.addr}, AllowUnicodeKeys: true})
+	b := newBatch(t)
+	if err := b.Get("clé"); !errors.Is(err, ErrIllegalInput) || !strings.Contains(err.Error(), "non-ASCII") {
+		t.Fatalf("non-ASCII key: %v", err)
+	}
+	if b.Len() != 0 {
+		t.Fatal("a refused key was queued")
+	}
+	u, err := NewBatch(BatchAllowUnicodeKeys(true))
+	must(t, err)
+	defer u.Close()
+	k := key(t, "clé")
+	must(t, u.Set(k, []byte("unicode"), 0, 0))
+	must(t, u.Get(k))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := u.ExecuteCtx(ctx, c); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ExecuteCtx with a canceled context: %v", err)
+	}
+	rs, err := u.ExecuteCtx(context.Background(), c)
+	must(t, err)
+	if rs[0].Status != StatusOK || string(rs[1].Value) != "unicode" {
+		t.Fatalf("unicode batch: %+v", rs)
+	}
+	if it, found, err := c.Get(k); err != nil || !found || string(it.Value) != "unicode" {
+		t.Fatalf("the client reads the batch's key: %v %v %v", it, found, err)
 	}
 }
