@@ -3,6 +3,7 @@ package pymemcache
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -323,4 +324,45 @@ func TestBatchKeysAndContext(t *testing.T) {
 	if it, found, err := c.Get(k); err != nil || !found || string(it.Value) != "unicode" {
 		t.Fatalf("the client reads the batch's key: %v %v %v", it, found, err)
 	}
+}
+
+// Every batch and value is freed: 350 batches each holding two 256 KiB
+// results, and 350 GetOrLock hits of 256 KiB (262 MiB in all), must not
+// grow the process by as much.
+func TestBatchNoLeaks(t *testing.T) {
+	c := client1(t)
+	big := make([]byte, 256<<10)
+	for i := range big {
+		big[i] = 0xAB
+	}
+	k := key(t, "bleak")
+	must(t, c.Set(k, big, 0, 0))
+	round := func(n int) {
+		for i := 0; i < n; i++ {
+			b, err := NewBatch()
+			must(t, err)
+			must(t, b.Get(k))
+			must(t, b.Gets(k))
+			rs, err := b.Execute(c)
+			must(t, err)
+			if len(rs) != 2 || len(rs[0].Value) != len(big) || len(rs[1].Value) != len(big) {
+				t.Fatalf("batch read: %d results", len(rs))
+			}
+			must(t, b.Close())
+			it, l, err := c.GetOrLock(k, 30, 0)
+			if err != nil || l != LeaseHit || len(it.Value) != len(big) {
+				t.Fatalf("GetOrLock: %v %v %d", l, err, len(it.Value))
+			}
+		}
+	}
+	round(50)
+	runtime.GC()
+	before := rssBytes(t)
+	round(350)
+	runtime.GC()
+	grown := rssBytes(t) - before
+	if grown > 96<<20 {
+		t.Fatalf("RSS grew by %d MiB: batches or values leak", grown>>20)
+	}
+	t.Logf("RSS grew by %d KiB", grown>>10)
 }

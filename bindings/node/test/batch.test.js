@@ -4,6 +4,8 @@
 // real memcached servers.
 
 const test = require('node:test');
+const v8 = require('node:v8');
+const vm = require('node:vm');
 const assert = require('node:assert/strict');
 const { pmc } = require('./pkg');
 const { startMemcached, closedAddress } = require('./memcached');
@@ -210,4 +212,37 @@ test('getOrLock and invalidate in a batch', () => {
   assert.deepEqual(rs.map((r) => r.lease), [null, 'stale_won', 'stale']);
   assert.deepEqual([rs[1].value.toString(), rs[2].value.toString()], ['old', 'old']);
   assert.notEqual(rs[1].ttl, 0);
+});
+
+// Every batch and value is freed: 350 batches each holding two 256 KiB
+// results and 350 getOrLock hits of 256 KiB (262 MiB) must not grow the
+// process by as much.
+test('batches and getOrLock values do not leak', () => {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc');
+  const c = client();
+  const big = Buffer.alloc(256 * 1024, 0xab);
+  const k = key('leak');
+  c.set(k, big);
+  let bad = 0;
+  const round = (n) => {
+    for (let i = 0; i < n; i++) {
+      const b = new pmc.Batch();
+      b.get(k);
+      b.gets(k);
+      const rs = b.execute(c);
+      if (!big.equals(rs[0].value) || !big.equals(rs[1].value)) bad++;
+      b.free();
+      const r = c.getOrLock(k, 30);
+      if (r.lease !== 'hit' || !big.equals(r.value)) bad++;
+    }
+  };
+  round(50);
+  gc();
+  const before = process.memoryUsage().rss;
+  round(350);
+  gc();
+  const grown = process.memoryUsage().rss - before;
+  assert.equal(bad, 0);
+  assert.ok(grown < 96 * 1024 * 1024, `RSS grew by ${grown >> 20} MiB: batches or values leak`);
 });

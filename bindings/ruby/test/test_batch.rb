@@ -217,4 +217,34 @@ class PymemcacheBatchTest < PymemcacheTestCase
     end
     assert b.freed?
   end
+
+  # Every batch and value is freed: 350 batches each holding two 256 KiB
+  # results and 350 get_or_lock hits of 256 KiB (262 MiB) must not grow the
+  # process by as much.
+  def test_batches_and_values_do_not_leak
+    skip 'no /proc/self/status' unless File.exist?('/proc/self/status')
+    c = client
+    big = ("\xAB".b * (256 * 1024)).freeze
+    k = key('bleak')
+    c.set(k, big)
+    bad = 0
+    round = lambda do |n|
+      n.times do
+        Pymemcache::Batch.open do |b|
+          b.get(k)
+          b.gets(k)
+          bad += 1 unless b.execute(c).map(&:value) == [big, big]
+        end
+        bad += 1 unless c.get_or_lock(k, lock_ttl: 30) == [big, :hit]
+      end
+    end
+    round.call(50)
+    GC.start
+    before = File.read('/proc/self/status')[/^VmRSS:\s+(\d+) kB/, 1].to_i * 1024
+    round.call(350)
+    GC.start
+    grown = (File.read('/proc/self/status')[/^VmRSS:\s+(\d+) kB/, 1].to_i * 1024) - before
+    assert_equal 0, bad
+    assert_operator grown, :<, 96 * 1024 * 1024, "RSS grew by #{grown >> 20} MiB: batches or values leak"
+  end
 end
