@@ -145,9 +145,18 @@ func TestBatchMixed(t *testing.T) {
 }
 
 // Across a hash client, a server that is down fails its own commands only.
+// The second live server is one of the test's own: server2 is left to the
+// conformance test (see TestConformanceMemcached), whose counter lines
+// memcached 1.6.18 has been seen to answer with "non-numeric value" after
+// meta commands ran on the same server.
 func TestBatchHashClientServerDown(t *testing.T) {
 	dead := closedAddr(t)
-	c := newClient(t, Options{Servers: []string{server1.addr, server2.addr, dead}})
+	own, err := startMemcached()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(own.stop)
+	c := newClient(t, Options{Servers: []string{server1.addr, own.addr, dead}})
 	b := newBatch(t)
 	var keys []string
 	on := map[string]int{}
@@ -160,7 +169,7 @@ func TestBatchHashClientServerDown(t *testing.T) {
 		must(t, b.Set(k, []byte("v-"+k), 0, 0))
 		must(t, b.Get(k))
 	}
-	if on[dead] == 0 || on[server1.addr] == 0 || on[server2.addr] == 0 {
+	if on[dead] == 0 || on[server1.addr] == 0 || on[own.addr] == 0 {
 		t.Fatalf("keys not spread over the three servers: %v", on)
 	}
 	servers := map[string]string{}
