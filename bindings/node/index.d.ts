@@ -130,6 +130,80 @@ export interface PoolStats {
   destroyed: number;
 }
 
+/** Where getOrLock leaves the caller (PMC_LEASE_*). */
+export type LeaseState = 'hit' | 'stale' | 'miss_won' | 'stale_won' | 'miss_busy';
+
+/** The lease states as constants. */
+export const Lease: Readonly<{
+  HIT: 'hit'; STALE: 'stale'; MISS_WON: 'miss_won'; STALE_WON: 'stale_won'; MISS_BUSY: 'miss_busy';
+}>;
+
+/** getOrLock's result: value is null for 'miss_won' and 'miss_busy'. */
+export interface LockResult {
+  lease: LeaseState;
+  value: Buffer | null;
+  flags: number;
+  cas: bigint;
+}
+
+/** The result of one command of a batch. */
+export interface BatchResult {
+  /** Status.OK, MISS, NOT_STORED, EXISTS, NOT_FOUND, or the command's error status. */
+  status: number;
+  /** e.g. "PMC_NOT_STORED". */
+  statusName: string;
+  /** The value read (reads, getOrLock, incr/decr's new value as text, meta with v); empty if none. */
+  value: Buffer;
+  flags: number;
+  /** The CAS unique (gets, gat, getOrLock), else 0n. */
+  cas: bigint;
+  /** The counter after incr/decr, else 0n. */
+  number: bigint;
+  /** Seconds left (getOrLock; -1: never expires), else 0. */
+  ttl: number;
+  /** getOrLock's state, else null. */
+  lease: LeaseState | null;
+  /** Meta commands: "HD", "VA", "EN", "NF", "NS", "EX"; else "". */
+  code: string;
+  /** Meta commands: the return flags as sent, e.g. "f5 t-1 c42". */
+  metaFlags: string;
+  /** For an error status: the error (not thrown), with the library's message; else null. */
+  error: PymemcacheError | null;
+}
+
+/**
+ * Commands run together over memcached's meta protocol: one write and one read
+ * pass per server, each command with its own result in the order queued. The
+ * queue methods return the command's position. Free with free() (or close()).
+ */
+export class Batch {
+  constructor(options?: { allowUnicodeKeys?: boolean });
+  readonly size: number;
+  readonly freed: boolean;
+  free(): void;
+  close(): void;
+  clear(): this;
+  get(key: Key): number;
+  gets(key: Key): number;
+  gat(key: Key, expire?: number): number;
+  touch(key: Key, expire?: number): number;
+  set(key: Key, value: Value, opts?: { flags?: number; expire?: number }): number;
+  add(key: Key, value: Value, opts?: { flags?: number; expire?: number }): number;
+  replace(key: Key, value: Value, opts?: { flags?: number; expire?: number }): number;
+  append(key: Key, value: Value): number;
+  prepend(key: Key, value: Value): number;
+  cas(key: Key, value: Value, cas: bigint | number, opts?: { flags?: number; expire?: number }): number;
+  delete(key: Key): number;
+  incr(key: Key, delta?: bigint | number): number;
+  decr(key: Key, delta?: bigint | number): number;
+  getOrLock(key: Key, lockTtl: number, recacheBelow?: number): number;
+  invalidate(key: Key, staleTtl: number): number;
+  /** A generic meta command: "mg", "ms", "md" or "ma", its flag tokens (not O or q), and the value of "ms". */
+  meta(command: 'mg' | 'ms' | 'md' | 'ma' | string, key: Key, flags?: string[] | string, value?: Value): number;
+  execute(client: Client): BatchResult[];
+  executeAsync(client: Client): Promise<BatchResult[]>;
+}
+
 /** The commands; Client has each as a sync method and as `nameAsync` returning a Promise. */
 interface Commands<R extends 'sync' | 'async'> {
   /** The value, or null on a miss. */
@@ -209,6 +283,17 @@ interface Commands<R extends 'sync' | 'async'> {
   setJson(key: Key, value: unknown, opts?: ExpireOptions): Ret<R, boolean>;
   /** Any value a pymemcache service stored, as JSON data; undefined on a miss. */
   getJson(key: Key): Ret<R, unknown>;
+  /**
+   * Stampede control (memcached's meta get with a lock): on a miss exactly one
+   * caller gets 'miss_won' (compute and set the value; a placeholder lives
+   * lockTtl seconds) and the others 'miss_busy'; after invalidate one gets
+   * 'stale_won' and the others 'stale', both with the old value.
+   * recacheBelow > 0 also lets one caller win while the item has fewer
+   * seconds left than that.
+   */
+  getOrLock(key: Key, lockTtl: number, recacheBelow?: number): Ret<R, LockResult>;
+  /** Mark the key stale for staleTtl seconds: true, or false if there is no such key. */
+  invalidate(key: Key, staleTtl: number): Ret<R, boolean>;
 }
 
 type Ret<R, T> = R extends 'async' ? Promise<T> : T;

@@ -8,10 +8,13 @@
 const { C, libraryPath } = require('./lib/ffi');
 // makeError and unexpected are the binding's own helpers.
 const { makeError, unexpected, ...errors } = require('./lib/errors');
-const { Client, KEY_FORMS } = require('./lib/client');
+const { Client, KEY_FORMS, Lease } = require('./lib/client');
+const { Batch } = require('./lib/batch');
 
 module.exports = {
   Client,
+  Batch,
+  Lease,
   KEY_FORMS,
   /** The version of the loaded C library, e.g. "0.1.0". */
   libraryVersion: () => C.library_version(),

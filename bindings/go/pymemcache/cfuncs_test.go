@@ -25,6 +25,8 @@ var notBound = map[string]string{
 	"pmc_results_at":  "pmc_results_items gives all hits in one cgo call",
 	// Stats are copied into a Go slice (Stats); Stats.Get searches it.
 	"pmc_stats_find": "Stats.Get searches the copied Go slice",
+	// Batch.Execute copies every result with one pmc_batch_results call.
+	"pmc_batch_result": "pmc_batch_results gives every result of a batch in one cgo call",
 }
 
 // headerPath finds the pymemcache.h the package was built with:

@@ -64,9 +64,15 @@ const (
 // length). Strings are immutable, so no copy is needed even for a call
 // that outlives its context.
 func (c *Client) textKey(op, key string) (keyArg, error) {
+	return textKeyArg(op, key, c.allowUnicode)
+}
+
+// textKeyArg is textKey for a given AllowUnicodeKeys setting (clients and
+// batches).
+func textKeyArg(op, key string, allowUnicode bool) (keyArg, error) {
 	for i := 0; i < len(key); i++ {
 		if key[i] >= utf8.RuneSelf {
-			if !c.allowUnicode {
+			if !allowUnicode {
 				return keyArg{}, &Error{Op: op, Status: StatusIllegalInput, Message: nonASCIIKeyMessage}
 			}
 			if !utf8.ValidString(key[i:]) {

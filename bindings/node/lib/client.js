@@ -10,6 +10,13 @@ const { koffi, C, SETTERS, serdeFn, callStatus, callStatusAsync } = require('./f
 const { Status, makeError, unexpected, InvalidArgumentError, ClosedError } = require('./errors');
 const { bytes, keyBytes, replyMode, copyOut, takeValue, takeString, ms } = require('./convert');
 
+/** The lease states of getOrLock (PMC_LEASE_*), as strings. */
+const Lease = Object.freeze({
+  HIT: 'hit', STALE: 'stale', MISS_WON: 'miss_won', STALE_WON: 'stale_won', MISS_BUSY: 'miss_busy',
+});
+/** PMC_LEASE_* code -> Lease string (0, PMC_LEASE_NONE: null). */
+const LEASE_NAMES = [null, Lease.HIT, Lease.STALE, Lease.MISS_WON, Lease.STALE_WON, Lease.MISS_BUSY];
+
 /** hashKeyForm values and their pmc_key_form. */
 const KEY_FORMS = Object.freeze({ text: 0, python_bytes: 1 });
 
@@ -523,6 +530,30 @@ const COMMANDS = {
     if (json === undefined) throw new TypeError('setJson: the value has no JSON form');
     return run('setJson', C.set_json, [k, kl, json, expire, replyMode(noreply)], okOnly('setJson', true));
   },
+  // Stampede control: {lease, value, flags, cas}; value is a Buffer for
+  // hit, stale and stale_won, null for miss_won and miss_busy.
+  getOrLock(run, key, lockTtl, recacheBelow = 0) {
+    const [k, kl] = this._key('getOrLock', key);
+    const lease = [0];
+    const out = { data: null, len: 0, flags: 0, cas: 0 };
+    return run('getOrLock', C.get_or_lock, [k, kl, int64('getOrLock', lockTtl), int64('getOrLock', recacheBelow),
+      lease, out], (st) => {
+      if (st !== Status.OK) throw unexpected('getOrLock', st);
+      const name = LEASE_NAMES[lease[0]];
+      if (!name) throw unexpected('getOrLock', st);
+      if (name === Lease.MISS_WON || name === Lease.MISS_BUSY) return { lease: name, value: null, flags: 0, cas: 0n };
+      return { lease: name, ...takeValue(out) };
+    });
+  },
+  // true, or false when there is no such key.
+  invalidate(run, key, staleTtl) {
+    const [k, kl] = this._key('invalidate', key);
+    return run('invalidate', C.invalidate, [k, kl, int64('invalidate', staleTtl)], (st) => {
+      if (st === Status.OK) return true;
+      if (st === Status.NOT_FOUND) return false;
+      throw unexpected('invalidate', st);
+    });
+  },
   getJson(run, key) {
     const [k, kl] = this._key('getJson', key);
     const out = [null];
@@ -611,4 +642,4 @@ function define(name, body) {
 for (const [name, body] of Object.entries(COMMANDS)) define(name, body);
 for (const [alias, name] of Object.entries(ALIASES)) define(alias, COMMANDS[name]);
 
-module.exports = { Client, KEY_FORMS, COMMANDS };
+module.exports = { Client, KEY_FORMS, COMMANDS, Lease, LEASE_NAMES, check, int64 };

@@ -21,6 +21,8 @@ koffi.opaque('pmc_results');
 koffi.opaque('pmc_stats_list');
 koffi.opaque('pmc_buffer');
 koffi.opaque('pmc_error');
+koffi.opaque('pmc_batch');
+koffi.alias('pmc_lease', 'int32_t');
 koffi.struct('pmc_value', { data: 'uint8_t *', len: 'size_t', flags: 'uint32_t', cas: 'uint64_t' });
 koffi.struct('pmc_item', {
   index: 'size_t',
@@ -30,6 +32,22 @@ koffi.struct('pmc_item', {
   value_len: 'size_t',
   flags: 'uint32_t',
   cas: 'uint64_t',
+});
+// One result of a batch, borrowed from the batch. meta_flags is not
+// NUL-terminated, so it is read as bytes with its length.
+koffi.struct('pmc_op_result', {
+  status: 'pmc_status',
+  message: 'const char *',
+  value: 'const uint8_t *',
+  value_len: 'size_t',
+  flags: 'uint32_t',
+  cas: 'uint64_t',
+  number: 'uint64_t',
+  ttl: 'int64_t',
+  lease: 'pmc_lease',
+  code: koffi.array('char', 3, 'String'),
+  meta_flags: 'const uint8_t *',
+  meta_flags_len: 'size_t',
 });
 koffi.struct('pmc_pool_stats', { in_use: 'size_t', free: 'size_t', created: 'uint64_t', destroyed: 'uint64_t' });
 const serdeFn = koffi.proto('pmc_status pmc_serde_fn(void *userdata, const uint8_t *key, size_t key_len, ' +
@@ -56,6 +74,8 @@ function fn(proto) {
 
 const PTR = 'const pmc_client *c, const uint8_t *key, size_t key_len';
 const STORE = `${PTR}, const uint8_t *value, size_t value_len, uint32_t flags, int64_t expire, pmc_reply reply`;
+const BKEY = 'pmc_batch *batch, const uint8_t *key, size_t key_len';
+const BSTORE = `${BKEY}, const uint8_t *value, size_t value_len, uint32_t flags, int64_t expire`;
 const KEYS = 'const pmc_client *c, const uint8_t *const *keys, const size_t *key_lens, size_t n';
 
 /** Every C function the binding calls, by its name without `pmc_`. */
@@ -135,6 +155,34 @@ const C = {
   get_int64: fn(`pmc_status pmc_get_int64(${PTR}, _Out_ int64_t *out)`),
   set_json: fn(`pmc_status pmc_set_json(${PTR}, const char *json, int64_t expire, pmc_reply reply)`),
   get_json: fn(`pmc_status pmc_get_json(${PTR}, _Out_ void **out)`),
+  get_or_lock: fn(`pmc_status pmc_get_or_lock(${PTR}, int64_t lock_ttl, int64_t recache_below, ` +
+    '_Out_ pmc_lease *lease, _Inout_ pmc_value *out)'),
+  invalidate: fn(`pmc_status pmc_invalidate(${PTR}, int64_t stale_ttl)`),
+  batch_new: fn('pmc_status pmc_batch_new(_Out_ pmc_batch **out)'),
+  batch_free: fn('void pmc_batch_free(pmc_batch *batch)'),
+  batch_clear: fn('void pmc_batch_clear(pmc_batch *batch)'),
+  batch_len: fn('size_t pmc_batch_len(const pmc_batch *batch)'),
+  batch_get: fn(`pmc_status pmc_batch_get(${BKEY})`),
+  batch_gets: fn(`pmc_status pmc_batch_gets(${BKEY})`),
+  batch_gat: fn(`pmc_status pmc_batch_gat(${BKEY}, int64_t expire)`),
+  batch_touch: fn(`pmc_status pmc_batch_touch(${BKEY}, int64_t expire)`),
+  batch_set: fn(`pmc_status pmc_batch_set(${BSTORE})`),
+  batch_add: fn(`pmc_status pmc_batch_add(${BSTORE})`),
+  batch_replace: fn(`pmc_status pmc_batch_replace(${BSTORE})`),
+  batch_append: fn(`pmc_status pmc_batch_append(${BKEY}, const uint8_t *value, size_t value_len)`),
+  batch_prepend: fn(`pmc_status pmc_batch_prepend(${BKEY}, const uint8_t *value, size_t value_len)`),
+  batch_cas: fn(`pmc_status pmc_batch_cas(${BKEY}, const uint8_t *value, size_t value_len, uint64_t cas, ` +
+    'uint32_t flags, int64_t expire)'),
+  batch_delete: fn(`pmc_status pmc_batch_delete(${BKEY})`),
+  batch_incr: fn(`pmc_status pmc_batch_incr(${BKEY}, uint64_t delta)`),
+  batch_decr: fn(`pmc_status pmc_batch_decr(${BKEY}, uint64_t delta)`),
+  batch_get_or_lock: fn(`pmc_status pmc_batch_get_or_lock(${BKEY}, int64_t lock_ttl, int64_t recache_below)`),
+  batch_invalidate: fn(`pmc_status pmc_batch_invalidate(${BKEY}, int64_t stale_ttl)`),
+  batch_meta: fn('pmc_status pmc_batch_meta(pmc_batch *batch, const char *command, const uint8_t *key, ' +
+    'size_t key_len, const char *flags, const uint8_t *value, size_t value_len)'),
+  // The client first, as every command run by Client#_run.
+  batch_execute: fn('pmc_status pmc_batch_execute(const pmc_client *c, pmc_batch *batch)'),
+  batch_results: fn('const pmc_op_result *pmc_batch_results(const pmc_batch *batch, _Out_ size_t *len)'),
   status_str: fn('const char *pmc_status_str(pmc_status status)'),
   value_free: fn('void pmc_value_free(_Inout_ pmc_value *value)'),
   results_len: fn('size_t pmc_results_len(const pmc_results *results)'),

@@ -18,6 +18,9 @@ const NOT_CALLED = {
   // The one-at-a-time form of pmc_results_items, which gives the same
   // pmc_item records in one call; getMany/getsMany read them with that.
   pmc_results_at: 'pmc_results_items gives every hit at once',
+  // The one-at-a-time form of pmc_batch_results; Batch#execute reads every
+  // result of a run with that.
+  pmc_batch_result: 'pmc_batch_results gives every result of a batch at once',
 };
 
 // The header: PMC_HEADER, the installed one (pkg-config), or the checkout's.

@@ -17,6 +17,15 @@ async function main(): Promise<void> {
   const stored: boolean | null = c.cas('k', 'v', 1n);
   const text: string | null = c.getText('t');
   const json: unknown = await c.getJsonAsync('j');
+  const lock: pmc.LockResult = await c.getOrLockAsync('k', 30, 0);
+  const won: boolean = lock.lease === pmc.Lease.MISS_WON || lock.lease === 'stale_won';
+  const inv: boolean = c.invalidate('k', 30);
+  const b = new pmc.Batch();
+  const pos: number = b.get('k');
+  b.meta('mg', 'k', ['v', 'f'], undefined);
+  const results: pmc.BatchResult[] = await b.executeAsync(c);
+  const first: pmc.LeaseState | null = b.execute(c)[0].lease;
+  b.free();
   const m = pmc.Client.mock();
   const r = pmc.Client.retrying(pmc.Client.fallback([c, m]), { attempts: 2, retryFor: [pmc.Status.IO_ERROR] });
   r.close();
@@ -25,7 +34,7 @@ async function main(): Promise<void> {
   } catch (e) {
     if (e instanceof pmc.IllegalInputError) console.log(e.status, e.statusName);
   }
-  console.log(v, a, items, n, failed, stats, stored, text, json, pmc.libraryVersion(), pmc.libraryPath);
+  console.log(won, inv, pos, results, first, v, a, items, n, failed, stats, stored, text, json, pmc.libraryVersion(), pmc.libraryPath);
 }
 
 void main;

@@ -25,4 +25,5 @@ require_relative 'pymemcache/convert'
 require_relative 'pymemcache/options'
 require_relative 'pymemcache/client'
 require_relative 'pymemcache/typed'
+require_relative 'pymemcache/batch'
 

@@ -12,7 +12,10 @@ class PymemcacheApiCoverageTest < Minitest::Test
     'pmc_last_error_message' => 'per-thread message; the binding uses the pmc_error of each call',
     # The one-at-a-time form of pmc_results_items, which gives the same
     # pmc_item records in one call; get_multi/gets_multi read them with that.
-    'pmc_results_at' => 'pmc_results_items gives every hit at once'
+    'pmc_results_at' => 'pmc_results_items gives every hit at once',
+    # The one-at-a-time form of pmc_batch_results; Batch#execute copies
+    # every result with that.
+    'pmc_batch_result' => 'pmc_batch_results gives every result of a batch at once'
   }.freeze
   REPORT = []
   Minitest.after_run { REPORT.each { |line| puts line } }

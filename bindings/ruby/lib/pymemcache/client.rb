@@ -256,6 +256,77 @@ module Pymemcache
       value
     end
 
+    # ---- stampede control ---------------------------------------------------
+
+    # The lease states of get_or_lock, by PMC_LEASE_* code.
+    LEASES = {
+      Lib::LEASE_HIT => :hit, Lib::LEASE_STALE => :stale, Lib::LEASE_MISS_WON => :miss_won,
+      Lib::LEASE_STALE_WON => :stale_won, Lib::LEASE_MISS_BUSY => :miss_busy
+    }.freeze
+
+    # A stampede-controlled read (memcached's meta get with a lock):
+    # [value, lease]. lease is :hit (a fresh value), :stale (an invalidated
+    # value another caller is recomputing: use it meanwhile), :miss_won (no
+    # value, and this caller won the recompute: compute it and #set it),
+    # :stale_won (the stale value, and this caller won the recompute) or
+    # :miss_busy (no value; another caller is recomputing: ask again later).
+    # value is nil for :miss_won and :miss_busy. On a miss exactly one
+    # caller wins (an empty placeholder living +lock_ttl+ seconds is made);
+    # +recache_below+ > 0 also lets one caller win while the item has fewer
+    # seconds left than that. With item: true the value is an Item (with
+    # its flags and CAS unique).
+    def get_or_lock(key, lock_ttl:, recache_below: 0, item: false)
+      k = key_bytes(key, 'get_or_lock')
+      value = Lib::Value.new
+      lease = FFI::MemoryPointer.new(:int32)
+      st = run('get_or_lock') do |c|
+        Pymemcache.call_status('get_or_lock', :pmc_get_or_lock, c, Convert.memory(k), k.bytesize,
+                               Integer(lock_ttl), Integer(recache_below), lease, value)
+      end
+      raise Pymemcache.unexpected('get_or_lock', st) unless st == OK
+
+      state = LEASES.fetch(lease.read_int32) { raise Error, "get_or_lock: unknown lease #{lease.read_int32}" }
+      return [nil, state] if %i[miss_won miss_busy].include?(state)
+
+      it = Convert.take_value(value)
+      [item ? it : it.value, state]
+    end
+
+    # Marks +key+ stale for +stale_ttl+ seconds: the next get_or_lock wins
+    # the recompute (:stale_won), the others get the old value (:stale)
+    # until it is stored again. true, or false when there is no such key.
+    def invalidate(key, stale_ttl:)
+      k = key_bytes(key, 'invalidate')
+      st = run('invalidate') do |c|
+        Pymemcache.call_status('invalidate', :pmc_invalidate, c, Convert.memory(k), k.bytesize, Integer(stale_ttl))
+      end
+      outcome('invalidate', st, OK => true, NOT_FOUND => false)
+    end
+
+    # Dalli's fetch with stampede control: the value of +key+; when this
+    # caller wins the recompute (a miss, or a stale or expiring value) the
+    # block computes the value, which is stored with +expire+ and +flags+.
+    # While another caller recomputes a missing value, waits +wait+
+    # seconds and asks again, up to +tries+ times, then computes the value
+    # itself (without storing it). A stale value is served as it is while
+    # another caller recomputes it.
+    def fetch_with_lock(key, lock_ttl: 30, recache_below: 0, expire: 0, flags: 0, wait: 0.05, tries: 100)
+      raise ArgumentError, 'fetch_with_lock: a block computes the value' unless block_given?
+
+      tries.times do
+        value, lease = get_or_lock(key, lock_ttl: lock_ttl, recache_below: recache_below)
+        case lease
+        when :hit, :stale then return value
+        when :miss_won, :stale_won
+          value = yield key
+          set(key, value, expire: expire, flags: flags, noreply: false)
+          return value
+        end
+        sleep(wait)
+      end
+      yield key
+    end
+
     # ---- writes -------------------------------------------------------------
 
     # Stores +value+ (a String; its bytes as they are): true. With noreply

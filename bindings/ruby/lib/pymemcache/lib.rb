@@ -25,6 +25,8 @@ module Pymemcache
     typedef :pointer, :pmc_stats_list
     typedef :pointer, :pmc_buffer
     typedef :pointer, :pmc_error
+    typedef :pointer, :pmc_batch
+    typedef :int32, :pmc_lease
 
     # A caller-owned value; release with pmc_value_free.
     class Value < FFI::Struct
@@ -45,6 +47,23 @@ module Pymemcache
              :cas, :uint64
     end
 
+    # The result of one command of a batch, borrowed from the batch (valid
+    # until it is executed again, cleared or freed).
+    class OpResult < FFI::Struct
+      layout :status, :pmc_status,
+             :message, :pointer,
+             :value, :pointer,
+             :value_len, :size_t,
+             :flags, :uint32,
+             :cas, :uint64,
+             :number, :uint64,
+             :ttl, :int64,
+             :lease, :pmc_lease,
+             :code, [:char, 3],
+             :meta_flags, :pointer,
+             :meta_flags_len, :size_t
+    end
+
     # A pooled client's connection counts.
     class PoolStats < FFI::Struct
       layout :in_use, :size_t,
@@ -58,6 +77,12 @@ module Pymemcache
     REPLY_NONE = 2
     KEY_FORM_TEXT = 0
     KEY_FORM_PYTHON_BYTES = 1
+    LEASE_NONE = 0
+    LEASE_HIT = 1
+    LEASE_STALE = 2
+    LEASE_MISS_WON = 3
+    LEASE_STALE_WON = 4
+    LEASE_MISS_BUSY = 5
 
     # pmc_serde_fn: (userdata, key, key_len, value, value_len, flags, out) -> status
     callback :pmc_serde_fn, %i[pointer pointer size_t pointer size_t uint32 pmc_buffer], :pmc_status
@@ -123,6 +148,36 @@ module Pymemcache
     status_function :pmc_client_add_server, %i[pmc_client string]
     status_function :pmc_client_remove_server, %i[pmc_client string], net: true
     status_function :pmc_client_server_for_key, KEY + [:pointer]
+
+    # Stampede control.
+    status_function :pmc_get_or_lock, KEY + [:int64, :int64, :pointer, Value.by_ref], net: true
+    status_function :pmc_invalidate, KEY + [:int64], net: true
+
+    # Batches. Queueing only copies; executing waits on the network.
+    BKEY = %i[pmc_batch pointer size_t].freeze
+    BSTORE = (BKEY + %i[pointer size_t uint32 int64]).freeze
+    status_function :pmc_batch_new, [:pointer]
+    attach_function :pmc_batch_free, [:pmc_batch], :void
+    attach_function :pmc_batch_clear, [:pmc_batch], :void
+    attach_function :pmc_batch_len, [:pmc_batch], :size_t
+    status_function :pmc_batch_get, BKEY
+    status_function :pmc_batch_gets, BKEY
+    status_function :pmc_batch_gat, BKEY + [:int64]
+    status_function :pmc_batch_touch, BKEY + [:int64]
+    status_function :pmc_batch_set, BSTORE
+    status_function :pmc_batch_add, BSTORE
+    status_function :pmc_batch_replace, BSTORE
+    status_function :pmc_batch_append, BKEY + %i[pointer size_t]
+    status_function :pmc_batch_prepend, BKEY + %i[pointer size_t]
+    status_function :pmc_batch_cas, BKEY + %i[pointer size_t uint64 uint32 int64]
+    status_function :pmc_batch_delete, BKEY
+    status_function :pmc_batch_incr, BKEY + [:uint64]
+    status_function :pmc_batch_decr, BKEY + [:uint64]
+    status_function :pmc_batch_get_or_lock, BKEY + %i[int64 int64]
+    status_function :pmc_batch_invalidate, BKEY + [:int64]
+    status_function :pmc_batch_meta, %i[pmc_batch string pointer size_t string pointer size_t]
+    status_function :pmc_batch_execute, %i[pmc_client pmc_batch], net: true
+    attach_function :pmc_batch_results, %i[pmc_batch pointer], :pointer
 
     # Typed values, as pymemcache's default serializer stores them.
     status_function :pmc_set_text, KEY + %i[pointer size_t int64 pmc_reply], net: true
