@@ -208,8 +208,13 @@ fn recv_into(fd: RawFd, out: &mut Vec<u8>, want: usize) -> Result<usize> {
 /// `send` with `SEND_FLAGS`: one buffer, without the msghdr and iovec a
 /// `sendmsg` makes the kernel copy in.
 fn send_one(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    send_one_flags(fd, buf, 0)
+}
+
+/// `send_one` with `extra` flags (MSG_DONTWAIT).
+fn send_one_flags(fd: RawFd, buf: &[u8], extra: libc::c_int) -> io::Result<usize> {
     // SAFETY: fd is an open socket and buf is live for len bytes.
-    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), SEND_FLAGS) };
+    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), SEND_FLAGS | extra) };
     if n < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -881,7 +886,7 @@ fn send_all(
             }
             None => 0,
         };
-        match send_vectored_flags(fd, &[IoSlice::new(data)], flags) {
+        match send_one_flags(fd, data, flags) {
             Ok(0) => {
                 return Err(Error::from_io(
                     io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes"),
