@@ -563,7 +563,10 @@ impl Io {
                     // reads that follow, in order.
                     while let Some(rec) = r.next_record() {
                         match rec {
-                            Ok(rec) => plain.extend_from_slice(rec.payload),
+                            Ok(rec) => {
+                                plain.extend_from_slice(rec.payload);
+                                discard = discard.map(|d| d + rec.discard);
+                            }
                             Err(e) => return Err(tls_failure(&e)),
                         }
                     }
@@ -601,29 +604,22 @@ impl Io {
 
     /// After rustls failed: send the alert it queued (best effort, without
     /// waiting) and name the failure.
+    ///
+    /// One more `process_tls_records` hands out the queued alert before it
+    /// would look at any record; only one, since a second would process
+    /// the records after the failure (and queue a second fatal alert).
     #[cold]
     fn tls_fatal(&mut self, err: &rustls::Error) -> Error {
         let fd = self.fd();
         if let Some(t) = self.tls.as_deref_mut() {
-            for _ in 0..4 {
-                let status = t.session.process_tls_records(&mut t.incoming[..]);
-                let discard = status.discard;
-                let encoded = match status.state {
-                    Ok(ConnectionState::EncodeTlsData(mut e)) => {
-                        tls_encode(&mut e, &mut t.outgoing, &mut t.out_len).is_ok()
-                    }
-                    _ => false,
-                };
-                discard_front(&mut t.incoming, discard);
-                if !encoded {
-                    break;
+            let status = t.session.process_tls_records(&mut t.incoming[..]);
+            let discard = status.discard;
+            if let Ok(ConnectionState::EncodeTlsData(mut e)) = status.state {
+                if tls_encode(&mut e, &mut t.outgoing, &mut t.out_len).is_ok() {
+                    let _ = send_one_flags(fd, &t.outgoing[..t.out_len], libc::MSG_DONTWAIT);
                 }
             }
-            let _ = send_vectored_flags(
-                fd,
-                &[IoSlice::new(&t.outgoing[..t.out_len])],
-                libc::MSG_DONTWAIT,
-            );
+            discard_front(&mut t.incoming, discard);
             t.out_len = 0;
         }
         tls_failure(err)
@@ -664,14 +660,19 @@ impl Io {
                 ..
             } = t;
             let status = session.process_tls_records(&mut incoming[..]);
-            let discard = status.discard;
+            let mut discard = status.discard;
             let mut transmit = false;
             let mut step = None;
             match status.state {
                 Ok(ConnectionState::ReadTraffic(mut r)) => {
                     while let Some(rec) = r.next_record() {
                         let payload = match rec {
-                            Ok(rec) => rec.payload,
+                            Ok(rec) => {
+                                // Bytes of `incoming` this record adds to the
+                                // status's discard (none while rustls copies).
+                                discard += rec.discard;
+                                rec.payload
+                            }
                             Err(e) => return Err(tls_failure(&e)),
                         };
                         let mut n = 0;
