@@ -7,7 +7,8 @@
 use crate::addr::ServerAddr;
 use crate::error::{Error, Result};
 use crate::tls::{AuthCredentials, TlsConfig};
-use std::io::{self, BufRead, IoSlice, Read, Write};
+use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError};
+use std::io::{self, IoSlice, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -207,8 +208,13 @@ fn recv_into(fd: RawFd, out: &mut Vec<u8>, want: usize) -> Result<usize> {
 /// `send` with `SEND_FLAGS`: one buffer, without the msghdr and iovec a
 /// `sendmsg` makes the kernel copy in.
 fn send_one(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    send_one_flags(fd, buf, 0)
+}
+
+/// `send_one` with `extra` flags (MSG_DONTWAIT).
+fn send_one_flags(fd: RawFd, buf: &[u8], extra: libc::c_int) -> io::Result<usize> {
     // SAFETY: fd is an open socket and buf is live for len bytes.
-    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), SEND_FLAGS) };
+    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), SEND_FLAGS | extra) };
     if n < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -244,7 +250,7 @@ pub struct Conn {
 /// encrypts it when there is one.
 struct Io {
     stream: Stream,
-    tls: Option<Box<rustls::ClientConnection>>,
+    tls: Option<Box<TlsIo>>,
     /// When the current call must be over: every read and write first waits
     /// (poll) no longer than what is left. `None`: only the socket timeouts.
     deadline: Option<Instant>,
@@ -254,11 +260,48 @@ struct Io {
     /// True once the server has sent a byte: a plaintext connection closed
     /// or reset before that is likely a TLS-only server.
     answered: bool,
-    /// TLS: bytes read from the socket and not yet given to rustls, from
-    /// `staged_at` on.
-    staged: Vec<u8>,
-    staged_at: usize,
 }
+
+/// A TLS session with its buffers: rustls's unbuffered client, which
+/// decrypts records in place in `incoming` and encrypts requests straight
+/// into `outgoing`, so no buffer of rustls's own is zeroed, filled and
+/// copied out (its buffered API copies each record twice more).
+struct TlsIo {
+    session: rustls::client::UnbufferedClientConnection,
+    /// Ciphertext read from the socket and not yet processed: whole records
+    /// are decrypted where they lie, a partial one waits at the front.
+    incoming: Vec<u8>,
+    /// Decrypted bytes that did not fit the reader's buffer, from
+    /// `plain_at` on; handed out before anything decrypted later.
+    plain: Vec<u8>,
+    plain_at: usize,
+    /// Records to send are `outgoing[..out_len]`; the buffer stays
+    /// initialised (zeroed when it grows, never per request).
+    outgoing: Vec<u8>,
+    out_len: usize,
+    /// A small request of several buffers made one, for one record.
+    scratch: Vec<u8>,
+    /// The server ended the session (close_notify).
+    peer_closed: bool,
+}
+
+/// Where a TLS session stands after its received records are processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsStep {
+    /// Handshake done: application data may be sent, more may be read.
+    Ready,
+    /// The handshake waits for the server's next records.
+    Blocked,
+    /// The server closed the session.
+    Closed,
+}
+
+/// The most plaintext encrypted before the records are sent: bounds
+/// `TlsIo::outgoing` for requests holding large values.
+const TLS_WRITE_PIECE: usize = 64 * 1024;
+/// A request of several buffers up to this size is made one buffer and
+/// so goes out as one record (rustls makes a record of each `encrypt`).
+const TLS_COALESCE: usize = 16 * 1024;
 
 /// The most encrypted bytes one read from the socket takes.
 const TLS_READ: usize = 64 * 1024;
@@ -335,37 +378,6 @@ fn wait_ready(
     }
 }
 
-/// The socket as rustls reads and writes it: `recv` and `send` with
-/// `SEND_FLAGS` (no SIGPIPE) and `flags` (MSG_DONTWAIT under a deadline).
-struct RawSocket {
-    fd: RawFd,
-    flags: libc::c_int,
-}
-
-impl Read for RawSocket {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: fd is an open socket and buf is live for its length.
-        let n = unsafe { libc::recv(self.fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        }
-    }
-}
-
-impl Write for RawSocket {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        send_vectored_flags(self.fd, &[IoSlice::new(buf)], self.flags)
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        send_vectored_flags(self.fd, bufs, self.flags)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A rustls failure as the crate's error, named for a person.
 #[cold]
 fn tls_failure(e: &rustls::Error) -> Error {
@@ -424,15 +436,16 @@ impl Io {
     /// Write several buffers as one stream of bytes, with as few system
     /// calls as the kernel allows.
     fn write_all_vectored(&mut self, parts: &[&[u8]]) -> Result<()> {
+        if self.tls.is_some() {
+            return self.tls_write_all(parts);
+        }
         let mut idx = 0;
         let mut off = 0;
         while idx < parts.len() {
             let slices: Vec<IoSlice<'_>> = std::iter::once(IoSlice::new(&parts[idx][off..]))
                 .chain(parts[idx + 1..].iter().map(|p| IoSlice::new(p)))
                 .collect();
-            let sent = if self.tls.is_some() {
-                return self.tls_write_all(&parts[idx..], off);
-            } else {
+            let sent = {
                 self.wait_writable()?;
                 match self.deadline {
                     // Without waiting: poll said there is room, and a blocking
@@ -465,21 +478,23 @@ impl Io {
         Ok(())
     }
 
-    /// `write_all_vectored` over TLS, from byte `off` of `parts[0]`.
+    /// `write_all_vectored` over TLS.
     ///
     /// Requests holding several commands (pipelined batches) are cut into
     /// TLS records at every line end, so that a record never runs past the
     /// end of a command: memcached before 1.6.39 stops reading when the
     /// payload of a `set` ends inside a record and the next command waits
     /// in OpenSSL's buffer (fixed upstream in "tls: fix potential hang when
-    /// pipelining sets"). A single command goes out as one record.
-    fn tls_write_all(&mut self, parts: &[&[u8]], off: usize) -> Result<()> {
+    /// pipelining sets"). A single command goes out as one record (up to
+    /// `TLS_COALESCE` bytes; larger ones a record per buffer and 16 KiB).
+    fn tls_write_all(&mut self, parts: &[&[u8]]) -> Result<()> {
         // More than two line ends: more than one command (a storage
-        // command has two). Counted with the word-at-a-time search.
+        // command has two). Counted with `memchr`.
         let mut lines = 0;
-        'count: for (i, p) in parts.iter().enumerate() {
-            let mut rest = if i == 0 { &p[off..] } else { p };
-            while let Some(at) = crate::protocol::scan::find_byte(rest, b'\n') {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        'count: for p in parts {
+            let mut rest = *p;
+            while let Some(at) = find_newline(rest) {
                 lines += 1;
                 if lines > 2 {
                     break 'count;
@@ -488,142 +503,270 @@ impl Io {
             }
         }
         let split = lines > 2;
-        for (i, p) in parts.iter().enumerate() {
-            let mut rest = if i == 0 { &p[off..] } else { p };
-            while !rest.is_empty() {
-                let seg = match crate::protocol::scan::find_byte(rest, b'\n') {
-                    Some(at) if split => at + 1,
-                    _ => rest.len(),
-                };
-                let tls = self.tls.as_mut().expect("TLS session");
-                let n = tls
-                    .writer()
-                    .write(&rest[..seg])
-                    .map_err(|e| Error::from_io(e, "write"))?;
-                rest = &rest[n..];
-                // rustls's output buffer (64 KiB) is full: send it.
-                if n < seg {
-                    self.tls_flush()?;
-                }
-            }
-        }
-        self.tls_flush()
-    }
-
-    /// Send every TLS record rustls has ready.
-    fn tls_flush(&mut self) -> Result<()> {
-        let flags = if self.deadline.is_some() {
-            libc::MSG_DONTWAIT
-        } else {
-            0
-        };
-        while self.tls.as_ref().is_some_and(|t| t.wants_write()) {
-            self.wait_writable()?;
-            let mut sock = RawSocket {
-                fd: self.fd(),
-                flags,
-            };
-            let tls = self.tls.as_mut().expect("TLS session");
-            match tls.write_tls(&mut sock) {
-                Ok(0) => {
-                    return Err(Error::from_io(
-                        io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes"),
-                        "write",
-                    ))
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.deadline.is_some() => {}
-                Err(e) => return Err(Error::from_io(e, "write")),
-            }
-        }
-        Ok(())
-    }
-
-    /// Read what the socket has into rustls and decrypt it. The server
-    /// closing is `UnexpectedClose`; a TLS failure (a bad record, an alert
-    /// such as a refused client certificate) is `Error::Tls`.
-    fn tls_read_records(&mut self) -> Result<()> {
-        if self.staged_at == self.staged.len() {
-            // One system call takes whatever the socket holds (rustls's own
-            // reads take 4 KiB at a time); rustls is fed from it below.
-            self.staged.clear();
-            self.staged_at = 0;
-            self.wait_readable()?;
-            recv_into(self.fd(), &mut self.staged, TLS_READ)?;
-        }
-        let Io {
-            tls,
-            staged,
-            staged_at,
-            stream,
-            ..
-        } = self;
-        let tls = tls.as_mut().expect("TLS session");
-        let mut src = &staged[*staged_at..];
-        let n = tls
-            .read_tls(&mut src)
-            .map_err(|e| Error::from_io(e, "read"))?;
-        *staged_at += n;
-        if let Err(e) = tls.process_new_packets() {
-            // Tell the server why (the alert rustls queued), if it listens.
-            let mut sock = RawSocket {
-                fd: stream.fd(),
-                flags: libc::MSG_DONTWAIT,
-            };
-            let _ = tls.write_tls(&mut sock);
-            return Err(tls_failure(&e));
-        }
-        Ok(())
-    }
-
-    /// `recv` over TLS: decrypted bytes already held by rustls first, else
-    /// records read from the socket until some come.
-    fn tls_recv(&mut self, out: &mut Vec<u8>, want: usize) -> Result<usize> {
+        let fd = self.fd();
+        let (deadline, op_timeout) = (self.deadline, self.op_timeout);
         loop {
-            let tls = self.tls.as_mut().expect("TLS session");
-            let mut reader = tls.reader();
-            match reader.fill_buf() {
-                // The server ended the session (close_notify).
-                Ok([]) => {
+            let t = self.tls.as_deref_mut().expect("TLS session");
+            let TlsIo {
+                session,
+                incoming,
+                plain,
+                outgoing,
+                out_len,
+                scratch,
+                peer_closed,
+                ..
+            } = t;
+            let status = session.process_tls_records(&mut incoming[..]);
+            let discard = status.discard;
+            let mut done = false;
+            let mut transmit = false;
+            let mut blocked = false;
+            let mut discard = Some(discard);
+            match status.state {
+                Ok(ConnectionState::WriteTraffic(mut w)) => {
+                    // What rustls processed goes first: a failure below
+                    // must not leave it to be processed again.
+                    discard_front(incoming, discard.take().unwrap_or(0));
+                    // Several small buffers: one, so one record.
+                    let one: [&[u8]; 1];
+                    let units: &[&[u8]] = if parts.len() > 1 && total <= TLS_COALESCE {
+                        scratch.clear();
+                        for p in parts {
+                            scratch.extend_from_slice(p);
+                        }
+                        one = [&scratch[..]];
+                        &one
+                    } else {
+                        parts
+                    };
+                    for u in units {
+                        let mut rest = *u;
+                        while !rest.is_empty() {
+                            let seg = match split.then(|| find_newline(rest)).flatten() {
+                                Some(at) => at + 1,
+                                None => rest.len(),
+                            }
+                            .min(TLS_WRITE_PIECE);
+                            tls_encrypt(&mut w, &rest[..seg], outgoing, out_len)?;
+                            rest = &rest[seg..];
+                            if *out_len >= TLS_WRITE_PIECE {
+                                send_all(fd, deadline, op_timeout, &outgoing[..*out_len])?;
+                                *out_len = 0;
+                            }
+                        }
+                    }
+                    done = true;
+                }
+                Ok(ConnectionState::ReadTraffic(mut r)) => {
+                    // Records that came before this request: kept for the
+                    // reads that follow, in order.
+                    while let Some(rec) = r.next_record() {
+                        match rec {
+                            Ok(rec) => {
+                                plain.extend_from_slice(rec.payload);
+                                discard = discard.map(|d| d + rec.discard);
+                            }
+                            Err(e) => return Err(tls_failure(&e)),
+                        }
+                    }
+                }
+                Ok(ConnectionState::EncodeTlsData(mut e)) => tls_encode(&mut e, outgoing, out_len)?,
+                Ok(ConnectionState::TransmitTlsData(tx)) => {
+                    tx.done();
+                    transmit = true;
+                }
+                Ok(ConnectionState::PeerClosed) => *peer_closed = true,
+                Ok(ConnectionState::Closed) => {
                     return Err(Error::UnexpectedClose {
                         server: Default::default(),
                     })
                 }
-                Ok(chunk) => {
-                    let spare = out.spare_capacity_mut();
-                    let n = chunk.len().min(want).min(spare.len());
-                    // SAFETY: n bytes fit the spare capacity, and the
-                    // regions are distinct (rustls's buffer and `out`).
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(
-                            chunk.as_ptr(),
-                            spare.as_mut_ptr().cast::<u8>(),
-                            n,
-                        );
-                        out.set_len(out.len() + n);
-                    }
-                    reader.consume(n);
-                    return Ok(n);
+                Ok(_) => blocked = true,
+                Err(e) => {
+                    discard_front(incoming, discard.unwrap_or(0));
+                    return Err(self.tls_fatal(&e));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(Error::from_io(e, "read")),
             }
-            if tls.wants_write() {
-                self.tls_flush()?;
+            discard_front(incoming, discard.unwrap_or(0));
+            if transmit || done {
+                send_all(fd, deadline, op_timeout, &outgoing[..*out_len])?;
+                *out_len = 0;
             }
-            self.tls_read_records()?;
+            if done {
+                return Ok(());
+            }
+            if blocked {
+                self.tls_read_more()?;
+            }
+        }
+    }
+
+    /// After rustls failed: send the alert it queued (best effort, without
+    /// waiting) and name the failure.
+    ///
+    /// One more `process_tls_records` hands out the queued alert before it
+    /// would look at any record; only one, since a second would process
+    /// the records after the failure (and queue a second fatal alert).
+    #[cold]
+    fn tls_fatal(&mut self, err: &rustls::Error) -> Error {
+        let fd = self.fd();
+        if let Some(t) = self.tls.as_deref_mut() {
+            let status = t.session.process_tls_records(&mut t.incoming[..]);
+            let discard = status.discard;
+            if let Ok(ConnectionState::EncodeTlsData(mut e)) = status.state {
+                if tls_encode(&mut e, &mut t.outgoing, &mut t.out_len).is_ok() {
+                    let _ = send_one_flags(fd, &t.outgoing[..t.out_len], libc::MSG_DONTWAIT);
+                }
+            }
+            discard_front(&mut t.incoming, discard);
+            t.out_len = 0;
+        }
+        tls_failure(err)
+    }
+
+    /// Read what the socket has (up to `TLS_READ` bytes) after the
+    /// ciphertext not yet processed.
+    fn tls_read_more(&mut self) -> Result<()> {
+        self.wait_readable()?;
+        let fd = self.fd();
+        let t = self.tls.as_deref_mut().expect("TLS session");
+        if t.incoming.capacity() - t.incoming.len() < TLS_READ / 4 {
+            t.incoming.reserve(TLS_READ);
+        }
+        recv_into(fd, &mut t.incoming, TLS_READ)?;
+        Ok(())
+    }
+
+    /// Process the records received: run the handshake's exchanges, and
+    /// decrypt application data into `sink` (`out` up to `want` bytes, and
+    /// no further than its spare capacity) or, past that, into
+    /// `TlsIo::plain`. Returns where the session stands and how many bytes
+    /// went to `out`; stops as soon as some did.
+    fn tls_process(&mut self, out: &mut Vec<u8>, want: usize) -> Result<(TlsStep, usize)> {
+        let fd = self.fd();
+        let (deadline, op_timeout) = (self.deadline, self.op_timeout);
+        let mut got = 0;
+        loop {
+            let t = self.tls.as_deref_mut().expect("TLS session");
+            let TlsIo {
+                session,
+                incoming,
+                plain,
+                plain_at,
+                outgoing,
+                out_len,
+                peer_closed,
+                ..
+            } = t;
+            let status = session.process_tls_records(&mut incoming[..]);
+            let mut discard = status.discard;
+            let mut transmit = false;
+            let mut step = None;
+            match status.state {
+                Ok(ConnectionState::ReadTraffic(mut r)) => {
+                    while let Some(rec) = r.next_record() {
+                        let payload = match rec {
+                            Ok(rec) => {
+                                // Bytes of `incoming` this record adds to the
+                                // status's discard (none while rustls copies).
+                                discard += rec.discard;
+                                rec.payload
+                            }
+                            Err(e) => return Err(tls_failure(&e)),
+                        };
+                        let mut n = 0;
+                        if *plain_at == plain.len() {
+                            n = payload
+                                .len()
+                                .min(want - got)
+                                .min(out.capacity() - out.len());
+                            out.extend_from_slice(&payload[..n]);
+                            got += n;
+                        }
+                        plain.extend_from_slice(&payload[n..]);
+                    }
+                }
+                Ok(ConnectionState::EncodeTlsData(mut e)) => tls_encode(&mut e, outgoing, out_len)?,
+                Ok(ConnectionState::TransmitTlsData(tx)) => {
+                    tx.done();
+                    transmit = true;
+                }
+                Ok(ConnectionState::WriteTraffic(_)) => step = Some(TlsStep::Ready),
+                Ok(ConnectionState::PeerClosed) => *peer_closed = true,
+                Ok(ConnectionState::Closed) => step = Some(TlsStep::Closed),
+                Ok(_) => step = Some(TlsStep::Blocked),
+                Err(e) => {
+                    discard_front(incoming, discard);
+                    return Err(self.tls_fatal(&e));
+                }
+            }
+            discard_front(incoming, discard);
+            if transmit {
+                send_all(fd, deadline, op_timeout, &outgoing[..*out_len])?;
+                *out_len = 0;
+            }
+            if *peer_closed {
+                step = Some(TlsStep::Closed);
+            }
+            if let Some(step) = step {
+                return Ok((step, got));
+            }
+            if got > 0 {
+                return Ok((TlsStep::Ready, got));
+            }
+        }
+    }
+
+    /// `recv` over TLS: decrypted bytes kept from before first, else records
+    /// read from the socket and decrypted until some come.
+    fn tls_recv(&mut self, out: &mut Vec<u8>, want: usize) -> Result<usize> {
+        loop {
+            let t = self.tls.as_deref_mut().expect("TLS session");
+            if t.plain_at < t.plain.len() {
+                let avail = &t.plain[t.plain_at..];
+                let n = avail.len().min(want).min(out.capacity() - out.len());
+                out.extend_from_slice(&avail[..n]);
+                t.plain_at += n;
+                if t.plain_at == t.plain.len() {
+                    t.plain.clear();
+                    t.plain_at = 0;
+                }
+                return Ok(n);
+            }
+            let (step, got) = self.tls_process(out, want)?;
+            if got > 0 {
+                return Ok(got);
+            }
+            let t = self.tls.as_deref().expect("TLS session");
+            if t.plain_at < t.plain.len() {
+                continue;
+            }
+            match step {
+                TlsStep::Closed => {
+                    return Err(Error::UnexpectedClose {
+                        server: Default::default(),
+                    })
+                }
+                TlsStep::Ready | TlsStep::Blocked => self.tls_read_more()?,
+            }
         }
     }
 
     /// Run the TLS handshake to its end.
     fn tls_handshake(&mut self) -> Result<()> {
-        while self.tls.as_ref().is_some_and(|t| t.is_handshaking()) {
-            if self.tls.as_ref().is_some_and(|t| t.wants_write()) {
-                self.tls_flush()?;
-                continue;
-            }
-            self.tls_read_records().map_err(|e| match e {
+        let mut none = Vec::new();
+        loop {
+            let step = self.tls_process(&mut none, 0).map(|(s, _)| s);
+            let res = match step {
+                Ok(TlsStep::Ready) => return Ok(()),
+                Ok(TlsStep::Blocked) => self.tls_read_more(),
+                Ok(TlsStep::Closed) => Err(Error::UnexpectedClose {
+                    server: Default::default(),
+                }),
+                Err(e) => Err(e),
+            };
+            res.map_err(|e| match e {
                 Error::UnexpectedClose { .. } => Error::Tls {
                     text: "the server closed the connection during the TLS handshake \
                            (does it speak TLS? does it want a client certificate?)"
@@ -637,8 +780,127 @@ impl Io {
                 e => e,
             })?;
         }
-        self.tls_flush()
     }
+}
+
+/// The position of the first `\n` in `hay`: the C library's `memchr`,
+/// which compares 32 bytes at a time where the CPU can (a request's keys
+/// are scanned whole when it holds one line).
+fn find_newline(hay: &[u8]) -> Option<usize> {
+    // SAFETY: memchr reads at most hay.len() bytes of a live slice.
+    let p = unsafe { libc::memchr(hay.as_ptr().cast(), b'\n' as libc::c_int, hay.len()) };
+    if p.is_null() {
+        None
+    } else {
+        Some(p as usize - hay.as_ptr() as usize)
+    }
+}
+
+/// Remove the first `n` bytes of `buf` (what rustls has processed).
+fn discard_front(buf: &mut Vec<u8>, n: usize) {
+    if n == 0 {
+        return;
+    }
+    if n >= buf.len() {
+        buf.clear();
+    } else {
+        buf.copy_within(n.., 0);
+        buf.truncate(buf.len() - n);
+    }
+}
+
+/// Make room for at least `need` bytes after `out_len` in `outgoing`.
+fn tls_room(outgoing: &mut Vec<u8>, out_len: usize, need: usize) {
+    if outgoing.len() - out_len < need {
+        outgoing.resize(out_len + need.max(4096), 0);
+    }
+}
+
+/// Encrypt `data` into `outgoing` after `out_len` (records of 16 KiB at
+/// most, rustls's fragment size).
+fn tls_encrypt(
+    w: &mut rustls::unbuffered::WriteTraffic<'_, rustls::client::ClientConnectionData>,
+    data: &[u8],
+    outgoing: &mut Vec<u8>,
+    out_len: &mut usize,
+) -> Result<()> {
+    // Each record adds a header, a tag and a content type byte.
+    tls_room(
+        outgoing,
+        *out_len,
+        data.len() + (data.len() / 16384 + 1) * 64,
+    );
+    loop {
+        match w.encrypt(data, &mut outgoing[*out_len..]) {
+            Ok(n) => {
+                *out_len += n;
+                return Ok(());
+            }
+            Err(EncryptError::InsufficientSize(e)) => tls_room(outgoing, *out_len, e.required_size),
+            Err(e) => {
+                return Err(Error::Tls {
+                    text: format!("cannot encrypt the request: {e}"),
+                    server: Default::default(),
+                })
+            }
+        }
+    }
+}
+
+/// Encode a handshake record rustls has ready into `outgoing`.
+fn tls_encode(
+    e: &mut rustls::unbuffered::EncodeTlsData<'_, rustls::client::ClientConnectionData>,
+    outgoing: &mut Vec<u8>,
+    out_len: &mut usize,
+) -> Result<()> {
+    tls_room(outgoing, *out_len, 4096);
+    loop {
+        match e.encode(&mut outgoing[*out_len..]) {
+            Ok(n) => {
+                *out_len += n;
+                return Ok(());
+            }
+            Err(EncodeError::InsufficientSize(s)) => tls_room(outgoing, *out_len, s.required_size),
+            Err(err) => {
+                return Err(Error::Tls {
+                    text: format!("cannot encode a handshake record: {err}"),
+                    server: Default::default(),
+                })
+            }
+        }
+    }
+}
+
+/// Send all of `data`, each send first waiting for room no longer than
+/// `deadline` allows (then without blocking), as `Io::write_all_vectored`.
+fn send_all(
+    fd: RawFd,
+    deadline: Option<Instant>,
+    op_timeout: Option<Duration>,
+    mut data: &[u8],
+) -> Result<()> {
+    while !data.is_empty() {
+        let flags = match deadline {
+            Some(d) => {
+                wait_ready(fd, libc::POLLOUT, d, op_timeout, "write")?;
+                libc::MSG_DONTWAIT
+            }
+            None => 0,
+        };
+        match send_one_flags(fd, data, flags) {
+            Ok(0) => {
+                return Err(Error::from_io(
+                    io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes"),
+                    "write",
+                ))
+            }
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && deadline.is_some() => {}
+            Err(e) => return Err(Error::from_io(e, "write")),
+        }
+    }
+    Ok(())
 }
 
 impl Conn {
@@ -654,8 +916,6 @@ impl Conn {
                 deadline: None,
                 op_timeout: opts.timeout,
                 answered: false,
-                staged: Vec::new(),
-                staged_at: 0,
             },
             buf: Vec::with_capacity(READ_CHUNK),
             start: 0,
@@ -666,8 +926,16 @@ impl Conn {
         }
         conn.io.deadline = setup_deadline;
         if let (Some(tls), ServerAddr::Tcp { host, .. }) = (&opts.tls, addr) {
-            conn.io.tls = Some(Box::new(tls.session(host)?));
-            conn.io.staged = Vec::with_capacity(TLS_READ);
+            conn.io.tls = Some(Box::new(TlsIo {
+                session: tls.session(host)?,
+                incoming: Vec::with_capacity(TLS_READ),
+                plain: Vec::new(),
+                plain_at: 0,
+                outgoing: Vec::new(),
+                out_len: 0,
+                scratch: Vec::new(),
+                peer_closed: false,
+            }));
             conn.io.tls_handshake()?;
         }
         if let Some(auth) = &opts.auth {

@@ -300,13 +300,13 @@ impl TlsConfig {
     }
 
     /// A new client session for a server whose address has host `host`.
-    pub fn session(&self, host: &str) -> Result<rustls::ClientConnection> {
+    pub fn session(&self, host: &str) -> Result<rustls::client::UnbufferedClientConnection> {
         let name = self.inner.options.server_name.as_deref().unwrap_or(host);
         // An IPv6 literal may come in brackets.
         let name = name.trim_start_matches('[').trim_end_matches(']');
         let server_name = ServerName::try_from(name.to_owned())
             .map_err(|e| Error::Config(format!("TLS server name {name:?}: {e}")))?;
-        rustls::ClientConnection::new(self.inner.config.clone(), server_name)
+        rustls::client::UnbufferedClientConnection::new(self.inner.config.clone(), server_name)
             .map_err(|e| tls_err(format!("cannot start a TLS session: {e}")))
     }
 }

@@ -8,6 +8,11 @@
 #       tls_bench.c) against two memcached started alike, one with -Z and
 #       certificates made by tls-fixture.sh; and the cost of a handshake per
 #       new connection. Prints a table, writes tls-results.md beside it.
+#   examples-c/bench/run-bench.sh --tls --instructions
+#       instead of timing W1 and W3 over TLS: the client's user-space
+#       instructions per op over plaintext and over TLS (callgrind,
+#       counting only inside the workload's function); prints a table,
+#       writes no file
 #   examples-c/bench/run-bench.sh --instructions [W3,W7]
 #       instead of timing: user-space instructions per op of each contender
 #       (valgrind --tool=callgrind, counting only inside the workload's
@@ -33,6 +38,8 @@
 #                            "none" = no pinning
 #   PMC_SKIP_CARGO_BUILD=1   do not run `cargo build --release` first
 #   PMC_BENCH_BUILD_DIR      build tree (default examples-c/bench/build)
+#   PMC_BENCH_KEEP_PROFILES  a directory: --tls --instructions copies its
+#                            callgrind profiles (cg.W3.tls ...) there
 #   MEMCACHED                the memcached binary (default: from PATH)
 #
 # Needs cargo, cmake >= 3.16, a C99 compiler, pkg-config, memcached and
@@ -56,9 +63,15 @@ if [ "${1:-}" = --instructions ]; then
   command -v valgrind >/dev/null || { echo "valgrind not found" >&2; exit 1; }
 fi
 
+tls_instructions=0
 if [ "${1:-}" = --tls ]; then
   mode=tls
   shift
+  if [ "${1:-}" = --instructions ]; then
+    tls_instructions=1
+    shift
+    command -v valgrind >/dev/null || { echo "valgrind not found" >&2; exit 1; }
+  fi
 fi
 
 command -v "$memcached" >/dev/null || { echo "memcached not found" >&2; exit 1; }
@@ -157,6 +170,27 @@ if [ "$mode" = tls ]; then
   done
   [ -n "${tls:-}" ] || { echo "could not start the TLS memcached:" >&2; cat "$state/tls.log" >&2; exit 1; }
   echo "plaintext $plain, TLS $tls" >&2
+  if [ "$tls_instructions" = 1 ]; then
+    step "client instructions per op (callgrind), plaintext and TLS"
+    echo "| Workload | plaintext | TLS | TLS / plaintext |"
+    echo "|---|--:|--:|--:|"
+    for w in W1 W3; do
+      fn=$(tr 'A-Z' 'a-z' <<<"$w")
+      declare -A ir=()
+      for side in plain tls; do
+        out=$("${pin[@]}" valgrind --tool=callgrind --callgrind-out-file="$state/cg.$w.$side" \
+          --toggle-collect="$fn" "$build/pmc_tls_bench" --instructions "$w" "$side" 500 \
+          "$plain" "$tls" "$state/certs/ca.pem" 2>&1) || { echo "$out" >&2; exit 1; }
+        ops=$(sed -nE 's/.*: ([0-9]+) ops run.*/\1/p' <<<"$out")
+        n=$(sed -nE 's/.*Collected : ([0-9]+).*/\1/p' <<<"$out")
+        ir[$side]=$(awk -v ir="$n" -v ops="$ops" 'BEGIN { printf "%.0f", ir / ops }')
+        if [ -n "${PMC_BENCH_KEEP_PROFILES:-}" ]; then cp "$state/cg.$w.$side" "$PMC_BENCH_KEEP_PROFILES/"; fi
+      done
+      echo "| $w | ${ir[plain]} | ${ir[tls]} | $(awk -v a="${ir[tls]}" -v b="${ir[plain]}" 'BEGIN { printf "%.2fx", a / b }') |"
+      unset ir
+    done
+    exit 0
+  fi
   {
     echo "# pymemcache-rs over TLS vs plaintext"
     echo

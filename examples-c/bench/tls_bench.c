@@ -3,6 +3,11 @@
  * workloads, two memcached servers started alike (one with -Z).
  *
  *   pmc_tls_bench [--quick] PLAIN_ADDR TLS_ADDR CA_FILE
+ *   pmc_tls_bench --instructions W1|W3 plain|tls OPS PLAIN_ADDR TLS_ADDR CA_FILE
+ *
+ * The second form only runs OPS ops of one workload on one side, for
+ * valgrind --tool=callgrind --toggle-collect=w1 (or w3): user-space
+ * instructions per op of the client (run-bench.sh --tls --instructions).
  *
  * W1: get hit (30 B key, 100 B value); W3: get_many of 100 hits (as in
  * bench.c). Each of R rounds times plaintext and TLS for N ops, in an
@@ -149,7 +154,8 @@ static void populate(pmc_client *c) {
     die("populate: %zu not stored", failed);
 }
 
-static double w1(pmc_client *c, size_t n) {
+/* noinline: callgrind's --toggle-collect names these functions. */
+__attribute__((noinline)) static double w1(pmc_client *c, size_t n) {
   double t0 = now();
   for (size_t i = 0; i < n; i++) {
     pmc_value v = {0};
@@ -161,7 +167,7 @@ static double w1(pmc_client *c, size_t n) {
   return now() - t0;
 }
 
-static double w3(pmc_client *c, size_t n) {
+__attribute__((noinline)) static double w3(pmc_client *c, size_t n) {
   double t0 = now();
   for (size_t r = 0; r < n; r++) {
     pmc_results *res = NULL;
@@ -245,7 +251,17 @@ int main(int argc, char **argv) {
   double seconds = 0.4;
   size_t conns = 300;
   int a = 1;
-  if (argc > 1 && strcmp(argv[1], "--quick") == 0) {
+  const char *only = NULL, *side = NULL;
+  size_t only_ops = 0;
+  if (argc > 4 && strcmp(argv[1], "--instructions") == 0) {
+    only = argv[2];
+    side = argv[3];
+    only_ops = (size_t)strtoul(argv[4], NULL, 10);
+    a += 4;
+    if ((strcmp(only, "W1") != 0 && strcmp(only, "W3") != 0) ||
+        (strcmp(side, "plain") != 0 && strcmp(side, "tls") != 0) || only_ops == 0)
+      die("--instructions W1|W3 plain|tls OPS");
+  } else if (argc > 1 && strcmp(argv[1], "--quick") == 0) {
     rounds = 3;
     seconds = 0.15;
     conns = 60;
@@ -263,6 +279,16 @@ int main(int argc, char **argv) {
   pmc_client *tls = client(tls_addr, true, false);
   populate(plain);
   populate(tls);
+  if (only != NULL) {
+    pmc_client *c = strcmp(side, "tls") == 0 ? tls : plain;
+    work_fn fn = strcmp(only, "W1") == 0 ? w1 : w3;
+    fn(c, 20); /* warm: buffers grown, first records seen */
+    fn(c, only_ops);
+    printf("%s %s: %zu ops run\n", only, side, only_ops + 20);
+    pmc_client_free(plain);
+    pmc_client_free(tls);
+    return 0;
+  }
 
   printf("| Workload | N per round | plaintext us/op | TLS us/op | TLS / plaintext, wall (median of %d rounds) | "
          "target | | client CPU us/op, plain / TLS | memcached CPU us/op, plain / TLS | "
