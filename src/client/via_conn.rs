@@ -2,7 +2,7 @@
 //! `ServerConn` it can lend out: the single `Client` (a locked connection)
 //! and the `PooledClient` (a checked-out one). Written once here.
 
-use super::{Batch, FetchCmd, Item, Memcache, Packed, Reply, Request, ServerConn};
+use super::{Batch, FetchCmd, Item, Memcache, Packed, Reply, Request, ServerConn, StoreCmd};
 use crate::addr::ServerAddr;
 use crate::error::{Error, Result};
 use crate::key::KeyRules;
@@ -124,6 +124,20 @@ impl<S: ConnSource> Memcache for S {
             batch.out.fail_pending(None, &e);
         }
         Ok(())
+    }
+
+    /// The single-key storage commands straight to the connection, without
+    /// the `Request` round (the hot write path, like `fetch_one` for reads).
+    fn store(
+        &self,
+        cmd: StoreCmd,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        expire: i64,
+        noreply: Option<bool>,
+    ) -> Result<bool> {
+        self.with_conn(|c| c.store(cmd, key, value, flags, expire, noreply))
     }
 
     /// Every command on one lent connection; with ignore_exc a failed
