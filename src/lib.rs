@@ -26,8 +26,8 @@ pub mod tls;
 pub use addr::ServerAddr;
 pub use client::{
     Batch, CasOutcome, Client, ClientOptions, FallbackClient, FetchCmd, HashClient, HashOptions,
-    Item, Lease, Memcache, MetaCmd, MockClient, OpKind, OpResult, OpStatus, PooledClient,
-    RetryOptions, RetryingClient, ServerStats, Stat, StatValue, StoreCmd,
+    Item, Lease, Memcache, MetaCmd, MockClient, OpKind, OpResult, OpStatus, PooledClient, Reply,
+    Request, RetryOptions, RetryingClient, ServerStats, Stat, StatValue, StoreCmd,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use hash::KeyForm;

@@ -6,8 +6,8 @@ use common::pki::Pki;
 use common::Memcached;
 use pymemcache::{
     Batch, CasOutcome, Client, ClientOptions, Error, FallbackClient, FetchCmd, HashClient,
-    HashOptions, Item, Memcache, MockClient, OpStatus, PoolOptions, PooledClient, RetryOptions,
-    RetryingClient, ServerStats, StoreCmd,
+    HashOptions, Item, Memcache, MockClient, OpStatus, PoolOptions, PooledClient, Reply, Request,
+    RetryOptions, RetryingClient, ServerStats, StoreCmd,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -371,8 +371,8 @@ fn take_error(b: &Batch, i: usize) -> Error {
     }
 }
 
-impl Memcache for ThroughBatches {
-    fn fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>, Error> {
+impl ThroughBatches {
+    fn op_fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>, Error> {
         self.check_keys(keys.iter().copied())?;
         let b = self.run(|b| {
             for k in keys {
@@ -387,7 +387,7 @@ impl Memcache for ThroughBatches {
         Ok((0..keys.len()).map(|i| Self::item(&b, i)).collect())
     }
 
-    fn store(
+    fn op_store(
         &self,
         cmd: StoreCmd,
         key: &[u8],
@@ -402,7 +402,7 @@ impl Memcache for ThroughBatches {
         Ok(self.noreply(noreply) || b.result(0).status == OpStatus::Ok)
     }
 
-    fn set_many(
+    fn op_set_many(
         &self,
         items: &[(&[u8], &[u8])],
         flags: u32,
@@ -423,7 +423,7 @@ impl Memcache for ThroughBatches {
             .collect())
     }
 
-    fn cas(
+    fn op_cas(
         &self,
         key: &[u8],
         value: &[u8],
@@ -442,14 +442,14 @@ impl Memcache for ThroughBatches {
         })
     }
 
-    fn delete(&self, key: &[u8], noreply: Option<bool>) -> Result<bool, Error> {
+    fn op_delete(&self, key: &[u8], noreply: Option<bool>) -> Result<bool, Error> {
         let b = self.run(|b| {
             b.delete(key);
         })?;
         Ok(self.noreply(noreply) || b.result(0).status == OpStatus::Ok)
     }
 
-    fn delete_many(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize, Error> {
+    fn op_delete_many(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize, Error> {
         self.check_keys(keys.iter().copied())?;
         let b = self.run(|b| {
             for k in keys {
@@ -464,53 +464,121 @@ impl Memcache for ThroughBatches {
             .count())
     }
 
-    fn incr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>, Error> {
+    fn op_incr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>, Error> {
         let b = self.run(|b| {
             b.incr(key, delta);
         })?;
         Ok(b.result(0).number.filter(|_| noreply != Some(true)))
     }
 
-    fn decr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>, Error> {
+    fn op_decr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>, Error> {
         let b = self.run(|b| {
             b.decr(key, delta);
         })?;
         Ok(b.result(0).number.filter(|_| noreply != Some(true)))
     }
 
-    fn touch(&self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool, Error> {
+    fn op_touch(&self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool, Error> {
         let b = self.run(|b| {
             b.touch(key, expire);
         })?;
         Ok(self.noreply(noreply) || b.result(0).status == OpStatus::Ok)
     }
 
-    fn stats(&self, args: &[&str]) -> Result<Vec<ServerStats>, Error> {
+    fn op_stats(&self, args: &[&str]) -> Result<Vec<ServerStats>, Error> {
         self.inner.stats(args)
     }
 
-    fn version(&self) -> Result<String, Error> {
+    fn op_version(&self) -> Result<String, Error> {
         self.inner.version()
     }
 
-    fn flush_all(&self, delay: i64, noreply: Option<bool>) -> Result<(), Error> {
+    fn op_flush_all(&self, delay: i64, noreply: Option<bool>) -> Result<(), Error> {
         self.inner.flush_all(delay, noreply)
     }
 
-    fn cache_memlimit(&self, megabytes: u64) -> Result<(), Error> {
+    fn op_cache_memlimit(&self, megabytes: u64) -> Result<(), Error> {
         self.inner.cache_memlimit(megabytes)
     }
 
-    fn raw_command(&self, command: &[u8], end_token: &[u8]) -> Result<Vec<u8>, Error> {
+    fn op_raw_command(&self, command: &[u8], end_token: &[u8]) -> Result<Vec<u8>, Error> {
         self.inner.raw_command(command, end_token)
     }
 
-    fn shutdown(&self, graceful: bool) -> Result<(), Error> {
+    fn op_shutdown(&self, graceful: bool) -> Result<(), Error> {
         self.inner.shutdown(graceful)
     }
 
-    fn quit(&self) -> Result<(), Error> {
+    fn op_quit(&self) -> Result<(), Error> {
         self.inner.quit()
+    }
+}
+
+impl Memcache for ThroughBatches {
+    fn call(&self, req: Request<'_>) -> Result<Reply, Error> {
+        match req {
+            Request::Fetch { cmd, keys } => self.op_fetch(cmd, keys).map(Reply::Items),
+            Request::Store {
+                cmd,
+                key,
+                value,
+                flags,
+                expire,
+                noreply,
+            } => self
+                .op_store(cmd, key, value, flags, expire, noreply)
+                .map(Reply::Bool),
+            Request::SetMany {
+                items,
+                flags,
+                expire,
+                noreply,
+            } => self
+                .op_set_many(items, flags, expire, noreply)
+                .map(Reply::Indices),
+            Request::Cas {
+                key,
+                value,
+                cas,
+                flags,
+                expire,
+                noreply,
+            } => self
+                .op_cas(key, value, cas, flags, expire, noreply)
+                .map(Reply::Cas),
+            Request::Delete { key, noreply } => self.op_delete(key, noreply).map(Reply::Bool),
+            Request::DeleteMany { keys, noreply } => {
+                self.op_delete_many(keys, noreply).map(Reply::Count)
+            }
+            Request::Incr {
+                key,
+                delta,
+                noreply,
+            } => self.op_incr(key, delta, noreply).map(Reply::Counter),
+            Request::Decr {
+                key,
+                delta,
+                noreply,
+            } => self.op_decr(key, delta, noreply).map(Reply::Counter),
+            Request::Touch {
+                key,
+                expire,
+                noreply,
+            } => self.op_touch(key, expire, noreply).map(Reply::Bool),
+            Request::Stats { args } => self.op_stats(args).map(Reply::Stats),
+            Request::Version => self.op_version().map(Reply::Text),
+            Request::FlushAll { delay, noreply } => {
+                self.op_flush_all(delay, noreply).map(|()| Reply::Done)
+            }
+            Request::CacheMemlimit { megabytes } => {
+                self.op_cache_memlimit(megabytes).map(|()| Reply::Done)
+            }
+            Request::Raw { command, end_token } => {
+                self.op_raw_command(command, end_token).map(Reply::Bytes)
+            }
+            Request::Shutdown { graceful } => self.op_shutdown(graceful).map(|()| Reply::Done),
+            Request::Quit => self.op_quit().map(|()| Reply::Done),
+        }
     }
 
     fn close(&self) {

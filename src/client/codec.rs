@@ -2,7 +2,7 @@
 //! and receives (compression, a C program's serialize/deserialize
 //! callbacks), applied transparently by every command that carries values.
 
-use super::{CasOutcome, FetchCmd, Item, Memcache, ServerStats, StoreCmd};
+use super::{Item, Memcache, Reply, Request, StoreCmd};
 use crate::error::Result;
 use crate::pool::PoolStats;
 use crate::serde::{compress, maybe_compress, FLAG_COMPRESSED};
@@ -89,9 +89,8 @@ impl<C: ValueCodec> CodecClient<C> {
     }
 }
 
-impl<C: ValueCodec> Memcache for CodecClient<C> {
-    fn fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
-        let items = self.inner.fetch(cmd, keys)?;
+impl<C: ValueCodec> CodecClient<C> {
+    fn decode_items(&self, keys: &[&[u8]], items: Vec<Option<Item>>) -> Result<Vec<Option<Item>>> {
         keys.iter()
             .zip(items)
             .map(|(k, it)| {
@@ -107,102 +106,74 @@ impl<C: ValueCodec> Memcache for CodecClient<C> {
             })
             .collect()
     }
+}
 
-    fn store(
-        &self,
-        cmd: StoreCmd,
-        key: &[u8],
-        value: &[u8],
-        flags: u32,
-        expire: i64,
-        noreply: Option<bool>,
-    ) -> Result<bool> {
-        match cmd {
-            // Bytes added to a stored value join it as they are.
-            StoreCmd::Append | StoreCmd::Prepend => {
-                self.inner.store(cmd, key, value, flags, expire, noreply)
+impl<C: ValueCodec> Memcache for CodecClient<C> {
+    /// Values are encoded on the way out (but bytes appended or prepended
+    /// join the stored value as they are) and decoded on the way in; every
+    /// other command passes through.
+    fn call(&self, req: Request<'_>) -> Result<Reply> {
+        match req {
+            Request::Fetch { cmd, keys } => {
+                let items = self.inner.fetch(cmd, keys)?;
+                self.decode_items(keys, items).map(Reply::Items)
             }
-            _ => {
+            Request::Store {
+                cmd: StoreCmd::Append | StoreCmd::Prepend,
+                ..
+            } => self.inner.call(req),
+            Request::Store {
+                cmd,
+                key,
+                value,
+                flags,
+                expire,
+                noreply,
+            } => {
                 let (data, flags) = self.codec.encode(key, value, flags)?;
-                self.inner.store(cmd, key, &data, flags, expire, noreply)
+                self.inner.call(Request::Store {
+                    cmd,
+                    key,
+                    value: &data,
+                    flags,
+                    expire,
+                    noreply,
+                })
             }
+            Request::SetMany {
+                items,
+                flags,
+                expire,
+                noreply,
+            } => {
+                let encoded: Vec<(Vec<u8>, u32)> = items
+                    .iter()
+                    .map(|(k, v)| self.codec.encode(k, v, flags))
+                    .collect::<Result<_>>()?;
+                let keys: Vec<&[u8]> = items.iter().map(|(k, _)| *k).collect();
+                set_many_encoded(self.inner.as_ref(), &keys, &encoded, expire, noreply)
+                    .map(Reply::Indices)
+            }
+            Request::Cas {
+                key,
+                value,
+                cas,
+                flags,
+                expire,
+                noreply,
+            } => {
+                let (data, flags) = self.codec.encode(key, value, flags)?;
+                self.inner.call(Request::Cas {
+                    key,
+                    value: &data,
+                    cas,
+                    flags,
+                    expire,
+                    noreply,
+                })
+            }
+            _ => self.inner.call(req),
         }
-    }
-
-    fn set_many(
-        &self,
-        items: &[(&[u8], &[u8])],
-        flags: u32,
-        expire: i64,
-        noreply: Option<bool>,
-    ) -> Result<Vec<usize>> {
-        let encoded: Vec<(Vec<u8>, u32)> = items
-            .iter()
-            .map(|(k, v)| self.codec.encode(k, v, flags))
-            .collect::<Result<_>>()?;
-        let keys: Vec<&[u8]> = items.iter().map(|(k, _)| *k).collect();
-        set_many_encoded(self.inner.as_ref(), &keys, &encoded, expire, noreply)
-    }
-
-    fn cas(
-        &self,
-        key: &[u8],
-        value: &[u8],
-        cas: u64,
-        flags: u32,
-        expire: i64,
-        noreply: Option<bool>,
-    ) -> Result<CasOutcome> {
-        let (data, flags) = self.codec.encode(key, value, flags)?;
-        self.inner.cas(key, &data, cas, flags, expire, noreply)
-    }
-
-    fn delete(&self, key: &[u8], noreply: Option<bool>) -> Result<bool> {
-        self.inner.delete(key, noreply)
-    }
-
-    fn delete_many(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize> {
-        self.inner.delete_many(keys, noreply)
-    }
-
-    fn incr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
-        self.inner.incr(key, delta, noreply)
-    }
-
-    fn decr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
-        self.inner.decr(key, delta, noreply)
-    }
-
-    fn touch(&self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool> {
-        self.inner.touch(key, expire, noreply)
-    }
-
-    fn stats(&self, args: &[&str]) -> Result<Vec<ServerStats>> {
-        self.inner.stats(args)
-    }
-
-    fn version(&self) -> Result<String> {
-        self.inner.version()
-    }
-
-    fn flush_all(&self, delay: i64, noreply: Option<bool>) -> Result<()> {
-        self.inner.flush_all(delay, noreply)
-    }
-
-    fn cache_memlimit(&self, megabytes: u64) -> Result<()> {
-        self.inner.cache_memlimit(megabytes)
-    }
-
-    fn raw_command(&self, command: &[u8], end_token: &[u8]) -> Result<Vec<u8>> {
-        self.inner.raw_command(command, end_token)
-    }
-
-    fn shutdown(&self, graceful: bool) -> Result<()> {
-        self.inner.shutdown(graceful)
-    }
-
-    fn quit(&self) -> Result<()> {
-        self.inner.quit()
     }
 
     fn close(&self) {

@@ -14,10 +14,11 @@
 //! `dead_timeout` has passed and it is put back. Server replies
 //! (CLIENT_ERROR, SERVER_ERROR, ...) never count as node failures.
 
+use super::request::call_ops;
 use super::via_conn::{ConnGuard, ConnSource};
 use super::{
     CasOutcome, Client, ClientOptions, FetchCmd, Item, Memcache, Packed, PackedHit, PooledClient,
-    ServerConn, ServerStats, StoreCmd,
+    Reply, Request, ServerConn, ServerStats, StoreCmd,
 };
 use crate::addr::ServerAddr;
 use crate::client::server::PIPELINE_BATCH;
@@ -567,42 +568,8 @@ impl HashClient {
     }
 }
 
-impl Memcache for HashClient {
-    /// The batch is grouped by node; every node's group is written before
-    /// any reply is read, so the servers work on their groups at the same
-    /// time. A node that fails (or is skipped while marked failed) fails
-    /// its own commands only.
-    fn execute(&self, batch: &mut super::Batch) -> Result<()> {
-        batch.start();
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let ops = &batch.ops;
-        let keys: Vec<&[u8]> = (0..ops.reqs.len()).map(|i| ops.key(i)).collect();
-        let groups = match self.group(&keys, |k| k) {
-            Ok(g) => g,
-            Err(e) => {
-                batch.out.fail_pending(None, &e);
-                return Ok(());
-            }
-        };
-        let out = &mut batch.out;
-        for round in Self::rounds(&groups) {
-            let done = self.phased(
-                &round,
-                |conn, idx| conn.send_batch(ops, idx.iter().copied()),
-                |conn, _idx, rejected| conn.recv_batch(ops, out, rejected),
-            );
-            for ((_, idx), res) in round.iter().zip(done) {
-                if let Err(e) = res {
-                    out.fail_pending(Some(idx), &e);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
+impl HashClient {
+    fn op_fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
         self.rules.check_all(keys)?;
         let mut out: Vec<Option<Item>> = vec![None; keys.len()];
         let groups = match self.group(keys, |k| k) {
@@ -638,60 +605,7 @@ impl Memcache for HashClient {
         }
     }
 
-    fn fetch_packed(&self, cmd: FetchCmd, keys: &[&[u8]], out: &mut Packed) -> Result<()> {
-        self.rules.check_all(keys)?;
-        let first = out.hits.len();
-        let groups = match self.group(keys, |k| k) {
-            Ok(g) => g,
-            Err(e) => return self.or_default(Err(e), ()),
-        };
-        let results = self.phased(
-            &groups,
-            |conn, idx| {
-                let ks: Vec<&[u8]> = idx.iter().map(|&i| keys[i]).collect();
-                conn.encode_fetch(cmd, &ks)?;
-                conn.send_fetch()
-            },
-            |conn, idx, ()| {
-                let (hits, bytes) = (out.hits.len(), out.data.len());
-                match conn.recv_packed(cmd.with_cas(), out) {
-                    Ok(()) => {
-                        for h in &mut out.hits[hits..] {
-                            h.index = idx[h.index];
-                        }
-                        Ok(())
-                    }
-                    Err(e) => {
-                        out.hits.truncate(hits);
-                        out.data.truncate(bytes);
-                        Err(e)
-                    }
-                }
-            },
-        );
-        // This call's hits back into request order (each index once).
-        let mut slot = vec![usize::MAX; keys.len()];
-        for (j, h) in out.hits[first..].iter().enumerate() {
-            slot[h.index] = first + j;
-        }
-        let ordered: Vec<PackedHit> = slot
-            .into_iter()
-            .filter(|&j| j != usize::MAX)
-            .map(|j| out.hits[j])
-            .collect();
-        out.hits.truncate(first);
-        out.hits.extend(ordered);
-        match results
-            .into_iter()
-            .filter_map(Result::err)
-            .find(|e| !self.ignores(e))
-        {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-
-    fn store(
+    fn op_store(
         &self,
         cmd: StoreCmd,
         key: &[u8],
@@ -705,7 +619,7 @@ impl Memcache for HashClient {
         })
     }
 
-    fn set_many(
+    fn op_set_many(
         &self,
         items: &[(&[u8], &[u8])],
         flags: u32,
@@ -767,7 +681,7 @@ impl Memcache for HashClient {
         }
     }
 
-    fn cas(
+    fn op_cas(
         &self,
         key: &[u8],
         value: &[u8],
@@ -781,11 +695,11 @@ impl Memcache for HashClient {
         })
     }
 
-    fn delete(&self, key: &[u8], noreply: Option<bool>) -> Result<bool> {
+    fn op_delete(&self, key: &[u8], noreply: Option<bool>) -> Result<bool> {
         self.keyed(key, false, |c| c.delete(key, noreply))
     }
 
-    fn delete_many(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize> {
+    fn op_delete_many(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize> {
         self.rules.check_all(keys)?;
         let groups = match self.group(keys, |k| k) {
             Ok(g) => g,
@@ -826,19 +740,19 @@ impl Memcache for HashClient {
         }
     }
 
-    fn incr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
+    fn op_incr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
         self.keyed(key, None, |c| c.incr_decr(true, key, delta, noreply))
     }
 
-    fn decr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
+    fn op_decr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
         self.keyed(key, None, |c| c.incr_decr(false, key, delta, noreply))
     }
 
-    fn touch(&self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool> {
+    fn op_touch(&self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool> {
         self.keyed(key, false, |c| c.touch(key, expire, noreply))
     }
 
-    fn stats(&self, args: &[&str]) -> Result<Vec<ServerStats>> {
+    fn op_stats(&self, args: &[&str]) -> Result<Vec<ServerStats>> {
         Ok(self
             .on_every_node(|c| c.stats(args))?
             .into_iter()
@@ -846,7 +760,7 @@ impl Memcache for HashClient {
             .collect())
     }
 
-    fn version(&self) -> Result<String> {
+    fn op_version(&self) -> Result<String> {
         self.on_every_node(|c| c.version())?
             .into_iter()
             .map(|(_, v)| v)
@@ -854,28 +768,124 @@ impl Memcache for HashClient {
             .ok_or(Error::NoServers)
     }
 
-    fn flush_all(&self, delay: i64, noreply: Option<bool>) -> Result<()> {
+    fn op_flush_all(&self, delay: i64, noreply: Option<bool>) -> Result<()> {
         self.on_every_node(|c| c.flush_all(delay, noreply))
             .map(drop)
     }
 
-    fn cache_memlimit(&self, megabytes: u64) -> Result<()> {
+    fn op_cache_memlimit(&self, megabytes: u64) -> Result<()> {
         self.on_every_node(|c| c.cache_memlimit(megabytes))
             .map(drop)
     }
 
-    fn raw_command(&self, _command: &[u8], _end_token: &[u8]) -> Result<Vec<u8>> {
+    fn op_raw_command(&self, _command: &[u8], _end_token: &[u8]) -> Result<Vec<u8>> {
         Err(Error::IllegalInput(
             "raw_command needs one server; a hash client has no key to choose one by".into(),
         ))
     }
 
-    fn shutdown(&self, graceful: bool) -> Result<()> {
+    fn op_shutdown(&self, graceful: bool) -> Result<()> {
         self.on_every_node(|c| c.shutdown(graceful)).map(drop)
     }
 
-    fn quit(&self) -> Result<()> {
+    fn op_quit(&self) -> Result<()> {
         self.on_every_node(|c| c.quit()).map(drop)
+    }
+}
+
+impl Memcache for HashClient {
+    /// Runs each command on the node of its key (multi-key commands split by
+    /// node, written to every node before any reply is read), or on every
+    /// node for the server-wide ones.
+    fn call(&self, req: Request<'_>) -> Result<Reply> {
+        call_ops!(self, req)
+    }
+
+    /// The batch is grouped by node; every node's group is written before
+    /// any reply is read, so the servers work on their groups at the same
+    /// time. A node that fails (or is skipped while marked failed) fails
+    /// its own commands only.
+    fn execute(&self, batch: &mut super::Batch) -> Result<()> {
+        batch.start();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let ops = &batch.ops;
+        let keys: Vec<&[u8]> = (0..ops.reqs.len()).map(|i| ops.key(i)).collect();
+        let groups = match self.group(&keys, |k| k) {
+            Ok(g) => g,
+            Err(e) => {
+                batch.out.fail_pending(None, &e);
+                return Ok(());
+            }
+        };
+        let out = &mut batch.out;
+        for round in Self::rounds(&groups) {
+            let done = self.phased(
+                &round,
+                |conn, idx| conn.send_batch(ops, idx.iter().copied()),
+                |conn, _idx, rejected| conn.recv_batch(ops, out, rejected),
+            );
+            for ((_, idx), res) in round.iter().zip(done) {
+                if let Err(e) = res {
+                    out.fail_pending(Some(idx), &e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn fetch_packed(&self, cmd: FetchCmd, keys: &[&[u8]], out: &mut Packed) -> Result<()> {
+        self.rules.check_all(keys)?;
+        let first = out.hits.len();
+        let groups = match self.group(keys, |k| k) {
+            Ok(g) => g,
+            Err(e) => return self.or_default(Err(e), ()),
+        };
+        let results = self.phased(
+            &groups,
+            |conn, idx| {
+                let ks: Vec<&[u8]> = idx.iter().map(|&i| keys[i]).collect();
+                conn.encode_fetch(cmd, &ks)?;
+                conn.send_fetch()
+            },
+            |conn, idx, ()| {
+                let (hits, bytes) = (out.hits.len(), out.data.len());
+                match conn.recv_packed(cmd.with_cas(), out) {
+                    Ok(()) => {
+                        for h in &mut out.hits[hits..] {
+                            h.index = idx[h.index];
+                        }
+                        Ok(())
+                    }
+                    Err(e) => {
+                        out.hits.truncate(hits);
+                        out.data.truncate(bytes);
+                        Err(e)
+                    }
+                }
+            },
+        );
+        // This call's hits back into request order (each index once).
+        let mut slot = vec![usize::MAX; keys.len()];
+        for (j, h) in out.hits[first..].iter().enumerate() {
+            slot[h.index] = first + j;
+        }
+        let ordered: Vec<PackedHit> = slot
+            .into_iter()
+            .filter(|&j| j != usize::MAX)
+            .map(|j| out.hits[j])
+            .collect();
+        out.hits.truncate(first);
+        out.hits.extend(ordered);
+        match results
+            .into_iter()
+            .filter_map(Result::err)
+            .find(|e| !self.ignores(e))
+        {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     fn close(&self) {

@@ -4,7 +4,11 @@
 //!
 //! (See `MockClient` for what it reproduces.)
 
-use super::{CasOutcome, ClientOptions, FetchCmd, Item, Memcache, ServerStats, Stat, StoreCmd};
+use super::request::call_ops;
+use super::{
+    CasOutcome, ClientOptions, FetchCmd, Item, Memcache, Reply, Request, ServerStats, Stat,
+    StoreCmd,
+};
 use crate::error::{Error, Result};
 use crate::key::KeyRules;
 use crate::protocol::request::check_exptime;
@@ -809,8 +813,8 @@ fn check_arg(what: &str, arg: &[u8]) -> Result<()> {
     Ok(())
 }
 
-impl Memcache for MockClient {
-    fn fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
+impl MockClient {
+    fn op_fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -879,7 +883,7 @@ impl Memcache for MockClient {
         Ok(out)
     }
 
-    fn store(
+    fn op_store(
         &self,
         cmd: StoreCmd,
         key: &[u8],
@@ -893,7 +897,7 @@ impl Memcache for MockClient {
         Ok(r == Outcome::Stored)
     }
 
-    fn set_many(
+    fn op_set_many(
         &self,
         items: &[(&[u8], &[u8])],
         flags: u32,
@@ -933,7 +937,7 @@ impl Memcache for MockClient {
         Ok(failed)
     }
 
-    fn cas(
+    fn op_cas(
         &self,
         key: &[u8],
         value: &[u8],
@@ -950,7 +954,7 @@ impl Memcache for MockClient {
         }
     }
 
-    fn delete(&self, key: &[u8], noreply: Option<bool>) -> Result<bool> {
+    fn op_delete(&self, key: &[u8], noreply: Option<bool>) -> Result<bool> {
         let noreply = noreply.unwrap_or(self.default_noreply);
         let key = self.full_key(key)?;
         let mut st = self.state.lock();
@@ -965,7 +969,7 @@ impl Memcache for MockClient {
         Ok(noreply || found)
     }
 
-    fn delete_many(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize> {
+    fn op_delete_many(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize> {
         let noreply = noreply.unwrap_or(self.default_noreply);
         keys.iter().try_for_each(|k| self.rules.check(k))?;
         let mut deleted = 0;
@@ -977,15 +981,15 @@ impl Memcache for MockClient {
         Ok(if noreply { keys.len() } else { deleted })
     }
 
-    fn incr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
+    fn op_incr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
         self.incr_decr(true, key, delta, noreply)
     }
 
-    fn decr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
+    fn op_decr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
         self.incr_decr(false, key, delta, noreply)
     }
 
-    fn touch(&self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool> {
+    fn op_touch(&self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool> {
         let noreply = noreply.unwrap_or(self.default_noreply);
         check_exptime("expire", expire)?;
         let key = self.full_key(key)?;
@@ -1012,7 +1016,7 @@ impl Memcache for MockClient {
     /// `slabs`, `sizes`, `conns`, `cachedump <class> <limit>`, `reset` and
     /// `detail on|off|dump` are known (with memcached's errors for bad
     /// arguments); anything else is memcached's `ERROR`.
-    fn stats(&self, args: &[&str]) -> Result<Vec<ServerStats>> {
+    fn op_stats(&self, args: &[&str]) -> Result<Vec<ServerStats>> {
         for a in args {
             check_arg("a stats argument", a.as_bytes())?;
         }
@@ -1049,11 +1053,11 @@ impl Memcache for MockClient {
         }])
     }
 
-    fn version(&self) -> Result<String> {
+    fn op_version(&self) -> Result<String> {
         Ok(MOCK_VERSION.to_string())
     }
 
-    fn flush_all(&self, delay: i64, noreply: Option<bool>) -> Result<()> {
+    fn op_flush_all(&self, delay: i64, noreply: Option<bool>) -> Result<()> {
         let _ = noreply;
         check_exptime("delay", delay)?;
         let mut st = self.state.lock();
@@ -1080,7 +1084,7 @@ impl Memcache for MockClient {
     /// below 8 and above 10^9 are refused with memcached's own replies.
     /// (A real server may also refuse a limit below the memory it already
     /// uses; the mock never does.)
-    fn cache_memlimit(&self, megabytes: u64) -> Result<()> {
+    fn op_cache_memlimit(&self, megabytes: u64) -> Result<()> {
         let mb = megabytes as u32;
         if mb < 8 {
             return Err(self.reply_error(b"MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m"));
@@ -1098,7 +1102,7 @@ impl Memcache for MockClient {
     /// other command gets memcached's
     /// reply to an unknown one (`ERROR`, an `UnknownCommand` error). A reply
     /// without `end_token` is a timeout (a real client waits for more).
-    fn raw_command(&self, command: &[u8], end_token: &[u8]) -> Result<Vec<u8>> {
+    fn op_raw_command(&self, command: &[u8], end_token: &[u8]) -> Result<Vec<u8>> {
         if command.is_empty() || command.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
             return Err(Error::IllegalInput(
                 "raw command must be one non-empty line without \\r, \\n or NUL".into(),
@@ -1134,13 +1138,20 @@ impl Memcache for MockClient {
     }
 
     /// Fails as on a memcached started without `-A`.
-    fn shutdown(&self, graceful: bool) -> Result<()> {
+    fn op_shutdown(&self, graceful: bool) -> Result<()> {
         let _ = graceful;
         Err(self.reply_error(b"ERROR: shutdown not enabled"))
     }
 
-    fn quit(&self) -> Result<()> {
+    fn op_quit(&self) -> Result<()> {
         Ok(())
+    }
+}
+
+impl Memcache for MockClient {
+    /// Runs each command on the in-memory store, as memcached would.
+    fn call(&self, req: Request<'_>) -> Result<Reply> {
+        call_ops!(self, req)
     }
 
     fn close(&self) {}

@@ -8,6 +8,7 @@ mod hash;
 mod mock;
 mod options;
 mod pooled;
+mod request;
 mod retrying;
 mod server;
 mod single;
@@ -22,6 +23,7 @@ pub use hash::{HashClient, HashOptions};
 pub use mock::MockClient;
 pub use options::{ClientOptions, DEFAULT_MAX_VALUE_LEN};
 pub use pooled::PooledClient;
+pub use request::{Reply, Request};
 pub use retrying::{RetryOptions, RetryingClient};
 pub use server::ServerConn;
 pub use single::Client;
@@ -129,9 +131,16 @@ impl ServerStats {
 /// All methods take `&self`: every client kind may be shared between
 /// threads; a single-server `Client` serializes its callers.
 pub trait Memcache: Send + Sync {
+    /// Run one command: the one method a client must implement for the
+    /// command set; every named command below builds its `Request` and
+    /// unpacks the `Reply` (whose variant follows from the request).
+    fn call(&self, req: Request<'_>) -> Result<Reply>;
+
     /// Run a retrieval command for `keys`; the result holds one entry per key,
     /// in order, `None` for a miss.
-    fn fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>>;
+    fn fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
+        self.call(Request::Fetch { cmd, keys })?.into_items()
+    }
 
     /// Run one storage command; true if stored (always true with noreply).
     fn store(
@@ -142,7 +151,17 @@ pub trait Memcache: Send + Sync {
         flags: u32,
         expire: i64,
         noreply: Option<bool>,
-    ) -> Result<bool>;
+    ) -> Result<bool> {
+        self.call(Request::Store {
+            cmd,
+            key,
+            value,
+            flags,
+            expire,
+            noreply,
+        })?
+        .into_bool()
+    }
 
     /// Set many items; returns the indices of the items that were not stored
     /// (always empty with noreply).
@@ -152,7 +171,15 @@ pub trait Memcache: Send + Sync {
         flags: u32,
         expire: i64,
         noreply: Option<bool>,
-    ) -> Result<Vec<usize>>;
+    ) -> Result<Vec<usize>> {
+        self.call(Request::SetMany {
+            items,
+            flags,
+            expire,
+            noreply,
+        })?
+        .into_indices()
+    }
 
     /// Store `value` only if the item's CAS unique is still `cas`.
     fn cas(
@@ -163,46 +190,96 @@ pub trait Memcache: Send + Sync {
         flags: u32,
         expire: i64,
         noreply: Option<bool>,
-    ) -> Result<CasOutcome>;
+    ) -> Result<CasOutcome> {
+        self.call(Request::Cas {
+            key,
+            value,
+            cas,
+            flags,
+            expire,
+            noreply,
+        })?
+        .into_cas()
+    }
 
     /// Delete a key; true if it was there (always true with noreply).
-    fn delete(&self, key: &[u8], noreply: Option<bool>) -> Result<bool>;
+    fn delete(&self, key: &[u8], noreply: Option<bool>) -> Result<bool> {
+        self.call(Request::Delete { key, noreply })?.into_bool()
+    }
 
     /// Delete many keys; how many were found and deleted (with noreply, the
     /// number of keys sent).
-    fn delete_many(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize>;
+    fn delete_many(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize> {
+        self.call(Request::DeleteMany { keys, noreply })?
+            .into_count()
+    }
 
     /// Add `delta` to a decimal counter; the new value, or `None` if the key
     /// is missing (always `None` with noreply).
-    fn incr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>>;
+    fn incr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
+        self.call(Request::Incr {
+            key,
+            delta,
+            noreply,
+        })?
+        .into_counter()
+    }
 
     /// Subtract `delta` from a decimal counter (memcached stops at 0).
-    fn decr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>>;
+    fn decr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
+        self.call(Request::Decr {
+            key,
+            delta,
+            noreply,
+        })?
+        .into_counter()
+    }
 
     /// Set a new expiry; true if the key was there.
-    fn touch(&self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool>;
+    fn touch(&self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool> {
+        self.call(Request::Touch {
+            key,
+            expire,
+            noreply,
+        })?
+        .into_bool()
+    }
 
     /// The `stats` command (with optional arguments), one entry per server.
-    fn stats(&self, args: &[&str]) -> Result<Vec<ServerStats>>;
+    fn stats(&self, args: &[&str]) -> Result<Vec<ServerStats>> {
+        self.call(Request::Stats { args })?.into_stats()
+    }
 
     /// The server's version string (the first server's, for several).
-    fn version(&self) -> Result<String>;
+    fn version(&self) -> Result<String> {
+        self.call(Request::Version)?.into_text()
+    }
 
     /// Invalidate every item, now or after `delay` seconds, on every server.
-    fn flush_all(&self, delay: i64, noreply: Option<bool>) -> Result<()>;
+    fn flush_all(&self, delay: i64, noreply: Option<bool>) -> Result<()> {
+        self.call(Request::FlushAll { delay, noreply })?.into_done()
+    }
 
     /// Change the servers' memory limit, in megabytes.
-    fn cache_memlimit(&self, megabytes: u64) -> Result<()>;
+    fn cache_memlimit(&self, megabytes: u64) -> Result<()> {
+        self.call(Request::CacheMemlimit { megabytes })?.into_done()
+    }
 
     /// Send one command line as given and return the reply up to (not
     /// including) `end_token`.
-    fn raw_command(&self, command: &[u8], end_token: &[u8]) -> Result<Vec<u8>>;
+    fn raw_command(&self, command: &[u8], end_token: &[u8]) -> Result<Vec<u8>> {
+        self.call(Request::Raw { command, end_token })?.into_bytes()
+    }
 
     /// Ask the server to shut down (needs memcached `-A`).
-    fn shutdown(&self, graceful: bool) -> Result<()>;
+    fn shutdown(&self, graceful: bool) -> Result<()> {
+        self.call(Request::Shutdown { graceful })?.into_done()
+    }
 
     /// Send `quit` and close the connection; the next command reconnects.
-    fn quit(&self) -> Result<()>;
+    fn quit(&self) -> Result<()> {
+        self.call(Request::Quit)?.into_done()
+    }
 
     /// Close the connection(s); the next command reconnects.
     fn close(&self);

@@ -4,7 +4,7 @@
 //! for those in `do_not_retry_for`. The last error is returned when the
 //! attempts run out.
 
-use super::{CasOutcome, FetchCmd, Item, Memcache, ServerStats, StoreCmd};
+use super::{Memcache, Reply, Request};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pool::PoolStats;
 use std::time::Duration;
@@ -87,90 +87,12 @@ impl Memcache for RetryingClient {
         self.inner.execute(batch)
     }
 
-    fn fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
-        self.retry(|c| c.fetch(cmd, keys))
-    }
-
-    fn store(
-        &self,
-        cmd: StoreCmd,
-        key: &[u8],
-        value: &[u8],
-        flags: u32,
-        expire: i64,
-        noreply: Option<bool>,
-    ) -> Result<bool> {
-        self.retry(|c| c.store(cmd, key, value, flags, expire, noreply))
-    }
-
-    fn set_many(
-        &self,
-        items: &[(&[u8], &[u8])],
-        flags: u32,
-        expire: i64,
-        noreply: Option<bool>,
-    ) -> Result<Vec<usize>> {
-        self.retry(|c| c.set_many(items, flags, expire, noreply))
-    }
-
-    fn cas(
-        &self,
-        key: &[u8],
-        value: &[u8],
-        cas: u64,
-        flags: u32,
-        expire: i64,
-        noreply: Option<bool>,
-    ) -> Result<CasOutcome> {
-        self.retry(|c| c.cas(key, value, cas, flags, expire, noreply))
-    }
-
-    fn delete(&self, key: &[u8], noreply: Option<bool>) -> Result<bool> {
-        self.retry(|c| c.delete(key, noreply))
-    }
-
-    fn delete_many(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize> {
-        self.retry(|c| c.delete_many(keys, noreply))
-    }
-
-    fn incr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
-        self.retry(|c| c.incr(key, delta, noreply))
-    }
-
-    fn decr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
-        self.retry(|c| c.decr(key, delta, noreply))
-    }
-
-    fn touch(&self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool> {
-        self.retry(|c| c.touch(key, expire, noreply))
-    }
-
-    fn stats(&self, args: &[&str]) -> Result<Vec<ServerStats>> {
-        self.retry(|c| c.stats(args))
-    }
-
-    fn version(&self) -> Result<String> {
-        self.retry(|c| c.version())
-    }
-
-    fn flush_all(&self, delay: i64, noreply: Option<bool>) -> Result<()> {
-        self.retry(|c| c.flush_all(delay, noreply))
-    }
-
-    fn cache_memlimit(&self, megabytes: u64) -> Result<()> {
-        self.retry(|c| c.cache_memlimit(megabytes))
-    }
-
-    fn raw_command(&self, command: &[u8], end_token: &[u8]) -> Result<Vec<u8>> {
-        self.retry(|c| c.raw_command(command, end_token))
-    }
-
-    fn shutdown(&self, graceful: bool) -> Result<()> {
-        self.inner.shutdown(graceful)
-    }
-
-    fn quit(&self) -> Result<()> {
-        self.inner.quit()
+    /// Every command is retried but `shutdown` and `quit`.
+    fn call(&self, req: Request<'_>) -> Result<Reply> {
+        match req {
+            Request::Shutdown { .. } | Request::Quit => self.inner.call(req),
+            _ => self.retry(|c| c.call(req)),
+        }
     }
 
     fn close(&self) {

@@ -2,9 +2,7 @@
 //! `ServerConn` it can lend out: the single `Client` (a locked connection)
 //! and the `PooledClient` (a checked-out one). Written once here.
 
-use super::{
-    Batch, CasOutcome, FetchCmd, Item, Memcache, Packed, ServerConn, ServerStats, StoreCmd,
-};
+use super::{Batch, FetchCmd, Item, Memcache, Packed, Reply, Request, ServerConn, StoreCmd};
 use crate::addr::ServerAddr;
 use crate::error::{Error, Result};
 use crate::key::KeyRules;
@@ -101,11 +99,6 @@ pub(crate) fn ignore_fetch_error<T>(
 }
 
 impl<S: ConnSource> Memcache for S {
-    fn fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
-        let res = self.with_conn(|c| c.fetch(cmd, keys));
-        ignore_fetch_error(res, self.ignore_exc(), || vec![None; keys.len()])
-    }
-
     fn fetch_packed(&self, cmd: FetchCmd, keys: &[&[u8]], out: &mut Packed) -> Result<()> {
         let res = self.with_conn(|c| c.fetch_packed(cmd, keys, out));
         ignore_fetch_error(res, self.ignore_exc(), || {
@@ -133,6 +126,8 @@ impl<S: ConnSource> Memcache for S {
         Ok(())
     }
 
+    /// The single-key storage commands straight to the connection, without
+    /// the `Request` round (the hot write path, like `fetch_one` for reads).
     fn store(
         &self,
         cmd: StoreCmd,
@@ -145,77 +140,91 @@ impl<S: ConnSource> Memcache for S {
         self.with_conn(|c| c.store(cmd, key, value, flags, expire, noreply))
     }
 
-    fn set_many(
-        &self,
-        items: &[(&[u8], &[u8])],
-        flags: u32,
-        expire: i64,
-        noreply: Option<bool>,
-    ) -> Result<Vec<usize>> {
-        self.with_conn(|c| c.set_many(items, flags, expire, noreply))
-    }
-
-    fn cas(
-        &self,
-        key: &[u8],
-        value: &[u8],
-        cas: u64,
-        flags: u32,
-        expire: i64,
-        noreply: Option<bool>,
-    ) -> Result<CasOutcome> {
-        self.with_conn(|c| c.cas(key, value, cas, flags, expire, noreply))
-    }
-
-    fn delete(&self, key: &[u8], noreply: Option<bool>) -> Result<bool> {
-        self.with_conn(|c| c.delete(key, noreply))
-    }
-
-    fn delete_many(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize> {
-        self.with_conn(|c| c.delete_many(keys, noreply))
-    }
-
-    fn incr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
-        self.with_conn(|c| c.incr_decr(true, key, delta, noreply))
-    }
-
-    fn decr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
-        self.with_conn(|c| c.incr_decr(false, key, delta, noreply))
-    }
-
-    fn touch(&self, key: &[u8], expire: i64, noreply: Option<bool>) -> Result<bool> {
-        self.with_conn(|c| c.touch(key, expire, noreply))
-    }
-
-    /// With ignore_exc a failure reads as no stats at all, as pymemcache's
-    /// `stats()` returns `{}` then (it reads stats as a retrieval).
-    fn stats(&self, args: &[&str]) -> Result<Vec<ServerStats>> {
-        let res = self.with_conn(|c| c.stats(args)).map(|s| vec![s]);
-        ignore_fetch_error(res, self.ignore_exc(), Vec::new)
-    }
-
-    fn version(&self) -> Result<String> {
-        self.with_conn(|c| c.version())
-    }
-
-    fn flush_all(&self, delay: i64, noreply: Option<bool>) -> Result<()> {
-        self.with_conn(|c| c.flush_all(delay, noreply))
-    }
-
-    fn cache_memlimit(&self, megabytes: u64) -> Result<()> {
-        self.with_conn(|c| c.cache_memlimit(megabytes))
-    }
-
-    fn raw_command(&self, command: &[u8], end_token: &[u8]) -> Result<Vec<u8>> {
-        self.with_conn(|c| c.raw_command(command, end_token))
-    }
-
-    fn shutdown(&self, graceful: bool) -> Result<()> {
-        self.with_conn(|c| c.shutdown(graceful))
-    }
-
-    fn quit(&self) -> Result<()> {
-        self.with_conn(|c| c.quit())
+    /// Every command on one lent connection; with ignore_exc a failed
+    /// retrieval reads as misses and a failed `stats` as no stats at all,
+    /// as pymemcache's `stats()` returns `{}` then (it reads stats as a
+    /// retrieval).
+    fn call(&self, req: Request<'_>) -> Result<Reply> {
+        match req {
+            Request::Fetch { cmd, keys } => {
+                let res = self.with_conn(|c| c.fetch(cmd, keys));
+                ignore_fetch_error(res, self.ignore_exc(), || vec![None; keys.len()])
+                    .map(Reply::Items)
+            }
+            Request::Store {
+                cmd,
+                key,
+                value,
+                flags,
+                expire,
+                noreply,
+            } => self
+                .with_conn(|c| c.store(cmd, key, value, flags, expire, noreply))
+                .map(Reply::Bool),
+            Request::SetMany {
+                items,
+                flags,
+                expire,
+                noreply,
+            } => self
+                .with_conn(|c| c.set_many(items, flags, expire, noreply))
+                .map(Reply::Indices),
+            Request::Cas {
+                key,
+                value,
+                cas,
+                flags,
+                expire,
+                noreply,
+            } => self
+                .with_conn(|c| c.cas(key, value, cas, flags, expire, noreply))
+                .map(Reply::Cas),
+            Request::Delete { key, noreply } => {
+                self.with_conn(|c| c.delete(key, noreply)).map(Reply::Bool)
+            }
+            Request::DeleteMany { keys, noreply } => self
+                .with_conn(|c| c.delete_many(keys, noreply))
+                .map(Reply::Count),
+            Request::Incr {
+                key,
+                delta,
+                noreply,
+            } => self
+                .with_conn(|c| c.incr_decr(true, key, delta, noreply))
+                .map(Reply::Counter),
+            Request::Decr {
+                key,
+                delta,
+                noreply,
+            } => self
+                .with_conn(|c| c.incr_decr(false, key, delta, noreply))
+                .map(Reply::Counter),
+            Request::Touch {
+                key,
+                expire,
+                noreply,
+            } => self
+                .with_conn(|c| c.touch(key, expire, noreply))
+                .map(Reply::Bool),
+            Request::Stats { args } => {
+                let res = self.with_conn(|c| c.stats(args)).map(|s| vec![s]);
+                ignore_fetch_error(res, self.ignore_exc(), Vec::new).map(Reply::Stats)
+            }
+            Request::Version => self.with_conn(|c| c.version()).map(Reply::Text),
+            Request::FlushAll { delay, noreply } => self
+                .with_conn(|c| c.flush_all(delay, noreply))
+                .map(|()| Reply::Done),
+            Request::CacheMemlimit { megabytes } => self
+                .with_conn(|c| c.cache_memlimit(megabytes))
+                .map(|()| Reply::Done),
+            Request::Raw { command, end_token } => self
+                .with_conn(|c| c.raw_command(command, end_token))
+                .map(Reply::Bytes),
+            Request::Shutdown { graceful } => self
+                .with_conn(|c| c.shutdown(graceful))
+                .map(|()| Reply::Done),
+            Request::Quit => self.with_conn(|c| c.quit()).map(|()| Reply::Done),
+        }
     }
 
     fn close(&self) {
