@@ -334,6 +334,25 @@ fn deadline_passed(what: &str) -> Error {
     }
 }
 
+/// A new connection's setup (TLS handshake, login) runs against a deadline
+/// made from `connect_timeout` (cut to the call's deadline when that is
+/// sooner): its timeout says so, not "the call's deadline".
+#[cold]
+fn setup_timeout(e: Error) -> Error {
+    match e {
+        Error::Timeout { text, server } if text.contains("the call's deadline passed") => {
+            Error::Timeout {
+                text: text.replace(
+                    "the call's deadline passed",
+                    "connect_timeout (or the call's deadline, if sooner) passed",
+                ),
+                server,
+            }
+        }
+        e => e,
+    }
+}
+
 /// Wait until `fd` is ready for `events`, or fail when `deadline` passes
 /// or, first, `op_timeout` (the limit of this one read or write).
 fn wait_ready(
@@ -925,6 +944,15 @@ impl Conn {
             return Ok(conn);
         }
         conn.io.deadline = setup_deadline;
+        conn.setup(addr, opts).map_err(setup_timeout)?;
+        conn.io.deadline = None;
+        Ok(conn)
+    }
+
+    /// The TLS handshake and the login of a new connection, bounded by the
+    /// deadline `open` set from `connect_timeout`.
+    fn setup(&mut self, addr: &ServerAddr, opts: &ConnectOptions) -> Result<()> {
+        let conn = self;
         if let (Some(tls), ServerAddr::Tcp { host, .. }) = (&opts.tls, addr) {
             conn.io.tls = Some(Box::new(TlsIo {
                 session: tls.session(host)?,
@@ -941,8 +969,7 @@ impl Conn {
         if let Some(auth) = &opts.auth {
             conn.login(auth)?;
         }
-        conn.io.deadline = None;
-        Ok(conn)
+        Ok(())
     }
 
     /// memcached's ASCII authentication: a `set` whose value is

@@ -331,6 +331,8 @@ fn handshake_is_bounded_by_connect_timeout() {
     let took = start.elapsed();
     assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
     assert!(e.to_string().contains("TLS handshake"), "{e}");
+    // The limit named is the one the user set, not a call deadline.
+    assert!(e.to_string().contains("connect_timeout"), "{e}");
     assert!(took < Duration::from_secs(3), "took {took:?}");
     drop(l);
 }
