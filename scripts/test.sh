@@ -20,11 +20,11 @@ echo "== header is current (regenerated from the sources, compared with include/
 scripts/gen-header.sh --check
 echo "== fuzz crate is formatted"
 (cd fuzz && cargo fmt --all -- --check)
-echo "== C suite (ctest, then under valgrind, then under AddressSanitizer)"
-PMC_SKIP_CARGO_BUILD=1 examples-c/run-tests.sh
-echo "== install into a temporary prefix (the bindings' packages build against it)"
+echo "== install into a temporary prefix (install_consumers checks it; the bindings' packages build against it)"
 prefix=$(mktemp -d "${TMPDIR:-/tmp}/pymemcache-prefix.XXXXXX")
 scripts/install.sh --prefix "$prefix"
+echo "== C suite (ctest, then under valgrind, then under AddressSanitizer)"
+PMC_INSTALLED_PREFIX=$prefix PMC_SKIP_CARGO_BUILD=1 examples-c/run-tests.sh
 echo "== Go, Ruby and Node bindings"
 PMC_PREFIX=$prefix bindings/run-tests.sh
 if [ "${PMC_SKIP_FUZZ:-0}" != 1 ]; then
