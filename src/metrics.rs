@@ -95,11 +95,19 @@ pub fn bucket_bound_us(i: usize) -> u64 {
 
 impl Histogram {
     /// Count one latency.
+    #[inline]
     pub fn record(&self, d: Duration) {
-        let us = d.as_micros().min(u64::MAX as u128) as u64;
+        let us = d
+            .as_secs()
+            .saturating_mul(1_000_000)
+            .saturating_add(u64::from(d.subsec_micros()));
         self.buckets[bucket_of(us)].fetch_add(1, Relaxed);
         self.sum_us.fetch_add(us, Relaxed);
-        self.max_us.fetch_max(us, Relaxed);
+        // A plain load first: a new maximum is rare, a compare-exchange
+        // loop on every call is not needed.
+        if us > self.max_us.load(Relaxed) {
+            self.max_us.fetch_max(us, Relaxed);
+        }
     }
 
     fn snapshot(&self) -> ([u64; BUCKETS], u64, u64) {
@@ -122,7 +130,6 @@ impl Histogram {
 /// The counters of one server, shared by every connection to it.
 #[derive(Debug, Default)]
 pub struct ServerMetrics {
-    requests: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
     timeouts: AtomicU64,
@@ -145,16 +152,19 @@ impl ServerMetrics {
         ServerMetrics::default()
     }
 
-    /// A call starts using a connection: one more request and in-use
-    /// connection.
+    /// A call starts using a connection: one more in-use connection (the
+    /// request is counted when it ends, by the latency histogram).
+    #[inline]
     pub fn begin(&self) {
-        self.requests.fetch_add(1, Relaxed);
         let now = self.in_use.fetch_add(1, Relaxed) + 1;
-        self.peak_in_use.fetch_max(now, Relaxed);
+        if now > self.peak_in_use.load(Relaxed) {
+            self.peak_in_use.fetch_max(now, Relaxed);
+        }
     }
 
     /// The call that `begin` started ended after `took`, failing with
     /// `err` if it did.
+    #[inline]
     pub fn end(&self, took: Duration, err: Option<&Error>) {
         self.in_use.fetch_sub(1, Relaxed);
         self.latency.record(took);
@@ -212,7 +222,6 @@ impl ServerMetrics {
     /// stay: they describe now, not the past; the peak restarts from now).
     pub fn reset(&self) {
         for c in [
-            &self.requests,
             &self.hits,
             &self.misses,
             &self.timeouts,
@@ -235,7 +244,7 @@ impl ServerMetrics {
         let (buckets, sum_us, max_us) = self.latency.snapshot();
         ServerSnapshot {
             server: server.to_string(),
-            requests: self.requests.load(Relaxed),
+            requests: buckets.iter().sum(),
             hits: self.hits.load(Relaxed),
             misses: self.misses.load(Relaxed),
             timeouts: self.timeouts.load(Relaxed),
@@ -261,7 +270,8 @@ impl ServerMetrics {
 pub struct ServerSnapshot {
     /// The server, "host:port" (or a socket path).
     pub server: String,
-    /// Calls that used a connection to the server.
+    /// Calls that used a connection to the server (completed ones: the
+    /// count of the latency histogram).
     pub requests: u64,
     /// Keys found by retrieval commands.
     pub hits: u64,
