@@ -863,6 +863,19 @@ static void kinds(const test_env &env) {
     EXPECT_EQ(c.pool_stats().free, 0u);
     EXPECT(c.pool_stats().destroyed >= 1);
 
+    // Metrics: the set and the get above, one hit, nothing in use.
+    std::vector<pymemcache::ServerMetrics> ms = c.metrics();
+    EXPECT_EQ(ms.size(), 1u);
+    EXPECT_EQ(ms[0].requests, 2u);
+    EXPECT_EQ(ms[0].hits, 1u);
+    EXPECT_EQ(ms[0].in_use, 0u);
+    EXPECT(ms[0].bytes_sent > 0 && ms[0].max_us >= ms[0].p50_us);
+    EXPECT(c.metrics_prometheus().find("pymemcache_hits_total{server=") != std::string::npos);
+    c.metrics_reset();
+    EXPECT_EQ(c.metrics()[0].requests, 0u);
+    pymemcache::Client off(pymemcache::Options().add_server(env.server).metrics(false));
+    EXPECT(off.metrics().empty());
+
     // Threads share one client; every thread reads its own writes.
     std::vector<std::thread> threads;
     std::atomic<int> bad{0};

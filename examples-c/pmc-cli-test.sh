@@ -601,6 +601,24 @@ tls)
   contains "$out" "--tls-ca-file <PATH>" "--help"
   contains "$out" "--username <USER>" "--help"
   ;;
+metrics)
+  # --metrics: the Prometheus text on stderr after the command; stdout as
+  # without it.
+  start_private metrics
+  m=$private_addr
+  expect 0 '' -s "$m" set "$ns.m" v
+  expect 0 'v' -s "$m" --metrics get "$ns.m"
+  contains "$err" "^pymemcache_requests_total\\{server=\"$m\"\\} 1\$" "--metrics requests"
+  contains "$err" "^pymemcache_hits_total\\{server=\"$m\"\\} 1\$" "--metrics hits"
+  contains "$err" "^pymemcache_connections_opened_total\\{server=\"$m\"\\} 1\$" "--metrics connections"
+  contains "$err" "^pymemcache_request_duration_seconds_count\\{server=\"$m\"\\} 1\$" "--metrics histogram"
+  run -s "$m" --metrics get "$ns.missing"
+  contains "$err" "^pymemcache_misses_total\\{server=\"$m\"\\} 1\$" "--metrics misses"
+  run -s "$m" --metrics stats
+  contains "$err" "^pymemcache_requests_total\\{server=\"$m\"\\} 1\$" "--metrics stats"
+  run -s "$m" get "$ns.m"
+  [ -z "$err" ] || fail "no --metrics: stderr '$err'"
+  ;;
 man)
   run man
   [ "$status" = 0 ] || fail "man: status $status"

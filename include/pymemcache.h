@@ -71,6 +71,37 @@
 #define PMC_DEFAULT_MIN_COMPRESS_LEN 400
 
 /**
+ * Number of finite latency buckets: bucket `i` counts calls of at most
+ * 2^i microseconds (1 µs .. 2^26 µs, about 67 s).
+ */
+#define FINITE_BUCKETS 27
+
+/**
+ * All buckets: the finite ones and one for anything slower.
+ */
+#define BUCKETS (FINITE_BUCKETS + 1)
+
+/**
+ * Server state code: up.
+ */
+#define STATE_UP 0
+
+/**
+ * Server state code: failing (marked failed, a retry pending).
+ */
+#define STATE_FAILING 1
+
+/**
+ * Server state code: dead (taken out of the hash).
+ */
+#define STATE_DEAD 2
+
+/**
+ * Server state code: soft-down (reserved for the TKO option).
+ */
+#define STATE_SOFT_DOWN 3
+
+/**
  * A list of commands for `pmc_batch_execute`, and their results after it.
  * Made by `pmc_batch_new`, released by `pmc_batch_free`. Queue commands
  * with the `pmc_batch_<command>` functions (each copies its key and value:
@@ -110,6 +141,12 @@ typedef struct pmc_client pmc_client;
  * thread, for callers who prefer it.
  */
 typedef struct pmc_error pmc_error;
+
+/**
+ * A client's metrics at one moment. Made by `pmc_metrics_snapshot`,
+ * released by `pmc_metrics_free`.
+ */
+typedef struct pmc_metrics pmc_metrics;
 
 /**
  * Options for a client: servers and behaviour. Made by `pmc_options_new`,
@@ -262,6 +299,12 @@ typedef struct pmc_pool_stats {
 } pmc_pool_stats;
 
 /**
+ * Which counter `pmc_metrics_get` reads: one of the `PMC_METRIC_*`
+ * constants.
+ */
+typedef int32_t pmc_metric;
+
+/**
  * How the fleet's Python services pass keys to pymemcache's HashClient:
  * one of `PMC_KEY_FORM_TEXT`, `PMC_KEY_FORM_PYTHON_BYTES`.
  */
@@ -368,6 +411,92 @@ typedef struct pmc_item {
  * Send with `noreply`: the outcome is not known (reported as PMC_OK).
  */
 #define PMC_REPLY_NONE 2
+
+/**
+ * Calls that used a connection to the server.
+ */
+#define PMC_METRIC_REQUESTS 0
+
+/**
+ * Keys found by retrieval commands.
+ */
+#define PMC_METRIC_HITS 1
+
+/**
+ * Keys not found by retrieval commands.
+ */
+#define PMC_METRIC_MISSES 2
+
+/**
+ * Timeouts (socket timeouts and call deadlines).
+ */
+#define PMC_METRIC_TIMEOUTS 3
+
+/**
+ * Connect failures and broken connections.
+ */
+#define PMC_METRIC_CONNECTION_ERRORS 4
+
+/**
+ * SERVER_ERROR, CLIENT_ERROR and ERROR replies.
+ */
+#define PMC_METRIC_SERVER_ERRORS 5
+
+/**
+ * Unparsable replies.
+ */
+#define PMC_METRIC_PROTOCOL_ERRORS 6
+
+/**
+ * Bytes written to the server.
+ */
+#define PMC_METRIC_BYTES_SENT 7
+
+/**
+ * Bytes read from the server.
+ */
+#define PMC_METRIC_BYTES_RECEIVED 8
+
+/**
+ * Connections opened.
+ */
+#define PMC_METRIC_CONNECTIONS_OPENED 9
+
+/**
+ * Connections in use by a call now.
+ */
+#define PMC_METRIC_IN_USE 10
+
+/**
+ * The most connections in use at once.
+ */
+#define PMC_METRIC_PEAK_IN_USE 11
+
+/**
+ * Changes of the server's state.
+ */
+#define PMC_METRIC_STATE_CHANGES 12
+
+/**
+ * The server's state: 0 up, 1 failing (retry pending), 2 dead (out of the
+ * hash), 3 soft-down.
+ */
+#define PMC_METRIC_STATE 13
+
+/**
+ * Calls timed by the latency histogram.
+ */
+#define PMC_METRIC_LATENCY_COUNT 14
+
+/**
+ * Sum of all latencies, microseconds.
+ */
+#define PMC_METRIC_LATENCY_SUM_US 15
+
+/**
+ * The largest latency, microseconds.
+ */
+#define PMC_METRIC_LATENCY_MAX_US 16
 
 /**
  * Keys are Python `str` (the default): placement hashes the key's text.
@@ -1439,6 +1568,110 @@ pmc_status pmc_client_new_retrying(struct pmc_client *inner,
                                    size_t n_do_not_retry_for,
                                    struct pmc_client **out,
                                    struct pmc_error **err);
+
+/**
+ * Take a snapshot of every server's metrics into `*out` (release with
+ * `pmc_metrics_free`). With metrics off (`pmc_options_set_metrics`) the
+ * snapshot has no servers.
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `client` is a live client; `out` is writable.
+ */
+pmc_status pmc_metrics_snapshot(const struct pmc_client *client,
+                                struct pmc_metrics **out,
+                                struct pmc_error **err);
+
+/**
+ * Release a snapshot. NULL is a no-op.
+ *
+ * # Safety
+ * `m` is NULL or a snapshot not yet freed.
+ */
+void pmc_metrics_free(struct pmc_metrics *m);
+
+/**
+ * How many servers the snapshot holds (0 for NULL).
+ *
+ * # Safety
+ * `m` is NULL or a live snapshot.
+ */
+size_t pmc_metrics_server_count(const struct pmc_metrics *m);
+
+/**
+ * The name ("host:port" or a socket path) of server `index`, owned by the
+ * snapshot; NULL for a NULL snapshot or an index out of range.
+ *
+ * # Safety
+ * `m` is NULL or a live snapshot.
+ */
+const char *pmc_metrics_server_name(const struct pmc_metrics *m, size_t index);
+
+/**
+ * Read counter `which` (a `PMC_METRIC_*` constant) of server `index` into
+ * `*out`.
+ * Returns PMC_OK, PMC_NULL_ARGUMENT, or PMC_INVALID_ARGUMENT (index out
+ * of range, unknown metric).
+ *
+ * # Safety
+ * `m` is a live snapshot; `out` is writable.
+ */
+pmc_status pmc_metrics_get(const struct pmc_metrics *m,
+                           size_t index,
+                           pmc_metric which,
+                           uint64_t *out,
+                           struct pmc_error **err);
+
+/**
+ * The latency in microseconds below which a fraction `quantile` (0 to 1:
+ * 0.5 for p50, 0.99 for p99, 1 for the max) of server `index`'s calls
+ * fell, from the power-of-two histogram (the bucket's upper bound, never
+ * above the largest latency seen; 0 with no calls).
+ * Returns PMC_OK, PMC_NULL_ARGUMENT, or PMC_INVALID_ARGUMENT (index out
+ * of range, quantile outside [0, 1]).
+ *
+ * # Safety
+ * `m` is a live snapshot; `out` is writable.
+ */
+pmc_status pmc_metrics_latency_us(const struct pmc_metrics *m,
+                                  size_t index,
+                                  double quantile,
+                                  uint64_t *out,
+                                  struct pmc_error **err);
+
+/**
+ * The snapshot in Prometheus text exposition format (names prefixed
+ * `pymemcache_`, label `server="host:port"`), as a new string in `*out`
+ * (release with `pmc_string_free`) of `*len` bytes (`len` may be NULL).
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `m` is a live snapshot; `out` is writable; `len` is NULL or writable.
+ */
+pmc_status pmc_metrics_prometheus(const struct pmc_metrics *m,
+                                  char **out,
+                                  size_t *len,
+                                  struct pmc_error **err);
+
+/**
+ * Zero every server's counters and latency histogram (in-use counts and
+ * states stay).
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `client` is a live client.
+ */
+pmc_status pmc_metrics_reset(const struct pmc_client *client, struct pmc_error **err);
+
+/**
+ * Keep per-server metrics (default on). Off: nothing is counted and
+ * snapshots have no servers.
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer.
+ */
+pmc_status pmc_options_set_metrics(struct pmc_options *opts, bool value, struct pmc_error **err);
 
 /**
  * A new options builder with pymemcache's defaults: no servers, no

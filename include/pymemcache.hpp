@@ -666,6 +666,24 @@ struct PoolStats {
   std::uint64_t destroyed = 0;
 };
 
+/// One server's metrics at one moment (Client::metrics).
+struct ServerMetrics {
+  /// The server, "host:port" or a socket path.
+  std::string server;
+  /// Calls that used a connection; keys found and not found by retrievals.
+  std::uint64_t requests = 0, hits = 0, misses = 0;
+  /// Errors by class: timeouts, connection, server replies, unparsable.
+  std::uint64_t timeouts = 0, connection_errors = 0, server_errors = 0, protocol_errors = 0;
+  /// Bytes written to and read from the server.
+  std::uint64_t bytes_sent = 0, bytes_received = 0;
+  /// Connections opened; in use now; most in use at once.
+  std::uint64_t connections_opened = 0, in_use = 0, peak_in_use = 0;
+  /// State changes and the state (0 up, 1 failing, 2 dead, 3 soft-down).
+  std::uint64_t state_changes = 0, state = 0;
+  /// Latency in microseconds: p50, p90, p99 (from power-of-two buckets) and max.
+  std::uint64_t p50_us = 0, p90_us = 0, p99_us = 0, max_us = 0;
+};
+
 // ---- serde --------------------------------------------------------------------
 
 /// Where a Serde puts its result: valid only during the call it is given to.
@@ -913,6 +931,13 @@ class Options {
   }
   /// ignore_exc() on a temporary Options, which it returns as an rvalue.
   Options &&ignore_exc(bool on = true) && { return std::move(ignore_exc(on)); }
+  /// Keep per-server metrics (default on); off counts nothing.
+  Options &metrics(bool on = true) & {
+    detail::check(pmc_options_set_metrics(o_, on, detail::err()));
+    return *this;
+  }
+  /// metrics() on a temporary Options, which it returns as an rvalue.
+  Options &&metrics(bool on = true) && { return std::move(metrics(on)); }
   /// Whether storage commands, delete, touch and flush_all called with
   /// Reply::Default skip the server's reply (default on, as pymemcache).
   Options &default_noreply(bool on = true) & {
@@ -1383,6 +1408,60 @@ class Client {
     detail::expect(pmc_client_pool_stats(c_, &s, detail::err()));
     return PoolStats{s.in_use, s.free, s.created, s.destroyed};
   }
+  /// Every server's metrics now (empty with Options::metrics(false)).
+  std::vector<ServerMetrics> metrics() const {
+    pmc_metrics *m = nullptr;
+    detail::expect(pmc_metrics_snapshot(c_, &m, detail::err()));
+    std::unique_ptr<pmc_metrics, void (*)(pmc_metrics *)> owned(m, pmc_metrics_free);
+    std::vector<ServerMetrics> out;
+    for (std::size_t i = 0; i < pmc_metrics_server_count(m); i++) {
+      ServerMetrics s;
+      s.server = pmc_metrics_server_name(m, i);
+      auto get = [&](pmc_metric which) {
+        std::uint64_t v = 0;
+        detail::expect(pmc_metrics_get(m, i, which, &v, detail::err()));
+        return v;
+      };
+      auto quantile = [&](double q) {
+        std::uint64_t v = 0;
+        detail::expect(pmc_metrics_latency_us(m, i, q, &v, detail::err()));
+        return v;
+      };
+      s.requests = get(PMC_METRIC_REQUESTS);
+      s.hits = get(PMC_METRIC_HITS);
+      s.misses = get(PMC_METRIC_MISSES);
+      s.timeouts = get(PMC_METRIC_TIMEOUTS);
+      s.connection_errors = get(PMC_METRIC_CONNECTION_ERRORS);
+      s.server_errors = get(PMC_METRIC_SERVER_ERRORS);
+      s.protocol_errors = get(PMC_METRIC_PROTOCOL_ERRORS);
+      s.bytes_sent = get(PMC_METRIC_BYTES_SENT);
+      s.bytes_received = get(PMC_METRIC_BYTES_RECEIVED);
+      s.connections_opened = get(PMC_METRIC_CONNECTIONS_OPENED);
+      s.in_use = get(PMC_METRIC_IN_USE);
+      s.peak_in_use = get(PMC_METRIC_PEAK_IN_USE);
+      s.state_changes = get(PMC_METRIC_STATE_CHANGES);
+      s.state = get(PMC_METRIC_STATE);
+      s.p50_us = quantile(0.5);
+      s.p90_us = quantile(0.9);
+      s.p99_us = quantile(0.99);
+      s.max_us = quantile(1.0);
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+  /// Every server's metrics in Prometheus text exposition format.
+  std::string metrics_prometheus() const {
+    pmc_metrics *m = nullptr;
+    detail::expect(pmc_metrics_snapshot(c_, &m, detail::err()));
+    std::unique_ptr<pmc_metrics, void (*)(pmc_metrics *)> owned(m, pmc_metrics_free);
+    char *text = nullptr;
+    std::size_t len = 0;
+    detail::expect(pmc_metrics_prometheus(m, &text, &len, detail::err()));
+    detail::owned_c_string t(text);
+    return std::string(text, len);
+  }
+  /// Zero every server's counters.
+  void metrics_reset() const { detail::expect(pmc_metrics_reset(c_, detail::err())); }
   /// Close every free connection of a pooled client (for other clients:
   /// close()).
   void pool_clear() const { detail::expect(pmc_client_pool_clear(c_, detail::err())); }

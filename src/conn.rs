@@ -6,12 +6,14 @@
 
 use crate::addr::ServerAddr;
 use crate::error::{Error, Result};
+use crate::metrics::ServerMetrics;
 use crate::tls::{AuthCredentials, TlsConfig};
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError};
 use std::io::{self, IoSlice, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How sockets are opened.
@@ -244,6 +246,8 @@ pub struct Conn {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// Where bytes sent and received are counted (`None`: not counted).
+    metrics: Option<Arc<ServerMetrics>>,
 }
 
 /// The byte stream of a connection: the socket, and the TLS session that
@@ -937,6 +941,7 @@ impl Conn {
                 answered: false,
             },
             buf: Vec::with_capacity(READ_CHUNK),
+            metrics: None,
             start: 0,
             end: 0,
         };
@@ -1004,15 +1009,38 @@ impl Conn {
         self.io.deadline = deadline;
     }
 
+    /// Count bytes sent and received into `metrics` from now on.
+    pub fn set_metrics(&mut self, metrics: Option<Arc<ServerMetrics>>) {
+        self.metrics = metrics;
+    }
+
     /// Write all of `data`.
     pub fn write_all(&mut self, data: &[u8]) -> Result<()> {
-        self.io.write_all(data)
+        self.io.write_all(data)?;
+        if let Some(m) = &self.metrics {
+            m.record_sent(data.len());
+        }
+        Ok(())
     }
 
     /// Write several buffers as one stream of bytes, with as few system
     /// calls as the kernel allows.
     pub fn write_all_vectored(&mut self, parts: &[&[u8]]) -> Result<()> {
-        self.io.write_all_vectored(parts)
+        self.io.write_all_vectored(parts)?;
+        if let Some(m) = &self.metrics {
+            m.record_sent(parts.iter().map(|p| p.len()).sum());
+        }
+        Ok(())
+    }
+
+    /// Read 1 to `want` bytes into the spare capacity of `out`, counted.
+    #[inline]
+    fn recv(&mut self, out: &mut Vec<u8>, want: usize) -> Result<usize> {
+        let n = self.io.recv(out, want)?;
+        if let Some(m) = &self.metrics {
+            m.record_received(n);
+        }
+        Ok(n)
     }
 
     /// Read more bytes into the buffer; EOF is an unexpected close.
@@ -1036,7 +1064,11 @@ impl Conn {
                 self.buf.reserve(self.buf.capacity());
             }
         }
-        self.end += self.io.recv(&mut self.buf, max)?;
+        let n = self.io.recv(&mut self.buf, max)?;
+        if let Some(m) = &self.metrics {
+            m.record_received(n);
+        }
+        self.end += n;
         Ok(())
     }
 
@@ -1081,7 +1113,7 @@ impl Conn {
             // `recv_into`): nothing is zeroed or copied twice.
             let from = out.len();
             while out.len() - from < missing {
-                let res = self.io.recv(out, missing - (out.len() - from));
+                let res = self.recv(out, missing - (out.len() - from));
                 if let Err(e) = res {
                     out.truncate(from);
                     return Err(e);

@@ -18,6 +18,7 @@ pub mod error;
 pub mod ffi;
 pub mod hash;
 pub mod key;
+pub mod metrics;
 pub mod pool;
 pub mod protocol;
 pub mod serde;
@@ -31,4 +32,5 @@ pub use client::{
 };
 pub use error::{Error, ErrorKind, Result};
 pub use hash::KeyForm;
+pub use metrics::{MetricsSnapshot, ServerMetrics, ServerSnapshot};
 pub use pool::{PoolOptions, PoolStats};

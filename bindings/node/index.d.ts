@@ -48,6 +48,8 @@ export interface ClientOptions {
   keepalive?: boolean;
   /** Hide network and server errors as pymemcache's ignore_exc does (misses, false). */
   ignoreExc?: boolean;
+  /** Keep per-server metrics (default true). */
+  metrics?: boolean;
   /** The default reply mode of set, add, replace, append, prepend, delete, touch, flushAll. Default false (unlike pymemcache). */
   noreply?: boolean;
   /** Accept non-ASCII string keys, sent as UTF-8. */
@@ -121,6 +123,32 @@ export interface RetryOptions {
   retryFor?: number[];
   /** Status codes never retried. */
   doNotRetryFor?: number[];
+}
+
+/** One server's metrics at one moment. */
+export interface ServerMetrics {
+  server: string;
+  requests: number;
+  hits: number;
+  misses: number;
+  timeouts: number;
+  connectionErrors: number;
+  serverErrors: number;
+  protocolErrors: number;
+  bytesSent: number;
+  bytesReceived: number;
+  connectionsOpened: number;
+  inUse: number;
+  peakInUse: number;
+  stateChanges: number;
+  /** 0 up, 1 failing, 2 dead, 3 soft-down. */
+  state: number;
+  latencyCount: number;
+  latencySumUs: number;
+  latencyMaxUs: number;
+  p50Us: number;
+  p90Us: number;
+  p99Us: number;
 }
 
 export interface PoolStats {
@@ -264,6 +292,12 @@ interface Commands<R extends 'sync' | 'async'> {
   /** Close the connections (pymemcache's close()); the next command reconnects. The handle stays. */
   closeConnections(): Ret<R, void>;
   poolStats(): Ret<R, PoolStats>;
+  /** Every server's metrics (empty with `metrics: false`). */
+  metrics(): Ret<R, ServerMetrics[]>;
+  /** Every server's metrics in Prometheus text exposition format. */
+  metricsPrometheus(): Ret<R, string>;
+  /** Zero every server's counters. */
+  metricsReset(): Ret<R, void>;
   /** Close the pooled connections waiting in the pool. */
   poolClear(): Ret<R, void>;
   /** HashClient: add a server to the ring. */

@@ -349,6 +349,9 @@ static pmc_client *pmc_new(const char *const *servers, size_t n, int pooled) {
   pmc_ok(pmc_options_set_default_noreply(o, false, NULL), "default_noreply");
   if (pooled)
     pmc_ok(pmc_options_set_use_pooling(o, true, NULL), "use_pooling");
+  /* PMC_BENCH_METRICS=off: per-server metrics off, to measure their cost. */
+  if (getenv("PMC_BENCH_METRICS") != NULL && strcmp(getenv("PMC_BENCH_METRICS"), "off") == 0)
+    pmc_ok(pmc_options_set_metrics(o, false, NULL), "metrics");
   pmc_ok(pmc_client_new(o, &c, NULL), "client_new");
   pmc_options_free(o);
   return c;

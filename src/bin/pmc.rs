@@ -148,6 +148,11 @@ pub struct Global {
     /// reported.
     #[arg(short, long, global = true, verbatim_doc_comment)]
     pub quiet: bool,
+
+    /// After the command, print the servers' metrics (requests, hits,
+    /// misses, errors, bytes, latency) to stderr in Prometheus text format
+    #[arg(long, global = true)]
+    pub metrics: bool,
 }
 
 fn parse_key_form(s: &str) -> Result<KeyForm, String> {

@@ -188,6 +188,14 @@ impl<C: ValueCodec> Memcache for CodecClient<C> {
         self.inner.pool_clear()
     }
 
+    fn metrics_snapshot(&self) -> crate::metrics::MetricsSnapshot {
+        self.inner.metrics_snapshot()
+    }
+
+    fn metrics_reset(&self) {
+        self.inner.metrics_reset()
+    }
+
     fn server_for_key(&self, key: &[u8]) -> Result<String> {
         self.inner.server_for_key(key)
     }

@@ -79,6 +79,21 @@ impl Memcache for FallbackClient {
         self.clients.iter().for_each(|c| c.pool_clear())
     }
 
+    /// Both clients' servers, primary first.
+    fn metrics_snapshot(&self) -> crate::metrics::MetricsSnapshot {
+        crate::metrics::MetricsSnapshot {
+            servers: self
+                .clients
+                .iter()
+                .flat_map(|c| c.metrics_snapshot().servers)
+                .collect(),
+        }
+    }
+
+    fn metrics_reset(&self) {
+        self.clients.iter().for_each(|c| c.metrics_reset())
+    }
+
     fn server_for_key(&self, key: &[u8]) -> Result<String> {
         self.primary().server_for_key(key)
     }

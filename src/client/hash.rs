@@ -25,6 +25,7 @@ use crate::client::server::PIPELINE_BATCH;
 use crate::error::{Error, Result};
 use crate::hash::{KeyForm, NodeHasher, RendezvousHash};
 use crate::key::KeyRules;
+use crate::metrics::{self, MetricsSnapshot, ServerMetrics};
 use crate::pool::{PoolOptions, PoolStats};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -80,6 +81,20 @@ impl NodeClient {
         match self {
             NodeClient::Single(c) => c.close_all(),
             NodeClient::Pooled(p) => p.close_all(),
+        }
+    }
+
+    fn metrics(&self) -> Option<&Arc<ServerMetrics>> {
+        match self {
+            NodeClient::Single(c) => c.metrics(),
+            NodeClient::Pooled(p) => p.metrics(),
+        }
+    }
+
+    /// Record the node's state in its metrics (see `crate::metrics`).
+    fn record_state(&self, state: u8) {
+        if let Some(m) = self.metrics() {
+            m.record_state(state);
         }
     }
 }
@@ -267,6 +282,7 @@ impl HashClient {
         let revive: Vec<Arc<Node>> = ring.nodes.iter().filter(|n| due(n)).cloned().collect();
         for node in revive {
             *node.health.lock() = Health::default();
+            node.client.record_state(metrics::STATE_UP);
             ring.hasher.add_node(&node.name);
             ring.dead -= 1;
         }
@@ -371,6 +387,7 @@ impl HashClient {
                 let mut h = node.health.lock();
                 if h.failures > 0 {
                     *h = Health::default();
+                    node.client.record_state(metrics::STATE_UP);
                 }
             }
         }
@@ -387,8 +404,10 @@ impl HashClient {
             if h.failures > self.hash.retry_attempts {
                 h.dead_since = Some(Instant::now());
                 h.failures = 0;
+                node.client.record_state(metrics::STATE_DEAD);
                 true
             } else {
+                node.client.record_state(metrics::STATE_FAILING);
                 false
             }
         };
@@ -403,7 +422,7 @@ impl HashClient {
     fn run_on<T>(&self, node: &Node, f: impl FnOnce(&mut ServerConn) -> Result<T>) -> Result<T> {
         self.may_try(node)?;
         let res = node.client.checkout().and_then(|mut conn| {
-            let res = f(&mut conn);
+            let res = conn.call(f);
             conn.finish(&res);
             res
         });
@@ -479,7 +498,7 @@ impl HashClient {
         #[allow(clippy::large_enum_variant)] // one per node, for one command
         enum Attempt<'a, S> {
             Skipped(Error),
-            Sent(ConnGuard<'a>, S),
+            Sent(ConnGuard<'a>, S, Option<Instant>),
             Failed(Error),
         }
         let attempts: Vec<Attempt<'_, S>> = groups
@@ -492,9 +511,11 @@ impl HashClient {
                     Ok(c) => c,
                     Err(e) => return Attempt::Failed(e),
                 };
+                let started = conn.call_begin();
                 match send(&mut conn, idx) {
-                    Ok(s) => Attempt::Sent(conn, s),
+                    Ok(s) => Attempt::Sent(conn, s, started),
                     Err(e) => {
+                        conn.call_end(started, Some(&e));
                         if !matches!(e, Error::IllegalInput(_)) {
                             conn.discard();
                         }
@@ -513,8 +534,9 @@ impl HashClient {
                     self.record(node, &res);
                     res
                 }
-                Attempt::Sent(mut conn, s) => {
+                Attempt::Sent(mut conn, s, started) => {
                     let res = recv(&mut conn, idx, s);
+                    conn.call_end(started, res.as_ref().err());
                     conn.finish(&res);
                     self.record(node, &res);
                     res
@@ -891,6 +913,25 @@ impl Memcache for HashClient {
     fn close(&self) {
         for n in &self.ring.read().nodes {
             n.client.close();
+        }
+    }
+
+    fn metrics_snapshot(&self) -> MetricsSnapshot {
+        let ring = self.ring.read();
+        MetricsSnapshot {
+            servers: ring
+                .nodes
+                .iter()
+                .filter_map(|n| n.client.metrics().map(|m| m.snapshot(&n.addr.to_string())))
+                .collect(),
+        }
+    }
+
+    fn metrics_reset(&self) {
+        for n in &self.ring.read().nodes {
+            if let Some(m) = n.client.metrics() {
+                m.reset();
+            }
         }
     }
 

@@ -11,6 +11,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::key::KeyRules;
+use crate::metrics::{MetricsSnapshot, ServerMetrics};
 use crate::protocol::request::check_exptime;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -103,6 +104,8 @@ pub struct MockClient {
     item_size_max: usize,
     name: Arc<str>,
     state: Mutex<State>,
+    /// The one pseudo-server's metrics (`None`: metrics off).
+    metrics: Option<Arc<ServerMetrics>>,
 }
 
 /// One stored item. Times are memcached's relative seconds.
@@ -388,6 +391,7 @@ impl MockClient {
             item_size_max,
             name: Arc::from(MOCK_NAME),
             state: Mutex::new(State::new()),
+            metrics: opts.metrics.then(|| Arc::new(ServerMetrics::new())),
         })
     }
 
@@ -1151,10 +1155,33 @@ impl MockClient {
 impl Memcache for MockClient {
     /// Runs each command on the in-memory store, as memcached would.
     fn call(&self, req: Request<'_>) -> Result<Reply> {
-        call_ops!(self, req)
+        let Some(m) = &self.metrics else {
+            return call_ops!(self, req);
+        };
+        m.begin();
+        let started = std::time::Instant::now();
+        let res = call_ops!(self, req);
+        if let Ok(Reply::Items(items)) = &res {
+            let hits = items.iter().filter(|i| i.is_some()).count() as u64;
+            m.record_lookups(hits, items.len() as u64 - hits);
+        }
+        m.end(started.elapsed(), res.as_ref().err());
+        res
     }
 
     fn close(&self) {}
+
+    fn metrics_snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            servers: self.metrics.iter().map(|m| m.snapshot(MOCK_NAME)).collect(),
+        }
+    }
+
+    fn metrics_reset(&self) {
+        if let Some(m) = &self.metrics {
+            m.reset();
+        }
+    }
 
     fn server_for_key(&self, key: &[u8]) -> Result<String> {
         self.rules.check(key)?;

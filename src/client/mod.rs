@@ -292,6 +292,15 @@ pub trait Memcache: Send + Sync {
     /// Destroy the pool's free connections, for pooled clients.
     fn pool_clear(&self) {}
 
+    /// Every server's metrics now (empty with `ClientOptions::metrics`
+    /// off, or for clients that keep none).
+    fn metrics_snapshot(&self) -> crate::metrics::MetricsSnapshot {
+        crate::metrics::MetricsSnapshot::default()
+    }
+
+    /// Zero every server's counters.
+    fn metrics_reset(&self) {}
+
     /// The server `key` is placed on ("host:port" or the socket path).
     fn server_for_key(&self, key: &[u8]) -> Result<String>;
 

@@ -51,6 +51,9 @@ pub struct ClientOptions {
     /// Log in to memcached's ASCII authentication (`memcached -Y`) on every
     /// new connection; `None`: no login.
     pub auth: Option<AuthCredentials>,
+    /// Keep per-server metrics (`Memcache::metrics_snapshot`); default on.
+    /// Off: nothing is counted and snapshots are empty.
+    pub metrics: bool,
 }
 
 impl Default for ClientOptions {
@@ -69,6 +72,7 @@ impl Default for ClientOptions {
             reconnect_backoff: Some(BackoffOptions::default()),
             tls: None,
             auth: None,
+            metrics: true,
         }
     }
 }

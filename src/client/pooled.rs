@@ -7,6 +7,7 @@ use super::{Backoff, ClientOptions, ServerConn};
 use crate::addr::ServerAddr;
 use crate::error::{Error, Result};
 use crate::key::KeyRules;
+use crate::metrics::ServerMetrics;
 use crate::pool::{ObjectPool, PoolOptions, PoolStats};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ pub struct PooledClient {
     ignore_exc: bool,
     /// `ClientOptions::deadline`: the limit on a whole call.
     deadline: Option<Duration>,
+    metrics: Option<Arc<ServerMetrics>>,
 }
 
 impl PooledClient {
@@ -41,10 +43,15 @@ impl PooledClient {
         let (a, o) = (addr.clone(), opts.clone());
         // One backoff for the whole pool: a failed connect pauses them all.
         let backoff = opts.reconnect_backoff.map(|b| Arc::new(Backoff::new(b)));
+        // One set of metrics for the whole pool too.
+        let metrics = opts.metrics.then(|| Arc::new(ServerMetrics::new()));
+        let m = metrics.clone();
         Ok(PooledClient {
             pool: ObjectPool::new(pool, move || {
                 ServerConn::with_backoff(a.clone(), &o, backoff.clone())
+                    .map(|c| c.with_metrics(m.clone()))
             }),
+            metrics,
             addr,
             rules: opts.key_rules()?,
             ignore_exc: opts.ignore_exc,
@@ -94,5 +101,9 @@ impl ConnSource for PooledClient {
 
     fn pool_clear(&self) {
         self.pool.clear()
+    }
+
+    fn metrics(&self) -> Option<&Arc<ServerMetrics>> {
+        self.metrics.as_ref()
     }
 }

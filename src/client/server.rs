@@ -12,6 +12,7 @@ use crate::addr::ServerAddr;
 use crate::conn::{Conn, ConnectOptions};
 use crate::error::{Error, Result};
 use crate::key::KeyRules;
+use crate::metrics::ServerMetrics;
 use crate::protocol::reply::{self, StoreReply};
 use crate::protocol::request::{self, FetchCmd, StoreCmd};
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub struct ServerConn {
     /// Shared with every connection to this server
     /// (`ClientOptions::reconnect_backoff`).
     backoff: Option<Arc<Backoff>>,
+    /// Shared with every connection to this server (`None`: metrics off).
+    metrics: Option<Arc<ServerMetrics>>,
     /// When the current call must be over (`ClientOptions::deadline`).
     deadline: Option<Instant>,
     wbuf: Vec<u8>,
@@ -164,6 +167,48 @@ impl ServerConn {
         ServerConn::with_backoff(addr, opts, backoff)
     }
 
+    /// Count into `metrics` (shared with the server's other connections);
+    /// `None`: count nothing.
+    pub fn with_metrics(mut self, metrics: Option<Arc<ServerMetrics>>) -> ServerConn {
+        if let Some(c) = self.conn.as_mut() {
+            c.set_metrics(metrics.clone());
+        }
+        self.metrics = metrics;
+        self
+    }
+
+    /// The metrics this connection counts into, if on.
+    pub fn metrics(&self) -> Option<&Arc<ServerMetrics>> {
+        self.metrics.as_ref()
+    }
+
+    /// Run one call on this connection, counting it (request, in-use
+    /// connection, latency, error class) when metrics are on.
+    #[inline]
+    pub fn call<T>(&mut self, f: impl FnOnce(&mut ServerConn) -> Result<T>) -> Result<T> {
+        let started = self.call_begin();
+        let res = f(self);
+        self.call_end(started, res.as_ref().err());
+        res
+    }
+
+    /// Count the start of a call; pass the result to `call_end`.
+    #[inline]
+    pub fn call_begin(&self) -> Option<Instant> {
+        self.metrics.as_ref().map(|m| {
+            m.begin();
+            Instant::now()
+        })
+    }
+
+    /// Count the end of the call `call_begin` started, with its outcome.
+    #[inline]
+    pub fn call_end(&self, started: Option<Instant>, err: Option<&Error>) {
+        if let (Some(m), Some(t)) = (&self.metrics, started) {
+            m.end(t.elapsed(), err);
+        }
+    }
+
     /// Like `new`, sharing `backoff` with other connections to the server
     /// (`None`: no reconnect backoff, whatever `opts` says).
     pub fn with_backoff(
@@ -173,6 +218,7 @@ impl ServerConn {
     ) -> Result<ServerConn> {
         Ok(ServerConn {
             backoff,
+            metrics: None,
             name: Arc::from(addr.to_string()),
             addr,
             connect: opts.connect_options(),
@@ -222,6 +268,10 @@ impl ServerConn {
                 }
             }
             let mut conn = opened?;
+            if let Some(m) = &self.metrics {
+                m.record_connect();
+                conn.set_metrics(Some(m.clone()));
+            }
             conn.set_deadline(self.deadline);
             self.conn = Some(conn);
         }
@@ -360,6 +410,7 @@ impl ServerConn {
         let max = self.max_value_len;
         let mut next = 0;
         let mut first = true;
+        let mut hits: u64 = 0;
         let conn = self.conn.as_mut().ok_or_else(|| Error::UnexpectedClose {
             server: Default::default(),
         })?;
@@ -383,12 +434,17 @@ impl ServerConn {
                     sink.expect(self.spans.len() - next, rest.len());
                 }
                 sink.put(next, it.flags, it.cas, &rest[it.data..it.data + it.len]);
+                hits += 1;
                 at += it.end;
                 next += 1;
             }
             conn.consume(at);
             let line = conn.read_line()?;
             if line == b"END" {
+                if let Some(m) = &self.metrics {
+                    let keys = self.spans.len() as u64;
+                    m.record_lookups(hits, keys - hits.min(keys));
+                }
                 return Ok(());
             }
             let h = reply::value_header(line)?;
@@ -415,6 +471,7 @@ impl ServerConn {
             let (flags, len) = (h.flags, h.len as usize);
             conn.read_block(len, sink.start(next + found, flags, cas, len))?;
             sink.finish();
+            hits += 1;
             next += found + 1;
         }
     }

@@ -6,7 +6,9 @@ use super::{ClientOptions, ServerConn};
 use crate::addr::ServerAddr;
 use crate::error::{Error, Result};
 use crate::key::KeyRules;
+use crate::metrics::ServerMetrics;
 use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A client for one memcached server.
@@ -17,6 +19,7 @@ pub struct Client {
     ignore_exc: bool,
     addr: ServerAddr,
     rules: KeyRules,
+    metrics: Option<Arc<ServerMetrics>>,
 }
 
 impl Client {
@@ -28,8 +31,10 @@ impl Client {
 
     /// A client for an already parsed address.
     pub fn with_addr(addr: ServerAddr, opts: &ClientOptions) -> Result<Client> {
+        let metrics = opts.metrics.then(|| Arc::new(ServerMetrics::new()));
         Ok(Client {
-            conn: Mutex::new(ServerConn::new(addr.clone(), opts)?),
+            conn: Mutex::new(ServerConn::new(addr.clone(), opts)?.with_metrics(metrics.clone())),
+            metrics,
             deadline: opts.deadline,
             ignore_exc: opts.ignore_exc,
             addr,
@@ -79,5 +84,9 @@ impl ConnSource for Client {
 
     fn close_all(&self) {
         self.conn.lock().close()
+    }
+
+    fn metrics(&self) -> Option<&Arc<ServerMetrics>> {
+        self.metrics.as_ref()
     }
 }

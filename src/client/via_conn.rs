@@ -6,9 +6,11 @@ use super::{Batch, FetchCmd, Item, Memcache, Packed, Reply, Request, ServerConn,
 use crate::addr::ServerAddr;
 use crate::error::{Error, Result};
 use crate::key::KeyRules;
+use crate::metrics::{MetricsSnapshot, ServerMetrics};
 use crate::pool::{PoolStats, Pooled};
 use parking_lot::MutexGuard;
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 /// A connection lent out for one command: the single client's locked
 /// connection or a connection checked out of a pool.
@@ -66,7 +68,7 @@ pub trait ConnSource: Send + Sync {
     /// Run `f` on a lent connection and give it back.
     fn with_conn<T>(&self, f: impl FnOnce(&mut ServerConn) -> Result<T>) -> Result<T> {
         let mut conn = self.checkout()?;
-        let res = f(&mut conn);
+        let res = conn.call(f);
         conn.finish(&res);
         res
     }
@@ -83,6 +85,8 @@ pub trait ConnSource: Send + Sync {
     }
     /// Destroy the pool's free connections, for pooled sources.
     fn pool_clear(&self) {}
+    /// The server's metrics (`None`: metrics off).
+    fn metrics(&self) -> Option<&Arc<ServerMetrics>>;
 }
 
 /// With `ignore_exc`, a failed retrieval reads as all misses; illegal input
@@ -99,6 +103,22 @@ pub(crate) fn ignore_fetch_error<T>(
 }
 
 impl<S: ConnSource> Memcache for S {
+    fn metrics_snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            servers: self
+                .metrics()
+                .map(|m| m.snapshot(&self.placement().0.to_string()))
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    fn metrics_reset(&self) {
+        if let Some(m) = self.metrics() {
+            m.reset();
+        }
+    }
+
     fn fetch_packed(&self, cmd: FetchCmd, keys: &[&[u8]], out: &mut Packed) -> Result<()> {
         let res = self.with_conn(|c| c.fetch_packed(cmd, keys, out));
         ignore_fetch_error(res, self.ignore_exc(), || {

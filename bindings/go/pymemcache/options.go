@@ -61,6 +61,9 @@ type Options struct {
 	NoDelay          bool
 	Keepalive        bool
 	IgnoreExc        bool // get errors read as misses
+	// DisableMetrics turns the per-server metrics (Client.Metrics) off;
+	// they are on by default.
+	DisableMetrics bool
 	// Noreply makes Set, Delete and Touch send "noreply" (the library's and
 	// pymemcache's default). The binding's default, false, waits for the
 	// server so that errors and the outcome of Delete and Touch are reported.
@@ -150,6 +153,7 @@ func (opts *Options) setters(o *C.pmc_options) []optionSetter {
 		{"no_delay", true, func(e **C.pmc_error) C.pmc_status { return C.pmc_options_set_no_delay(o, b(opts.NoDelay), e) }},
 		{"keepalive", true, func(e **C.pmc_error) C.pmc_status { return C.pmc_options_set_keepalive(o, b(opts.Keepalive), e) }},
 		{"ignore_exc", true, func(e **C.pmc_error) C.pmc_status { return C.pmc_options_set_ignore_exc(o, b(opts.IgnoreExc), e) }},
+		{"metrics", true, func(e **C.pmc_error) C.pmc_status { return C.pmc_options_set_metrics(o, b(!opts.DisableMetrics), e) }},
 		{"default_noreply", true, func(e **C.pmc_error) C.pmc_status { return C.pmc_options_set_default_noreply(o, b(opts.Noreply), e) }},
 		{"allow_unicode_keys", true, func(e **C.pmc_error) C.pmc_status {
 			return C.pmc_options_set_allow_unicode_keys(o, b(opts.AllowUnicodeKeys), e)

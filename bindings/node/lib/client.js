@@ -356,6 +356,20 @@ const okOnly = (op, value) => (st) => {
  * The commands. Each body gets `run(op, fn, args, finish)` (sync or async)
  * and the method's arguments; define() makes `name` and `nameAsync` of it.
  */
+// The PMC_METRIC_* constants, in order (0, 1, ...), as object keys.
+const METRIC_NAMES = ['requests', 'hits', 'misses', 'timeouts', 'connectionErrors', 'serverErrors',
+  'protocolErrors', 'bytesSent', 'bytesReceived', 'connectionsOpened', 'inUse', 'peakInUse', 'stateChanges',
+  'state', 'latencyCount', 'latencySumUs', 'latencyMaxUs'];
+
+/** Run f on a metrics snapshot, freed after. */
+function withSnapshot(snap, f) {
+  try {
+    return f(snap);
+  } finally {
+    C.metrics_free(snap);
+  }
+}
+
 const COMMANDS = {
   get(run, key) {
     return this._item(run, 'get', C.get, key, [], (it) => it.value);
@@ -491,6 +505,39 @@ const COMMANDS = {
       created: Number(out.created),
       destroyed: Number(out.destroyed),
     }));
+  },
+  metrics(run) {
+    const out = [null];
+    return run('metrics', C.metrics_snapshot, [out], () => withSnapshot(out[0], (snap) => {
+      const servers = [];
+      const n = Number(C.metrics_server_count(snap));
+      for (let i = 0; i < n; i++) {
+        const s = { server: C.metrics_server_name(snap, i) };
+        const v = [0n];
+        METRIC_NAMES.forEach((name, which) => {
+          callStatus(C.metrics_get, [snap, i, which, v]);
+          s[name] = Number(v[0]);
+        });
+        for (const [name, q] of [['p50Us', 0.5], ['p90Us', 0.9], ['p99Us', 0.99]]) {
+          callStatus(C.metrics_latency_us, [snap, i, q, v]);
+          s[name] = Number(v[0]);
+        }
+        servers.push(s);
+      }
+      return servers;
+    }));
+  },
+  metricsPrometheus(run) {
+    const out = [null];
+    return run('metricsPrometheus', C.metrics_snapshot, [out], () => withSnapshot(out[0], (snap) => {
+      const text = [null];
+      const r = callStatus(C.metrics_prometheus, [snap, text, null]);
+      if (r.status !== Status.OK) throw unexpected('metricsPrometheus', r.status);
+      return takeString(text[0]);
+    }));
+  },
+  metricsReset(run) {
+    return run('metricsReset', C.metrics_reset, [], okOnly('metricsReset', undefined));
   },
   poolClear(run) {
     return run('poolClear', C.client_pool_clear, [], okOnly('poolClear', undefined));

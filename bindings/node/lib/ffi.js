@@ -22,6 +22,7 @@ koffi.opaque('pmc_stats_list');
 koffi.opaque('pmc_buffer');
 koffi.opaque('pmc_error');
 koffi.opaque('pmc_batch');
+koffi.opaque('pmc_metrics');
 koffi.alias('pmc_lease', 'int32_t');
 koffi.struct('pmc_value', { data: 'uint8_t *', len: 'size_t', flags: 'uint32_t', cas: 'uint64_t' });
 koffi.struct('pmc_item', {
@@ -194,6 +195,17 @@ const C = {
   stats_find: fn('const char *pmc_stats_find(const pmc_stats_list *stats, const char *name)'),
   stats_free: fn('void pmc_stats_free(pmc_stats_list *stats)'),
   string_free: fn('void pmc_string_free(void *s)'),
+  metrics_snapshot: fn('pmc_status pmc_metrics_snapshot(const pmc_client *c, _Out_ pmc_metrics **out)'),
+  metrics_free: fn('void pmc_metrics_free(pmc_metrics *m)'),
+  metrics_server_count: fn('size_t pmc_metrics_server_count(const pmc_metrics *m)'),
+  metrics_server_name: fn('const char *pmc_metrics_server_name(const pmc_metrics *m, size_t index)'),
+  metrics_get: fn('pmc_status pmc_metrics_get(const pmc_metrics *m, size_t index, int32_t which, ' +
+    '_Out_ uint64_t *out)'),
+  metrics_latency_us: fn('pmc_status pmc_metrics_latency_us(const pmc_metrics *m, size_t index, double quantile, ' +
+    '_Out_ uint64_t *out)'),
+  metrics_prometheus: fn('pmc_status pmc_metrics_prometheus(const pmc_metrics *m, _Out_ void **out, ' +
+    '_Out_ size_t *len)'),
+  metrics_reset: fn('pmc_status pmc_metrics_reset(const pmc_client *c)'),
   library_version: fn('const char *pmc_library_version(void)'),
 };
 
@@ -205,6 +217,7 @@ const SETTERS = [
   ['noDelay', 'no_delay', 'bool'],
   ['keepalive', 'keepalive', 'bool'],
   ['ignoreExc', 'ignore_exc', 'bool'],
+  ['metrics', 'metrics', 'bool'],
   ['noreply', 'default_noreply', 'bool'],
   ['allowUnicodeKeys', 'allow_unicode_keys', 'bool'],
   ['maxValueLen', 'max_value_len', 'size_t'],

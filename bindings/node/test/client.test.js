@@ -358,3 +358,22 @@ test('an argument koffi refuses rejects an async call and leaves the client clos
   c.close();
   assert.equal(c._box.ptr, null); // freed at once: nothing in flight
 });
+
+test('per-server metrics: counts, Prometheus text, reset, off', async () => {
+  const c = client();
+  const k = key('metrics');
+  c.set(k, 'v');
+  assert.ok(c.get(k));
+  assert.equal(c.get(`${k}-missing`), null);
+  const m = c.metrics();
+  assert.equal(m.length, 1);
+  assert.equal(m[0].server, server1.address);
+  assert.deepEqual([m[0].requests, m[0].hits, m[0].misses, m[0].inUse], [3, 1, 1, 0]);
+  assert.equal(m[0].connectionsOpened, 1);
+  assert.ok(m[0].bytesSent > 0 && m[0].p50Us <= m[0].latencyMaxUs);
+  assert.equal((await c.metricsAsync())[0].requests, 3);
+  assert.ok(c.metricsPrometheus().includes(`pymemcache_hits_total{server="${server1.address}"} 1\n`));
+  c.metricsReset();
+  assert.equal(c.metrics()[0].requests, 0);
+  assert.deepEqual(client(server1.address, { metrics: false }).metrics(), []);
+});

@@ -16,6 +16,7 @@ use std::borrow::Cow;
 use std::fmt::Display;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// How `lru_crawler metadump` output may grow before `keys` gives up.
@@ -45,6 +46,8 @@ struct Ctx {
     status: Status,
     out: io::BufWriter<io::StdoutLock<'static>>,
     write_error: Option<io::Error>,
+    /// `--metrics`: every client made, to print their metrics at the end.
+    metrics: Option<Vec<Arc<dyn Memcache>>>,
     /// Servers whose connection failed in this run, with the status: their
     /// other keys are not tried again (one timeout per server, not per key).
     failed: Vec<(String, Status)>,
@@ -104,9 +107,9 @@ impl Ctx {
 
     /// The client for keyed commands: a `Client` for one server, a
     /// `HashClient` for several. Nothing is connected yet.
-    fn keyed(&mut self) -> Option<Box<dyn Memcache>> {
-        let res: pymemcache::Result<Box<dyn Memcache>> = if self.servers.len() == 1 {
-            Client::new(&self.servers[0], &self.opts).map(|c| Box::new(c) as _)
+    fn keyed(&mut self) -> Option<Arc<dyn Memcache>> {
+        let res: pymemcache::Result<Arc<dyn Memcache>> = if self.servers.len() == 1 {
+            Client::new(&self.servers[0], &self.opts).map(|c| Arc::new(c) as _)
         } else {
             let refs: Vec<&str> = self.servers.iter().map(String::as_str).collect();
             // Placement stays pymemcache's over every server listed: a
@@ -118,10 +121,15 @@ impl Ctx {
                 retry_timeout: std::time::Duration::ZERO,
                 ..HashOptions::default()
             };
-            HashClient::new(&refs, &self.opts, hash).map(|c| Box::new(c) as _)
+            HashClient::new(&refs, &self.opts, hash).map(|c| Arc::new(c) as _)
         };
         match res {
-            Ok(c) => Some(c),
+            Ok(c) => {
+                if let Some(all) = &mut self.metrics {
+                    all.push(c.clone());
+                }
+                Some(c)
+            }
             Err(e) => {
                 self.error("servers", None, &e);
                 None
@@ -130,11 +138,17 @@ impl Ctx {
     }
 
     /// One `Client` per server, for server commands.
-    fn each_server(&mut self) -> Vec<(String, Client)> {
+    fn each_server(&mut self) -> Vec<(String, Arc<Client>)> {
         let mut out = Vec::new();
         for s in self.servers.clone() {
             match Client::new(&s, &self.opts) {
-                Ok(c) => out.push((s, c)),
+                Ok(c) => {
+                    let c = Arc::new(c);
+                    if let Some(all) = &mut self.metrics {
+                        all.push(c.clone());
+                    }
+                    out.push((s, c))
+                }
                 Err(e) => self.error(&s, Some(&s), &e),
             }
         }
@@ -234,6 +248,7 @@ fn context(cli: &Cli) -> Result<Ctx, String> {
         status: Status::Ok,
         out: io::BufWriter::new(io::stdout().lock()),
         write_error: None,
+        metrics: g.metrics.then(Vec::new),
         failed: Vec::new(),
     })
 }
@@ -258,6 +273,13 @@ pub fn run(cli: &Cli) -> Status {
         }
     }
     dispatch(&mut ctx, &cli.command);
+    if let Some(all) = ctx.metrics.take() {
+        let servers = all
+            .iter()
+            .flat_map(|c| c.metrics_snapshot().servers)
+            .collect();
+        eprint!("{}", pymemcache::MetricsSnapshot { servers }.prometheus());
+    }
     if ctx.write_error.is_none() {
         if let Err(e) = ctx.out.flush() {
             ctx.write_error = Some(e);

@@ -523,6 +523,42 @@ module Pymemcache
       { in_use: stats[:in_use], free: stats[:free], created: stats[:created], destroyed: stats[:destroyed] }
     end
 
+    # Every server's metrics: an Array of Hashes ({ server:, requests:,
+    # hits:, misses:, ..., p50_us:, p90_us:, p99_us: }); empty with
+    # metrics: false.
+    def metrics
+      with_metrics do |snap|
+        Array.new(Lib.pmc_metrics_server_count(snap)) do |i|
+          h = { server: Lib.pmc_metrics_server_name(snap, i).dup.force_encoding(Encoding::UTF_8) }
+          out = FFI::MemoryPointer.new(:uint64)
+          Lib::METRICS.each_with_index do |name, which|
+            Pymemcache.call_status('metrics', :pmc_metrics_get, snap, i, which, out)
+            h[name] = out.read_uint64
+          end
+          { p50_us: 0.5, p90_us: 0.9, p99_us: 0.99 }.each do |name, q|
+            Pymemcache.call_status('metrics', :pmc_metrics_latency_us, snap, i, q, out)
+            h[name] = out.read_uint64
+          end
+          h
+        end
+      end
+    end
+
+    # Every server's metrics in Prometheus text exposition format.
+    def metrics_prometheus
+      with_metrics do |snap|
+        out = FFI::MemoryPointer.new(:pointer)
+        Pymemcache.call_status('metrics_prometheus', :pmc_metrics_prometheus, snap, out, nil)
+        Convert.take_string(out.read_pointer)
+      end
+    end
+
+    # Zeroes every server's counters: true.
+    def metrics_reset
+      run('metrics_reset') { |c| Pymemcache.call_status('metrics_reset', :pmc_metrics_reset, c) }
+      true
+    end
+
     # Closes every free connection of a pool (for other clients: as
     # close_connections).
     def pool_clear
@@ -701,6 +737,18 @@ module Pymemcache
         yield stats
       ensure
         Lib.pmc_stats_free(stats)
+      end
+    end
+
+    # Yields a metrics snapshot, freed after.
+    def with_metrics
+      out = FFI::MemoryPointer.new(:pointer)
+      run('metrics') { |c| Pymemcache.call_status('metrics', :pmc_metrics_snapshot, c, out) }
+      snap = out.read_pointer
+      begin
+        yield snap
+      ensure
+        Lib.pmc_metrics_free(snap)
       end
     end
   end

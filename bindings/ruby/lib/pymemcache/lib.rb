@@ -198,6 +198,7 @@ module Pymemcache
     status_function :pmc_options_set_no_delay, %i[pmc_options bool]
     status_function :pmc_options_set_keepalive, %i[pmc_options bool]
     status_function :pmc_options_set_ignore_exc, %i[pmc_options bool]
+    status_function :pmc_options_set_metrics, %i[pmc_options bool]
     status_function :pmc_options_set_default_noreply, %i[pmc_options bool]
     status_function :pmc_options_set_allow_unicode_keys, %i[pmc_options bool]
     status_function :pmc_options_set_max_value_len, %i[pmc_options size_t]
@@ -236,6 +237,20 @@ module Pymemcache
     attach_function :pmc_stats_find, %i[pmc_stats_list string], :string
     attach_function :pmc_stats_free, [:pmc_stats_list], :void
     attach_function :pmc_string_free, [:pointer], :void
+
+    # Metrics snapshots (pmc_metrics *).
+    status_function :pmc_metrics_snapshot, %i[pmc_client pointer]
+    attach_function :pmc_metrics_free, [:pointer], :void
+    attach_function :pmc_metrics_server_count, [:pointer], :size_t
+    attach_function :pmc_metrics_server_name, %i[pointer size_t], :string
+    status_function :pmc_metrics_get, %i[pointer size_t int32 pointer]
+    status_function :pmc_metrics_latency_us, %i[pointer size_t double pointer]
+    status_function :pmc_metrics_prometheus, %i[pointer pointer pointer]
+    status_function :pmc_metrics_reset, %i[pmc_client]
+    # The PMC_METRIC_* constants, in order (0, 1, ...).
+    METRICS = %i[requests hits misses timeouts connection_errors server_errors protocol_errors
+                 bytes_sent bytes_received connections_opened in_use peak_in_use state_changes state
+                 latency_count latency_sum_us latency_max_us].freeze
     attach_function :pmc_library_version, [], :string
   end
 end

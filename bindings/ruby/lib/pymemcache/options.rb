@@ -14,6 +14,7 @@ module Pymemcache
       [:no_delay, :pmc_options_set_no_delay, :bool],
       [:keepalive, :pmc_options_set_keepalive, :bool],
       [:ignore_exc, :pmc_options_set_ignore_exc, :bool],
+      [:metrics, :pmc_options_set_metrics, :bool],
       [:noreply, :pmc_options_set_default_noreply, :bool],
       [:allow_unicode_keys, :pmc_options_set_allow_unicode_keys, :bool],
       [:max_value_len, :pmc_options_set_max_value_len, :int],
