@@ -143,6 +143,35 @@ impl NodeHasher for RendezvousHash {
     fn nodes(&self) -> &[String] {
         &self.nodes
     }
+
+    /// The highest-scoring node not skipped: the key's place were the
+    /// skipped nodes removed, so no other key moves.
+    fn get_node_index_excluding(&self, key: &[u8], skip: &dyn Fn(usize) -> bool) -> Option<usize> {
+        let repr;
+        let input: &[u8] = match self.key_form {
+            KeyForm::Text => key,
+            KeyForm::PythonBytes => {
+                let mut buf = vec![0u8; 4 * key.len() + 3];
+                let n = python_bytes_repr(key, &mut buf);
+                buf.truncate(n);
+                repr = buf;
+                &repr
+            }
+        };
+        let kind = key_kind(input);
+        let mut best: Option<(u32, usize)> = None;
+        for i in (0..self.nodes.len()).filter(|&i| !skip(i)) {
+            let score = self.score(i, input, kind);
+            best = match best {
+                None => Some((score, i)),
+                Some((s, w)) if score > s || (score == s && self.nodes[i] > self.nodes[w]) => {
+                    Some((score, i))
+                }
+                keep => keep,
+            };
+        }
+        best.map(|(_, i)| i)
+    }
 }
 
 #[cfg(test)]
