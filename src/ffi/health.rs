@@ -8,16 +8,27 @@ use super::status::{
     fail, pmc_error, pmc_status, report, PMC_CONFIG_ERROR, PMC_INVALID_ARGUMENT, PMC_OK,
 };
 use crate::addr::ServerAddr;
-use crate::client::{FailureTracking, NodeState, StateCallback, StateEvent};
+use crate::client::{FailureTracking, NodeState, StateCallback, StateCause, StateEvent};
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::time::Duration;
 
 /// A node is up: requests go to it.
-pub const PMC_NODE_UP: c_int = NodeState::Up as c_int;
+pub const PMC_NODE_UP: c_int = 0;
 /// A node is soft-down: requests for its keys fail fast (or fall back).
-pub const PMC_NODE_SOFT_DOWN: c_int = NodeState::SoftDown as c_int;
+pub const PMC_NODE_SOFT_DOWN: c_int = 3;
 /// A node is being probed by one request.
-pub const PMC_NODE_PROBING: c_int = NodeState::Probing as c_int;
+pub const PMC_NODE_PROBING: c_int = 4;
+
+// The codes are NodeState's and StateCause's.
+const _: () = assert!(
+    PMC_NODE_UP == NodeState::Up as c_int
+        && PMC_NODE_SOFT_DOWN == NodeState::SoftDown as c_int
+        && PMC_NODE_PROBING == NodeState::Probing as c_int
+        && PMC_NODE_CAUSE_TIMEOUT == StateCause::Timeout as c_int
+        && PMC_NODE_CAUSE_REFUSED == StateCause::Refused as c_int
+        && PMC_NODE_CAUSE_PROBE_DUE == StateCause::ProbeDue as c_int
+        && PMC_NODE_CAUSE_PROBE_ABORTED == StateCause::ProbeAborted as c_int
+);
 
 /// State change cause: a request (or probe) succeeded.
 pub const PMC_NODE_CAUSE_SUCCESS: c_int = 0;
