@@ -211,4 +211,28 @@ mod tests {
         assert_eq!(h.get_node(b"k"), Some("a"));
         assert_eq!(RendezvousHash::default().get_node(b"k"), None);
     }
+
+    #[test]
+    fn excluding_a_node_places_keys_as_if_it_were_removed() {
+        let names = ["10.0.0.1:11211", "10.0.0.2:11211", "10.0.0.3:11211"];
+        for form in [KeyForm::Text, KeyForm::PythonBytes] {
+            let mut all = RendezvousHash::with_key_form(form);
+            let mut rest = RendezvousHash::with_key_form(form);
+            for n in names {
+                all.add_node(n);
+                if n != names[1] {
+                    rest.add_node(n);
+                }
+            }
+            for i in 0..500 {
+                let key = format!("key:{i}:\u{e9}");
+                let k = key.as_bytes();
+                let none = all.get_node_index_excluding(k, &|_| false);
+                assert_eq!(none, all.get_node_index(k));
+                let skip1 = all.get_node_index_excluding(k, &|j| j == 1).unwrap();
+                assert_eq!(Some(all.nodes()[skip1].as_str()), rest.get_node(k));
+            }
+            assert_eq!(all.get_node_index_excluding(b"k", &|_| true), None);
+        }
+    }
 }
