@@ -353,6 +353,24 @@ fn fallback_moves_only_the_down_nodes_keys() {
 }
 
 #[test]
+fn ignore_exc_reads_defaults_while_down() {
+    let mut ms: Vec<Memcached> = (0..2).map(|_| Memcached::tcp(&[])).collect();
+    let o = ClientOptions {
+        ignore_exc: true,
+        ..opts(Duration::from_secs(1))
+    };
+    let (c, _events) = tracked(&ms, &o, false);
+    let victim = ms[0].addr();
+    let k = keys_on(&c, &victim, 100).remove(0);
+    c.set(k.as_bytes(), b"x", 0, 0, None).unwrap();
+    ms[0].kill();
+    drive_until(&c, &k, &victim, NodeState::SoftDown, Duration::from_secs(3));
+    assert_eq!(c.get(k.as_bytes()).unwrap(), None);
+    assert!(!c.set(k.as_bytes(), b"y", 0, 0, None).unwrap());
+    assert_eq!(c.incr(k.as_bytes(), 1, None).unwrap(), None);
+}
+
+#[test]
 fn bad_options_are_refused() {
     let bad = |t: FailureTracking| {
         let hash = HashOptions {
