@@ -232,23 +232,47 @@ static bool unix_connectable(const char *path) {
   return ok;
 }
 
+static void spawn_at(test_memcached *m, const char *const *extra_args);
+
 void test_memcached_start(test_memcached *m, const char *const *extra_args) {
-  const char *bin = getenv("MEMCACHED");
   const char *tmp = getenv("TMPDIR");
-  const char *argv[32];
-  int argc = 0, slot = -1;
-  posix_spawn_file_actions_t fa;
-  long long deadline;
 
   memset(m, 0, sizeof *m);
-  if (bin == NULL || bin[0] == '\0')
-    bin = "memcached";
   snprintf(m->dir, sizeof m->dir, "%s/pmc-test-XXXXXX",
            tmp != NULL && tmp[0] != '\0' && strlen(tmp) < 60 ? tmp : "/tmp");
   if (mkdtemp(m->dir) == NULL)
     FAIL("mkdtemp(%s): %s", m->dir, strerror(errno));
   snprintf(m->addr, sizeof m->addr, "%s/memcached.sock", m->dir);
+  spawn_at(m, extra_args);
+}
 
+void test_memcached_kill(test_memcached *m) {
+  if (m->pid > 0) {
+    int st;
+    kill(m->pid, SIGKILL);
+    waitpid(m->pid, &st, 0);
+  }
+  forget(m);
+  m->pid = 0;
+  unlink(m->addr);
+}
+
+void test_memcached_restart(test_memcached *m, const char *const *extra_args) {
+  if (m->pid > 0)
+    test_memcached_kill(m);
+  spawn_at(m, extra_args);
+}
+
+/* Start memcached on m->addr (in m->dir) and wait until it accepts. */
+static void spawn_at(test_memcached *m, const char *const *extra_args) {
+  const char *bin = getenv("MEMCACHED");
+  const char *argv[32];
+  int argc = 0, slot = -1;
+  posix_spawn_file_actions_t fa;
+  long long deadline;
+
+  if (bin == NULL || bin[0] == '\0')
+    bin = "memcached";
   argv[argc++] = bin;
   argv[argc++] = "-s";
   argv[argc++] = m->addr;

@@ -154,6 +154,14 @@ typedef struct test_memcached {
    server started is stopped at exit even if the test fails. */
 void test_memcached_start(test_memcached *m, const char *const *extra_args);
 
+/* SIGKILL the server and reap it, keeping its directory so that
+   test_memcached_restart can start it again on the same address. */
+void test_memcached_kill(test_memcached *m);
+
+/* Start a killed server again on the same socket path (killing it first
+   if it still runs), and wait until it accepts connections. */
+void test_memcached_restart(test_memcached *m, const char *const *extra_args);
+
 /* SIGTERM the server (if still running), reap it and remove its files. */
 void test_memcached_stop(test_memcached *m);
 

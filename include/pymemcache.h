@@ -36,6 +36,46 @@
 #define PMC_VERSION_STRING "0.1.0"
 
 /**
+ * A node is up: requests go to it.
+ */
+#define PMC_NODE_UP 0
+
+/**
+ * A node is soft-down: requests for its keys fail fast (or fall back).
+ */
+#define PMC_NODE_SOFT_DOWN 3
+
+/**
+ * A node is being probed by one request.
+ */
+#define PMC_NODE_PROBING 4
+
+/**
+ * State change cause: a request (or probe) succeeded.
+ */
+#define PMC_NODE_CAUSE_SUCCESS 0
+
+/**
+ * State change cause: a connect, read or write timed out.
+ */
+#define PMC_NODE_CAUSE_TIMEOUT 1
+
+/**
+ * State change cause: the connection was refused, reset or closed.
+ */
+#define PMC_NODE_CAUSE_REFUSED 2
+
+/**
+ * State change cause: the backoff interval passed; a probe was let through.
+ */
+#define PMC_NODE_CAUSE_PROBE_DUE 3
+
+/**
+ * State change cause: a probe ended without a verdict (pool exhausted).
+ */
+#define PMC_NODE_CAUSE_PROBE_ABORTED 4
+
+/**
  * pymemcache's flags: bytes.
  */
 #define PMC_FLAG_BYTES 0
@@ -297,6 +337,37 @@ typedef struct pmc_pool_stats {
    */
   uint64_t destroyed;
 } pmc_pool_stats;
+
+/**
+ * Told of a node's state change: `user` as given, the server's name
+ * (`host:port`, valid during the call only), the states before and after
+ * (`PMC_NODE_*`) and the cause (`PMC_NODE_CAUSE_*`). Called on the thread
+ * whose request caused the change, possibly on several threads at once;
+ * it must not call the client back.
+ */
+typedef void (*pmc_node_state_fn)(void *user, const char *server, int from, int to, int cause);
+
+/**
+ * One node's failure tracking state (`pmc_client_node_state`).
+ */
+typedef struct pmc_node_health {
+  /**
+   * `PMC_NODE_UP`, `PMC_NODE_SOFT_DOWN` or `PMC_NODE_PROBING`.
+   */
+  int state;
+  /**
+   * Connection failures since its last success.
+   */
+  uint32_t consecutive_failures;
+  /**
+   * Timeouts counted since the client was made.
+   */
+  uint64_t timeouts;
+  /**
+   * Refused / reset / closed connections counted since the client was made.
+   */
+  uint64_t refusals;
+} pmc_node_health;
 
 /**
  * Which counter `pmc_metrics_get` reads: one of the `PMC_METRIC_*`
@@ -1568,6 +1639,59 @@ pmc_status pmc_client_new_retrying(struct pmc_client *inner,
                                    size_t n_do_not_retry_for,
                                    struct pmc_client **out,
                                    struct pmc_error **err);
+
+/**
+ * Hash client: mcrouter-style failure tracking instead of pymemcache's
+ * retry / dead-server policy. After `threshold` consecutive connection
+ * failures (timeouts and refusals both count) a server is soft-down:
+ * commands for its keys fail fast with PMC_IO_ERROR ("server ... is marked
+ * down", no socket touched; with ignore_exc they give their defaults), or
+ * with `fallback_to_next` go to the key's next server in rendezvous order
+ * (other keys never move). After `initial_backoff_ms` (±20% jitter) one
+ * command is let through as a probe; a failed probe doubles the interval
+ * up to `max_backoff_ms`, a success brings the server back up. Returns
+ * PMC_OK, PMC_NULL_ARGUMENT, or PMC_CONFIG_ERROR (threshold 0,
+ * initial_backoff_ms 0, max below initial; the options are then unchanged).
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer.
+ */
+pmc_status pmc_options_set_hash_failure_tracking(struct pmc_options *opts,
+                                                 uint32_t threshold,
+                                                 uint32_t initial_backoff_ms,
+                                                 uint32_t max_backoff_ms,
+                                                 bool fallback_to_next,
+                                                 struct pmc_error **err);
+
+/**
+ * Hash client with failure tracking: call `cb(user, server, from, to,
+ * cause)` on every node state change (see `pmc_node_state_fn`). NULL `cb`
+ * removes it. `cb` and `user` must stay usable, from any thread, while a
+ * client made from these options lives.
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `opts` is NULL or a live options pointer.
+ */
+pmc_status pmc_options_set_hash_state_callback(struct pmc_options *opts,
+                                               pmc_node_state_fn cb,
+                                               void *user,
+                                               struct pmc_error **err);
+
+/**
+ * A hash client with failure tracking: the state and counters of
+ * `server` (as added, `host:port`) into `*out`. Returns PMC_OK,
+ * PMC_NULL_ARGUMENT, or PMC_INVALID_ARGUMENT (not a hash client with
+ * failure tracking, or no such server).
+ *
+ * # Safety
+ * `client` is a live client; `server` a NUL-terminated string; `out`
+ * writable.
+ */
+pmc_status pmc_client_node_state(const struct pmc_client *client,
+                                 const char *server,
+                                 struct pmc_node_health *out,
+                                 struct pmc_error **err);
 
 /**
  * Take a snapshot of every server's metrics into `*out` (release with

@@ -1035,6 +1035,35 @@ class Options {
   }
   /// dead_timeout() on a temporary Options, which it returns as an rvalue.
   Options &&dead_timeout(std::chrono::milliseconds t) && { return std::move(dead_timeout(t)); }
+  /// Hash client: mcrouter-style failure tracking instead of the retry /
+  /// dead-server policy: soft-down after `threshold` consecutive connection
+  /// failures (its keys fail fast, or with `fallback_to_next` go to their
+  /// next server), probed after `initial` (doubling to `max`, ±20% jitter).
+  /// Throws CallerError (PMC_CONFIG_ERROR) for threshold 0 or max < initial.
+  Options &failure_tracking(std::uint32_t threshold, std::chrono::milliseconds initial,
+                            std::chrono::milliseconds max, bool fallback_to_next = false) & {
+    detail::check(pmc_options_set_hash_failure_tracking(
+        o_, threshold, detail::to_ms(initial, "initial_backoff"), detail::to_ms(max, "max_backoff"),
+        fallback_to_next, detail::err()));
+    return *this;
+  }
+  /// failure_tracking() on a temporary Options, which it returns as an rvalue.
+  Options &&failure_tracking(std::uint32_t threshold, std::chrono::milliseconds initial,
+                             std::chrono::milliseconds max, bool fallback_to_next = false) && {
+    return std::move(failure_tracking(threshold, initial, max, fallback_to_next));
+  }
+  /// Failure tracking: call `cb(user, server, from, to, cause)` on every
+  /// server state change (PMC_NODE_*, PMC_NODE_CAUSE_*), on the thread whose
+  /// command caused it; `cb` and `user` must outlive the client. nullptr
+  /// removes it.
+  Options &hash_state_callback(pmc_node_state_fn cb, void *user) & {
+    detail::check(pmc_options_set_hash_state_callback(o_, cb, user, detail::err()));
+    return *this;
+  }
+  /// hash_state_callback() on a temporary Options, which it returns as an rvalue.
+  Options &&hash_state_callback(pmc_node_state_fn cb, void *user) && {
+    return std::move(hash_state_callback(cb, user));
+  }
   /// Hash client: place keys as pymemcache does when the fleet's Python
   /// services pass them as `str` (KeyForm::Text, the default) or as `bytes`
   /// (KeyForm::PythonBytes: pymemcache then hashes the repr, `b'key'`).
@@ -1473,6 +1502,14 @@ class Client {
   /// Hash client: remove a server while in use; its keys move to the others.
   void remove_server(std::string_view server) const {
     detail::expect(pmc_client_remove_server(c_, detail::c_string(server, "server").c_str(), detail::err()));
+  }
+  /// Failure tracking: `server`'s state (PMC_NODE_*) and counters
+  /// (CallerError, PMC_INVALID_ARGUMENT, without failure tracking or for an
+  /// unknown server).
+  [[nodiscard]] pmc_node_health node_state(std::string_view server) const {
+    pmc_node_health h{};
+    detail::expect(pmc_client_node_state(c_, detail::c_string(server, "server").c_str(), &h, detail::err()));
+    return h;
   }
   /// The server `key` is placed on ("host:port" or a socket path), the one
   /// pymemcache would pick.

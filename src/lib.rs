@@ -26,9 +26,10 @@ pub mod tls;
 
 pub use addr::ServerAddr;
 pub use client::{
-    Batch, CasOutcome, Client, ClientOptions, FallbackClient, FetchCmd, HashClient, HashOptions,
-    Item, Lease, Memcache, MetaCmd, MockClient, OpKind, OpResult, OpStatus, PooledClient, Reply,
-    Request, RetryOptions, RetryingClient, ServerStats, Stat, StatValue, StoreCmd,
+    Batch, CasOutcome, Client, ClientOptions, FailureTracking, FallbackClient, FetchCmd,
+    HashClient, HashOptions, Item, Lease, Memcache, MetaCmd, MockClient, NodeHealth, NodeState,
+    OpKind, OpResult, OpStatus, PooledClient, Reply, Request, RetryOptions, RetryingClient,
+    ServerStats, Stat, StatValue, StateCallback, StateCause, StateEvent, StoreCmd,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use hash::KeyForm;

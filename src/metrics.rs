@@ -21,8 +21,10 @@ pub const STATE_UP: u8 = 0;
 pub const STATE_FAILING: u8 = 1;
 /// Server state code: dead (taken out of the hash).
 pub const STATE_DEAD: u8 = 2;
-/// Server state code: soft-down (reserved for the TKO option).
+/// Server state code: soft-down (failure tracking: failing fast until a probe).
 pub const STATE_SOFT_DOWN: u8 = 3;
+/// Server state code: probing (failure tracking: one request let through).
+pub const STATE_PROBING: u8 = 4;
 
 /// The class an error is counted under, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,7 +299,7 @@ pub struct ServerSnapshot {
     pub peak_in_use: u64,
     /// Changes of `state`.
     pub state_changes: u64,
-    /// The state code: 0 up, 1 failing, 2 dead, 3 soft-down.
+    /// The state code: 0 up, 1 failing, 2 dead, 3 soft-down, 4 probing.
     pub state: u8,
     /// Calls per latency bucket (see `bucket_bound_us`), not cumulative.
     pub latency_buckets: [u64; BUCKETS],
@@ -426,7 +428,7 @@ impl MetricsSnapshot {
             (
                 "state",
                 "gauge",
-                "Server state: 0 up, 1 failing, 2 dead, 3 soft-down.",
+                "Server state: 0 up, 1 failing, 2 dead, 3 soft-down, 4 probing.",
                 |s| u64::from(s.state),
             ),
         ];

@@ -145,3 +145,63 @@ fn mock_and_prometheus() {
     assert!(text.contains(&line), "{text}");
     assert!(text.contains("# TYPE pymemcache_request_duration_seconds histogram"));
 }
+
+/// Single-key gets from 4 threads over 3 servers, one of them killed
+/// midway and restarted: for every server, requests = hits + misses +
+/// errors, and the hits are exactly the keys that were stored there.
+#[test]
+fn counters_add_up_for_gets_under_faults() {
+    let mut ms: Vec<Memcached> = (0..3).map(|_| Memcached::tcp(&[])).collect();
+    let addrs: Vec<String> = ms.iter().map(|m| m.addr()).collect();
+    let refs: Vec<&str> = addrs.iter().map(|a| a.as_str()).collect();
+    let hash = HashOptions {
+        retry_timeout: Duration::from_millis(20),
+        ..Default::default()
+    };
+    let o = ClientOptions {
+        timeout: Some(Duration::from_millis(500)),
+        ..opts()
+    };
+    let c = HashClient::new(&refs, &o, hash).unwrap();
+    for i in 0..50 {
+        c.set(format!("k{i}").as_bytes(), b"v", 0, 0, None).unwrap();
+    }
+    c.metrics_reset();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|sc| {
+        for t in 0..4 {
+            let (c, stop) = (&c, &stop);
+            sc.spawn(move || {
+                let mut i = t;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // k0..k49 stored, k50..k99 never.
+                    if let Ok(Some(v)) = c.get(format!("k{}", i % 100).as_bytes()) {
+                        assert_eq!(v.value, b"v");
+                    }
+                    i += 4;
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        ms[0].kill();
+        std::thread::sleep(Duration::from_millis(200));
+        ms[0].restart();
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let snap = c.metrics_snapshot();
+    for s in &snap.servers {
+        let errors = s.timeouts + s.connection_errors + s.server_errors + s.protocol_errors;
+        println!(
+            "{}: requests {} = hits {} + misses {} + errors {}",
+            s.server, s.requests, s.hits, s.misses, errors
+        );
+        assert!(s.requests > 0);
+        assert_eq!(s.requests, s.hits + s.misses + errors, "{s:?}");
+        assert_eq!(s.latency_count(), s.requests, "{s:?}");
+        assert_eq!(s.in_use, 0);
+    }
+    let killed = snap.servers.iter().find(|s| s.server == addrs[0]).unwrap();
+    assert!(killed.connection_errors > 0, "{killed:?}");
+    assert!(killed.state_changes >= 1, "{killed:?}");
+}

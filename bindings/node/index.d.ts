@@ -75,6 +75,13 @@ export interface ClientOptions {
   deadTimeout?: number;
   /** How the fleet's Python services pass keys to HashClient: 'text' (default) or 'python_bytes'. */
   hashKeyForm?: 'text' | 'python_bytes';
+  /**
+   * HashClient: mcrouter-style failure tracking instead of retryAttempts /
+   * deadTimeout: soft-down after `threshold` consecutive failures (its keys
+   * fail fast, or with `fallback` go to their next server); probed after
+   * `initialBackoff` ms, doubling to `maxBackoff` ms. true: 3, 1000, 30000.
+   */
+  failureTracking?: boolean | { threshold?: number; initialBackoff?: number; maxBackoff?: number; fallback?: boolean };
   /** Prepended to every key. */
   keyPrefix?: Value;
   /** zlib-compress values (flag 8) as pymemcache's CompressedSerde; minLength default 400 bytes. */
@@ -305,6 +312,8 @@ interface Commands<R extends 'sync' | 'async'> {
   removeServer(server: string): Ret<R, void>;
   /** The server a key is placed on ("host:port" or socket path); connects to nothing. */
   serverForKey(key: Key): Ret<R, string>;
+  /** HashClient with failureTracking: a server's state and counters. */
+  nodeState(server: string): Ret<R, NodeHealth>;
   /** Store text as pymemcache stores a str (flag 16). */
   setText(key: Key, text: string, opts?: ExpireOptions): Ret<R, boolean>;
   /** Text (a pymemcache str, or UTF-8 bytes), or null; ValueError (NOT_TEXT) for other types. */
@@ -388,3 +397,11 @@ export class ClientError extends PymemcacheError {}
 export class ValueError extends PymemcacheError {}
 /** A call on a closed client, or on one moved into a fallback or retrying client. */
 export class ClosedError extends Error {}
+
+/** A server's failure tracking state (Client.nodeState). */
+export interface NodeHealth {
+  state: 'up' | 'soft_down' | 'probing';
+  consecutiveFailures: number;
+  timeouts: number;
+  refusals: number;
+}

@@ -13,7 +13,16 @@
 //! out of the hash, so its keys move to the other nodes, until
 //! `dead_timeout` has passed and it is put back. Server replies
 //! (CLIENT_ERROR, SERVER_ERROR, ...) never count as node failures.
+//!
+//! With `HashOptions::failure_tracking` the nodes follow mcrouter-style
+//! failure tracking instead (see `health`): soft-down after N consecutive
+//! failures, fail fast or fall back to the key's next rendezvous node,
+//! probes after a growing, jittered interval; never removed from the hash.
 
+use super::health::{
+    Admit, FailureTracking, NodeHealth, NodeState, StateCallback, StateCause, StateEvent, Tracker,
+    Transition,
+};
 use super::request::call_ops;
 use super::via_conn::{ConnGuard, ConnSource};
 use super::{
@@ -48,6 +57,11 @@ pub struct HashOptions {
     /// How the fleet's Python services pass keys (text by default), which
     /// decides where rendezvous hashing places a key.
     pub key_form: KeyForm,
+    /// mcrouter-style failure tracking instead of the pymemcache policy
+    /// above (default off).
+    pub failure_tracking: Option<FailureTracking>,
+    /// Told of every node state change under failure tracking.
+    pub state_callback: Option<StateCallback>,
 }
 
 impl Default for HashOptions {
@@ -59,6 +73,8 @@ impl Default for HashOptions {
             use_pooling: false,
             pool: PoolOptions::default(),
             key_form: KeyForm::Text,
+            failure_tracking: None,
+            state_callback: None,
         }
     }
 }
@@ -112,6 +128,8 @@ struct Node {
     addr: ServerAddr,
     client: NodeClient,
     health: Mutex<Health>,
+    /// The failure tracker (used with `failure_tracking`).
+    tko: Mutex<Tracker>,
 }
 
 struct Ring {
@@ -156,6 +174,9 @@ impl HashClient {
     ) -> Result<HashClient> {
         if !hasher.nodes().is_empty() {
             return Err(Error::Config("the hasher must start without nodes".into()));
+        }
+        if let Some(t) = &hash.failure_tracking {
+            t.validate().map_err(Error::Config)?;
         }
         let node_opts = ClientOptions {
             ignore_exc: false,
@@ -211,6 +232,7 @@ impl HashClient {
             addr,
             client,
             health: Mutex::new(Health::default()),
+            tko: Mutex::new(Tracker::default()),
         }));
         Ok(())
     }
@@ -304,12 +326,20 @@ impl HashClient {
             .iter()
             .map(|n| ring.by_name[n])
             .collect();
+        let avoid = self.avoided(&ring, &live);
         let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
         for (i, k) in keys.iter().enumerate() {
             // (No `ok_or`: an error built and dropped per key shows up.)
-            let Some(node) = ring.hasher.get_node_index(key_of(k)) else {
+            let Some(mut node) = ring.hasher.get_node_index(key_of(k)) else {
                 return Err(Error::NoServers);
             };
+            if avoid.get(node).copied().unwrap_or(false) {
+                // Fallback: the key's next node in the hash's order.
+                let skip = |j: usize| avoid[j];
+                if let Some(next) = ring.hasher.get_node_index_excluding(key_of(k), &skip) {
+                    node = next;
+                }
+            }
             let idx = live[node];
             match groups.iter_mut().find(|(n, _)| *n == idx) {
                 Some((_, list)) => list.push(i),
@@ -326,6 +356,110 @@ impl HashClient {
             .into_iter()
             .map(|(n, list)| (ring.nodes[n].clone(), list))
             .collect())
+    }
+
+    /// With failure tracking and fallback, which live nodes (by position
+    /// in the hasher) to route around now; empty when none.
+    fn avoided(&self, ring: &Ring, live: &[usize]) -> Vec<bool> {
+        if !self.hash.failure_tracking.is_some_and(|t| t.fallback) {
+            return Vec::new();
+        }
+        let now = Instant::now();
+        let avoid: Vec<bool> = live
+            .iter()
+            .map(|&i| ring.nodes[i].tko.lock().avoid(now))
+            .collect();
+        if avoid.iter().any(|&a| a) {
+            avoid
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Report a node's state change: the one place every failure-tracking
+    /// transition goes through (call with no lock held).
+    fn transition(&self, node: &Node, from: NodeState, to: NodeState, cause: StateCause) {
+        node.client.record_state(to as u8);
+        if let Some(cb) = &self.hash.state_callback {
+            (cb.0)(&StateEvent {
+                server: node.name.clone(),
+                from,
+                to,
+                cause,
+            });
+        }
+    }
+
+    fn report(&self, node: &Node, tr: Option<Transition>) {
+        if let Some((from, to, cause)) = tr {
+            self.transition(node, from, to, cause);
+        }
+    }
+
+    /// Under failure tracking: every node's state and counters, in the
+    /// order added (empty without failure tracking).
+    pub fn node_states(&self) -> Vec<NodeHealth> {
+        if self.hash.failure_tracking.is_none() {
+            return Vec::new();
+        }
+        self.ring
+            .read()
+            .nodes
+            .iter()
+            .map(|n| {
+                let t = n.tko.lock();
+                let (consecutive_failures, timeouts, refusals) = t.counts();
+                NodeHealth {
+                    server: n.name.clone(),
+                    state: t.state(),
+                    consecutive_failures,
+                    timeouts,
+                    refusals,
+                }
+            })
+            .collect()
+    }
+
+    /// Failure tracking's admission: `Err` (failing fast, no socket
+    /// touched) while the node is soft-down or another caller probes it.
+    fn admit(&self, node: &Node, t: &FailureTracking) -> Result<()> {
+        let (admit, tr) = node.tko.lock().admit(Instant::now());
+        self.report(node, tr);
+        let Admit::Down(left) = admit else {
+            return Ok(());
+        };
+        let when = if left.is_zero() {
+            "another request is probing it".to_string()
+        } else {
+            format!("next probe in {left:?}")
+        };
+        Err(Error::Io {
+            source: std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                format!(
+                    "server {} is marked down after {} consecutive connection failures; \
+                     failing fast ({when})",
+                    node.name, t.threshold
+                ),
+            ),
+            server: Default::default(),
+        }
+        .at(&Arc::from(node.addr.to_string())))
+    }
+
+    /// Failure tracking's bookkeeping of a command's outcome.
+    fn track<T>(&self, node: &Node, t: &FailureTracking, res: &Result<T>) {
+        let now = Instant::now();
+        let tr = {
+            let mut tko = node.tko.lock();
+            match res {
+                Err(Error::Timeout { .. }) => tko.on_failure(StateCause::Timeout, t, now),
+                Err(e) if e.is_connection_failure() => tko.on_failure(StateCause::Refused, t, now),
+                Err(Error::PoolExhausted { .. }) => tko.on_neutral(now),
+                _ => tko.on_success(),
+            }
+        };
+        self.report(node, tr);
     }
 
     fn node_for(&self, key: &[u8]) -> Result<Arc<Node>> {
@@ -348,6 +482,9 @@ impl HashClient {
     /// Whether `node` may be tried now: not dead, and not failed within the
     /// last retry_timeout.
     fn may_try(&self, node: &Node) -> Result<()> {
+        if let Some(t) = &self.hash.failure_tracking {
+            return self.admit(node, t);
+        }
         let h = node.health.lock();
         let waiting = h.dead_since.is_some()
             || (h.failures > 0
@@ -380,6 +517,9 @@ impl HashClient {
 
     /// Update `node`'s health after a command's outcome.
     fn record<T>(&self, node: &Node, res: &Result<T>) {
+        if let Some(t) = &self.hash.failure_tracking {
+            return self.track(node, t, res);
+        }
         match res {
             Err(e) if e.is_connection_failure() => self.record_failure(node),
             Err(Error::PoolExhausted { .. }) => {}

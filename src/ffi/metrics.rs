@@ -49,7 +49,7 @@ pub const PMC_METRIC_PEAK_IN_USE: pmc_metric = 11;
 /// Changes of the server's state.
 pub const PMC_METRIC_STATE_CHANGES: pmc_metric = 12;
 /// The server's state: 0 up, 1 failing (retry pending), 2 dead (out of the
-/// hash), 3 soft-down.
+/// hash), 3 soft-down, 4 probing (failure tracking).
 pub const PMC_METRIC_STATE: pmc_metric = 13;
 /// Calls timed by the latency histogram.
 pub const PMC_METRIC_LATENCY_COUNT: pmc_metric = 14;

@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod boundary;
 pub mod client;
+pub mod health;
 pub mod metrics;
 pub mod options;
 pub mod serde;

@@ -102,6 +102,12 @@ pub trait NodeHasher: Send + Sync {
     }
     /// The nodes, in the order they were added.
     fn nodes(&self) -> &[String];
+    /// The position of the node `key` belongs to among the nodes `skip`
+    /// does not exclude: the key's next choice when its first is skipped.
+    /// The default knows the first choice only (`None` when it is skipped).
+    fn get_node_index_excluding(&self, key: &[u8], skip: &dyn Fn(usize) -> bool) -> Option<usize> {
+        self.get_node_index(key).filter(|&i| !skip(i))
+    }
 }
 
 /// MurmurHash3 x86 32-bit of `data` as pymemcache computes it over a text:

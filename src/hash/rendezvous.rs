@@ -143,6 +143,35 @@ impl NodeHasher for RendezvousHash {
     fn nodes(&self) -> &[String] {
         &self.nodes
     }
+
+    /// The highest-scoring node not skipped: the key's place were the
+    /// skipped nodes removed, so no other key moves.
+    fn get_node_index_excluding(&self, key: &[u8], skip: &dyn Fn(usize) -> bool) -> Option<usize> {
+        let repr;
+        let input: &[u8] = match self.key_form {
+            KeyForm::Text => key,
+            KeyForm::PythonBytes => {
+                let mut buf = vec![0u8; 4 * key.len() + 3];
+                let n = python_bytes_repr(key, &mut buf);
+                buf.truncate(n);
+                repr = buf;
+                &repr
+            }
+        };
+        let kind = key_kind(input);
+        let mut best: Option<(u32, usize)> = None;
+        for i in (0..self.nodes.len()).filter(|&i| !skip(i)) {
+            let score = self.score(i, input, kind);
+            best = match best {
+                None => Some((score, i)),
+                Some((s, w)) if score > s || (score == s && self.nodes[i] > self.nodes[w]) => {
+                    Some((score, i))
+                }
+                keep => keep,
+            };
+        }
+        best.map(|(_, i)| i)
+    }
 }
 
 #[cfg(test)]
@@ -181,5 +210,29 @@ mod tests {
         let h = RendezvousHash::new(&["a", "a"]);
         assert_eq!(h.get_node(b"k"), Some("a"));
         assert_eq!(RendezvousHash::default().get_node(b"k"), None);
+    }
+
+    #[test]
+    fn excluding_a_node_places_keys_as_if_it_were_removed() {
+        let names = ["10.0.0.1:11211", "10.0.0.2:11211", "10.0.0.3:11211"];
+        for form in [KeyForm::Text, KeyForm::PythonBytes] {
+            let mut all = RendezvousHash::with_key_form(form);
+            let mut rest = RendezvousHash::with_key_form(form);
+            for n in names {
+                all.add_node(n);
+                if n != names[1] {
+                    rest.add_node(n);
+                }
+            }
+            for i in 0..500 {
+                let key = format!("key:{i}:\u{e9}");
+                let k = key.as_bytes();
+                let none = all.get_node_index_excluding(k, &|_| false);
+                assert_eq!(none, all.get_node_index(k));
+                let skip1 = all.get_node_index_excluding(k, &|j| j == 1).unwrap();
+                assert_eq!(Some(all.nodes()[skip1].as_str()), rest.get_node(k));
+            }
+            assert_eq!(all.get_node_index_excluding(b"k", &|_| true), None);
+        }
     }
 }

@@ -262,3 +262,35 @@ func (c *Client) ShutdownCtx(ctx context.Context, graceful bool) error {
 	})
 	return err
 }
+
+// Node states of failure tracking (Options.FailureTracking).
+const (
+	NodeUp       = int(C.PMC_NODE_UP)        // taking requests
+	NodeSoftDown = int(C.PMC_NODE_SOFT_DOWN) // failing fast (or falling back)
+	NodeProbing  = int(C.PMC_NODE_PROBING)   // one request is probing it
+)
+
+// NodeHealth is one server's failure tracking state.
+type NodeHealth struct {
+	State               int // NodeUp, NodeSoftDown or NodeProbing
+	ConsecutiveFailures uint32
+	Timeouts            uint64 // counted since the client was made
+	Refusals            uint64 // refused / reset / closed connections
+}
+
+// NodeState gives server's failure tracking state (a hash client made
+// with Options.FailureTracking; others give ErrInvalidArgument).
+func (c *Client) NodeState(server string) (NodeHealth, error) {
+	var h NodeHealth
+	cs := C.CString(server)
+	defer C.free(unsafe.Pointer(cs))
+	_, err := c.do(bg, "NodeState", func(p *C.pmc_client, e **C.pmc_error) C.pmc_status {
+		var out C.pmc_node_health
+		st := C.pmc_client_node_state(p, cs, &out, e)
+		if st == C.PMC_OK {
+			h = NodeHealth{int(out.state), uint32(out.consecutive_failures), uint64(out.timeouts), uint64(out.refusals)}
+		}
+		return st
+	})
+	return h, err
+}

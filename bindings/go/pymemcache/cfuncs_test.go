@@ -27,6 +27,9 @@ var notBound = map[string]string{
 	"pmc_stats_find": "Stats.Get searches the copied Go slice",
 	// Batch.Execute copies every result with one pmc_batch_results call.
 	"pmc_batch_result": "pmc_batch_results gives every result of a batch in one cgo call",
+	// A C callback into Go needs an exported trampoline and a handle table;
+	// Client.NodeState gives the same states by asking.
+	"pmc_options_set_hash_state_callback": "state changes are read with Client.NodeState (pmc_client_node_state)",
 }
 
 // headerPath finds the pymemcache.h the package was built with:

@@ -577,6 +577,44 @@ func TestHashClientFailover(t *testing.T) {
 	}
 }
 
+// Failure tracking: a dead server is soft-down after Threshold failures;
+// its keys then fail fast with a message naming it; NodeState reports it.
+func TestFailureTracking(t *testing.T) {
+	dead := closedAddr(t)
+	ft := &FailureTracking{Threshold: 2, InitialBackoff: time.Minute, MaxBackoff: time.Minute}
+	c := newClient(t, Options{Servers: []string{server1.addr, dead}, FailureTracking: ft})
+	var k string
+	for i := 0; ; i++ {
+		k = key(t, "tko")
+		if on, _ := c.ServerForKey(k); on == dead {
+			break
+		}
+		if i > 100 {
+			t.Fatal("no key placed on the second server")
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if _, _, err := c.Get(k); !errors.Is(err, ErrIO) {
+			t.Fatalf("get on the dead server: %v", err)
+		}
+	}
+	h, err := c.NodeState(dead)
+	if err != nil || h.State != NodeSoftDown || h.Refusals != 2 || h.ConsecutiveFailures != 2 {
+		t.Fatalf("NodeState(%s) = %+v, %v", dead, h, err)
+	}
+	_, _, err = c.Get(k)
+	if !errors.Is(err, ErrIO) || !strings.Contains(err.Error(), "marked down") {
+		t.Fatalf("fail fast: %v", err)
+	}
+	if h, err := c.NodeState(server1.addr); err != nil || h.State != NodeUp {
+		t.Fatalf("NodeState(%s) = %+v, %v", server1.addr, h, err)
+	}
+	bad := &FailureTracking{Threshold: 0, InitialBackoff: time.Second, MaxBackoff: time.Second}
+	if _, err := New(Options{Servers: []string{server1.addr}, FailureTracking: bad}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("threshold 0: %v", err)
+	}
+}
+
 func TestOptions(t *testing.T) {
 	if _, _, err := newClient(t, Options{Servers: []string{closedAddr(t)}, IgnoreExc: true}).Get("k"); err != nil {
 		t.Fatalf("IgnoreExc: a connection error must read as a miss, got %v", err)

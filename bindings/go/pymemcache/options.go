@@ -101,6 +101,23 @@ type Options struct {
 	// Python services pass keys as str (KeyFormText, the default) or as
 	// bytes (KeyFormPythonBytes). Another value makes New fail.
 	HashKeyForm KeyForm
+
+	// FailureTracking, when not nil, replaces the retry / dead-server
+	// policy above with mcrouter-style failure tracking (see
+	// FailureTracking and Client.NodeState).
+	FailureTracking *FailureTracking
+}
+
+// FailureTracking: after Threshold consecutive connection failures a
+// server is soft-down; its keys fail fast (ErrIO, "marked down") or, with
+// Fallback, go to their next server in rendezvous order. One call probes
+// it after InitialBackoff (doubling per failed probe up to MaxBackoff,
+// ±20% jitter); a success brings it back up.
+type FailureTracking struct {
+	Threshold      int
+	InitialBackoff time.Duration
+	MaxBackoff     time.Duration
+	Fallback       bool
 }
 
 // TLSOptions map pymemcache's tls_context (an ssl.SSLContext): with no
@@ -183,6 +200,12 @@ func (opts *Options) setters(o *C.pmc_options) []optionSetter {
 		{"hash_key_form", true, func(e **C.pmc_error) C.pmc_status {
 			return C.pmc_options_set_hash_key_form(o, C.pmc_key_form(opts.HashKeyForm), e)
 		}},
+	}
+	if ft := opts.FailureTracking; ft != nil {
+		s = append(s, optionSetter{"hash_failure_tracking", true, func(e **C.pmc_error) C.pmc_status {
+			return C.pmc_options_set_hash_failure_tracking(o, C.uint32_t(clampNonNeg(ft.Threshold)),
+				msClamp(ft.InitialBackoff), msClamp(ft.MaxBackoff), b(ft.Fallback), e)
+		}})
 	}
 	if opts.RetryAttempts != nil {
 		n := C.uint32_t(*opts.RetryAttempts)
@@ -388,4 +411,11 @@ func NewRetrying(inner *Client, ro RetryOptions) (*Client, error) {
 		return nil, err
 	}
 	return wrapHandle(out, inner.allowUnicode, s), nil
+}
+
+func clampNonNeg(n int) int {
+	if n < 0 {
+		return 0
+	}
+	return n
 }

@@ -75,6 +75,12 @@ function buildOptions(servers, options, callbacks) {
       check(name, fn, [opts, v]);
     }
     check('hashKeyForm', C.options_set_hash_key_form, [opts, form]);
+    if (o.failureTracking) {
+      // failureTracking: true, or {threshold, initialBackoff, maxBackoff (ms), fallback}.
+      const ft = typeof o.failureTracking === 'object' ? o.failureTracking : {};
+      check('failureTracking', C.options_set_hash_failure_tracking, [opts, Number(ft.threshold ?? 3),
+        ms(ft.initialBackoff ?? 1000), ms(ft.maxBackoff ?? 30000), Boolean(ft.fallback)]);
+    }
     if (o.keyPrefix !== undefined && o.keyPrefix !== null) {
       const [p, n] = bytes(o.keyPrefix, 'keyPrefix');
       check('keyPrefix', C.options_set_key_prefix, [opts, p, n]);
@@ -547,6 +553,16 @@ const COMMANDS = {
   },
   removeServer(run, server) {
     return run('removeServer', C.client_remove_server, [String(server)], okOnly('removeServer', undefined));
+  },
+  nodeState(run, server) {
+    const out = {};
+    const names = { 0: 'up', 3: 'soft_down', 4: 'probing' };
+    return run('nodeState', C.client_node_state, [String(server), out], () => ({
+      state: names[out.state],
+      consecutiveFailures: Number(out.consecutive_failures),
+      timeouts: Number(out.timeouts),
+      refusals: Number(out.refusals),
+    }));
   },
   serverForKey(run, key) {
     const [k, kl] = this._key('serverForKey', key);

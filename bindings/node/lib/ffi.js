@@ -50,6 +50,9 @@ koffi.struct('pmc_op_result', {
   meta_flags: 'const uint8_t *',
   meta_flags_len: 'size_t',
 });
+koffi.struct('pmc_node_health', {
+  state: 'int', consecutive_failures: 'uint32_t', timeouts: 'uint64_t', refusals: 'uint64_t',
+});
 koffi.struct('pmc_pool_stats', { in_use: 'size_t', free: 'size_t', created: 'uint64_t', destroyed: 'uint64_t' });
 const serdeFn = koffi.proto('pmc_status pmc_serde_fn(void *userdata, const uint8_t *key, size_t key_len, ' +
   'const uint8_t *value, size_t value_len, uint32_t flags, pmc_buffer *out)');
@@ -118,6 +121,10 @@ const C = {
   client_pool_clear: fn('pmc_status pmc_client_pool_clear(const pmc_client *c)'),
   client_add_server: fn('pmc_status pmc_client_add_server(const pmc_client *c, const char *server)'),
   client_remove_server: fn('pmc_status pmc_client_remove_server(const pmc_client *c, const char *server)'),
+  client_node_state: fn('pmc_status pmc_client_node_state(const pmc_client *c, const char *server, ' +
+    '_Out_ pmc_node_health *out)'),
+  options_set_hash_failure_tracking: fn('pmc_status pmc_options_set_hash_failure_tracking(pmc_options *opts, ' +
+    'uint32_t threshold, uint32_t initial_backoff_ms, uint32_t max_backoff_ms, bool fallback_to_next)'),
   client_server_for_key: fn(`pmc_status pmc_client_server_for_key(${PTR}, _Out_ void **out)`),
   client_new_fallback: fn('pmc_status pmc_client_new_fallback(pmc_client *const *clients, size_t n, ' +
     '_Out_ pmc_client **out)'),

@@ -21,6 +21,9 @@ const NOT_CALLED = {
   // The one-at-a-time form of pmc_batch_results; Batch#execute reads every
   // result of a run with that.
   pmc_batch_result: 'pmc_batch_results gives every result of a batch at once',
+  // A C callback into JS from whichever thread a command runs on (the
+  // *Async methods run on worker threads); nodeState gives the same states.
+  pmc_options_set_hash_state_callback: 'state changes are read with nodeState (pmc_client_node_state)',
 };
 
 // The header: PMC_HEADER, the installed one (pkg-config), or the checkout's.

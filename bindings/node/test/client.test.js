@@ -322,6 +322,25 @@ test('a hash client shared by concurrent async calls spreads keys over both serv
   assert.deepEqual([...onA.keys(), ...onB.keys()].sort(), [...keys].sort());
 });
 
+test('failure tracking: soft-down after the threshold, then fail fast', async () => {
+  const dead = await closedAddress();
+  const c = client([server1.address, dead], { failureTracking: { threshold: 2, initialBackoff: 60000, maxBackoff: 60000 } });
+  let k;
+  for (let i = 0; i < 100; i++) {
+    k = key('tko');
+    if (c.serverForKey(k) === dead) break;
+  }
+  assert.equal(c.serverForKey(k), dead);
+  for (let i = 0; i < 2; i++) assert.throws(() => c.get(k), pmc.ConnectionError);
+  const h = c.nodeState(dead);
+  assert.equal(h.state, 'soft_down');
+  assert.equal(h.refusals, 2);
+  assert.throws(() => c.get(k), /marked down/);
+  assert.equal(c.nodeState(server1.address).state, 'up');
+  assert.throws(() => client(server1.address, { useHashClient: true, failureTracking: { threshold: 0 } }),
+    pmc.ConfigError);
+});
+
 // Every value and result set the library hands back is freed: reading
 // 262 MiB through get and getMulti must not grow the process by as much.
 test('no leaked library buffers', () => {

@@ -15,7 +15,10 @@ class PymemcacheApiCoverageTest < Minitest::Test
     'pmc_results_at' => 'pmc_results_items gives every hit at once',
     # The one-at-a-time form of pmc_batch_results; Batch#execute copies
     # every result with that.
-    'pmc_batch_result' => 'pmc_batch_results gives every result of a batch at once'
+    'pmc_batch_result' => 'pmc_batch_results gives every result of a batch at once',
+    # A C callback into Ruby from whichever thread a command runs on;
+    # Client#node_state gives the same states by asking.
+    'pmc_options_set_hash_state_callback' => 'state changes are read with Client#node_state'
   }.freeze
   REPORT = []
   Minitest.after_run { REPORT.each { |line| puts line } }

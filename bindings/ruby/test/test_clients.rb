@@ -73,6 +73,27 @@ class PymemcacheClientsTest < PymemcacheTestCase
     assert_equal keys.sort, (on_a.keys + on_b.keys).sort, 'each key on exactly one server'
   end
 
+  # Failure tracking: soft-down after the threshold; its keys fail fast.
+  def test_hash_client_failure_tracking
+    dead = MemcachedHelper.closed_address
+    c = track(Pymemcache::Client.hash_client([server1, dead],
+                                             failure_tracking: { threshold: 2, initial_backoff: 60, max_backoff: 60 }))
+    k = nil
+    100.times do
+      k = key('tko')
+      break if c.server_for_key(k) == dead
+    end
+    2.times { assert_raises(Pymemcache::ConnectionError) { c.get(k) } }
+    h = c.node_state(dead)
+    assert_equal :soft_down, h[:state]
+    assert_equal 2, h[:refusals]
+    assert_error(Pymemcache::ConnectionError, Pymemcache::IO_ERROR, /marked down/) { c.get(k) }
+    assert_equal :up, c.node_state(server1)[:state]
+    assert_raises(Pymemcache::ConfigError) do
+      Pymemcache::Client.hash_client([server1], failure_tracking: { threshold: 0 })
+    end
+  end
+
   # A hash client with a dead server: with retry_attempts 0 the first
   # failure declares it dead, and its keys move to the live server.
   def test_hash_client_failover_with_a_server_down

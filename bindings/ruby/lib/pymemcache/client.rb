@@ -559,6 +559,16 @@ module Pymemcache
       true
     end
 
+    # Hash client with failure_tracking: +server+'s state (:up, :soft_down
+    # or :probing) and counters.
+    def node_state(server)
+      h = Lib::NodeHealth.new
+      run('node_state') { |c| Pymemcache.call_status('node_state', :pmc_client_node_state, c, server.to_s, h) }
+      state = { Lib::NODE_UP => :up, Lib::NODE_SOFT_DOWN => :soft_down, Lib::NODE_PROBING => :probing }[h[:state]]
+      { state: state, consecutive_failures: h[:consecutive_failures], timeouts: h[:timeouts],
+        refusals: h[:refusals] }
+    end
+
     # Closes every free connection of a pool (for other clients: as
     # close_connections).
     def pool_clear

@@ -72,6 +72,18 @@ module Pymemcache
              :destroyed, :uint64
     end
 
+    # A hash client's failure tracking state of one server.
+    class NodeHealth < FFI::Struct
+      layout :state, :int,
+             :consecutive_failures, :uint32,
+             :timeouts, :uint64,
+             :refusals, :uint64
+    end
+
+    NODE_UP = 0
+    NODE_SOFT_DOWN = 3
+    NODE_PROBING = 4
+
     REPLY_DEFAULT = 0
     REPLY_WAIT = 1
     REPLY_NONE = 2
@@ -148,6 +160,7 @@ module Pymemcache
     status_function :pmc_client_add_server, %i[pmc_client string]
     status_function :pmc_client_remove_server, %i[pmc_client string], net: true
     status_function :pmc_client_server_for_key, KEY + [:pointer]
+    status_function :pmc_client_node_state, [:pmc_client, :string, NodeHealth.by_ref]
 
     # Stampede control.
     status_function :pmc_get_or_lock, KEY + [:int64, :int64, :pointer, Value.by_ref], net: true
@@ -212,6 +225,7 @@ module Pymemcache
     status_function :pmc_options_set_retry_timeout_ms, %i[pmc_options uint32]
     status_function :pmc_options_set_dead_timeout_ms, %i[pmc_options uint32]
     status_function :pmc_options_set_hash_key_form, %i[pmc_options pmc_key_form]
+    status_function :pmc_options_set_hash_failure_tracking, %i[pmc_options uint32 uint32 uint32 bool]
     status_function :pmc_options_set_key_prefix, %i[pmc_options pointer size_t]
     status_function :pmc_options_set_compression, %i[pmc_options bool size_t]
     status_function :pmc_options_set_serde, %i[pmc_options pmc_serde_fn pmc_serde_fn pointer]

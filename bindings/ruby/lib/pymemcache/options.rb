@@ -32,7 +32,7 @@ module Pymemcache
     # hash_key_form: values and their pmc_key_form.
     HASH_KEY_FORMS = { text: Lib::KEY_FORM_TEXT, python_bytes: Lib::KEY_FORM_PYTHON_BYTES }.freeze
 
-    OTHER = %i[hash_key_form key_prefix compression reconnect_backoff tls auth serializer deserializer].freeze
+    OTHER = %i[hash_key_form failure_tracking key_prefix compression reconnect_backoff tls auth serializer deserializer].freeze
     KNOWN = (SETTERS.map(&:first) + OTHER).freeze
 
     # Defaults that differ from the C library's: the binding waits for
@@ -66,6 +66,7 @@ module Pymemcache
         set_key_prefix(ptr, opts[:key_prefix])
         set_compression(ptr, opts[:compression])
         set_reconnect_backoff(ptr, opts[:reconnect_backoff])
+        set_failure_tracking(ptr, opts[:failure_tracking])
         set_tls(ptr, opts[:tls])
         set_auth(ptr, opts[:auth])
         callbacks = set_serde(ptr, opts[:serializer], opts[:deserializer])
@@ -122,6 +123,17 @@ module Pymemcache
 
     # reconnect_backoff: false or 0 (off: every call tries to connect), true
     # (the default: 10 ms doubling to 1 s), or { initial:, max: } in seconds.
+    # failure_tracking: { threshold: 3, initial_backoff: 1, max_backoff: 30,
+    # fallback: false } (seconds), or true for those defaults.
+    def set_failure_tracking(ptr, ft)
+      return if ft.nil? || ft == false
+
+      ft = {} if ft == true
+      Pymemcache.call_status('failure_tracking', :pmc_options_set_hash_failure_tracking, ptr,
+                             Integer(ft.fetch(:threshold, 3)), Convert.ms(ft.fetch(:initial_backoff, 1)),
+                             Convert.ms(ft.fetch(:max_backoff, 30)), ft.fetch(:fallback, false) ? true : false)
+    end
+
     def set_reconnect_backoff(ptr, backoff)
       return if backoff.nil?
 
