@@ -137,9 +137,14 @@
 #define STATE_DEAD 2
 
 /**
- * Server state code: soft-down (reserved for the TKO option).
+ * Server state code: soft-down (failure tracking: failing fast until a probe).
  */
 #define STATE_SOFT_DOWN 3
+
+/**
+ * Server state code: probing (failure tracking: one request let through).
+ */
+#define STATE_PROBING 4
 
 /**
  * A list of commands for `pmc_batch_execute`, and their results after it.
@@ -550,7 +555,7 @@ typedef struct pmc_item {
 
 /**
  * The server's state: 0 up, 1 failing (retry pending), 2 dead (out of the
- * hash), 3 soft-down.
+ * hash), 3 soft-down, 4 probing (failure tracking).
  */
 #define PMC_METRIC_STATE 13
 
