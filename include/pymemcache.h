@@ -111,42 +111,6 @@
 #define PMC_DEFAULT_MIN_COMPRESS_LEN 400
 
 /**
- * Number of finite latency buckets: bucket `i` counts calls of at most
- * 2^i microseconds (1 µs .. 2^26 µs, about 67 s).
- */
-#define FINITE_BUCKETS 27
-
-/**
- * All buckets: the finite ones and one for anything slower.
- */
-#define BUCKETS (FINITE_BUCKETS + 1)
-
-/**
- * Server state code: up.
- */
-#define STATE_UP 0
-
-/**
- * Server state code: failing (marked failed, a retry pending).
- */
-#define STATE_FAILING 1
-
-/**
- * Server state code: dead (taken out of the hash).
- */
-#define STATE_DEAD 2
-
-/**
- * Server state code: soft-down (failure tracking: failing fast until a probe).
- */
-#define STATE_SOFT_DOWN 3
-
-/**
- * Server state code: probing (failure tracking: one request let through).
- */
-#define STATE_PROBING 4
-
-/**
  * A list of commands for `pmc_batch_execute`, and their results after it.
  * Made by `pmc_batch_new`, released by `pmc_batch_free`. Queue commands
  * with the `pmc_batch_<command>` functions (each copies its key and value:
