@@ -331,7 +331,9 @@ impl Batch {
         self.push_with_tokens(kind, key, value, flags, expire, b"")
     }
 
-    fn push_with_tokens(
+    /// Queue a command with generic meta flag tokens (`tokens` is empty
+    /// for every kind but `Meta`).
+    pub(crate) fn push_with_tokens(
         &mut self,
         kind: OpKind,
         key: &[u8],
@@ -473,9 +475,26 @@ impl Batch {
     /// `client`: what client kinds without a pipelined path use (the mock,
     /// the codec and fallback wrappers). Generic meta commands fail there.
     pub(crate) fn run_each(&mut self, client: &(impl super::Memcache + ?Sized)) {
+        self.run_each_with(client, |_, out, i| out.fail(i, no_meta()));
+    }
+
+    /// `run_each`, with the meta-only commands (stampede reads,
+    /// invalidations, generic meta commands) run by `meta`, which records
+    /// command `i`'s outcome in the results.
+    pub(crate) fn run_each_with(
+        &mut self,
+        client: &(impl super::Memcache + ?Sized),
+        mut meta: impl FnMut(&Ops, &mut Outs, usize),
+    ) {
         self.start();
         let (ops, out) = (&self.ops, &mut self.out);
         for i in 0..ops.reqs.len() {
+            if let OpKind::GetOrLock { .. } | OpKind::Invalidate(_) | OpKind::Meta(_) =
+                ops.reqs[i].kind
+            {
+                meta(ops, out, i);
+                continue;
+            }
             let (key, value) = (ops.key(i), ops.value(i));
             let Req {
                 kind,
@@ -544,7 +563,7 @@ impl Batch {
                     })
                 }
                 OpKind::GetOrLock { .. } | OpKind::Invalidate(_) | OpKind::Meta(_) => {
-                    Err(no_meta())
+                    Err(no_meta()) // run by `meta` above
                 }
             };
             match res {

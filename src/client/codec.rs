@@ -2,6 +2,7 @@
 //! and receives (compression, a C program's serialize/deserialize
 //! callbacks), applied transparently by every command that carries values.
 
+use super::batch::{Batch, Lease, OpKind, OpStatus};
 use super::{Item, Memcache, Reply, Request, StoreCmd};
 use crate::error::Result;
 use crate::pool::PoolStats;
@@ -108,7 +109,106 @@ impl<C: ValueCodec> CodecClient<C> {
     }
 }
 
+impl<C: ValueCodec> CodecClient<C> {
+    /// Run `batch` on the inner client with the values encoded as the
+    /// single commands encode them (set/add/replace/cas; append, prepend
+    /// and generic meta commands pass as they are) and the values read
+    /// decoded (get/gets/gat/gats and the values of stampede reads; a
+    /// generic `mg` returns the stored bytes and flags). A value that does
+    /// not encode or decode fails its own command.
+    fn execute_encoded(&self, batch: &mut Batch) -> Result<()> {
+        let n = batch.len();
+        let mut inner = Batch::new();
+        // Per command: its position in `inner`, or the encoding error.
+        let mut placed: Vec<std::result::Result<usize, crate::Error>> = Vec::with_capacity(n);
+        for i in 0..n {
+            let req = batch.ops.reqs[i];
+            let (key, value) = (batch.ops.key(i), batch.ops.value(i));
+            let encoded = match req.kind {
+                OpKind::Store(StoreCmd::Append | StoreCmd::Prepend) => None,
+                OpKind::Store(_) | OpKind::Cas(_) => {
+                    match self.codec.encode(key, value, req.flags) {
+                        Ok(e) => Some(e),
+                        Err(e) => {
+                            placed.push(Err(e));
+                            continue;
+                        }
+                    }
+                }
+                _ => None,
+            };
+            let (value, flags) = match &encoded {
+                Some((data, flags)) => (&data[..], *flags),
+                None => (value, req.flags),
+            };
+            let tokens = batch.ops.tokens(i);
+            placed.push(Ok(
+                inner.push_with_tokens(req.kind, key, value, flags, req.expire, tokens)
+            ));
+        }
+        self.inner.execute(&mut inner)?;
+        batch.start();
+        for (i, place) in placed.into_iter().enumerate() {
+            let j = match place {
+                Ok(j) => j,
+                Err(e) => {
+                    batch.out.fail(i, e);
+                    continue;
+                }
+            };
+            let kind = batch.ops.reqs[i].kind;
+            let r = &mut inner.out.results[j];
+            let error = r.error.take();
+            let (status, flags) = (r.status, r.flags);
+            let decode = status == OpStatus::Ok
+                && match kind {
+                    OpKind::Get | OpKind::Gets | OpKind::Gat(_) | OpKind::Gats(_) => true,
+                    OpKind::GetOrLock { .. } => {
+                        !matches!(r.lease, Some(Lease::MissWon | Lease::MissBusy))
+                    }
+                    _ => false,
+                };
+            {
+                let out = &mut batch.out.results[i];
+                let r = &inner.out.results[j];
+                out.status = status;
+                out.error = error;
+                out.flags = r.flags;
+                out.cas = r.cas;
+                out.number = r.number;
+                out.ttl = r.ttl;
+                out.lease = r.lease;
+                out.code = r.code;
+            }
+            let ret_flags = inner.result_flags(j);
+            let start = batch.out.data.len();
+            batch.out.data.extend_from_slice(ret_flags);
+            batch.out.results[i].ret_flags = (start, ret_flags.len());
+            let value = inner.result_value(j);
+            if !decode {
+                batch.out.put_value(i, value);
+                continue;
+            }
+            let key = batch.ops.key(i);
+            match self.codec.decode(key, value.to_vec(), flags) {
+                Ok((v, f)) => {
+                    batch.out.put_value(i, &v);
+                    batch.out.results[i].flags = f;
+                }
+                Err(e) => batch.out.fail(i, e),
+            }
+        }
+        Ok(())
+    }
+}
+
 impl<C: ValueCodec> Memcache for CodecClient<C> {
+    /// The batch runs on the inner client, values encoded and decoded per
+    /// command as the single commands do.
+    fn execute(&self, batch: &mut Batch) -> Result<()> {
+        self.execute_encoded(batch)
+    }
+
     /// Values are encoded on the way out (but bytes appended or prepended
     /// join the stored value as they are) and decoded on the way in; every
     /// other command passes through.

@@ -2,6 +2,7 @@
 //! cluster while the old one is still warm. Writes go to the first client;
 //! reads try each client in order and take, key by key, the first hit.
 
+use super::batch::{Batch, OpKind, OpStatus};
 use super::{FetchCmd, Item, Memcache, Reply, Request};
 use crate::error::{Error, Result};
 use crate::pool::PoolStats;
@@ -43,7 +44,58 @@ impl FallbackClient {
     }
 }
 
+impl FallbackClient {
+    /// The batch's get/gets/gat/gats misses, asked of the next clients in
+    /// turn as `fetch_through` does; a hit fills the command's result.
+    fn execute_through(&self, batch: &mut Batch) -> Result<()> {
+        self.primary().execute(batch)?;
+        for client in &self.clients[1..] {
+            let missing: Vec<usize> = (0..batch.len())
+                .filter(|&i| {
+                    matches!(
+                        batch.kind(i),
+                        OpKind::Get | OpKind::Gets | OpKind::Gat(_) | OpKind::Gats(_)
+                    ) && batch.result(i).status == OpStatus::Miss
+                })
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            let mut older = Batch::new();
+            for &i in &missing {
+                older.push(batch.kind(i), batch.ops.key(i), b"", 0, 0);
+            }
+            client.execute(&mut older)?;
+            for (j, &i) in missing.iter().enumerate() {
+                let r = &mut older.out.results[j];
+                match r.status {
+                    OpStatus::Ok => {
+                        let (flags, cas) = (r.flags, r.cas);
+                        batch.out.put_value(i, older.result_value(j));
+                        let out = &mut batch.out.results[i];
+                        out.status = OpStatus::Ok;
+                        out.flags = flags;
+                        out.cas = cas;
+                    }
+                    OpStatus::Failed => {
+                        let e = r.error.take().unwrap_or(Error::NoServers);
+                        batch.out.fail(i, e);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Memcache for FallbackClient {
+    /// Writes, stampede reads and meta commands go to the first (live)
+    /// client; get/gets/gat/gats misses fall through to the others.
+    fn execute(&self, batch: &mut Batch) -> Result<()> {
+        self.execute_through(batch)
+    }
+
     /// Reads go through the clients in order, key by key; `stats` asks
     /// every client (the first client's servers first); `quit` quits every
     /// client; every other command goes to the first client.

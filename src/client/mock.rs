@@ -4,6 +4,8 @@
 //!
 //! (See `MockClient` for what it reproduces.)
 
+mod meta;
+
 use super::request::call_ops;
 use super::{
     CasOutcome, ClientOptions, FetchCmd, Item, Memcache, Reply, Request, ServerStats, Stat,
@@ -118,6 +120,14 @@ struct MockItem {
     /// When it was stored (flush_all compares it to `oldest_live`).
     time: u32,
     cas: u64,
+    /// Last access (the meta `l` flag).
+    atime: u32,
+    /// Read since it was stored (the meta `h` flag).
+    fetched: bool,
+    /// Marked stale by `md <key> I` (the meta `X` flag).
+    stale: bool,
+    /// A client was told it won the recompute (`W` sent; others see `Z`).
+    token_sent: bool,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -363,6 +373,10 @@ impl State {
                 exptime,
                 time,
                 cas,
+                atime: time,
+                fetched: false,
+                stale: false,
+                token_sent: false,
             },
         );
         cas
@@ -574,50 +588,9 @@ impl MockClient {
     ) -> Result<Option<u64>> {
         let noreply = noreply.unwrap_or(false);
         let key = self.full_key(key)?;
-        let chunk_max = self.chunk_max();
         let mut st = self.state.lock();
         st.begin();
-        let res = (|| {
-            let Some(it) = st.live(&key) else {
-                if incr {
-                    st.stats.incr_misses += 1;
-                } else {
-                    st.stats.decr_misses += 1;
-                }
-                return Ok(None);
-            };
-            if it.value.is_empty() || item_total(key.len(), it.flags, it.value.len()) > chunk_max {
-                return Err(NON_NUMERIC);
-            }
-            let Some(old) = parse_counter(&it.value) else {
-                return Err(NON_NUMERIC);
-            };
-            let new = if incr {
-                old.wrapping_add(delta)
-            } else {
-                old.saturating_sub(delta)
-            };
-            let digits = new.to_string().into_bytes();
-            let old_len = it.value.len();
-            let (flags, exptime) = (it.flags, it.exptime);
-            if digits.len() <= old_len {
-                let mut v = digits;
-                v.resize(old_len, b' ');
-                it.value = v;
-                let cas = st.next_cas();
-                if let Some(it) = st.items.get_mut(&key) {
-                    it.cas = cas;
-                }
-            } else {
-                st.link(key.clone(), digits, flags, exptime);
-            }
-            if incr {
-                st.stats.incr_hits += 1;
-            } else {
-                st.stats.decr_hits += 1;
-            }
-            Ok(Some(new))
-        })();
+        let res = self.delta_locked(&mut st, &key, incr, delta);
         drop(st);
         if noreply {
             return Ok(None);
@@ -629,6 +602,57 @@ impl MockClient {
             }
             .at(&self.name)
         })
+    }
+
+    /// incr/decr of `key` (the full key) as memcached's `do_add_delta`
+    /// runs it: the new value, `None` for a miss, or the error text.
+    fn delta_locked(
+        &self,
+        st: &mut State,
+        key: &[u8],
+        incr: bool,
+        delta: u64,
+    ) -> std::result::Result<Option<u64>, &'static str> {
+        let chunk_max = self.chunk_max();
+        let Some(it) = st.live(key) else {
+            if incr {
+                st.stats.incr_misses += 1;
+            } else {
+                st.stats.decr_misses += 1;
+            }
+            return Ok(None);
+        };
+        if it.value.is_empty() || item_total(key.len(), it.flags, it.value.len()) > chunk_max {
+            return Err(NON_NUMERIC);
+        }
+        let Some(old) = parse_counter(&it.value) else {
+            return Err(NON_NUMERIC);
+        };
+        let new = if incr {
+            old.wrapping_add(delta)
+        } else {
+            old.saturating_sub(delta)
+        };
+        let digits = new.to_string().into_bytes();
+        let old_len = it.value.len();
+        let (flags, exptime) = (it.flags, it.exptime);
+        if digits.len() <= old_len {
+            let mut v = digits;
+            v.resize(old_len, b' ');
+            it.value = v;
+            let cas = st.next_cas();
+            if let Some(it) = st.items.get_mut(key) {
+                it.cas = cas;
+            }
+        } else {
+            st.link(key.to_vec(), digits, flags, exptime);
+        }
+        if incr {
+            st.stats.incr_hits += 1;
+        } else {
+            st.stats.decr_hits += 1;
+        }
+        Ok(Some(new))
     }
 
     fn general_stats(&self, st: &State) -> Vec<(String, String)> {
@@ -841,10 +865,13 @@ impl MockClient {
             st.begin();
             for key in &full {
                 let exptime = touch.map(|t| st.realtime(t));
+                let now = st.now;
                 let found = st.live(key).map(|it| {
                     if let Some(e) = exptime {
                         it.exptime = e;
                     }
+                    it.fetched = true;
+                    it.atime = now;
                     Item {
                         value: it.value.clone(),
                         flags: it.flags,
@@ -1170,6 +1197,14 @@ impl Memcache for MockClient {
     }
 
     fn close(&self) {}
+
+    /// Runs the batch on the in-memory store: classic commands as the
+    /// named methods run them, stampede reads, invalidations and generic
+    /// meta commands as memcached 1.6.18 runs `mg`/`ms`/`md`/`ma`.
+    fn execute(&self, batch: &mut super::Batch) -> Result<()> {
+        self.run_batch(batch);
+        Ok(())
+    }
 
     fn metrics_snapshot(&self) -> MetricsSnapshot {
         MetricsSnapshot {

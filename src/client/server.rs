@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 mod batch_io;
+pub(crate) use batch_io::{apply as apply_meta_reply, Value as MetaValue};
 
 /// Values up to this size are copied into the request buffer; larger ones
 /// are written straight from the caller's memory.

@@ -325,7 +325,7 @@ fn silent(ops: &Ops, out: &mut Outs, sent: &[usize], from: usize, to: usize) -> 
 }
 
 /// The data block of a reply.
-enum Value<'a> {
+pub(crate) enum Value<'a> {
     /// No data block.
     None,
     /// The bytes, to copy into the results.
@@ -336,7 +336,7 @@ enum Value<'a> {
 
 /// Record one meta reply (`m`, with its data block `value`): the commands
 /// before it that got no reply are settled as silent, `*next` moves past it.
-fn apply(
+pub(crate) fn apply(
     ops: &Ops,
     out: &mut Outs,
     sent: &[usize],
