@@ -6,9 +6,11 @@
 
 mod common;
 use common::Memcached;
+use pymemcache::client::{CodecClient, ValueCodec};
 use pymemcache::{
-    Batch, Client, ClientOptions, ErrorKind, HashClient, HashOptions, Lease, Memcache, MetaCmd,
-    OpStatus, PoolOptions, PooledClient, StoreCmd,
+    Batch, Client, ClientOptions, ErrorKind, FallbackClient, HashClient, HashOptions, Lease,
+    Memcache, MetaCmd, MockClient, OpStatus, PoolOptions, PooledClient, RetryOptions,
+    RetryingClient, StoreCmd,
 };
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -27,6 +29,86 @@ fn opts() -> ClientOptions {
 
 fn status_of(b: &Batch, i: usize) -> OpStatus {
     b.result(i).status
+}
+
+/// A codec that visibly changes what is stored: the bytes reversed and
+/// flag 0x100 set, undone on the way in (only when the flag is there).
+struct Reverse;
+
+const REVERSED: u32 = 0x100;
+
+impl ValueCodec for Reverse {
+    fn encode(&self, _key: &[u8], value: &[u8], flags: u32) -> pymemcache::Result<(Vec<u8>, u32)> {
+        Ok((value.iter().rev().copied().collect(), flags | REVERSED))
+    }
+
+    fn decode(&self, _key: &[u8], data: Vec<u8>, flags: u32) -> pymemcache::Result<(Vec<u8>, u32)> {
+        if flags & REVERSED == 0 {
+            return Ok((data, flags));
+        }
+        Ok((data.into_iter().rev().collect(), flags & !REVERSED))
+    }
+}
+
+/// A codec that marks what it stores (flag 0x200) and leaves the bytes,
+/// so counters and appends keep working: the codec kind of `kinds`.
+struct Tag;
+
+const TAGGED: u32 = 0x200;
+
+impl ValueCodec for Tag {
+    fn encode(&self, _key: &[u8], value: &[u8], flags: u32) -> pymemcache::Result<(Vec<u8>, u32)> {
+        Ok((value.to_vec(), flags | TAGGED))
+    }
+
+    fn decode(&self, _key: &[u8], data: Vec<u8>, flags: u32) -> pymemcache::Result<(Vec<u8>, u32)> {
+        Ok((data, flags & !TAGGED))
+    }
+}
+
+/// One client of every kind batches run on, each over its own servers
+/// (kept alive with it): memcached single, pooled and hash clients, the
+/// mock, the codec client over memcached and over the mock, the fallback
+/// client (new cluster first) and the retrying client.
+fn kinds() -> Vec<(&'static str, Arc<dyn Memcache>, Vec<Memcached>)> {
+    let client = |m: &Memcached| Client::new(&m.addr(), &opts()).unwrap();
+    let pooled =
+        |m: &Memcached| PooledClient::new(&m.addr(), &opts(), PoolOptions::default()).unwrap();
+    let mut out: Vec<(&'static str, Arc<dyn Memcache>, Vec<Memcached>)> = Vec::new();
+    let m = Memcached::tcp(&[]);
+    out.push(("client", Arc::new(client(&m)), vec![m]));
+    let m = Memcached::tcp(&[]);
+    out.push(("pooled", Arc::new(pooled(&m)), vec![m]));
+    let ms: Vec<Memcached> = (0..3).map(|_| Memcached::tcp(&[])).collect();
+    let addrs: Vec<String> = ms.iter().map(|m| m.addr()).collect();
+    let a: Vec<&str> = addrs.iter().map(|s| s.as_str()).collect();
+    let h = HashClient::new(&a, &opts(), HashOptions::default()).unwrap();
+    out.push(("hash-3", Arc::new(h), ms));
+    out.push(("mock", Arc::new(MockClient::new(&opts()).unwrap()), vec![]));
+    let m = Memcached::tcp(&[]);
+    let codec = CodecClient::new(Box::new(pooled(&m)), Tag);
+    out.push(("codec", Arc::new(codec), vec![m]));
+    let mock = MockClient::new(&opts()).unwrap();
+    out.push((
+        "codec-mock",
+        Arc::new(CodecClient::new(Box::new(mock), Tag)),
+        vec![],
+    ));
+    let (new, old) = (Memcached::tcp(&[]), Memcached::tcp(&[]));
+    let f = FallbackClient::new(vec![Box::new(pooled(&new)), Box::new(client(&old))]).unwrap();
+    out.push(("fallback", Arc::new(f), vec![new, old]));
+    let m = Memcached::tcp(&[]);
+    let r = RetryingClient::new(Box::new(pooled(&m)), RetryOptions::default()).unwrap();
+    out.push(("retrying", Arc::new(r), vec![m]));
+    out
+}
+
+/// Run `f` on a client of every kind (see `kinds`).
+fn each_kind(f: impl Fn(&dyn Memcache)) {
+    for (name, c, _servers) in kinds() {
+        eprintln!("-- {name}");
+        f(c.as_ref());
+    }
 }
 
 /// Every classic command kind in one batch, with misses, refusals and an
@@ -108,23 +190,8 @@ fn mixed_batch(c: &dyn Memcache) {
 }
 
 #[test]
-fn mixed_batch_single_pooled_and_hash() {
-    let m = Memcached::tcp(&[]);
-    let c = Client::new(&m.addr(), &opts()).unwrap();
-    mixed_batch(&c);
-    let p = PooledClient::new(&m.addr(), &opts(), PoolOptions::default()).unwrap();
-    mixed_batch(&p);
-    let ms: Vec<Memcached> = (0..3).map(|_| Memcached::tcp(&[])).collect();
-    let addrs: Vec<String> = ms.iter().map(|m| m.addr()).collect();
-    let a: Vec<&str> = addrs.iter().map(|s| s.as_str()).collect();
-    let h = HashClient::new(&a, &opts(), HashOptions::default()).unwrap();
-    mixed_batch(&h);
-}
-
-#[test]
-fn mock_runs_the_same_batches() {
-    let c = pymemcache::MockClient::new(&opts()).unwrap();
-    mixed_batch(&c);
+fn mixed_batch_on_every_kind() {
+    each_kind(|c| mixed_batch(c));
 }
 
 /// A value the server refuses (over its item size limit) fails that command
@@ -193,10 +260,7 @@ fn large_batches_keep_request_order() {
 }
 
 /// The generic meta command: caller's flags, parsed reply.
-#[test]
-fn generic_meta_flags() {
-    let m = Memcached::tcp(&[]);
-    let c = Client::new(&m.addr(), &opts()).unwrap();
+fn generic_meta(c: &dyn Memcache) {
     let mut b = Batch::new();
     let set = b.meta(MetaCmd::Set, b"g:k", b"F9 T100 c", b"hello");
     let get = b.meta(MetaCmd::Get, b"g:k", b"v f t s h l k c", b"");
@@ -247,9 +311,19 @@ fn generic_meta_flags() {
 }
 
 #[test]
-fn stampede_states() {
-    let m = Memcached::tcp(&[]);
-    let c = Client::new(&m.addr(), &opts()).unwrap();
+fn generic_meta_flags() {
+    for (name, c, _servers) in kinds() {
+        if name == "hash-3" {
+            // A `b` key is placed by its base64 text, the plain `get` at
+            // the end by the decoded key: another node.
+            continue;
+        }
+        eprintln!("-- {name}");
+        generic_meta(c.as_ref());
+    }
+}
+
+fn stampede_states_on(c: &dyn Memcache) {
     let (l, v) = c.get_or_lock(b"st:k", 30, 0).unwrap();
     assert_eq!((l, v), (Lease::MissWon, None));
     let (l, v) = c.get_or_lock(b"st:k", 30, 0).unwrap();
@@ -276,12 +350,19 @@ fn stampede_states() {
     assert_eq!(l, Lease::Hit);
 }
 
-/// Eight threads on one missing key: exactly one wins the recompute, the
-/// others wait and then read what it stored.
 #[test]
-fn stampede_one_winner_among_threads() {
-    let m = Memcached::tcp(&[]);
-    let c = Arc::new(PooledClient::new(&m.addr(), &opts(), PoolOptions::default()).unwrap());
+fn stampede_states() {
+    each_kind(|c| stampede_states_on(c));
+}
+
+/// Eight threads at once on `c` running `get_or_lock` on `key` until they
+/// have a value: `recompute` is what the winner stores. Returns what each
+/// thread got (its lease and value) and how many recomputed.
+fn stampede(
+    c: &Arc<dyn Memcache>,
+    key: &'static [u8],
+    recompute: &'static [u8],
+) -> (Vec<(Lease, Vec<u8>)>, usize) {
     let barrier = Arc::new(Barrier::new(8));
     let recomputes = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = (0..8)
@@ -291,14 +372,15 @@ fn stampede_one_winner_among_threads() {
                 barrier.wait();
                 let until = Instant::now() + Duration::from_secs(5);
                 loop {
-                    match c.get_or_lock(b"hot", 10, 0).unwrap() {
-                        (Lease::MissWon, _) | (Lease::StaleWon, _) => {
+                    match c.get_or_lock(key, 10, 0).unwrap() {
+                        (l @ (Lease::MissWon | Lease::StaleWon), _) => {
                             recomputes.fetch_add(1, Ordering::SeqCst);
-                            std::thread::sleep(Duration::from_millis(50));
-                            c.set(b"hot", b"computed", 0, 100, None).unwrap();
-                            return b"computed".to_vec();
+                            // Long enough for every other thread to ask.
+                            std::thread::sleep(Duration::from_millis(300));
+                            c.set(key, recompute, 0, 100, None).unwrap();
+                            return (l, recompute.to_vec());
                         }
-                        (Lease::Hit, Some(item)) | (Lease::Stale, Some(item)) => return item.value,
+                        (l @ (Lease::Hit | Lease::Stale), Some(item)) => return (l, item.value),
                         _ => {
                             assert!(Instant::now() < until, "never got the value");
                             std::thread::sleep(Duration::from_millis(5));
@@ -308,10 +390,123 @@ fn stampede_one_winner_among_threads() {
             })
         })
         .collect();
-    for t in threads {
-        assert_eq!(t.join().unwrap(), b"computed");
+    let got = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    (got, recomputes.load(Ordering::SeqCst))
+}
+
+/// Eight threads on one expired key: exactly one recomputes, the others
+/// wait and read what it stored. Then the key is invalidated: exactly one
+/// recomputes while the seven others are served the stale value. On every
+/// client kind, the mock, codec and fallback clients included.
+#[test]
+fn stampede_one_winner_among_threads() {
+    for (name, c, _servers) in kinds() {
+        if name == "client" {
+            continue; // one connection: the pooled client is the threaded one
+        }
+        eprintln!("-- {name}");
+        // Already expired (a negative exptime).
+        c.set(b"hot", b"old", 0, -1, None).unwrap();
+        assert!(c.get(b"hot").unwrap().is_none(), "{name}");
+        let (got, recomputes) = stampede(&c, b"hot", b"v1");
+        assert_eq!(recomputes, 1, "{name}");
+        assert!(got.iter().all(|(_, v)| v == b"v1"), "{name}: {got:?}");
+        assert_eq!(got.iter().filter(|(l, _)| *l == Lease::MissWon).count(), 1);
+
+        assert!(c.invalidate(b"hot", 30).unwrap(), "{name}");
+        let (got, recomputes) = stampede(&c, b"hot", b"v2");
+        assert_eq!(recomputes, 1, "{name}");
+        let won: Vec<_> = got.iter().filter(|(l, _)| *l == Lease::StaleWon).collect();
+        assert_eq!(won.len(), 1, "{name}: {got:?}");
+        let stale = got
+            .iter()
+            .filter(|(l, v)| *l == Lease::Stale && v == b"v1")
+            .count();
+        assert_eq!(
+            stale, 7,
+            "{name}: the others are served the stale value: {got:?}"
+        );
+        assert_eq!(c.get(b"hot").unwrap().unwrap().value, b"v2", "{name}");
+        assert_eq!(
+            c.get_or_lock(b"hot", 10, 0).unwrap().0,
+            Lease::Hit,
+            "{name}"
+        );
     }
-    assert_eq!(recomputes.load(Ordering::SeqCst), 1);
+}
+
+/// The codec client's batches encode values as its single commands do
+/// and decode what they read; generic meta commands pass as they are.
+#[test]
+fn codec_batches_encode_per_command() {
+    let mock = Arc::new(MockClient::new(&opts()).unwrap());
+    struct Shared(Arc<MockClient>);
+    impl Memcache for Shared {
+        fn call(&self, req: pymemcache::Request<'_>) -> pymemcache::Result<pymemcache::Reply> {
+            self.0.call(req)
+        }
+        fn execute(&self, b: &mut Batch) -> pymemcache::Result<()> {
+            self.0.execute(b)
+        }
+        fn close(&self) {}
+        fn server_for_key(&self, key: &[u8]) -> pymemcache::Result<String> {
+            self.0.server_for_key(key)
+        }
+    }
+    let c = CodecClient::new(Box::new(Shared(mock.clone())), Reverse);
+    let mut b = Batch::new();
+    let set = b.set(b"cb:a", b"abc", 5, 0);
+    let app = b.store(StoreCmd::Append, b"cb:a", b"X", 0, 0);
+    let get = b.get(b"cb:a");
+    let raw = b.meta(MetaCmd::Get, b"cb:a", b"v f", b"");
+    c.execute(&mut b).unwrap();
+    assert_eq!(status_of(&b, set), OpStatus::Ok);
+    assert_eq!(status_of(&b, app), OpStatus::Ok);
+    // Stored encoded; the appended byte as it was given.
+    let stored = mock.peek(b"cb:a").unwrap().unwrap();
+    assert_eq!(
+        (stored.value.as_slice(), stored.flags),
+        (&b"cbaX"[..], 5 | REVERSED)
+    );
+    assert_eq!(
+        (b.result_value(get), b.result(get).flags),
+        (&b"Xabc"[..], 5)
+    );
+    assert_eq!(b.result_value(raw), b"cbaX");
+    assert_eq!(b.result(raw).flags, 5 | REVERSED);
+    // Stampede reads decode the value too.
+    c.set(b"cb:s", b"xyz", 0, 100, None).unwrap();
+    assert!(c.invalidate(b"cb:s", 30).unwrap());
+    let (l, v) = c.get_or_lock(b"cb:s", 10, 0).unwrap();
+    assert_eq!((l, v.unwrap().value), (Lease::StaleWon, b"xyz".to_vec()));
+}
+
+/// The fallback client's batches: writes and stampede reads on the new
+/// cluster, read misses answered by the old one.
+#[test]
+fn fallback_batches_read_through() {
+    let (new, old) = (Memcached::tcp(&[]), Memcached::tcp(&[]));
+    let old_c = Client::new(&old.addr(), &opts()).unwrap();
+    old_c.set(b"fb:old", b"warm", 3, 0, None).unwrap();
+    let f = FallbackClient::new(vec![
+        Box::new(Client::new(&new.addr(), &opts()).unwrap()),
+        Box::new(Client::new(&old.addr(), &opts()).unwrap()),
+    ])
+    .unwrap();
+    let mut b = Batch::new();
+    let set = b.set(b"fb:new", b"fresh", 0, 0);
+    let old_hit = b.gets(b"fb:old");
+    let miss = b.get(b"fb:none");
+    let lock = b.get_or_lock(b"fb:old", 10, 0);
+    f.execute(&mut b).unwrap();
+    assert_eq!(status_of(&b, set), OpStatus::Ok);
+    assert_eq!(b.result_value(old_hit), b"warm");
+    assert_eq!(b.result(old_hit).flags, 3);
+    assert!(b.result(old_hit).cas.is_some());
+    assert_eq!(status_of(&b, miss), OpStatus::Miss);
+    // Stampede control is the new cluster's: a miss there, won.
+    assert_eq!(b.result(lock).lease, Some(Lease::MissWon));
+    assert!(old_c.get(b"fb:new").unwrap().is_none());
 }
 
 /// A batch across three nodes with one down: that node's commands fail
