@@ -712,6 +712,19 @@ fn kind_on(name: &'static str, net: Net) -> Kind {
             };
             (Box::new(through), ms)
         }
+        "batch-mock" => {
+            let through = ThroughBatches {
+                inner: Box::new(MockClient::new(&opts()).unwrap()),
+                default_noreply: opts().default_noreply,
+            };
+            return Kind {
+                name,
+                client: Box::new(through),
+                reset: Box::new(|c: &dyn Memcache| c.flush_all(0, Some(false)).unwrap()),
+                _servers: Vec::new(),
+                _pki: None,
+            };
+        }
         "mock" => {
             return Kind {
                 name,
@@ -873,6 +886,11 @@ fn through_batches_single_server() {
 #[test]
 fn through_batches_hash_three_servers() {
     conform(kind("batch-hash-3"));
+}
+
+#[test]
+fn through_batches_mock() {
+    conform(kind("batch-mock"));
 }
 
 #[test]
