@@ -674,9 +674,12 @@ pub unsafe extern "C" fn pmc_batch_meta(
 /// executed again (the results are replaced). Returns PMC_OK when the batch
 /// ran, whatever its commands' outcomes, or PMC_NULL_ARGUMENT. Needs
 /// memcached 1.6.10 or later: an older server fails every command with
-/// PMC_UNKNOWN_COMMAND. The mock client, and clients with compression or
-/// serde callbacks, run the commands one by one (meta commands then fail
-/// with PMC_UNKNOWN_COMMAND).
+/// PMC_UNKNOWN_COMMAND. Every client kind runs every command: the mock
+/// client in memory with memcached 1.6.18's meta semantics (stampede
+/// leases, TTLs, CAS, generic meta flags); clients with compression or
+/// serde callbacks encode and decode each command's value as the single
+/// calls do; a fallback client on its first client, get/gets/gat misses
+/// asked of the others; a retrying client without retrying the batch.
 ///
 /// # Safety
 /// `client` is a live client; `batch` a live batch not used by another
