@@ -15,7 +15,10 @@
  * the others get its value); 8 threads after pmc_invalidate (exactly one
  * recomputes, the others are served the stale value at once, without
  * waiting); and the same states through a batch (pmc_batch_get_or_lock,
- * pmc_batch_invalidate).
+ * pmc_batch_invalidate). All of it on a client of memcached, then on an
+ * in-memory mock client (pmc_options_set_mock: the same leases, as
+ * memcached's meta protocol gives them), a mock with compression, and a
+ * fallback client (memcached first, then a mock).
  *
  * Usage: stampede STATE_DIR
  */
@@ -154,11 +157,10 @@ static void through_a_batch(void) {
   pmc_batch_free(b);
 }
 
-int main(int argc, char **argv) {
-  test_env env;
-  test_env_load(&env, argc, argv);
-  client = test_client_noreply(env.server, "stampede", false);
-  snprintf(key, sizeof key, "hot.%d", (int)getpid());
+/* Every scenario on `c` (which this takes and frees). */
+static void run_all(pmc_client *c, const char *kind) {
+  client = c;
+  printf("-- %s\n", kind);
   expired_key();
   invalidated_key();
   through_a_batch();
@@ -168,6 +170,35 @@ int main(int argc, char **argv) {
   CHECK_STATUS(pmc_get_or_lock(client, BYTES("bad key"), 30, 0, &lease, NULL, NULL),
                PMC_ILLEGAL_INPUT);
   pmc_client_free(client);
+  client = NULL;
+}
+
+/* An in-memory mock client, with compression if asked. */
+static pmc_client *mock_client(bool compression) {
+  pmc_options *o = pmc_options_new();
+  pmc_client *c = NULL;
+  CHECK(o != NULL);
+  CHECK_OK(pmc_options_set_mock(o, true, NULL));
+  CHECK_OK(pmc_options_set_default_noreply(o, false, NULL));
+  if (compression)
+    CHECK_OK(pmc_options_set_compression(o, true, 1, NULL));
+  CHECK_OK(pmc_client_new(o, &c, NULL));
+  pmc_options_free(o);
+  return c;
+}
+
+int main(int argc, char **argv) {
+  test_env env;
+  test_env_load(&env, argc, argv);
+  snprintf(key, sizeof key, "hot.%d", (int)getpid());
+  run_all(test_client_noreply(env.server, "stampede", false), "memcached");
+  run_all(mock_client(false), "mock");
+  run_all(mock_client(true), "mock with compression");
+  pmc_client *both[2] = {test_client_noreply(env.server, "stampede-fb", false),
+                         mock_client(false)};
+  pmc_client *fallback = NULL;
+  CHECK_OK(pmc_client_new_fallback(both, 2, &fallback, NULL));
+  run_all(fallback, "fallback");
   printf("stampede: ok\n");
   return 0;
 }
