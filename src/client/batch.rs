@@ -472,8 +472,8 @@ impl Batch {
     }
 
     /// Run the batch command by command through the named methods of
-    /// `client`: what client kinds without a pipelined path use (the mock,
-    /// the codec and fallback wrappers). Generic meta commands fail there.
+    /// `client`: the default `Memcache::execute`, for implementations
+    /// without a batch path of their own. Meta-only commands fail there.
     pub(crate) fn run_each(&mut self, client: &(impl super::Memcache + ?Sized)) {
         self.run_each_with(client, |_, out, i| out.fail(i, no_meta()));
     }
@@ -577,8 +577,8 @@ impl Batch {
 /// The error of a meta command on a client kind that does not run them.
 fn no_meta() -> Error {
     Error::UnknownCommand {
-        text: "this client kind does not run meta commands (the mock, or a codec or \
-               fallback wrapper); use a memcached client"
+        text: "this client does not run meta commands (its Memcache implementation has \
+               no execute of its own); use a memcached or mock client"
             .into(),
         server: Default::default(),
     }

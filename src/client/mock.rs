@@ -76,6 +76,11 @@ const TOO_LARGE: &str = "object too large for cache";
 ///   time: one before the mock was made flushes nothing, as memcached does
 ///   with one before it started.
 ///
+/// - Batches (`execute`), stampede control (`get_or_lock`, `invalidate`)
+///   and generic meta commands run as memcached 1.6.18's `mg`/`ms`/`md`/`ma`
+///   with their flags, leases (`W`/`X`/`Z`) and return flags (see
+///   `mock/meta.rs`).
+///
 /// What is simpler than a server: nothing is ever evicted (memory is not
 /// limited), `version` is "1.6.18-mock", `stats` reports counters computed
 /// from the mock's own state, `raw_command` only knows `version`, and

@@ -314,9 +314,11 @@ pub trait Memcache: Send + Sync {
     /// Run every command of `batch`; each gets its own result (a miss or a
     /// failure of one does not stop the others). Clients over memcached
     /// servers pipeline the batch over the meta protocol, one write and
-    /// one read pass per server; this default runs the commands one by one
-    /// through the named methods (the mock, codec and fallback clients),
-    /// where meta-only commands fail.
+    /// one read pass per server; the mock runs it in memory with the meta
+    /// protocol's semantics, the codec, fallback and retrying clients hand
+    /// it to the client they wrap. This default (for other implementations
+    /// of the trait) runs the commands one by one through the named
+    /// methods, where meta-only commands fail with `UnknownCommand`.
     fn execute(&self, batch: &mut Batch) -> Result<()> {
         batch.run_each(self);
         Ok(())
