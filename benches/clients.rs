@@ -3,10 +3,12 @@
 //!  - pooled: N threads sharing one PooledClient vs N threads each with its
 //!    own Client (issue: pooled >= 0.9x at 1, 2, 4, 8 threads);
 //!  - hash: get_many of 100 keys over 3 servers vs 1 server (goal <= 1.3x),
-//!    with pymemcache's own ratio on the same servers beside it.
+//!    with pymemcache's own ratio on the same servers beside it;
+//!  - mock: on the in-memory mock, a batch of 100 stampede reads (its meta
+//!    engine) and a batch of 100 gets vs 100 single gets (the floor).
 //!
 //! Contenders alternate in rounds so drift hits all alike; medians reported.
-//! Run: `cargo bench --bench clients` (add `-- pooled` or `-- hash` to pick).
+//! Run: `cargo bench --bench clients` (add `-- pooled`, `-- hash` or `-- mock` to pick).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -15,7 +17,8 @@ mod python;
 
 use common::Memcached;
 use pymemcache::{
-    Client, ClientOptions, HashClient, HashOptions, Memcache, PoolOptions, PooledClient,
+    Batch, Client, ClientOptions, HashClient, HashOptions, Memcache, MockClient, PoolOptions,
+    PooledClient,
 };
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -217,6 +220,66 @@ fn bench_hash() {
     std::thread::sleep(Duration::from_millis(10));
 }
 
+/// Microseconds per call of `f`, the median of `ROUNDS` rounds of `iters`.
+fn time_us(iters: usize, f: &mut dyn FnMut()) -> Vec<f64> {
+    (0..ROUNDS)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                f();
+            }
+            t.elapsed().as_secs_f64() * 1e6 / iters as f64
+        })
+        .collect()
+}
+
+fn bench_mock() {
+    let m = MockClient::new(&opts()).unwrap();
+    let keys: Vec<Vec<u8>> = (0..100).map(|i| format!("mk:{i}").into_bytes()).collect();
+    for k in &keys {
+        m.set(k, &[b'v'; 100], 0, 0, None).unwrap();
+    }
+    let mut locks = Batch::new();
+    let mut gets = Batch::new();
+    for k in &keys {
+        locks.get_or_lock(k, 30, 0);
+        gets.get(k);
+    }
+    let iters = 2000;
+    let (mut single, mut lock_b, mut get_b) = (Vec::new(), Vec::new(), Vec::new());
+    // Contenders alternate round by round.
+    for _ in 0..ROUNDS {
+        single.extend(time_us(iters / ROUNDS, &mut || {
+            for k in &keys {
+                m.get(k).unwrap();
+            }
+        }));
+        lock_b.extend(time_us(iters / ROUNDS, &mut || {
+            m.execute(&mut locks).unwrap()
+        }));
+        get_b.extend(time_us(iters / ROUNDS, &mut || {
+            m.execute(&mut gets).unwrap()
+        }));
+    }
+    assert!(locks
+        .results()
+        .iter()
+        .all(|r| r.lease == Some(pymemcache::Lease::Hit)));
+    let (single, lock_b, get_b) = (median(single), median(lock_b), median(get_b));
+    println!("\n## MockClient: 100 reads of 100-byte values, us per 100");
+    println!("| contender | us / 100 reads | / floor |");
+    println!("|---|---:|---:|");
+    println!("| floor: 100 single get calls | {single:.1} | 1.00x |");
+    println!(
+        "| batch of 100 gets | {get_b:.1} | {:.2}x |",
+        get_b / single
+    );
+    println!(
+        "| batch of 100 get_or_lock (meta engine: mg v f c t N30) | {lock_b:.1} | {:.2}x |",
+        lock_b / single
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -232,5 +295,8 @@ fn main() {
     }
     if want("hash") {
         bench_hash();
+    }
+    if want("mock") {
+        bench_mock();
     }
 }
