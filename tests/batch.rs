@@ -639,3 +639,111 @@ fn misbehaving_peers_fail_the_batch_quickly() {
         }
     }
 }
+
+/// Generic meta commands, one batch each, on a fresh memcached and a fresh
+/// mock: the same return codes, return flags and values (CAS uniques
+/// compared as their order of appearance).
+#[test]
+fn mock_meta_replies_match_memcached() {
+    let steps: &[(MetaCmd, &str, &str, &str)] = &[
+        (MetaCmd::Get, "d:a", "v N30 t c k s f", ""),
+        (MetaCmd::Get, "d:a", "v N30 t s", ""),
+        (MetaCmd::Set, "d:a", "F5 T60 c k", "hello"),
+        (MetaCmd::Get, "d:a", "v f s h l t", ""),
+        (MetaCmd::Get, "d:a", "h u", ""),
+        (MetaCmd::Get, "d:a", "v R90", ""),
+        (MetaCmd::Get, "d:a", "v R90", ""),
+        (MetaCmd::Delete, "d:a", "I T30 k", ""),
+        (MetaCmd::Get, "d:a", "v c", ""),
+        (MetaCmd::Get, "d:a", "v c", ""),
+        (MetaCmd::Set, "d:a", "MA", "+more"),
+        (MetaCmd::Get, "d:a", "v", ""),
+        (MetaCmd::Set, "d:a", "ME", "x"),
+        (MetaCmd::Set, "d:n", "MR", "x"),
+        (MetaCmd::Set, "d:n", "MA N20", "start"),
+        (MetaCmd::Get, "d:n", "v t", ""),
+        (MetaCmd::Set, "d:n", "C1", "x"),
+        (MetaCmd::Set, "d:none", "C1", "x"),
+        (MetaCmd::Arithmetic, "d:c", "v", ""),
+        (MetaCmd::Arithmetic, "d:c", "N0 J9 v t c", ""),
+        (MetaCmd::Arithmetic, "d:c", "D3 MI v", ""),
+        (MetaCmd::Arithmetic, "d:c", "D100 M- v", ""),
+        (MetaCmd::Arithmetic, "d:n", "v", ""),
+        (MetaCmd::Delete, "d:c", "C1", ""),
+        (MetaCmd::Delete, "d:c", "x", ""),
+        (MetaCmd::Get, "d:c", "v s", ""),
+        (MetaCmd::Delete, "d:c", "", ""),
+        (MetaCmd::Delete, "d:c", "", ""),
+        (MetaCmd::Get, "ZDpi", "b v k", ""),
+        (MetaCmd::Set, "ZDpi", "b k", "bin"),
+        (MetaCmd::Get, "ZDpi", "b v k", ""),
+        (MetaCmd::Get, "d:a", "v Q", ""),
+        (MetaCmd::Set, "d:e", "E777 c", "v"),
+        (MetaCmd::Set, "d:e", "c", "v"),
+        (MetaCmd::Get, "d:e", "v c C777", ""),
+        (MetaCmd::Get, "d:e", "v c C1 P/x Lroute", ""),
+        (MetaCmd::Set, "d:e", "C777 E900 c", "w"),
+        (MetaCmd::Set, "d:e", "C5 I", "stale"),
+        (MetaCmd::Get, "d:e", "v c", ""),
+        (MetaCmd::Get, "d:e", "v c", ""),
+        (MetaCmd::Set, "d:e", "I C99999", "y"),
+        (MetaCmd::Arithmetic, "d:e", "v", ""),
+        (MetaCmd::Set, "d:f", "F4294967297", "x"),
+        (MetaCmd::Get, "d:f", "f", ""),
+        (MetaCmd::Set, "d:f", "MX", "x"),
+        (MetaCmd::Arithmetic, "d:f", "MZ", ""),
+        (MetaCmd::Get, "d:f", "v v", ""),
+        (MetaCmd::Get, "d:f", "v Tabc", ""),
+        (MetaCmd::Get, "d:g", "v N30 E42 c", ""),
+        (MetaCmd::Delete, "d:g", "I E50", ""),
+        (MetaCmd::Get, "d:g", "c", ""),
+        (MetaCmd::Arithmetic, "d:h", "N0 J5 E60 c v", ""),
+        (MetaCmd::Arithmetic, "d:h", "C60 T100 t v", ""),
+        (MetaCmd::Set, "d:t", "T-1", "gone"),
+        (MetaCmd::Get, "d:t", "v", ""),
+    ];
+    let run = |c: &dyn Memcache| -> Vec<String> {
+        let mut seen_cas: Vec<String> = Vec::new();
+        steps
+            .iter()
+            .map(|&(cmd, key, flags, value)| {
+                let mut b = Batch::new();
+                b.meta(cmd, key.as_bytes(), flags.as_bytes(), value.as_bytes());
+                c.execute(&mut b).unwrap();
+                let r = b.result(0);
+                if let Some(e) = &r.error {
+                    return format!("{:?}", e.kind());
+                }
+                let flags: Vec<String> = String::from_utf8_lossy(b.result_flags(0))
+                    .split(' ')
+                    .filter(|t| !t.is_empty())
+                    .map(|t| match t.strip_prefix('c') {
+                        Some(n) => {
+                            if !seen_cas.iter().any(|s| s == n) {
+                                seen_cas.push(n.to_string());
+                            }
+                            format!("c#{}", seen_cas.iter().position(|s| s == n).unwrap())
+                        }
+                        None => t.to_string(),
+                    })
+                    .collect();
+                format!(
+                    "{} {} {:?}",
+                    String::from_utf8_lossy(&r.code),
+                    flags.join(" "),
+                    String::from_utf8_lossy(b.result_value(0))
+                )
+            })
+            .collect()
+    };
+    let m = Memcached::tcp(&[]);
+    let real = run(&Client::new(&m.addr(), &opts()).unwrap());
+    let mock = run(&MockClient::new(&opts()).unwrap());
+    let diffs: Vec<String> = steps
+        .iter()
+        .zip(real.iter().zip(&mock))
+        .filter(|(_, (r, m))| r != m)
+        .map(|(s, (r, m))| format!("{s:?}: memcached `{r}`, mock `{m}`"))
+        .collect();
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}

@@ -167,8 +167,9 @@ test('across a hash client a server that is down fails only its own operations',
   });
 });
 
-test('getOrLock: one winner among concurrent async calls, then stale and one stale_won after invalidate', async () => {
-  const c = client(s1.address, { usePooling: true });
+// One winner among concurrent async calls, then stale and one stale_won
+// after invalidate, on `c`.
+async function stampedeOn(c) {
   const k = key('stampede');
   const n = 8;
   const race = () => Promise.all(Array.from({ length: n }, () => c.getOrLockAsync(k, 30)));
@@ -190,6 +191,31 @@ test('getOrLock: one winner among concurrent async calls, then stale and one sta
   assert.equal(c.invalidate(key('nothing'), 30), false);
   assert.throws(() => c.getOrLock('bad key', 30), pmc.IllegalInputError);
   await assert.rejects(c.getOrLockAsync('bad key', 30), pmc.IllegalInputError);
+}
+
+test('getOrLock: one winner among concurrent async calls, then stale and one stale_won after invalidate', async () => {
+  await stampedeOn(client(s1.address, { usePooling: true }));
+});
+
+test('getOrLock, invalidate and generic meta commands on the mock client', async () => {
+  const c = pmc.Client.mock();
+  clients.push(c);
+  await stampedeOn(c);
+  const k = key('mockmeta');
+  const b = batch();
+  b.meta('ms', k, 'F9 T100 c', 'hello');
+  b.meta('mg', k, 'v f t s k');
+  b.meta('mg', key('mocknone'), 'v');
+  b.meta('mg', k, 'v z');
+  const rs = b.execute(c);
+  assert.equal(rs[0].status, OK);
+  assert.equal(rs[1].value.toString(), 'hello');
+  assert.equal(rs[1].flags, 9);
+  assert.match(rs[1].metaFlags, /\bs5\b/);
+  assert.match(rs[1].metaFlags, new RegExp(`\\bk${k}\\b`));
+  assert.equal(rs[2].status, pmc.Status.MISS);
+  assert.equal(rs[3].status, pmc.Status.CLIENT_ERROR);
+  assert.match(rs[3].error.message, /"z"/);
 });
 
 test('getOrLock and invalidate in a batch', () => {

@@ -5,9 +5,10 @@
 //! result by the same code as a real server's reply (`apply_meta_reply`).
 //!
 //! Supported: every flag memcached 1.6.18 documents for the four commands
-//! (`b c C D E f F h I J k l L M N O P q R s t T u v x`), with stampede
+//! (`b c C D f F h I J k l L M N O P q R s t T u v`; `E` and `x` came
+//! later and are invalid flags there, as here), with stampede
 //! leases (`N`/`R` win `W`, `md I` marks stale `X`, `Z` once a win was
-//! sent), TTLs, CAS checks and new CAS values. An unknown flag fails the
+//! sent), TTLs and CAS checks. An unknown flag fails the
 //! command with `CLIENT_ERROR invalid flag` naming the flag, as a server
 //! fails it (without the name).
 
@@ -23,9 +24,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 
 /// Every flag memcached 1.6.18 accepts on a meta command.
-const KNOWN_FLAGS: &[u8] = b"bcCDEfFhIJklLMNOPqRstTuvx";
+const KNOWN_FLAGS: &[u8] = b"bcCDfFhIJklLMNOPqRstTuv";
 /// Flags that take a numeric token.
-const NUMERIC_FLAGS: &[u8] = b"CDEFJNRT";
+const NUMERIC_FLAGS: &[u8] = b"CDFJNRT";
 
 /// A meta reply: return code, return flags (space separated, as a server
 /// sends them) and the data block of `VA`.
@@ -93,7 +94,6 @@ fn parse_i64(t: &[u8]) -> Option<i64> {
 fn numeric(f: u8, arg: &[u8]) -> bool {
     match f {
         b'N' | b'T' | b'R' => parse_i64(arg).is_some_and(|n| i32::try_from(n).is_ok()),
-        b'F' => parse_u64(arg).is_some_and(|n| u32::try_from(n).is_ok()),
         _ => parse_u64(arg).is_some(),
     }
 }
@@ -230,11 +230,6 @@ impl MockClient {
         let Some(it) = st.items.get_mut(key) else {
             return reply(b"EN", Out::only_common(fl, key), None);
         };
-        if created {
-            if let Some(e) = fl.unsigned(b'E') {
-                it.cas = e;
-            }
-        }
         let (fetched, atime) = (it.fetched, it.atime);
         let mut out = Out(Vec::new());
         let mut win = false;
@@ -294,8 +289,7 @@ impl MockClient {
         }
     }
 
-    /// `ms`: the storage commands by mode, with CAS, invalidation and
-    /// append autovivification.
+    /// `ms`: the storage commands by mode, with CAS and invalidation.
     fn meta_set(
         &self,
         st: &mut State,
@@ -314,14 +308,15 @@ impl MockClient {
                 _ => return Err(client_error("invalid mode for ms STORE")),
             },
         };
+        // memcached reads the flags into 64 bits and keeps the low 32.
         let flags = fl.unsigned(b'F').unwrap_or(0) as u32;
         let expire = fl.ttl(b'T').unwrap_or(0);
         let cas_in = fl.unsigned(b'C');
         let live_cas = st.live(key).map(|it| it.cas);
-        let appending = matches!(cmd, StoreCmd::Append | StoreCmd::Prepend);
-        let outcome = match (cas_in, live_cas, fl.ttl(b'N')) {
+        // (`N`, append autovivification, came after 1.6.18: ignored.)
+        let outcome = match (cas_in, live_cas) {
             // I: a CAS older than the item's is stored, marked stale.
-            (Some(c), Some(cur), _) if fl.has(b'I') && c < cur => {
+            (Some(c), Some(cur)) if fl.has(b'I') && c < cur => {
                 let r = self.store_locked(st, StoreCmd::Set, key, value, flags, expire, None);
                 if r == Outcome::Stored {
                     if let Some(it) = st.items.get_mut(key) {
@@ -329,9 +324,6 @@ impl MockClient {
                     }
                 }
                 r
-            }
-            (None, None, Some(n)) if appending => {
-                self.store_locked(st, StoreCmd::Set, key, value, flags, n, None)
             }
             _ => self.store_locked(st, cmd, key, value, flags, expire, cas_in),
         };
@@ -343,11 +335,6 @@ impl MockClient {
             Outcome::TooLarge => return Err(client_error_server(TOO_LARGE)),
         };
         let stored = outcome == Outcome::Stored;
-        if stored {
-            if let (Some(e), Some(it)) = (fl.unsigned(b'E'), st.items.get_mut(key)) {
-                it.cas = e;
-            }
-        }
         let item = st.items.get(key).filter(|_| stored);
         let mut out = Out(Vec::new());
         for &(f, arg) in &fl.0 {
@@ -360,8 +347,8 @@ impl MockClient {
         Ok(reply(code, out.0, None))
     }
 
-    /// `md`: delete, or mark stale (`I`, with a new TTL `T`), or empty the
-    /// value (`x`); `C` compares the CAS first.
+    /// `md`: delete, or mark stale (`I`, with a new TTL `T`); `C` compares
+    /// the CAS first. (`x` came after 1.6.18: an invalid flag.)
     fn meta_delete(&self, st: &mut State, key: &[u8], fl: &Flags<'_>) -> MetaReply {
         let flags = Out::only_common(fl, key);
         let new_ttl = fl.ttl(b'T').map(|t| st.realtime(t));
@@ -373,25 +360,17 @@ impl MockClient {
             return reply(b"EX", flags, None);
         }
         st.stats.delete_hits += 1;
-        if !(fl.has(b'I') || fl.has(b'x')) {
+        if !fl.has(b'I') {
             st.items.remove(key);
             return reply(b"HD", flags, None);
         }
-        let cas = match fl.unsigned(b'E') {
-            Some(e) => e,
-            None => st.next_cas(),
-        };
+        let cas = st.next_cas();
         if let Some(it) = st.items.get_mut(key) {
-            if fl.has(b'I') {
-                if let Some(t) = new_ttl {
-                    it.exptime = t;
-                }
-                it.stale = true;
-                it.token_sent = false;
+            if let Some(t) = new_ttl {
+                it.exptime = t;
             }
-            if fl.has(b'x') {
-                it.value.clear();
-            }
+            it.stale = true;
+            it.token_sent = false;
             it.cas = cas;
         }
         reply(b"HD", flags, None)
@@ -436,9 +415,6 @@ impl MockClient {
                 Err(text) => return Err(client_error(text)),
             },
         };
-        if let (Some(e), Some(it)) = (fl.unsigned(b'E'), st.items.get_mut(key)) {
-            it.cas = e;
-        }
         let (cas, exptime) = st.items.get(key).map_or((0, 0), |it| (it.cas, it.exptime));
         let mut out = Out(Vec::new());
         for &(f, arg) in &fl.0 {
