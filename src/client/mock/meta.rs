@@ -332,7 +332,7 @@ impl MockClient {
             Outcome::NotStored => b"NS",
             Outcome::Exists => b"EX",
             Outcome::NotFound => b"NF",
-            Outcome::TooLarge => return Err(client_error_server(TOO_LARGE)),
+            Outcome::TooLarge => return Err(self.server_error(TOO_LARGE)),
         };
         let stored = outcome == Outcome::Stored;
         let item = st.items.get(key).filter(|_| stored);
@@ -515,14 +515,6 @@ impl MockClient {
         let mut st = self.state.lock();
         st.begin();
         self.meta_locked(&mut st, cmd, &key, &tokens, value)
-    }
-}
-
-/// memcached's `SERVER_ERROR` for an item over the size limit.
-fn client_error_server(text: &str) -> Error {
-    Error::ServerError {
-        text: text.into(),
-        server: Default::default(),
     }
 }
 
