@@ -203,15 +203,25 @@ fn server_refusal_is_per_command() {
         max_value_len: 8 << 20,
         ..opts()
     };
-    let c = Client::new(&m.addr(), &o).unwrap();
+    refusal_is_per_command(&Client::new(&m.addr(), &o).unwrap());
+    refusal_is_per_command(&MockClient::new(&o).unwrap());
+}
+
+fn refusal_is_per_command(c: &dyn Memcache) {
     let big = vec![b'x'; 2 << 20];
     let mut b = Batch::new();
     let before = b.set(b"r:1", b"one", 0, 0);
     let miss = b.get(b"r:missing");
     let refused = b.set(b"r:big", &big, 0, 0);
+    let meta_refused = b.meta(MetaCmd::Set, b"r:big2", b"T0", &big);
     let after = b.set(b"r:2", b"two", 0, 0);
     let get = b.get(b"r:1");
     c.execute(&mut b).unwrap();
+    assert_eq!(status_of(&b, meta_refused), OpStatus::Failed);
+    assert_eq!(
+        b.result(meta_refused).error.as_ref().unwrap().kind(),
+        ErrorKind::ServerError
+    );
     assert_eq!(status_of(&b, before), OpStatus::Ok);
     assert_eq!(status_of(&b, miss), OpStatus::Miss);
     assert_eq!(status_of(&b, refused), OpStatus::Failed);
