@@ -322,12 +322,9 @@ fn generic_meta(c: &dyn Memcache) {
 
 #[test]
 fn generic_meta_flags() {
+    // On hash-3 the `b` key is placed by its decoded key, so the plain
+    // `get` at the end finds it on the same node.
     for (name, c, _servers) in kinds() {
-        if name == "hash-3" {
-            // A `b` key is placed by its base64 text, the plain `get` at
-            // the end by the decoded key: another node.
-            continue;
-        }
         eprintln!("-- {name}");
         generic_meta(c.as_ref());
     }

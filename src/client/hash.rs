@@ -973,8 +973,9 @@ impl Memcache for HashClient {
             return Ok(());
         }
         let ops = &batch.ops;
-        let keys: Vec<&[u8]> = (0..ops.reqs.len()).map(|i| ops.key(i)).collect();
-        let groups = match self.group(&keys, |k| k) {
+        let keys: Vec<std::borrow::Cow<'_, [u8]>> =
+            (0..ops.reqs.len()).map(|i| ops.placement_key(i)).collect();
+        let groups = match self.group(&keys, |k| k.as_ref()) {
             Ok(g) => g,
             Err(e) => {
                 batch.out.fail_pending(None, &e);
