@@ -723,6 +723,14 @@ const COMMANDS = {
   },
 };
 
+// An integer argument as a BigInt: a number or BigInt, else a TypeError (as
+// koffi refuses other types on the worker path).
+function integer(op, what, value) {
+  if (typeof value === 'bigint') return value;
+  if (typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
+  throw new TypeError(`${op}: ${what} must be an integer (number or BigInt), not ${typeof value}`);
+}
+
 // A number or BigInt as int64 (a BigInt), or a RangeError.
 function int64(op, value) {
   const n = BigInt(value);
@@ -797,8 +805,10 @@ const ON_ENGINE = {
     if (noreply ?? this._defaultNoreply) return null;
     const [k, kl] = this._key('set', key);
     const [v, vl] = bytes(value, 'value');
-    return this._runEngine('set', (n) => n.set(k, kl, v, vl, flags >>> 0, int64('set', expire), 0),
-      storeOutcome('set'));
+    const f = integer('set', 'flags', flags);
+    const x = integer('set', 'expire', expire);
+    if (f < 0 || f > 0xffffffff) throw new RangeError(`set: flags ${flags} is outside the 32-bit unsigned range`);
+    return this._runEngine('set', (n) => n.set(k, kl, v, vl, Number(f), int64('set', x), 0), storeOutcome('set'));
   },
   delete(key, { noreply } = {}) {
     if (noreply ?? this._defaultNoreply) return null;

@@ -5,8 +5,9 @@
 // getAsync/setAsync/deleteAsync and Batch#executeAsync instead of a koffi
 // worker thread. Which clients get one is decided here (openEngine): the
 // non-blocking API places keys as the blocking clients do (same hash, same
-// key prefix) but has no serde, compression, ignoreExc, failure tracking,
-// TLS or authentication, so clients with those stay on worker threads.
+// key prefix) but has no serde, compression, ignoreExc, deadline, failure
+// tracking, TLS or authentication, so clients with those stay on worker
+// threads.
 
 const { koffi, libraryPath } = require('./ffi');
 const { loadAddon } = require('./addon');
@@ -25,6 +26,7 @@ const UNSUPPORTED = [
   ['serde', 'serde callbacks'],
   ['compression', 'compression'],
   ['ignoreExc', 'ignoreExc'],
+  ['deadline', 'whole-call deadline'],
   ['failureTracking', 'failure tracking'],
   ['tls', 'TLS'],
   ['auth', 'authentication'],
