@@ -430,7 +430,7 @@ fn a_batch_over_two_servers_runs_like_execute() {
     let mut done = drive(&mut c, Duration::from_secs(10));
     assert_eq!(done.len(), 2);
     done.sort_by_key(|x| x.token);
-    let Ok(Outcome::Batch(batch)) = &done[0].result else {
+    let Ok(Outcome::Batch { batch, .. }) = &done[0].result else {
         panic!("{:?}", done[0].result)
     };
     for i in 0..40 {

@@ -94,7 +94,12 @@ pub enum Outcome {
     /// delete found no item.
     NotFound,
     /// A batch ran: its per-command results are in it.
-    Batch(Batch),
+    Batch {
+        /// The id `submit_batch` returned.
+        id: u64,
+        /// The batch, with its results.
+        batch: Batch,
+    },
 }
 
 /// A completed operation: the caller's token and the outcome or error.
@@ -270,13 +275,14 @@ impl AsyncClient {
     /// Queue every command of `batch`, grouped per server; the batch comes
     /// back in `Outcome::Batch` with one result per command (commands with
     /// illegal arguments fail there without being sent). A timeout or a
-    /// connection error fails the commands of that server.
+    /// connection error fails the commands of that server. Returns the
+    /// batch's id, which its completion carries.
     pub fn submit_batch(
         &mut self,
         mut batch: Batch,
         token: u64,
         timeout: Option<Duration>,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         batch.start();
         let mut groups: Vec<Vec<usize>> = vec![Vec::new(); self.conns.len()];
         for i in 0..batch.len() {
@@ -327,7 +333,7 @@ impl AsyncClient {
             self.finish_batch(id);
         }
         self.collect();
-        Ok(())
+        Ok(id)
     }
 
     fn queue(&mut self, s: usize, token: u64, expect: Expect, timeout: Option<Duration>) {
@@ -445,7 +451,7 @@ impl AsyncClient {
             self.pending -= 1;
             self.done.push_back(Completion {
                 token: b.token,
-                result: Ok(Outcome::Batch(b.batch)),
+                result: Ok(Outcome::Batch { id, batch: b.batch }),
             });
         }
     }
@@ -459,6 +465,12 @@ impl AsyncClient {
     /// complete (a reply already due is read and dropped). Returns how many
     /// were cancelled (a batch counts once).
     pub fn cancel(&mut self, token: u64) -> usize {
+        self.cancel_into(token, &mut Vec::new())
+    }
+
+    /// As `cancel`, handing the cancelled batches back (with their ids)
+    /// in `batches`.
+    pub fn cancel_into(&mut self, token: u64, batches: &mut Vec<(u64, Batch)>) -> usize {
         let mut slots = Vec::new();
         for c in &mut self.conns {
             c.cancel(token, &mut slots);
@@ -467,7 +479,8 @@ impl AsyncClient {
         for s in slots {
             match s.expect {
                 Expect::Batch { id, .. } => {
-                    if self.batches.remove(&id).is_some() {
+                    if let Some(b) = self.batches.remove(&id) {
+                        batches.push((id, b.batch));
                         n += 1;
                     }
                 }
@@ -482,6 +495,16 @@ impl AsyncClient {
     /// ones waiting in `next_completion` are not counted).
     pub fn pending(&self) -> usize {
         self.pending
+    }
+
+    /// Close every connection and drop every operation in flight, handing
+    /// the batches in flight back (with their ids) in `batches`.
+    pub fn abandon(&mut self, batches: &mut Vec<(u64, Batch)>) {
+        for c in &mut self.conns {
+            c.reset();
+        }
+        batches.extend(self.batches.drain().map(|(id, b)| (id, b.batch)));
+        self.pending = 0;
     }
 
     /// Completions waiting to be taken with `next_completion`.
