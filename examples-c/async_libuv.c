@@ -271,7 +271,7 @@ static void phase_sets_gets(uv_loop_t *loop, const char *server) {
   for (size_t i = 0; i < N_OPS; i++) {
     key_of(i, key, sizeof key);
     size_t vlen = value_of(i, value, sizeof value);
-    CHECK_OK(pmc_async_set(a, key, strlen(key), value, vlen, (uint32_t)i * 7u, 0,
+    CHECK_OK(pmc_async_set(a, BYTES(key), (const uint8_t *)value, vlen, (uint32_t)i * 7u, 0,
                            TOKEN(OP_SET, i), 0, NULL));
   }
   CHECK_UINT(pmc_async_pending(a), N_OPS);
@@ -283,7 +283,7 @@ static void phase_sets_gets(uv_loop_t *loop, const char *server) {
   memset(t, 0, sizeof *t);
   for (size_t i = 0; i < MAX_TOKENS; i++) {
     key_of(i, key, sizeof key);
-    CHECK_OK(pmc_async_get(a, key, strlen(key), TOKEN(OP_GET, i), 0, NULL));
+    CHECK_OK(pmc_async_get(a, BYTES(key), TOKEN(OP_GET, i), 0, NULL));
   }
   driver_run(&d);
   CHECK_UINT(t->done, MAX_TOKENS);
@@ -296,7 +296,7 @@ static void phase_sets_gets(uv_loop_t *loop, const char *server) {
   memset(t, 0, sizeof *t);
   for (size_t i = 0; i < N_OPS; i += 10) {
     key_of(i, key, sizeof key);
-    CHECK_OK(pmc_async_delete(a, key, strlen(key), TOKEN(OP_DEL, i), 0, NULL));
+    CHECK_OK(pmc_async_delete(a, BYTES(key), TOKEN(OP_DEL, i), 0, NULL));
   }
   driver_run(&d);
   CHECK_UINT(t->done, N_OPS / 10);
@@ -304,7 +304,7 @@ static void phase_sets_gets(uv_loop_t *loop, const char *server) {
   t->expect_deleted = 1;
   for (size_t i = 0; i < N_OPS; i++) {
     key_of(i, key, sizeof key);
-    CHECK_OK(pmc_async_get(a, key, strlen(key), TOKEN(OP_GET, i), 0, NULL));
+    CHECK_OK(pmc_async_get(a, BYTES(key), TOKEN(OP_GET, i), 0, NULL));
   }
   driver_run(&d);
   CHECK_UINT(t->by_status[PMC_MISS], N_OPS / 10);
@@ -312,7 +312,7 @@ static void phase_sets_gets(uv_loop_t *loop, const char *server) {
 
   /* A bad key is refused at submit: nothing queued. */
   pmc_error *err = NULL;
-  CHECK_STATUS(pmc_async_get(a, "bad key", 7, 1, 0, &err), PMC_ILLEGAL_INPUT);
+  CHECK_STATUS(pmc_async_get(a, BYTES("bad key"), 1, 0, &err), PMC_ILLEGAL_INPUT);
   CHECK(err != NULL);
   pmc_error_free(err);
   CHECK_UINT(pmc_async_pending(a), 0);
@@ -352,8 +352,8 @@ static void phase_timeout(uv_loop_t *loop, const char *server) {
   driver_init(&dh, loop, hung, count_timeout, &th);
   driver_init(&dl, loop, live, count_timeout, &tl);
   long long start = test_now_ms();
-  CHECK_OK(pmc_async_get(hung, "k1", 2, 42, 300, NULL)); /* its own 300 ms */
-  for (size_t i = 1; i <= 50; i++) CHECK_OK(pmc_async_get(live, "k1", 2, i, 0, NULL));
+  CHECK_OK(pmc_async_get(hung, BYTES("k1"), 42, 300, NULL)); /* its own 300 ms */
+  for (size_t i = 1; i <= 50; i++) CHECK_OK(pmc_async_get(live, BYTES("k1"), i, 0, NULL));
   driver_rewatch(&dh);
   driver_rewatch(&dl);
   CHECK(uv_run(loop, UV_RUN_DEFAULT) == 0);
@@ -398,16 +398,16 @@ static void phase_kill(uv_loop_t *loop) {
   driver d;
   driver_init(&d, loop, a, count_kill, &t);
   /* Connected and working first. */
-  CHECK_OK(pmc_async_set(a, "x", 1, "1", 1, 0, 0, 0, 0, NULL));
+  CHECK_OK(pmc_async_set(a, BYTES("x"), BYTES("1"), 0, 0, 0, 0, NULL));
   driver_run(&d);
   CHECK_UINT(t.ok, 1);
   memset(&t, 0, sizeof t);
   /* 32 gets submitted, the server killed, 32 more: the first 32 may have
      been answered already (a submit may write at once), the last 32 can
      only fail. */
-  for (uint64_t i = 0; i < 32; i++) CHECK_OK(pmc_async_get(a, "x", 1, i, 0, NULL));
+  for (uint64_t i = 0; i < 32; i++) CHECK_OK(pmc_async_get(a, BYTES("x"), i, 0, NULL));
   test_memcached_kill(&m);
-  for (uint64_t i = 32; i < 64; i++) CHECK_OK(pmc_async_get(a, "x", 1, i, 0, NULL));
+  for (uint64_t i = 32; i < 64; i++) CHECK_OK(pmc_async_get(a, BYTES("x"), i, 0, NULL));
   driver_run(&d);
   CHECK_UINT(t.ok + t.failed, 64);
   CHECK(t.failed >= 32);
@@ -416,12 +416,12 @@ static void phase_kill(uv_loop_t *loop) {
   /* Back again: a new connection (a new socket for the poll handles). */
   test_memcached_restart(&m, NULL);
   memset(&t, 0, sizeof t);
-  for (uint64_t i = 0; i < 64; i++) CHECK_OK(pmc_async_get(a, "x", 1, i, 0, NULL));
+  for (uint64_t i = 0; i < 64; i++) CHECK_OK(pmc_async_get(a, BYTES("x"), i, 0, NULL));
   driver_run(&d);
   if (t.failed) {
     /* The first use may still meet the dead connection: once more. */
     memset(&t, 0, sizeof t);
-    for (uint64_t i = 0; i < 64; i++) CHECK_OK(pmc_async_get(a, "x", 1, i, 0, NULL));
+    for (uint64_t i = 0; i < 64; i++) CHECK_OK(pmc_async_get(a, BYTES("x"), i, 0, NULL));
     driver_run(&d);
   }
   CHECK_UINT(t.ok, 64);

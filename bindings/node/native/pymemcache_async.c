@@ -593,7 +593,7 @@ static napi_value js_get(napi_env env, napi_callback_info info) {
   submission s;
   if (!submit_begin(env, e, OP_GET, &s)) return NULL;
   pmc_error *err = NULL;
-  pmc_status st = api.pmc_async_get(e->a, (const char *)key, klen, s.token, timeout, &err);
+  pmc_status st = api.pmc_async_get(e->a, key, klen, s.token, timeout, &err);
   return submit_end(env, &s, st, err);
 }
 
@@ -615,7 +615,7 @@ static napi_value js_set(napi_env env, napi_callback_info info) {
   submission s;
   if (!submit_begin(env, e, OP_SET, &s)) return NULL;
   pmc_error *err = NULL;
-  pmc_status st = api.pmc_async_set(e->a, (const char *)key, klen, value, vlen, flags,
+  pmc_status st = api.pmc_async_set(e->a, key, klen, value, vlen, flags,
                                     expire, s.token, timeout, &err);
   return submit_end(env, &s, st, err);
 }
@@ -633,7 +633,7 @@ static napi_value js_delete(napi_env env, napi_callback_info info) {
   submission s;
   if (!submit_begin(env, e, OP_DELETE, &s)) return NULL;
   pmc_error *err = NULL;
-  pmc_status st = api.pmc_async_delete(e->a, (const char *)key, klen, s.token, timeout, &err);
+  pmc_status st = api.pmc_async_delete(e->a, key, klen, s.token, timeout, &err);
   return submit_end(env, &s, st, err);
 }
 
