@@ -6,8 +6,8 @@
 // worker thread. Which clients get one is decided here (openEngine): the
 // non-blocking API places keys as the blocking clients do (same hash, same
 // key prefix) but has no serde, compression, ignoreExc, deadline, failure
-// tracking, TLS or authentication, so clients with those stay on worker
-// threads.
+// tracking, reconnect backoff, TLS or authentication, so clients with those
+// stay on worker threads.
 
 const { koffi, libraryPath } = require('./ffi');
 const { loadAddon } = require('./addon');
@@ -27,6 +27,7 @@ const UNSUPPORTED = [
   ['compression', 'compression'],
   ['ignoreExc', 'ignoreExc'],
   ['deadline', 'whole-call deadline'],
+  ['reconnectBackoff', 'reconnect backoff'],
   ['failureTracking', 'failure tracking'],
   ['tls', 'TLS'],
   ['auth', 'authentication'],
@@ -71,8 +72,8 @@ function openEngine(servers, opts, options) {
     return { engine: null, reason };
   };
   if (want === 'worker') return { engine: null, reason: "asyncEngine: 'worker'" };
-  const bad = UNSUPPORTED.find(([name]) => options[name] !== undefined && options[name] !== null &&
-    options[name] !== false);
+  // Absent, null, false and 0 (deadline, reconnectBackoff: off) are fine.
+  const bad = UNSUPPORTED.find(([name]) => ![undefined, null, false, 0].includes(options[name]));
   if (bad) return refuse(`the non-blocking client has no ${bad[1]}`);
   if (servers.length === 0) return refuse('no servers');
   const { addon, reason } = addonState();

@@ -359,8 +359,9 @@ static void run_step(engine *e, int fd, int events) {
   }
   if (scoped) napi_close_callback_scope(env, cs);
   e->in_callback--;
-  napi_close_handle_scope(env, hs);
+  /* close() called by a Promise reaction just now: done here, in a scope. */
   if (e->destroy_requested && e->in_callback == 0) engine_destroy(e);
+  napi_close_handle_scope(env, hs);
 }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
