@@ -209,11 +209,11 @@ typedef struct pmc_watch {
   /**
    * The socket descriptor (owned by the library: never close it).
    */
-  int32_t fd;
+  int fd;
   /**
    * `PMC_WANT_READ | PMC_WANT_WRITE` bits.
    */
-  int32_t events;
+  int events;
 } pmc_watch;
 
 /**
@@ -838,7 +838,7 @@ pmc_status pmc_async_get(struct pmc_async *a,
 pmc_status pmc_async_set(struct pmc_async *a,
                          const uint8_t *key,
                          size_t key_len,
-                         const uint8_t *value,
+                         const void *value,
                          size_t value_len,
                          uint32_t flags,
                          int64_t expire,
@@ -900,7 +900,7 @@ size_t pmc_async_watches(const struct pmc_async *a, struct pmc_watch *out, size_
  * # Safety
  * `a` is NULL or a live client.
  */
-int32_t pmc_async_timeout_ms(const struct pmc_async *a);
+int pmc_async_timeout_ms(const struct pmc_async *a);
 
 /**
  * Make progress without blocking: `fd` is the descriptor that is ready
@@ -914,7 +914,7 @@ int32_t pmc_async_timeout_ms(const struct pmc_async *a);
  * # Safety
  * `a` is a live client.
  */
-pmc_status pmc_async_step(struct pmc_async *a, int32_t fd, int32_t events, struct pmc_error **err);
+pmc_status pmc_async_step(struct pmc_async *a, int fd, int events, struct pmc_error **err);
 
 /**
  * Take the oldest completion: 1 when `*out` was filled (release it with
@@ -924,7 +924,7 @@ pmc_status pmc_async_step(struct pmc_async *a, int32_t fd, int32_t events, struc
  * # Safety
  * `a` is NULL or a live client; `out` is NULL or writable.
  */
-int32_t pmc_async_next(struct pmc_async *a, struct pmc_completion *out);
+int pmc_async_next(struct pmc_async *a, struct pmc_completion *out);
 
 /**
  * Free what a completion holds (value, error object) and zero it. NULL,
