@@ -360,9 +360,11 @@ pub unsafe extern "C" fn pmc_async_timeout_ms(a: *const pmc_async) -> c_int {
 }
 
 /// Make progress without blocking: `fd` is the descriptor that is ready
-/// (-1: none, the timeout passed: every connection is tried), `events`
-/// what it is ready for (`PMC_WANT_READ | PMC_WANT_WRITE`; both if unsure;
-/// report hang-ups and errors as readable). Writes what it can, reads and
+/// (-1: none in particular: every connection is tried, e.g. after the
+/// timeout passed), `events` what it is ready for (`PMC_WANT_READ |
+/// PMC_WANT_WRITE`; both if unsure; report hang-ups and errors as
+/// readable; without PMC_WANT_READ nothing is read, so `(-1, 0)` only
+/// writes what is queued and expires deadlines). Writes what it can, reads and
 /// parses complete replies, and completes operations past their deadlines
 /// with PMC_TIMEOUT. Returns PMC_OK or PMC_NULL_ARGUMENT; the operations'
 /// failures go to their completions.
@@ -464,9 +466,10 @@ pub unsafe extern "C" fn pmc_completion_clear(c: *mut pmc_completion) {
     })
 }
 
-/// Cancel every pending operation submitted with `token`: no completion
-/// will ever be delivered for them (a reply already due is read and
-/// dropped, keeping later replies matched). A cancelled batch comes back to
+/// Cancel every operation submitted with `token` and not yet taken: no
+/// completion will ever be delivered for them (a reply already due is read
+/// and dropped, keeping later replies matched; completions already made
+/// but not yet taken with `pmc_async_next` are dropped too). A cancelled batch comes back to
 /// its `pmc_batch` with no results. Returns how many were cancelled (0 for
 /// a NULL client).
 ///
