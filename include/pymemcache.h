@@ -209,11 +209,11 @@ typedef struct pmc_watch {
   /**
    * The socket descriptor (owned by the library: never close it).
    */
-  int32_t fd;
+  int fd;
   /**
    * `PMC_WANT_READ | PMC_WANT_WRITE` bits.
    */
-  int32_t events;
+  int events;
 } pmc_watch;
 
 /**
@@ -838,7 +838,7 @@ pmc_status pmc_async_get(struct pmc_async *a,
 pmc_status pmc_async_set(struct pmc_async *a,
                          const uint8_t *key,
                          size_t key_len,
-                         const uint8_t *value,
+                         const void *value,
                          size_t value_len,
                          uint32_t flags,
                          int64_t expire,
@@ -900,13 +900,15 @@ size_t pmc_async_watches(const struct pmc_async *a, struct pmc_watch *out, size_
  * # Safety
  * `a` is NULL or a live client.
  */
-int32_t pmc_async_timeout_ms(const struct pmc_async *a);
+int pmc_async_timeout_ms(const struct pmc_async *a);
 
 /**
  * Make progress without blocking: `fd` is the descriptor that is ready
- * (-1: none, the timeout passed: every connection is tried), `events`
- * what it is ready for (`PMC_WANT_READ | PMC_WANT_WRITE`; both if unsure;
- * report hang-ups and errors as readable). Writes what it can, reads and
+ * (-1: none in particular: every connection is tried, e.g. after the
+ * timeout passed), `events` what it is ready for (`PMC_WANT_READ |
+ * PMC_WANT_WRITE`; both if unsure; report hang-ups and errors as
+ * readable; without PMC_WANT_READ nothing is read, so `(-1, 0)` only
+ * writes what is queued and expires deadlines). Writes what it can, reads and
  * parses complete replies, and completes operations past their deadlines
  * with PMC_TIMEOUT. Returns PMC_OK or PMC_NULL_ARGUMENT; the operations'
  * failures go to their completions.
@@ -914,7 +916,7 @@ int32_t pmc_async_timeout_ms(const struct pmc_async *a);
  * # Safety
  * `a` is a live client.
  */
-pmc_status pmc_async_step(struct pmc_async *a, int32_t fd, int32_t events, struct pmc_error **err);
+pmc_status pmc_async_step(struct pmc_async *a, int fd, int events, struct pmc_error **err);
 
 /**
  * Take the oldest completion: 1 when `*out` was filled (release it with
@@ -924,7 +926,7 @@ pmc_status pmc_async_step(struct pmc_async *a, int32_t fd, int32_t events, struc
  * # Safety
  * `a` is NULL or a live client; `out` is NULL or writable.
  */
-int32_t pmc_async_next(struct pmc_async *a, struct pmc_completion *out);
+int pmc_async_next(struct pmc_async *a, struct pmc_completion *out);
 
 /**
  * Free what a completion holds (value, error object) and zero it. NULL,
@@ -936,9 +938,10 @@ int32_t pmc_async_next(struct pmc_async *a, struct pmc_completion *out);
 void pmc_completion_clear(struct pmc_completion *c);
 
 /**
- * Cancel every pending operation submitted with `token`: no completion
- * will ever be delivered for them (a reply already due is read and
- * dropped, keeping later replies matched). A cancelled batch comes back to
+ * Cancel every operation submitted with `token` and not yet taken: no
+ * completion will ever be delivered for them (a reply already due is read
+ * and dropped, keeping later replies matched; completions already made
+ * but not yet taken with `pmc_async_next` are dropped too). A cancelled batch comes back to
  * its `pmc_batch` with no results. Returns how many were cancelled (0 for
  * a NULL client).
  *

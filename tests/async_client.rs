@@ -318,6 +318,16 @@ fn cancelled_operations_deliver_nothing_and_later_replies_stay_matched() {
     let done = drive(&mut c, Duration::from_secs(10));
     assert_eq!(done.len(), 1);
     assert_eq!(done[0].token, 78);
+    // A completion made but not yet taken is cancelled too.
+    c.submit_get(b"c1", 79, None).unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    while c.ready() == 0 {
+        assert!(Instant::now() < end);
+        c.step(None, WANT_READ | WANT_WRITE);
+    }
+    assert_eq!(c.pending(), 0);
+    assert_eq!(c.cancel(79), 1);
+    assert!(c.next_completion().is_none());
 }
 
 /// A TCP port where connects hang: a listener that never accepts, with its

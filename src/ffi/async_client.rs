@@ -15,7 +15,7 @@ use crate::client::{Batch, ClientOptions};
 use crate::hash::KeyForm;
 use crate::nonblocking::{AsyncClient, Completion, Outcome};
 use std::collections::HashMap;
-use std::ffi::c_char;
+use std::ffi::{c_char, c_int, c_void};
 use std::time::Duration;
 
 /// A non-blocking client, driven by the caller's event loop. Made by
@@ -41,9 +41,9 @@ pub const PMC_WANT_WRITE: i32 = 2;
 #[allow(non_camel_case_types)]
 pub struct pmc_watch {
     /// The socket descriptor (owned by the library: never close it).
-    pub fd: i32,
+    pub fd: c_int,
     /// `PMC_WANT_READ | PMC_WANT_WRITE` bits.
-    pub events: i32,
+    pub events: c_int,
 }
 
 /// A completed operation, filled by `pmc_async_next`; release what it
@@ -219,7 +219,7 @@ pub unsafe extern "C" fn pmc_async_set(
     a: *mut pmc_async,
     key: *const u8,
     key_len: usize,
-    value: *const u8,
+    value: *const c_void,
     value_len: usize,
     flags: u32,
     expire: i64,
@@ -232,7 +232,7 @@ pub unsafe extern "C" fn pmc_async_set(
         run(|| {
             let a = client(a)?;
             let k = super::boundary::key(key, key_len, "key")?;
-            let v = bytes(value, value_len, "value")?;
+            let v = bytes(value.cast(), value_len, "value")?;
             check(
                 a.inner
                     .submit_set(k, v, flags, expire, token, timeout(timeout_ms)),
@@ -344,7 +344,7 @@ pub unsafe extern "C" fn pmc_async_watches(
 /// # Safety
 /// `a` is NULL or a live client.
 #[no_mangle]
-pub unsafe extern "C" fn pmc_async_timeout_ms(a: *const pmc_async) -> i32 {
+pub unsafe extern "C" fn pmc_async_timeout_ms(a: *const pmc_async) -> c_int {
     boundary(|| {
         let Some(a) = a.as_ref() else {
             return -1;
@@ -353,16 +353,18 @@ pub unsafe extern "C" fn pmc_async_timeout_ms(a: *const pmc_async) -> i32 {
             None => -1,
             Some(t) => {
                 let ms = t.as_nanos().div_ceil(1_000_000);
-                i32::try_from(ms).unwrap_or(i32::MAX)
+                c_int::try_from(ms).unwrap_or(c_int::MAX)
             }
         }
     })
 }
 
 /// Make progress without blocking: `fd` is the descriptor that is ready
-/// (-1: none, the timeout passed: every connection is tried), `events`
-/// what it is ready for (`PMC_WANT_READ | PMC_WANT_WRITE`; both if unsure;
-/// report hang-ups and errors as readable). Writes what it can, reads and
+/// (-1: none in particular: every connection is tried, e.g. after the
+/// timeout passed), `events` what it is ready for (`PMC_WANT_READ |
+/// PMC_WANT_WRITE`; both if unsure; report hang-ups and errors as
+/// readable; without PMC_WANT_READ nothing is read, so `(-1, 0)` only
+/// writes what is queued and expires deadlines). Writes what it can, reads and
 /// parses complete replies, and completes operations past their deadlines
 /// with PMC_TIMEOUT. Returns PMC_OK or PMC_NULL_ARGUMENT; the operations'
 /// failures go to their completions.
@@ -372,8 +374,8 @@ pub unsafe extern "C" fn pmc_async_timeout_ms(a: *const pmc_async) -> i32 {
 #[no_mangle]
 pub unsafe extern "C" fn pmc_async_step(
     a: *mut pmc_async,
-    fd: i32,
-    events: i32,
+    fd: c_int,
+    events: c_int,
     err: *mut *mut pmc_error,
 ) -> pmc_status {
     report(
@@ -393,7 +395,7 @@ pub unsafe extern "C" fn pmc_async_step(
 /// # Safety
 /// `a` is NULL or a live client; `out` is NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn pmc_async_next(a: *mut pmc_async, out: *mut pmc_completion) -> i32 {
+pub unsafe extern "C" fn pmc_async_next(a: *mut pmc_async, out: *mut pmc_completion) -> c_int {
     boundary(|| {
         let (Some(a), Some(out)) = (a.as_mut(), out.as_mut()) else {
             return 0;
@@ -464,9 +466,10 @@ pub unsafe extern "C" fn pmc_completion_clear(c: *mut pmc_completion) {
     })
 }
 
-/// Cancel every pending operation submitted with `token`: no completion
-/// will ever be delivered for them (a reply already due is read and
-/// dropped, keeping later replies matched). A cancelled batch comes back to
+/// Cancel every operation submitted with `token` and not yet taken: no
+/// completion will ever be delivered for them (a reply already due is read
+/// and dropped, keeping later replies matched; completions already made
+/// but not yet taken with `pmc_async_next` are dropped too). A cancelled batch comes back to
 /// its `pmc_batch` with no results. Returns how many were cancelled (0 for
 /// a NULL client).
 ///

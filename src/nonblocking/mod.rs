@@ -380,15 +380,16 @@ impl AsyncClient {
     }
 
     /// Make progress without blocking. `fd`: the descriptor that is ready
-    /// (`None`: every connection is tried); `events`: what it is ready for
-    /// (`WANT_READ | WANT_WRITE` if unsure). Operations past their
-    /// deadlines complete with a timeout.
+    /// (`None`: every connection); `events`: what it is ready for
+    /// (`WANT_READ | WANT_WRITE` if unsure; without `WANT_READ` nothing is
+    /// read, so `step(None, 0)` only finishes connects, writes what is
+    /// queued and expires deadlines). Operations past their deadlines
+    /// complete with a timeout.
     pub fn step(&mut self, fd: Option<RawFd>, events: i32) {
+        let readable = events & WANT_READ != 0;
         for c in &mut self.conns {
-            match fd {
-                Some(fd) if c.fd() != Some(fd) => continue,
-                Some(_) => c.progress(events & WANT_READ != 0, &mut self.finished),
-                None => c.progress(true, &mut self.finished),
+            if fd.is_none() || c.fd() == fd {
+                c.progress(readable, &mut self.finished);
             }
         }
         let now = Instant::now();
@@ -461,9 +462,10 @@ impl AsyncClient {
         self.done.pop_front()
     }
 
-    /// Cancel every pending operation with `token`: none of them will
-    /// complete (a reply already due is read and dropped). Returns how many
-    /// were cancelled (a batch counts once).
+    /// Cancel every operation with `token` not yet taken: none of them will
+    /// be delivered (a reply already due is read and dropped; completions
+    /// not yet taken with `next_completion` are dropped too). Returns how
+    /// many were cancelled (a batch counts once).
     pub fn cancel(&mut self, token: u64) -> usize {
         self.cancel_into(token, &mut Vec::new())
     }
@@ -488,7 +490,17 @@ impl AsyncClient {
             }
         }
         self.pending -= n;
-        n
+        let before = self.done.len();
+        let mut kept = VecDeque::with_capacity(before);
+        for c in self.done.drain(..) {
+            if c.token != token {
+                kept.push_back(c);
+            } else if let Ok(Outcome::Batch { id, batch }) = c.result {
+                batches.push((id, batch));
+            }
+        }
+        self.done = kept;
+        n + (before - self.done.len())
     }
 
     /// Operations submitted and not yet completed or cancelled (completed
