@@ -21,6 +21,7 @@
  *
  * Usage: async_libuv STATE_DIR   (the ctest fixture's directory)
  */
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
@@ -390,6 +391,13 @@ static void count_kill(driver *d, const pmc_completion *c) {
 }
 
 static void phase_kill(uv_loop_t *loop) {
+  /* Workaround: pmc_async's writes do not pass MSG_NOSIGNAL yet (the
+     blocking client's do), so a write to the killed server would raise
+     SIGPIPE. Ignored for this phase only. */
+  struct sigaction ign, old_pipe;
+  memset(&ign, 0, sizeof ign);
+  ign.sa_handler = SIG_IGN;
+  CHECK(sigaction(SIGPIPE, &ign, &old_pipe) == 0);
   test_memcached m;
   test_memcached_start(&m, NULL);
   pmc_async *a = new_async(m.addr, 5000);
@@ -429,6 +437,7 @@ static void phase_kill(uv_loop_t *loop) {
   driver_close(&d);
   pmc_async_free(a);
   test_memcached_stop(&m);
+  CHECK(sigaction(SIGPIPE, &old_pipe, NULL) == 0);
 }
 
 int main(int argc, char **argv) {
