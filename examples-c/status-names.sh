@@ -14,7 +14,7 @@ header=$1 lib=$2 rpath=$3 cc=$4 work=$5
 shift 5
 
 codes=$(grep -E '^#define PMC_[A-Z0-9_]+ -?[0-9]+[[:space:]]*$' "$header" |
-  awk '{print $2}' | grep -vE '^PMC_(VERSION|REPLY|FLAG|DEFAULT|KEY_FORM|LEASE|NODE|METRIC)_')
+  awk '{print $2}' | grep -vE '^PMC_(VERSION|REPLY|FLAG|DEFAULT|KEY_FORM|LEASE|NODE|METRIC|WANT)_')
 n=$(wc -w <<<"$codes")
 if [ "$n" -lt 15 ]; then
   echo "only $n status codes found in $header: extraction is broken" >&2
