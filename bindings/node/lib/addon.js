@@ -126,6 +126,13 @@ function build(libraryPath, env = process.env) {
     throw new Error(`compiling the addon failed: ${cc} ${args.join(' ')}\n${detail}`);
   }
   fs.renameSync(tmp, out); // atomic: a concurrent build of the same name made the same file
+  for (const f of fs.readdirSync(dir)) { // builds for an older source, header or Node
+    if (/^pymemcache_async-[0-9a-f]{16}\.node$/.test(f) && f !== name) {
+      try {
+        fs.unlinkSync(path.join(dir, f));
+      } catch (_) { /* in use or gone: harmless */ }
+    }
+  }
   return out;
 }
 

@@ -580,9 +580,8 @@ static napi_value submit_end(napi_env env, submission *s, pmc_status st, pmc_err
   return s->promise;
 }
 
-/* engine.get(key, keyLen, timeoutMs) -> Promise<status | {status, value,
-   flags} | {status, message}> */
-static napi_value js_get(napi_env env, napi_callback_info info) {
+/* get and delete: (key, keyLen, timeoutMs) -> Promise. */
+static napi_value submit_key_op(napi_env env, napi_callback_info info, int kind) {
   size_t argc = 3;
   napi_value argv[3];
   engine *e = this_engine(env, info, &argc, argv);
@@ -592,10 +591,23 @@ static napi_value js_get(napi_env env, napi_callback_info info) {
   if (argc < 3 || !get_bytes_n(env, argv[0], argv[1], &key, &klen)) return NULL;
   uint32_t timeout = get_u32(env, argv[2]);
   submission s;
-  if (!submit_begin(env, e, OP_GET, &s)) return NULL;
+  if (!submit_begin(env, e, kind, &s)) return NULL;
   pmc_error *err = NULL;
-  pmc_status st = api.pmc_async_get(e->a, key, klen, s.token, timeout, &err);
+  pmc_status st = kind == OP_GET
+                      ? api.pmc_async_get(e->a, key, klen, s.token, timeout, &err)
+                      : api.pmc_async_delete(e->a, key, klen, s.token, timeout, &err);
   return submit_end(env, &s, st, err);
+}
+
+/* engine.get(key, keyLen, timeoutMs) -> Promise<status | {status, value,
+   flags} | {status, message}> */
+static napi_value js_get(napi_env env, napi_callback_info info) {
+  return submit_key_op(env, info, OP_GET);
+}
+
+/* engine.delete(key, keyLen, timeoutMs) -> Promise<status | {status, message}> */
+static napi_value js_delete(napi_env env, napi_callback_info info) {
+  return submit_key_op(env, info, OP_DELETE);
 }
 
 /* engine.set(key, keyLen, value, valueLen, flags, expire, timeoutMs) ->
@@ -618,23 +630,6 @@ static napi_value js_set(napi_env env, napi_callback_info info) {
   pmc_error *err = NULL;
   pmc_status st = api.pmc_async_set(e->a, key, klen, value, vlen, flags,
                                     expire, s.token, timeout, &err);
-  return submit_end(env, &s, st, err);
-}
-
-/* engine.delete(key, keyLen, timeoutMs) -> Promise */
-static napi_value js_delete(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  engine *e = this_engine(env, info, &argc, argv);
-  if (!e) return NULL;
-  const uint8_t *key;
-  size_t klen;
-  if (argc < 3 || !get_bytes_n(env, argv[0], argv[1], &key, &klen)) return NULL;
-  uint32_t timeout = get_u32(env, argv[2]);
-  submission s;
-  if (!submit_begin(env, e, OP_DELETE, &s)) return NULL;
-  pmc_error *err = NULL;
-  pmc_status st = api.pmc_async_delete(e->a, key, klen, s.token, timeout, &err);
   return submit_end(env, &s, st, err);
 }
 
