@@ -511,3 +511,63 @@ fn operation_timeouts_are_reported_by_timeout() {
     drive(&mut c, Duration::from_secs(5));
     assert_eq!(c.timeout(), None);
 }
+
+/// A scripted peer (a misbehaving server): answers every request line with
+/// `reply`, on each connection, until the test ends.
+fn scripted_peer(reply: &'static [u8]) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { return };
+            std::thread::spawn(move || {
+                let mut w = s.try_clone().unwrap();
+                for line in BufReader::new(s).lines() {
+                    if line.is_err() || w.write_all(reply).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn an_unparsable_reply_fails_the_operation_and_closes_the_connection() {
+    let addr = scripted_peer(b"GARBAGE\r\n");
+    let mut c = AsyncClient::new(&[ServerAddr::parse(&addr).unwrap()], &opts()).unwrap();
+    c.submit_get(b"a", 1, None).unwrap();
+    c.submit_get(b"b", 2, None).unwrap();
+    let done = drive(&mut c, Duration::from_secs(5));
+    assert_eq!(done.len(), 2);
+    for x in &done {
+        assert!(
+            matches!(x.result, Err(Error::UnknownError { .. })),
+            "{:?}",
+            x.result
+        );
+    }
+    assert_eq!(c.watch_iter().count(), 0, "the broken connection is closed");
+    // The next operation reconnects (and meets the same peer).
+    c.submit_get(b"c", 3, None).unwrap();
+    assert_eq!(drive(&mut c, Duration::from_secs(5)).len(), 1);
+}
+
+#[test]
+fn a_value_over_max_value_len_is_refused_both_ways() {
+    let addr = scripted_peer(b"VALUE k 0 5000\r\n");
+    let o = ClientOptions {
+        max_value_len: 1000,
+        ..opts()
+    };
+    let mut c = AsyncClient::new(&[ServerAddr::parse(&addr).unwrap()], &o).unwrap();
+    assert!(matches!(
+        c.submit_set(b"k", &[0u8; 1001], 0, 0, 1, None),
+        Err(Error::TooLarge { .. })
+    ));
+    c.submit_get(b"k", 2, None).unwrap();
+    let done = drive(&mut c, Duration::from_secs(5));
+    assert!(matches!(done[0].result, Err(Error::TooLarge { .. })));
+}

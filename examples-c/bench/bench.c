@@ -1466,7 +1466,7 @@ static struct rbuf w9_rb;
 static pmc_async *w9_async;
 static int w9b_fd[W9_DEPTH];
 static struct rbuf w9b_rb[W9_DEPTH];
-static memcached_st *w9b_lmc[W9_DEPTH];
+static memcached_st *w9b_m[W9_DEPTH];
 static pthread_barrier_t w9b_barrier;
 
 static void w9_setup(void) {
@@ -1500,8 +1500,8 @@ static void w9b_setup(void) {
   for (t = 0; t < W9_DEPTH; t++) {
     w9b_fd[t] = connect_tcp(g_server);
     rbuf_init(&w9b_rb[t], 4096);
-    w9b_lmc[t] = memcached_clone(NULL, lmc);
-    if (w9b_lmc[t] == NULL)
+    w9b_m[t] = memcached_clone(NULL, lmc);
+    if (w9b_m[t] == NULL)
       die("memcached_clone failed");
   }
 }
@@ -1628,9 +1628,9 @@ static void *w9b_thread(void *p) {
       size_t len = 0;
       uint32_t flags = 0;
       memcached_return_t rc;
-      char *v = memcached_get(w9b_lmc[k], w9_keys[k], KEY_LEN, &len, &flags, &rc);
+      char *v = memcached_get(w9b_m[k], w9_keys[k], KEY_LEN, &len, &flags, &rc);
       if (v == NULL || len != VAL_LEN || memcmp(v, w9_vals[k], VAL_LEN) != 0)
-        die("libmemcached W9b: get: %s", memcached_strerror(w9b_lmc[k], rc));
+        die("libmemcached W9b: get: %s", memcached_strerror(w9b_m[k], rc));
       free(v);
     } else {
       pmc_value v = {0};

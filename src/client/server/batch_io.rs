@@ -108,7 +108,6 @@ impl ServerConn {
         let conn = self.conn.as_mut().ok_or_else(|| Error::UnexpectedClose {
             server: Default::default(),
         })?;
-        let quiet = |p: usize| ops.reqs[sent[p]].kind.quiet();
         // Commands before `next` are settled.
         let mut next = 0;
         // The slow path's copy of a reply line (the key scratch buffer is
@@ -146,32 +145,7 @@ impl ServerConn {
             }
             let line = conn.read_line()?;
             let Some(m) = meta::parse_line(line) else {
-                if line == b"ERROR" || line.starts_with(b"ERROR ") {
-                    return Err(no_meta_support());
-                }
-                if !(line.starts_with(b"CLIENT_ERROR") || line.starts_with(b"SERVER_ERROR")) {
-                    return Err(reply::unexpected(line));
-                }
-                // An error line carries no opaque token: it answers the
-                // first command still unsettled that is not quiet, or one of
-                // the quiet ones before it (quiet commands answer only
-                // hits and errors). Keys and arguments are checked before
-                // sending, so quiet commands (reads, touch, delete) are not
-                // refused in practice: the error is the non-quiet command's
-                // (a store too large, out of memory), else the first one's.
-                let err = Error::from_reply_line(line);
-                let end = (next..sent.len())
-                    .find(|&p| !quiet(p))
-                    .map_or(sent.len(), |p| p + 1);
-                if next == end {
-                    return Err(protocol_error(
-                        "an error reply after every command was answered",
-                    ));
-                }
-                let at = if quiet(end - 1) { next } else { end - 1 };
-                silent(ops, out, sent, next, at)?;
-                out.fail(sent[at], err);
-                next = at + 1;
+                error_line(ops, out, sent, &mut next, line)?;
                 continue;
             };
             if m.code == *b"MN" {
@@ -335,7 +309,6 @@ pub(crate) fn apply_replies(
     region: &[u8],
     max: usize,
 ) -> Result<()> {
-    let quiet = |p: usize| ops.reqs[sent[p]].kind.quiet();
     let mut next = 0;
     let mut at = 0;
     while let Some(nl) = find_byte(&region[at..], b'\n') {
@@ -343,24 +316,7 @@ pub(crate) fn apply_replies(
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         at += nl + 1;
         let Some(m) = meta::parse_line(line) else {
-            if line == b"ERROR" || line.starts_with(b"ERROR ") {
-                return Err(no_meta_support());
-            }
-            // As in `read_batch`: the error answers the first unsettled
-            // command that is not quiet, or the first one.
-            let err = Error::from_reply_line(line);
-            let end = (next..sent.len())
-                .find(|&p| !quiet(p))
-                .map_or(sent.len(), |p| p + 1);
-            if next == end {
-                return Err(protocol_error(
-                    "an error reply after every command was answered",
-                ));
-            }
-            let pos = if quiet(end - 1) { next } else { end - 1 };
-            silent(ops, out, sent, next, pos)?;
-            out.fail(sent[pos], err);
-            next = pos + 1;
+            error_line(ops, out, sent, &mut next, line)?;
             continue;
         };
         if m.code == *b"MN" {
@@ -386,6 +342,45 @@ pub(crate) fn apply_replies(
         apply(ops, out, sent, &mut next, &m, value)?;
     }
     Err(protocol_error("batch replies without MN"))
+}
+
+/// A reply line that is not a meta reply: `ERROR` (no meta protocol), or a
+/// `CLIENT_ERROR`/`SERVER_ERROR` settled on its command; anything else is
+/// unparsable.
+fn error_line(
+    ops: &Ops,
+    out: &mut Outs,
+    sent: &[usize],
+    next: &mut usize,
+    line: &[u8],
+) -> Result<()> {
+    if line == b"ERROR" || line.starts_with(b"ERROR ") {
+        return Err(no_meta_support());
+    }
+    if !(line.starts_with(b"CLIENT_ERROR") || line.starts_with(b"SERVER_ERROR")) {
+        return Err(reply::unexpected(line));
+    }
+    // An error line carries no opaque token: it answers the first command
+    // still unsettled that is not quiet, or one of the quiet ones before it
+    // (quiet commands answer only hits and errors). Keys and arguments are
+    // checked before sending, so quiet commands (reads, touch, delete) are
+    // not refused in practice: the error is the non-quiet command's (a store
+    // too large, out of memory), else the first one's.
+    let quiet = |p: usize| ops.reqs[sent[p]].kind.quiet();
+    let err = Error::from_reply_line(line);
+    let end = (*next..sent.len())
+        .find(|&p| !quiet(p))
+        .map_or(sent.len(), |p| p + 1);
+    if *next == end {
+        return Err(protocol_error(
+            "an error reply after every command was answered",
+        ));
+    }
+    let at = if quiet(end - 1) { *next } else { end - 1 };
+    silent(ops, out, sent, *next, at)?;
+    out.fail(sent[at], err);
+    *next = at + 1;
+    Ok(())
 }
 
 /// Settle commands `from..to` of `sent` that got no reply: quiet ones by
