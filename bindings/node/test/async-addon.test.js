@@ -167,6 +167,46 @@ test('a silent server: getAsync times out while another client completes', async
   }
 });
 
+test('one client over a silent and a live server: its calls to one time out, to the other complete', async () => {
+  const socks = [];
+  const srv = net.createServer((s) => socks.push(s));
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const silentAddr = `127.0.0.1:${srv.address().port}`;
+  const c = new pmc.Client([silentAddr, server.address], { timeout: 300, connectTimeout: 1000 });
+  try {
+    assert.equal(c.asyncEngine, 'addon');
+    const keys = Array.from({ length: 40 }, (_, i) => key(`split.${i}`));
+    const live = keys.filter((k) => c.serverForKey(k) === server.address);
+    assert.ok(live.length > 5 && live.length < 35, `${live.length} of 40 keys on the live server`);
+    const plain = new pmc.Client(server.address);
+    for (const k of live) plain.set(k, `v ${k}`);
+    plain.close();
+    const outcomes = await Promise.all(keys.map((k) => c.getAsync(k).then((v) => ({ k, v }), (e) => ({ k, e }))));
+    for (const { k, v, e } of outcomes) {
+      if (live.includes(k)) {
+        assert.equal(e, undefined, `${k} on the live server: ${e}`);
+        assert.deepEqual(v, Buffer.from(`v ${k}`));
+      } else {
+        assert.ok(e instanceof pmc.TimeoutError, `${k} on the silent server: ${e || v}`);
+        assert.ok(e.message.includes(`(server ${silentAddr})`), e.message);
+      }
+    }
+    // A batch over both: the silent server's commands fail, the live one's work.
+    const b = new pmc.Batch();
+    for (const k of keys) b.get(k);
+    const rs = await b.executeAsync(c);
+    rs.forEach((r, i) => {
+      if (live.includes(keys[i])) assert.deepEqual(r.value, Buffer.from(`v ${keys[i]}`), keys[i]);
+      else assert.ok(r.error instanceof pmc.ConnectionError, `${keys[i]}: ${r.statusName}`);
+    });
+    b.free();
+  } finally {
+    c.close();
+    for (const s of socks) s.destroy();
+    srv.close();
+  }
+});
+
 test('a server killed with calls in flight rejects each of them, and none hangs', async () => {
   const m = await startMemcached();
   const c = new pmc.Client(m.address, { timeout: 5000 });
