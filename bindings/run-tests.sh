@@ -53,8 +53,19 @@ if want node; then
   command -v node >/dev/null || missing+=(nodejs)
   command -v npm >/dev/null || missing+=(npm)
 fi
+if want node; then
+  command -v cc >/dev/null || missing+=(gcc libc6-dev)  # compiles the event-loop addon
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   apt_install "${missing[@]}" || { echo "FAILED: could not install ${missing[*]}"; exit 1; }
+fi
+# Node's headers (node_api.h, uv.h) for the event-loop addon: nodesource's
+# nodejs ships them; Debian's nodejs has them in libnode-dev.
+if want node; then
+  node_inc="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")/include/node"
+  if [ ! -f "$node_inc/node_api.h" ] && [ ! -f /usr/include/node/node_api.h ]; then
+    apt_install libnode-dev || { echo "FAILED: could not install libnode-dev (Node's headers)"; exit 1; }
+  fi
 fi
 
 declare -A result
@@ -204,7 +215,7 @@ pmc_prefix() {
 }
 
 run_node() {
-  echo "== Node (koffi): npm pack, installed into a temporary project =="
+  echo "== Node (koffi + event-loop addon): npm pack, installed into a temporary project =="
   local log="$work/node.log"
   pmc_prefix || return 1
   (
@@ -213,6 +224,8 @@ run_node() {
     # The package finds the library through pkg-config, as a user's install does.
     unset PYMEMCACHE_LIB
     export PKG_CONFIG_PATH="$PMC_PREFIX/lib/pkgconfig"
+    # The event-loop addon must build and load (no silent fall back to workers).
+    export PYMEMCACHE_ASYNC=addon
     pack=$(mktemp -d "$work/node-pack.XXXXXX") && proj=$(mktemp -d "$work/node-project.XXXXXX") || exit 1
     tgz=$(cd "$here/node" && npm pack --silent --pack-destination "$pack" | tail -1) && [ -f "$pack/$tgz" ] ||
       { echo "FAILED: npm pack"; exit 1; }

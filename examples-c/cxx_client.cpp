@@ -15,6 +15,7 @@
 
 #include "test_util.h"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <array>
@@ -1122,6 +1123,46 @@ static void batches(const test_env &env) {
   EXPECT(moved.native_handle() != nullptr && b.native_handle() == nullptr);
 }
 
+// The non-blocking client through the wrapper, driven by poll(2).
+static void async_client(const test_env &env) {
+  pymemcache::Options o;
+  o.timeout(std::chrono::milliseconds(5000));
+  pymemcache::Async a({env.server}, &o);
+  EXPECT_EQ(a.pending(), 0u);
+  EXPECT_EQ(a.timeout_ms(), -1);
+  a.set("cxx-async", "value", 1, 0, 9);
+  a.get("cxx-async", 2);
+  a.get("cxx-async-none", 3);
+  a.delete_("cxx-async-none", 4);
+  a.get("cxx-async", 5);
+  EXPECT_EQ(a.cancel(5), 1u);
+  pymemcache::Batch b;
+  b.get("cxx-async");
+  a.batch(b, 6);
+  std::map<std::uint64_t, pymemcache::Async::Completion> done;
+  while (a.pending() > 0) {
+    std::vector<pmc_watch> w = a.watches();
+    std::vector<pollfd> p;
+    for (const pmc_watch &x : w)
+      p.push_back({x.fd, static_cast<short>(((x.events & PMC_WANT_READ) ? POLLIN : 0) |
+                                            ((x.events & PMC_WANT_WRITE) ? POLLOUT : 0)),
+                   0});
+    EXPECT(poll(p.data(), p.size(), a.timeout_ms()) >= 0);
+    a.step();
+    while (auto c = a.next()) done[c->token] = *c;
+  }
+  EXPECT_EQ(done.size(), 5u);
+  EXPECT_EQ(done[1].status, PMC_OK);
+  EXPECT_EQ(done[2].value, "value");
+  EXPECT_EQ(done[2].flags, 9u);
+  EXPECT_EQ(done[3].status, PMC_MISS);
+  EXPECT_EQ(done[4].status, PMC_NOT_FOUND);
+  EXPECT_EQ(done[6].status, PMC_OK);
+  EXPECT_EQ(pymemcache::Batch::value(b.result(0)), "value");
+  EXPECT_THROWS(a.get("bad key", 7), pymemcache::CallerError, PMC_ILLEGAL_INPUT, nullptr);
+  EXPECT_THROWS(pymemcache::Async(std::vector<std::string>{}), pymemcache::CallerError, PMC_CONFIG_ERROR, nullptr);
+}
+
 int main(int argc, char **argv) {
   test_env env;
   test_env_load(&env, argc, argv);
@@ -1139,6 +1180,7 @@ int main(int argc, char **argv) {
     kinds(env);
     fallback_and_retry(env);
     batches(env);
+    async_client(env);
   } catch (const std::exception &e) {
     std::fprintf(stderr, "cxx_client: unexpected exception: %s\n", e.what());
     return 1;

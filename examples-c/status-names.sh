@@ -4,7 +4,7 @@
 # pmc_status_str names every status code the header defines - including
 # codes added after errors.c was written. The status codes are the header's
 # PMC_* integer macros other than the PMC_VERSION_*, PMC_REPLY_*, PMC_FLAG_*, PMC_LEASE_*,
-# PMC_DEFAULT_*, PMC_KEY_FORM_*, PMC_NODE_* (node states and causes) and PMC_METRIC_* (metric selectors) families. This script writes a C program that checks each one (and that no two codes
+# PMC_DEFAULT_*, PMC_KEY_FORM_*, PMC_NODE_* (node states and causes), PMC_METRIC_* (metric selectors) and PMC_WANT_* (async watch bits) families. This script writes a C program that checks each one (and that no two codes
 # share a value), compiles it against the header and the library with CC,
 # and runs it (under WRAPPER, e.g. valgrind, when given). RPATH is where
 # the program finds the library's soname at run time (a :-separated list).
@@ -14,7 +14,7 @@ header=$1 lib=$2 rpath=$3 cc=$4 work=$5
 shift 5
 
 codes=$(grep -E '^#define PMC_[A-Z0-9_]+ -?[0-9]+[[:space:]]*$' "$header" |
-  awk '{print $2}' | grep -vE '^PMC_(VERSION|REPLY|FLAG|DEFAULT|KEY_FORM|LEASE|NODE|METRIC)_')
+  awk '{print $2}' | grep -vE '^PMC_(VERSION|REPLY|FLAG|DEFAULT|KEY_FORM|LEASE|NODE|METRIC|WANT)_')
 n=$(wc -w <<<"$codes")
 if [ "$n" -lt 15 ]; then
   echo "only $n status codes found in $header: extraction is broken" >&2

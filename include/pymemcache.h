@@ -36,6 +36,16 @@
 #define PMC_VERSION_STRING "0.1.0"
 
 /**
+ * `pmc_async_watches`: watch the descriptor for reading.
+ */
+#define PMC_WANT_READ 1
+
+/**
+ * `pmc_async_watches`: watch the descriptor for writing.
+ */
+#define PMC_WANT_WRITE 2
+
+/**
  * A node is up: requests go to it.
  */
 #define PMC_NODE_UP 0
@@ -111,6 +121,13 @@
 #define PMC_DEFAULT_MIN_COMPRESS_LEN 400
 
 /**
+ * A non-blocking client, driven by the caller's event loop. Made by
+ * `pmc_async_new`, released by `pmc_async_free`. Not thread-safe: use it
+ * from one thread (one per event-loop thread).
+ */
+typedef struct pmc_async pmc_async;
+
+/**
  * A list of commands for `pmc_batch_execute`, and their results after it.
  * Made by `pmc_batch_new`, released by `pmc_batch_free`. Queue commands
  * with the `pmc_batch_<command>` functions (each copies its key and value:
@@ -183,6 +200,59 @@ typedef struct pmc_stats_list pmc_stats_list;
  * `PMC_*` codes below. Values are never reused for a new meaning.
  */
 typedef int32_t pmc_status;
+
+/**
+ * A descriptor to watch and for what: `PMC_WANT_READ`, `PMC_WANT_WRITE`
+ * or both (in poll(2) terms, POLLIN and POLLOUT).
+ */
+typedef struct pmc_watch {
+  /**
+   * The socket descriptor (owned by the library: never close it).
+   */
+  int fd;
+  /**
+   * `PMC_WANT_READ | PMC_WANT_WRITE` bits.
+   */
+  int events;
+} pmc_watch;
+
+/**
+ * A completed operation, filled by `pmc_async_next`; release what it
+ * holds with `pmc_completion_clear`.
+ */
+typedef struct pmc_completion {
+  /**
+   * The token the operation was submitted with.
+   */
+  uint64_t token;
+  /**
+   * PMC_OK (get hit, stored, deleted, batch ran), PMC_MISS (get miss),
+   * PMC_NOT_STORED, PMC_NOT_FOUND (delete of a missing key), or the
+   * operation's error: PMC_TIMEOUT (no reply within its timeout, or the
+   * connect timed out), PMC_IO_ERROR (refused, reset),
+   * PMC_UNEXPECTED_CLOSE (the server closed the connection),
+   * PMC_SERVER_ERROR, ...
+   */
+  pmc_status status;
+  /**
+   * A get hit's value (library-allocated, freed by
+   * `pmc_completion_clear`), else NULL.
+   */
+  uint8_t *value;
+  /**
+   * Number of bytes at `value`.
+   */
+  size_t value_len;
+  /**
+   * A get hit's client flags, else 0.
+   */
+  uint32_t flags;
+  /**
+   * For an error status (10 and above): the error object (status and
+   * message), freed by `pmc_completion_clear`; else NULL.
+   */
+  struct pmc_error *error;
+} pmc_completion;
 
 /**
  * Where a stampede-controlled read (`pmc_get_or_lock`,
@@ -699,6 +769,196 @@ typedef struct pmc_item {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Make a non-blocking client for `n` servers (`"host:port"`, `"[v6]:port"`
+ * or a UNIX socket path; n >= 1) and store it in `*out`. With several
+ * servers, keys are placed exactly as a hash client over the same servers
+ * places them (same rendezvous hash and key form), so both agree. `opts`
+ * may be NULL (defaults); its servers are ignored, its `connect_timeout`
+ * bounds each connect and its `timeout` is the timeout of operations
+ * submitted with `timeout_ms` 0 (none: they wait as long as it takes). Key
+ * prefix, unicode keys, max_value_len, no_delay and keepalive apply;
+ * serialization, compression, pooling and failure tracking do not (values
+ * are bytes). Never blocks and connects nothing: each server's connection
+ * starts with its first operation. Returns PMC_OK, PMC_NULL_ARGUMENT or
+ * PMC_CONFIG_ERROR (no server, a bad address, a server given twice, a bad
+ * key prefix; TLS, authentication and the mock are not supported by the
+ * async client yet).
+ *
+ * # Safety
+ * `servers` points to `n` NUL-terminated strings; `opts` is NULL or live;
+ * `out` is writable.
+ */
+pmc_status pmc_async_new(const char *const *servers,
+                         size_t n,
+                         const struct pmc_options *opts,
+                         struct pmc_async **out,
+                         struct pmc_error **err);
+
+/**
+ * Release the client: close its sockets and drop every operation in
+ * flight (no completion is delivered for them; completions not yet taken
+ * are freed). Batches in flight are handed back to their `pmc_batch`
+ * unrun (no results). NULL is a no-op.
+ *
+ * # Safety
+ * `a` is NULL or a client not yet freed; the batches it runs are live.
+ */
+void pmc_async_free(struct pmc_async *a);
+
+/**
+ * Submit `get key`. Never blocks. `token` is any number of the caller's
+ * (duplicates allowed), given back in the completion; `timeout_ms` 0
+ * takes the client's default timeout. The completion: PMC_OK with the
+ * value and flags, PMC_MISS, or an error. Returns PMC_OK (queued),
+ * PMC_NULL_ARGUMENT, or PMC_ILLEGAL_INPUT (a bad key: nothing queued).
+ *
+ * # Safety
+ * `a` is a live client; `key` points to `key_len` bytes.
+ */
+pmc_status pmc_async_get(struct pmc_async *a,
+                         const uint8_t *key,
+                         size_t key_len,
+                         uint64_t token,
+                         uint32_t timeout_ms,
+                         struct pmc_error **err);
+
+/**
+ * Submit `set key` (always waiting for the reply). Never blocks; the value
+ * is copied. The completion: PMC_OK (stored), PMC_NOT_STORED, or an error
+ * (PMC_SERVER_ERROR for a value the server finds too large). Returns
+ * PMC_OK (queued), PMC_NULL_ARGUMENT, PMC_ILLEGAL_INPUT (a bad key or
+ * expire: nothing queued) or PMC_TOO_LARGE (over max_value_len).
+ *
+ * # Safety
+ * `a` is a live client; `key` and `value` point to their lengths of bytes
+ * (`value` may be NULL for length 0).
+ */
+pmc_status pmc_async_set(struct pmc_async *a,
+                         const uint8_t *key,
+                         size_t key_len,
+                         const void *value,
+                         size_t value_len,
+                         uint32_t flags,
+                         int64_t expire,
+                         uint64_t token,
+                         uint32_t timeout_ms,
+                         struct pmc_error **err);
+
+/**
+ * Submit `delete key` (waiting for the reply). The completion: PMC_OK
+ * (deleted), PMC_NOT_FOUND, or an error. Returns as `pmc_async_get`.
+ *
+ * # Safety
+ * As for `pmc_async_get`.
+ */
+pmc_status pmc_async_delete(struct pmc_async *a,
+                            const uint8_t *key,
+                            size_t key_len,
+                            uint64_t token,
+                            uint32_t timeout_ms,
+                            struct pmc_error **err);
+
+/**
+ * Submit every command of `batch` (any mix, grouped per server and sent
+ * as `pmc_batch_execute` sends them). The batch belongs to the client
+ * until its completion (status PMC_OK) is taken with `pmc_async_next`:
+ * then read its results with `pmc_batch_result`/`pmc_batch_results` as
+ * after `pmc_batch_execute` (a timeout or connection error fails the
+ * commands of that server). Do not touch it meanwhile. Cancelled, or
+ * dropped by `pmc_async_free`: it comes back with its commands and no
+ * results. Returns PMC_OK (queued) or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `a` is a live client; `batch` a live batch that stays live and unused
+ * until its completion is taken (or it is cancelled, or `a` freed).
+ */
+pmc_status pmc_async_batch(struct pmc_async *a,
+                           struct pmc_batch *batch,
+                           uint64_t token,
+                           uint32_t timeout_ms,
+                           struct pmc_error **err);
+
+/**
+ * The descriptors to watch now: fills up to `cap` entries of `out` and
+ * returns how many there are in all (call with `cap` 0 to size `out`).
+ * The set changes after every submit and step (a reconnect gives a new
+ * descriptor): ask again each time. 0 for a NULL client.
+ *
+ * # Safety
+ * `a` is NULL or a live client; `out` points to `cap` writable entries
+ * (may be NULL when `cap` is 0).
+ */
+size_t pmc_async_watches(const struct pmc_async *a, struct pmc_watch *out, size_t cap);
+
+/**
+ * Milliseconds until the earliest operation or connect deadline (rounded
+ * up): how long the loop may wait; 0: step now; -1: no deadline pending
+ * (wait for the descriptors alone). -1 for a NULL client.
+ *
+ * # Safety
+ * `a` is NULL or a live client.
+ */
+int pmc_async_timeout_ms(const struct pmc_async *a);
+
+/**
+ * Make progress without blocking: `fd` is the descriptor that is ready
+ * (-1: none in particular: every connection is tried, e.g. after the
+ * timeout passed), `events` what it is ready for (`PMC_WANT_READ |
+ * PMC_WANT_WRITE`; both if unsure; report hang-ups and errors as
+ * readable; without PMC_WANT_READ nothing is read, so `(-1, 0)` only
+ * writes what is queued and expires deadlines). Writes what it can, reads and
+ * parses complete replies, and completes operations past their deadlines
+ * with PMC_TIMEOUT. Returns PMC_OK or PMC_NULL_ARGUMENT; the operations'
+ * failures go to their completions.
+ *
+ * # Safety
+ * `a` is a live client.
+ */
+pmc_status pmc_async_step(struct pmc_async *a, int fd, int events, struct pmc_error **err);
+
+/**
+ * Take the oldest completion: 1 when `*out` was filled (release it with
+ * `pmc_completion_clear`), 0 when none is ready (or `a` or `out` is
+ * NULL). A batch's completion gives it back with its results published.
+ *
+ * # Safety
+ * `a` is NULL or a live client; `out` is NULL or writable.
+ */
+int pmc_async_next(struct pmc_async *a, struct pmc_completion *out);
+
+/**
+ * Free what a completion holds (value, error object) and zero it. NULL,
+ * and a zeroed completion, are no-ops.
+ *
+ * # Safety
+ * `c` is NULL or a completion filled by `pmc_async_next` (or zeroed).
+ */
+void pmc_completion_clear(struct pmc_completion *c);
+
+/**
+ * Cancel every operation submitted with `token` and not yet taken: no
+ * completion will ever be delivered for them (a reply already due is read
+ * and dropped, keeping later replies matched; completions already made
+ * but not yet taken with `pmc_async_next` are dropped too). A cancelled batch comes back to
+ * its `pmc_batch` with no results. Returns how many were cancelled (0 for
+ * a NULL client).
+ *
+ * # Safety
+ * `a` is NULL or a live client.
+ */
+size_t pmc_async_cancel(struct pmc_async *a, uint64_t token);
+
+/**
+ * Operations submitted and not yet completed or cancelled (a batch counts
+ * once; completions waiting for `pmc_async_next` are not counted). 0 for
+ * a NULL client.
+ *
+ * # Safety
+ * `a` is NULL or a live client.
+ */
+size_t pmc_async_pending(const struct pmc_async *a);
 
 /**
  * Every result of the last `pmc_batch_execute` at once: an array of

@@ -1859,6 +1859,115 @@ class Batch {
   pmc_batch *b_ = nullptr;
 };
 
+/// The non-blocking client (pmc_async_*) for an event loop: submit
+/// operations with a token (never blocks), wait on watches() for at most
+/// timeout_ms(), step() on what is ready, and take completions with next().
+/// Starts no thread; use it from one thread. See README "Non-blocking".
+class Async {
+ public:
+  /// A finished operation, copied out of the library's completion.
+  struct Completion {
+    /// The token it was submitted with.
+    std::uint64_t token = 0;
+    /// PMC_OK, PMC_MISS, PMC_NOT_STORED, PMC_NOT_FOUND or an error status.
+    pmc_status status = PMC_OK;
+    /// A get hit's value.
+    std::string value;
+    /// A get hit's client flags.
+    std::uint32_t flags = 0;
+    /// The error message for an error status (10 and above), else "".
+    std::string error;
+  };
+
+  /// A client for `servers` (several: placed as a hash client places keys);
+  /// `opts` may be null (defaults). Connects nothing yet. Throws
+  /// CallerError for bad servers or options.
+  explicit Async(const std::vector<std::string> &servers, const Options *opts = nullptr) {
+    std::vector<std::string> owned;
+    std::vector<const char *> ptrs;
+    owned.reserve(servers.size());
+    for (const std::string &s : servers) owned.push_back(detail::c_string(s, "server"));
+    for (const std::string &s : owned) ptrs.push_back(s.c_str());
+    detail::check(pmc_async_new(ptrs.data(), ptrs.size(),
+                                opts != nullptr ? opts->native_handle() : nullptr, &a_,
+                                detail::err()));
+  }
+  /// Take the other's client; the other is left empty.
+  Async(Async &&o) noexcept : a_(std::exchange(o.a_, nullptr)) {}
+  /// Release ours (dropping what is in flight), take the other's.
+  Async &operator=(Async &&o) noexcept {
+    if (this != &o) {
+      pmc_async_free(a_);
+      a_ = std::exchange(o.a_, nullptr);
+    }
+    return *this;
+  }
+  /// Not copyable.
+  Async(const Async &) = delete;
+  /// Not copy-assignable.
+  Async &operator=(const Async &) = delete;
+  /// Close the sockets and drop everything in flight.
+  ~Async() { pmc_async_free(a_); }
+
+  /// Submit a get (timeout 0: the client's default).
+  void get(bytes_view key, std::uint64_t token, std::chrono::milliseconds timeout = {}) {
+    detail::check(pmc_async_get(a_, detail::ptr(key), key.size(), token,
+                                detail::to_ms(timeout, "timeout"), detail::err()));
+  }
+  /// Submit a set.
+  void set(bytes_view key, bytes_view value, std::uint64_t token, std::int64_t expire = 0,
+           std::uint32_t flags = 0, std::chrono::milliseconds timeout = {}) {
+    detail::check(pmc_async_set(a_, detail::ptr(key), key.size(), value.data(), value.size(),
+                                flags, expire, token, detail::to_ms(timeout, "timeout"),
+                                detail::err()));
+  }
+  /// Submit a delete.
+  void delete_(bytes_view key, std::uint64_t token, std::chrono::milliseconds timeout = {}) {
+    detail::check(pmc_async_delete(a_, detail::ptr(key), key.size(), token,
+                                   detail::to_ms(timeout, "timeout"), detail::err()));
+  }
+  /// Submit a whole batch; leave it alone until its completion is taken,
+  /// then read its results as after Batch::execute.
+  void batch(Batch &b, std::uint64_t token, std::chrono::milliseconds timeout = {}) {
+    detail::check(pmc_async_batch(a_, b.native_handle(), token,
+                                  detail::to_ms(timeout, "timeout"), detail::err()));
+  }
+  /// The descriptors to watch now (ask again after every submit and step).
+  std::vector<pmc_watch> watches() const {
+    std::vector<pmc_watch> w(pmc_async_watches(a_, nullptr, 0));
+    w.resize(pmc_async_watches(a_, w.data(), w.size()));
+    return w;
+  }
+  /// Milliseconds until the next deadline; -1: none pending.
+  int timeout_ms() const noexcept { return pmc_async_timeout_ms(a_); }
+  /// Make progress on `fd` (-1: every connection) for `events`.
+  void step(int fd = -1, int events = PMC_WANT_READ | PMC_WANT_WRITE) {
+    detail::check(pmc_async_step(a_, fd, events, detail::err()));
+  }
+  /// The oldest completion, if any.
+  std::optional<Completion> next() {
+    pmc_completion c{};
+    if (pmc_async_next(a_, &c) == 0) return std::nullopt;
+    Completion out;
+    out.token = c.token;
+    out.status = c.status;
+    if (c.value != nullptr) out.value.assign(reinterpret_cast<const char *>(c.value), c.value_len);
+    out.flags = c.flags;
+    if (c.error != nullptr) out.error = pmc_error_message(c.error);
+    pmc_completion_clear(&c);
+    return out;
+  }
+  /// Cancel everything with `token`; returns how many.
+  std::size_t cancel(std::uint64_t token) noexcept { return pmc_async_cancel(a_, token); }
+  /// Operations submitted, not yet completed or cancelled.
+  std::size_t pending() const noexcept { return pmc_async_pending(a_); }
+  /// The C handle, still owned by this object.
+  pmc_async *native_handle() const noexcept { return a_; }
+
+ private:
+  pmc_async *a_ = nullptr;
+};
+
 }  // namespace pymemcache
 
 #endif /* PYMEMCACHE_HPP */

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what building and testing need on a fresh Debian machine, only if
-# something is missing: memcached, cmake, a C compiler, valgrind, pkg-config,
+# something is missing: memcached, cmake, a C compiler, valgrind, pkg-config, libuv1-dev,
 # openssl (the command, for the C TLS test's certificates),
 # and cargo-c (for the install test: scripts/install-cargo-c.sh builds it).
 set -euo pipefail
@@ -11,6 +11,8 @@ command -v cc >/dev/null || need+=(gcc)
 command -v c++ >/dev/null || need+=(g++)
 command -v valgrind >/dev/null || need+=(valgrind)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+# examples-c/async_libuv.c: the non-blocking API on a libuv loop
+pkg-config --exists libuv 2>/dev/null || need+=(libuv1-dev)
 # examples-c/tls-fixture.sh: certificates for the C TLS test
 command -v openssl >/dev/null || need+=(openssl)
 # tests/hardening.rs: a network namespace (unshare -n) with its own loopback

@@ -128,13 +128,13 @@ impl Stream {
 /// Flags for every send: a library must not raise SIGPIPE when the server
 /// has gone away, since C host programs keep its default action (exit).
 #[cfg(not(target_vendor = "apple"))]
-const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
+pub(crate) const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
 /// Apple systems lack MSG_NOSIGNAL; SO_NOSIGPIPE is set on the socket instead.
 #[cfg(target_vendor = "apple")]
-const SEND_FLAGS: libc::c_int = 0;
+pub(crate) const SEND_FLAGS: libc::c_int = 0;
 
 #[cfg(target_vendor = "apple")]
-fn set_nosigpipe(fd: RawFd) -> io::Result<()> {
+pub(crate) fn set_nosigpipe(fd: RawFd) -> io::Result<()> {
     let on: libc::c_int = 1;
     // SAFETY: a valid socket descriptor and a pointer to a c_int of the given size.
     let rc = unsafe {

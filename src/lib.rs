@@ -19,6 +19,7 @@ pub mod ffi;
 pub mod hash;
 pub mod key;
 pub mod metrics;
+pub mod nonblocking;
 pub mod pool;
 pub mod protocol;
 pub mod serde;
@@ -34,4 +35,5 @@ pub use client::{
 pub use error::{Error, ErrorKind, Result};
 pub use hash::KeyForm;
 pub use metrics::{MetricsSnapshot, ServerMetrics, ServerSnapshot};
+pub use nonblocking::{AsyncClient, Completion, Outcome, Watch};
 pub use pool::{PoolOptions, PoolStats};

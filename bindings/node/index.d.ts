@@ -58,6 +58,12 @@ export interface ClientOptions {
   maxValueLen?: number;
   /** A pool of connections (PooledClient): concurrent async calls run in parallel. */
   usePooling?: boolean;
+  /**
+   * Where getAsync/setAsync/deleteAsync and Batch#executeAsync run: 'auto' (default: the event
+   * loop through the native addon when the client's options allow it, else worker threads),
+   * 'addon' (the event loop, or the constructor throws), 'worker' (koffi worker threads).
+   */
+  asyncEngine?: 'auto' | 'addon' | 'worker';
   maxPoolSize?: number;
   /** Milliseconds to wait for a free pooled connection. */
   poolTimeout?: number;
@@ -356,6 +362,10 @@ export class Client {
   /** Free the handle once the calls in flight finish; later calls throw ClosedError. */
   close(): void;
   readonly closed: boolean;
+  /** 'addon': getAsync/setAsync/deleteAsync and Batch#executeAsync run on the event loop; 'worker': on worker threads. */
+  readonly asyncEngine: 'addon' | 'worker';
+  /** Why this client's async calls run on worker threads; null on the addon. */
+  readonly asyncEngineReason: string | null;
 }
 
 export const KEY_FORMS: Readonly<{ text: 0; python_bytes: 1 }>;

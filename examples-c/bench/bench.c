@@ -53,6 +53,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -86,7 +87,7 @@ static const char *const CNAME[NCONT] = {"floor (raw socket)", "libmemcached",
                                          "pymemcache-rs"};
 static const char *const CARG[NCONT] = {"floor", "libmemcached", "pymemcache-rs"};
 
-enum { W1, W2, W3, W4, W5, W6, W7, W8, W8S, W8H, W3A, W3C, W3D, W3M, NWORK };
+enum { W1, W2, W3, W4, W5, W6, W7, W8, W8S, W8H, W3A, W3C, W3D, W3M, W9, W9B, NWORK };
 
 typedef double (*run_fn)(size_t n);
 
@@ -1440,6 +1441,235 @@ static double w3m_floor(size_t n) { return big_floor(&w3m, n); }
 static double w3m_lmc(size_t n) { return big_lmc(&w3m, n); }
 static double w3m_pmc(size_t n) { return big_pmc_batch(&w3m, n); }
 
+/* ---- W9: one thread keeping 64 gets in flight on one server; W9b: 64
+        threads of blocking gets ---------------------------------------------
+   floor: raw-socket pipelining at depth 64: 64 requests written, then each
+   reply read (and compared whole) lets one more request go, written
+   together with the others of the same read. pymemcache-rs: the
+   non-blocking API (pmc_async_*) driven by poll(2), one new get submitted
+   per completion. libmemcached (no per-request async API): mget of 64 keys
+   per round. W9b: 64 threads each doing blocking gets, on the pooled
+   pymemcache-rs client, on a libmemcached handle each, and on a floor
+   socket each (request, reply). */
+
+#define W9_DEPTH 64
+#define W9_REQ (KEY_LEN + 6) /* "get <key>\r\n" */
+
+static char w9_keys[W9_DEPTH][KEY_LEN + 1];
+static const char *w9_kc[W9_DEPTH];
+static size_t w9_kl[W9_DEPTH];
+static uint8_t w9_vals[W9_DEPTH][VAL_LEN];
+static char w9_req[W9_DEPTH][W9_REQ + 1];
+static char w9_reply[W9_DEPTH][GET_REPLY + 1];
+static char w9_wbuf[W9_DEPTH * W9_REQ];
+static struct rbuf w9_rb;
+static pmc_async *w9_async;
+static int w9b_fd[W9_DEPTH];
+static struct rbuf w9b_rb[W9_DEPTH];
+static memcached_st *w9b_m[W9_DEPTH];
+static pthread_barrier_t w9b_barrier;
+
+static void w9_setup(void) {
+  size_t i, h;
+  pmc_options *o = pmc_options_new();
+  for (i = 0; i < W9_DEPTH; i++) {
+    make_key(w9_keys[i], "pmcbench:w9:", i);
+    make_value(w9_vals[i], VAL_LEN, w9_keys[i]);
+    w9_kc[i] = w9_keys[i];
+    w9_kl[i] = KEY_LEN;
+    sprintf(w9_req[i], "get %s\r\n", w9_keys[i]);
+    h = value_header(w9_reply[i], sizeof w9_reply[i], w9_keys[i], VAL_LEN);
+    memcpy(w9_reply[i] + h, w9_vals[i], VAL_LEN);
+    memcpy(w9_reply[i] + h + VAL_LEN, "\r\nEND\r\n", 7);
+    pmc_ok(pmc_set(pmc, (const uint8_t *)w9_keys[i], KEY_LEN, w9_vals[i], VAL_LEN, 0, 0,
+                   PMC_REPLY_WAIT, NULL),
+           "populate W9");
+  }
+  rbuf_init(&w9_rb, W9_DEPTH * GET_REPLY + 4096);
+  if (o == NULL)
+    die("pmc_options_new failed");
+  pmc_ok(pmc_options_set_no_delay(o, true, NULL), "no_delay");
+  pmc_ok(pmc_async_new(&g_server, 1, o, &w9_async, NULL), "async_new");
+  pmc_options_free(o);
+}
+
+static void w9b_setup(void) {
+  size_t t;
+  if (w9_async == NULL)
+    w9_setup();
+  for (t = 0; t < W9_DEPTH; t++) {
+    w9b_fd[t] = connect_tcp(g_server);
+    rbuf_init(&w9b_rb[t], 4096);
+    w9b_m[t] = memcached_clone(NULL, lmc);
+    if (w9b_m[t] == NULL)
+      die("memcached_clone failed");
+  }
+}
+
+static double w9_floor(size_t n) {
+  size_t sent = 0, done = 0, have = 0, wlen = 0;
+  double t0 = now();
+  while (sent < n && sent < W9_DEPTH) {
+    memcpy(w9_wbuf + wlen, w9_req[sent % W9_DEPTH], W9_REQ);
+    wlen += W9_REQ;
+    sent++;
+  }
+  write_all(fl_fd, w9_wbuf, wlen);
+  while (done < n) {
+    size_t off = 0;
+    ssize_t r = read(fl_fd, w9_rb.p + have, w9_rb.cap - have);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      die("floor W9: read: %s", r == 0 ? "closed" : strerror(errno));
+    have += (size_t)r;
+    wlen = 0;
+    while (have - off >= GET_REPLY) {
+      if (memcmp(w9_rb.p + off, w9_reply[done % W9_DEPTH], GET_REPLY) != 0)
+        die("floor W9: unexpected reply");
+      off += GET_REPLY;
+      done++;
+      if (sent < n) {
+        memcpy(w9_wbuf + wlen, w9_req[sent % W9_DEPTH], W9_REQ);
+        wlen += W9_REQ;
+        sent++;
+      }
+    }
+    memmove(w9_rb.p, w9_rb.p + off, have - off);
+    have -= off;
+    if (wlen > 0)
+      write_all(fl_fd, w9_wbuf, wlen);
+  }
+  return now() - t0;
+}
+
+static double w9_pmc(size_t n) {
+  size_t sent = 0, done = 0;
+  double t0 = now();
+  for (; sent < n && sent < W9_DEPTH; sent++)
+    pmc_ok(pmc_async_get(w9_async, (const uint8_t *)w9_keys[sent % W9_DEPTH], KEY_LEN, sent, 0,
+                         NULL),
+           "W9 submit");
+  while (done < n) {
+    pmc_watch w;
+    struct pollfd p;
+    pmc_completion c;
+    int ev = 0;
+    if (pmc_async_watches(w9_async, &w, 1) != 1)
+      die("pymemcache-rs W9: expected one descriptor to watch");
+    p.fd = w.fd;
+    p.events = (short)(((w.events & PMC_WANT_READ) ? POLLIN : 0) |
+                       ((w.events & PMC_WANT_WRITE) ? POLLOUT : 0));
+    p.revents = 0;
+    if (poll(&p, 1, pmc_async_timeout_ms(w9_async)) < 0 && errno != EINTR)
+      die("poll: %s", strerror(errno));
+    if (p.revents & (POLLIN | POLLHUP | POLLERR))
+      ev |= PMC_WANT_READ;
+    if (p.revents & (POLLOUT | POLLHUP | POLLERR))
+      ev |= PMC_WANT_WRITE;
+    pmc_ok(pmc_async_step(w9_async, p.fd, ev, NULL), "W9 step");
+    while (pmc_async_next(w9_async, &c)) {
+      size_t k = (size_t)(c.token % W9_DEPTH);
+      if (c.status != PMC_OK || c.value_len != VAL_LEN || memcmp(c.value, w9_vals[k], VAL_LEN) != 0)
+        die("pymemcache-rs W9: %s for token %llu", pmc_status_str(c.status),
+            (unsigned long long)c.token);
+      pmc_completion_clear(&c);
+      done++;
+      if (sent < n) {
+        pmc_ok(pmc_async_get(w9_async, (const uint8_t *)w9_keys[sent % W9_DEPTH], KEY_LEN, sent,
+                             0, NULL),
+               "W9 submit");
+        sent++;
+      }
+    }
+  }
+  return now() - t0;
+}
+
+static double w9_lmc(size_t n) {
+  size_t done = 0;
+  double t0 = now();
+  while (done < n) {
+    size_t want = n - done < W9_DEPTH ? n - done : W9_DEPTH, got = 0;
+    memcached_return_t rc = memcached_mget(lmc, w9_kc, w9_kl, want);
+    memcached_result_st *r;
+    lmc_ok(lmc, rc, "W9 mget");
+    while ((r = memcached_fetch_result(lmc, &lmc_res, &rc)) != NULL) {
+      size_t idx = key_index(memcached_result_key_value(r), memcached_result_key_length(r));
+      if (idx >= want || memcached_result_length(r) != VAL_LEN ||
+          memcmp(memcached_result_value(r), w9_vals[idx], VAL_LEN) != 0)
+        die("libmemcached W9: wrong value");
+      got++;
+    }
+    if (got != want)
+      die("libmemcached W9: %zu hits of %zu", got, want);
+    done += want;
+  }
+  return now() - t0;
+}
+
+struct w9b_arg {
+  pthread_t th;
+  int contender, t;
+  size_t n;
+};
+
+static void *w9b_thread(void *p) {
+  struct w9b_arg *a = p;
+  size_t i, k = (size_t)a->t;
+  pthread_barrier_wait(&w9b_barrier);
+  for (i = 0; i < a->n; i++) {
+    if (a->contender == FLOOR) {
+      write_all(w9b_fd[k], w9_req[k], W9_REQ);
+      read_until(w9b_fd[k], &w9b_rb[k], "END\r\n", 5);
+      if (w9b_rb[k].len != GET_REPLY || memcmp(w9b_rb[k].p, w9_reply[k], GET_REPLY) != 0)
+        die("floor W9b: unexpected reply");
+    } else if (a->contender == LMC) {
+      size_t len = 0;
+      uint32_t flags = 0;
+      memcached_return_t rc;
+      char *v = memcached_get(w9b_m[k], w9_keys[k], KEY_LEN, &len, &flags, &rc);
+      if (v == NULL || len != VAL_LEN || memcmp(v, w9_vals[k], VAL_LEN) != 0)
+        die("libmemcached W9b: get: %s", memcached_strerror(w9b_m[k], rc));
+      free(v);
+    } else {
+      pmc_value v = {0};
+      pmc_ok(pmc_get(pmc_pool, (const uint8_t *)w9_keys[k], KEY_LEN, &v, NULL), "W9b get");
+      if (v.len != VAL_LEN || memcmp(v.data, w9_vals[k], VAL_LEN) != 0)
+        die("pymemcache-rs W9b: wrong value");
+      pmc_value_free(&v);
+    }
+  }
+  return NULL;
+}
+
+/* n gets on each of the 64 threads. */
+static double w9b_run(int contender, size_t n) {
+  struct w9b_arg a[W9_DEPTH];
+  double t0;
+  int t;
+  if (pthread_barrier_init(&w9b_barrier, NULL, W9_DEPTH + 1) != 0)
+    die("pthread_barrier_init failed");
+  for (t = 0; t < W9_DEPTH; t++) {
+    a[t].contender = contender;
+    a[t].t = t;
+    a[t].n = n;
+    if (pthread_create(&a[t].th, NULL, w9b_thread, &a[t]) != 0)
+      die("pthread_create failed");
+  }
+  pthread_barrier_wait(&w9b_barrier);
+  t0 = now();
+  for (t = 0; t < W9_DEPTH; t++)
+    pthread_join(a[t].th, NULL);
+  t0 = now() - t0;
+  pthread_barrier_destroy(&w9b_barrier);
+  return t0;
+}
+
+static double w9b_floor(size_t n) { return w9b_run(FLOOR, n); }
+static double w9b_lmc(size_t n) { return w9b_run(LMC, n); }
+static double w9b_pmc(size_t n) { return w9b_run(PMC, n); }
+
 /* ---- the workloads ------------------------------------------------------- */
 
 static struct workload WL[NWORK] = {
@@ -1471,6 +1701,10 @@ static struct workload WL[NWORK] = {
      {w3d_floor, w3d_lmc, w3d_pmc}, 1, 0, {0}, {{0}}},
     {"W3m", "100 hits as a batch of meta gets (floor: mg q + mn)", "op", 1, 30, 20, 50000,
      {w3m_floor, w3m_lmc, w3m_pmc}, 1, 0, {0}, {{0}}},
+    {"W9", "64 gets in flight, one thread (async API; lmc: mget 64)", "op", 1, 2000, 1000, 2000000,
+     {w9_floor, w9_lmc, w9_pmc}, 1, 0, {0}, {{0}}},
+    {"W9b", "64 threads of blocking gets (pooled client)", "op", W9_DEPTH, 30, 20, 100000,
+     {w9b_floor, w9b_lmc, w9b_pmc}, 1, 0, {0}, {{0}}},
 };
 
 /* `id` is one of the comma-separated names of `list`. */
@@ -1739,6 +1973,17 @@ static void report(FILE *f, long rss_kib) {
     fprintf(f, "| (W3m: meta gets vs W3 classic get, 100 keys) | %.3fx | | floor meta/classic %.3fx |\n",
             med_us(&WL[W3M], PMC) / med_us(&WL[W3], PMC),
             med_us(&WL[W3M], FLOOR) / med_us(&WL[W3], FLOOR));
+  if (WL[W9].enabled) {
+    double r = ratio(&WL[W9], PMC, FLOOR);
+    fprintf(f, "| W9 <= 1.2x floor (64 gets in flight, async API vs raw pipelining) | %.3fx | %s | "
+               "%.0f ops/s; libmemcached mget-64 %.3fx |\n",
+            r, met(r <= 1.2), 1e6 / med_us(&WL[W9], PMC), ratio(&WL[W9], LMC, FLOOR));
+  }
+  if (WL[W9].enabled && WL[W9B].enabled)
+    fprintf(f, "| (W9b: 64 threads of blocking gets, pooled client) | %.0f ops/s | | async W9 "
+               "%.2fx the ops/s of W9b; floor W9b %.0f ops/s |\n",
+            1e6 / med_us(&WL[W9B], PMC), med_us(&WL[W9B], PMC) / med_us(&WL[W9], PMC),
+            1e6 / med_us(&WL[W9B], FLOOR));
   fprintf(f, "\nPeak RSS of the bench process (getrusage ru_maxrss): %ld KiB.\n", rss_kib);
 }
 
@@ -1963,6 +2208,10 @@ int main(int argc, char **argv) {
     w3s_setup();
   if (WL[W3M].enabled)
     w3m_setup();
+  if (WL[W9].enabled)
+    w9_setup();
+  if (WL[W9B].enabled)
+    w9b_setup();
 
   /* warm up (connects) and calibrate N: the slowest contender takes about
      g_seconds per measurement */

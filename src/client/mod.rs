@@ -1,7 +1,7 @@
 //! The clients and the command set they share.
 
 mod backoff;
-mod batch;
+pub(crate) mod batch;
 mod codec;
 mod fallback;
 mod hash;
@@ -11,7 +11,7 @@ mod options;
 mod pooled;
 mod request;
 mod retrying;
-mod server;
+pub(crate) mod server;
 mod single;
 mod stats;
 mod via_conn;

@@ -18,7 +18,7 @@ use crate::protocol::request::{self, FetchCmd, StoreCmd};
 use std::sync::Arc;
 use std::time::Instant;
 
-mod batch_io;
+pub(crate) mod batch_io;
 pub(crate) use batch_io::{apply as apply_meta_reply, Value as MetaValue};
 
 /// Values up to this size are copied into the request buffer; larger ones

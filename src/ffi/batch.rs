@@ -26,6 +26,41 @@ pub struct pmc_batch {
     views: Vec<pmc_op_result>,
 }
 
+impl pmc_batch {
+    /// Take the commands out for the async client (`pmc_async_batch`); the
+    /// batch shows no results until `restore`.
+    pub(crate) fn take(&mut self) -> Batch {
+        self.messages.clear();
+        self.views.clear();
+        std::mem::take(&mut self.inner)
+    }
+
+    /// Put back a batch the async client ran (`ran`: publish its results,
+    /// as after `pmc_batch_execute`) or dropped unrun.
+    pub(crate) fn restore(&mut self, batch: Batch, ran: bool) {
+        self.inner = batch;
+        if ran {
+            self.publish();
+        }
+    }
+
+    /// Make the C views of the results (and the error messages they point
+    /// to) after a run.
+    fn publish(&mut self) {
+        self.messages.clear();
+        self.views.clear();
+        for (i, r) in self.inner.results().iter().enumerate() {
+            if let Some(e) = &r.error {
+                let c = CString::new(message_of(e).replace('\0', "\\0")).unwrap_or_default();
+                self.messages.push((i, c));
+            }
+        }
+        let mut views = std::mem::take(&mut self.views);
+        views.extend((0..self.inner.len()).map(|i| view(self, i)));
+        self.views = views;
+    }
+}
+
 /// Where a stampede-controlled read (`pmc_get_or_lock`,
 /// `pmc_batch_get_or_lock`) leaves the caller: one of the `PMC_LEASE_*`
 /// values.
@@ -701,15 +736,7 @@ pub unsafe extern "C" fn pmc_batch_execute(
             if let Err(e) = c.execute(&mut b.inner) {
                 return Err(fail_with(&e));
             }
-            for (i, r) in b.inner.results().iter().enumerate() {
-                if let Some(e) = &r.error {
-                    let c = CString::new(message_of(e).replace('\0', "\\0")).unwrap_or_default();
-                    b.messages.push((i, c));
-                }
-            }
-            let mut views = std::mem::take(&mut b.views);
-            views.extend((0..b.inner.len()).map(|i| view(b, i)));
-            b.views = views;
+            b.publish();
             Ok(PMC_OK)
         }),
     )

@@ -3,6 +3,7 @@
 //! Every exported function runs inside the panic boundary and checks every
 //! pointer it is given.
 
+pub mod async_client;
 pub mod batch;
 pub mod boundary;
 pub mod client;

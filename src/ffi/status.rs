@@ -223,6 +223,17 @@ pub unsafe fn report(err: *mut *mut pmc_error, status: pmc_status) -> pmc_status
     status
 }
 
+/// A new error object for `err` (its status and message), owned by the
+/// caller: what an error status's `pmc_error` holds, made without touching
+/// the thread's last error (completions of the async client carry these).
+pub(crate) fn error_object(err: &Error) -> *mut pmc_error {
+    let message = CString::new(message_of(err).replace('\0', "\\0")).unwrap_or_default();
+    Box::into_raw(Box::new(pmc_error {
+        status: status_of(err),
+        message,
+    }))
+}
+
 /// The status an error object records (PMC_NULL_ARGUMENT for a NULL `err`).
 ///
 /// # Safety

@@ -30,6 +30,21 @@ var notBound = map[string]string{
 	// A C callback into Go needs an exported trampoline and a handle table;
 	// Client.NodeState gives the same states by asking.
 	"pmc_options_set_hash_state_callback": "state changes are read with Client.NodeState (pmc_client_node_state)",
+	// The non-blocking client (issue 20) serves C event loops; goroutines
+	// already give Go concurrency over the blocking calls.
+	"pmc_async_new":        "event-loop API; Go uses its own concurrency (goroutines)",
+	"pmc_async_free":       "event-loop API; Go uses its own concurrency (goroutines)",
+	"pmc_async_get":        "event-loop API; Go uses its own concurrency (goroutines)",
+	"pmc_async_set":        "event-loop API; Go uses its own concurrency (goroutines)",
+	"pmc_async_delete":     "event-loop API; Go uses its own concurrency (goroutines)",
+	"pmc_async_batch":      "event-loop API; Go uses its own concurrency (goroutines)",
+	"pmc_async_watches":    "event-loop API; Go uses its own concurrency (goroutines)",
+	"pmc_async_timeout_ms": "event-loop API; Go uses its own concurrency (goroutines)",
+	"pmc_async_step":       "event-loop API; Go uses its own concurrency (goroutines)",
+	"pmc_async_next":       "event-loop API; Go uses its own concurrency (goroutines)",
+	"pmc_completion_clear": "event-loop API; Go uses its own concurrency (goroutines)",
+	"pmc_async_cancel":     "event-loop API; Go uses its own concurrency (goroutines)",
+	"pmc_async_pending":    "event-loop API; Go uses its own concurrency (goroutines)",
 }
 
 // headerPath finds the pymemcache.h the package was built with:

@@ -8,6 +8,7 @@ const { koffi, C } = require('./ffi');
 const { Status, statusName, makeError, ClosedError } = require('./errors');
 const { bytes, keyBytes, copyOut } = require('./convert');
 const { Client, LEASE_NAMES, check, int64 } = require('./client');
+const { addonState } = require('./evloop');
 
 const registry = new FinalizationRegistry((box) => {
   if (box.ptr) {
@@ -171,7 +172,11 @@ class Batch {
     return this._execute(client, false);
   }
 
-  /** execute on a koffi worker thread: a Promise of the results. */
+  /**
+   * execute without blocking: a Promise of the results. On the event loop
+   * (the library's pmc_async_batch) when the client runs its async calls
+   * there (client.asyncEngine === 'addon'), else on a koffi worker thread.
+   */
   executeAsync(client) {
     try {
       return this._execute(client, true);
@@ -193,6 +198,18 @@ class Batch {
       this._running = false;
       if (this._freeing) this._release();
     };
+    if (client._box.engine && addonState().batch) {
+      return client._runEngine('execute', (n) => n.batch(koffi.address(p), 0), (st) => {
+        try {
+          return finish(st);
+        } finally {
+          done();
+        }
+      }).catch((e) => {
+        if (this._running) done();
+        throw e;
+      });
+    }
     return client._run('execute', C.batch_execute, [p], (st) => {
       try {
         return finish(st);

@@ -1,14 +1,18 @@
 'use strict';
 
 // Client: every command of the C surface, each as a sync method and an
-// *Async method that runs the C call on a koffi worker thread and returns a
-// Promise. Results are copied into JS and the library's memory is freed at
-// once; statuses become return values (miss, not stored, exists, not found)
-// or errors carrying the library's message of that very call.
+// *Async method that returns a Promise. getAsync, setAsync and deleteAsync
+// run on the event loop through the library's non-blocking API (the addon,
+// lib/evloop.js) when the client has an engine there; every other *Async
+// method, and those on a client without one, runs the C call on a koffi
+// worker thread. Results are copied into JS and the library's memory is
+// freed at once; statuses become return values (miss, not stored, exists,
+// not found) or errors carrying the library's message of that very call.
 
 const { koffi, C, SETTERS, serdeFn, callStatus, callStatusAsync } = require('./ffi');
 const { Status, makeError, unexpected, InvalidArgumentError, ClosedError } = require('./errors');
 const { bytes, keyBytes, replyMode, copyOut, takeValue, takeString, ms } = require('./convert');
+const { openEngine } = require('./evloop');
 
 /** The lease states of getOrLock (PMC_LEASE_*), as strings. */
 const Lease = Object.freeze({
@@ -137,8 +141,12 @@ function buildOptions(servers, options, callbacks) {
 // Frees a client handle the program forgot to close.
 const registry = new FinalizationRegistry((box) => freeBox(box));
 
-// Free a handle, then the serde callbacks it may call.
+// Free a handle, then the serde callbacks it may call; retire the engine.
 function freeBox(box) {
+  if (box.engine) {
+    box.engine.retire();
+    box.engine = null;
+  }
   if (box.ptr) {
     const ptr = box.ptr;
     box.ptr = null;
@@ -157,8 +165,17 @@ class Client {
     const callbacks = [];
     const opts = buildOptions(servers, options, callbacks);
     const out = [null];
+    let ev;
     try {
       check('new', C.client_new, [opts, out]);
+      const list = servers === undefined || servers === null ? [] : [].concat(servers).map(String);
+      try {
+        ev = openEngine(list, opts, options);
+      } catch (e) {
+        C.client_free(out[0]);
+        throw e;
+      }
+      this._engineSpec = { servers: list, options };
     } catch (e) {
       unregister(callbacks);
       throw e;
@@ -166,6 +183,73 @@ class Client {
       C.options_free(opts);
     }
     this._adopt(out[0], callbacks);
+    this._box.engine = ev.engine;
+    this._engineReason = ev.reason;
+    this._defaultNoreply = Boolean(options.noreply);
+  }
+
+  /**
+   * Where getAsync/setAsync/deleteAsync and Batch#executeAsync run: 'addon'
+   * (the event loop, through the library's non-blocking API) or 'worker'
+   * (a koffi worker thread per call, as every other *Async method).
+   */
+  get asyncEngine() {
+    return this._box.engine ? 'addon' : 'worker';
+  }
+
+  /** Why this client's async calls run on worker threads (null on the addon). */
+  get asyncEngineReason() {
+    return this._box.engine ? null : (this._engineReason ?? 'a wrapping client (fallback, retrying)');
+  }
+
+  // After addServer/removeServer: a new engine for the new server list; the
+  // old one closes when its calls are done.
+  _renewEngine() {
+    const old = this._box.engine;
+    if (!old || !this._engineSpec) return;
+    const callbacks = [];
+    const opts = buildOptions(this._engineSpec.servers, this._engineSpec.options, callbacks);
+    try {
+      const ev = openEngine(this._engineSpec.servers, opts, this._engineSpec.options);
+      this._box.engine = ev.engine;
+      this._engineReason = ev.reason;
+    } finally {
+      C.options_free(opts);
+      unregister(callbacks);
+    }
+    old.retire();
+  }
+
+  // Run a call on the engine: submit(native) returns the addon's Promise of
+  // a status or {status, value, flags, message}; finish(status, result) makes
+  // the method's result from a status below 10.
+  _runEngine(op, submit, finish) {
+    if (this._closing || !this._box.ptr) return Promise.reject(new ClosedError(op, this._closedWhy));
+    const engine = this._box.engine;
+    let p;
+    try {
+      p = submit(engine.native);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this._inflight++;
+    engine.inflight++;
+    const settle = () => {
+      this._inflight--;
+      engine.inflight--;
+      engine.closeIfIdle();
+      this._freeIfIdle();
+    };
+    return p.then((r) => {
+      settle();
+      const status = typeof r === 'number' ? r : r.status;
+      if (status === -1) throw new ClosedError(op, r.message);
+      if (status >= 10) throw makeError(op, status, r.message);
+      return finish(status, r);
+    }, (e) => {
+      settle();
+      throw e;
+    });
   }
 
   /** An in-memory mock client (pymemcache's MockMemcacheClient). */
@@ -230,6 +314,10 @@ class Client {
   // callbacks it may call (returned).
   _moved(why) {
     registry.unregister(this._box);
+    if (this._box.engine) {
+      this._box.engine.retire();
+      this._box.engine = null;
+    }
     this._box.ptr = null;
     this._closing = true;
     this._closedWhy = why;
@@ -549,10 +637,21 @@ const COMMANDS = {
     return run('poolClear', C.client_pool_clear, [], okOnly('poolClear', undefined));
   },
   addServer(run, server) {
-    return run('addServer', C.client_add_server, [String(server)], okOnly('addServer', undefined));
+    return run('addServer', C.client_add_server, [String(server)], (st) => {
+      okOnly('addServer', undefined)(st);
+      if (this._engineSpec) this._engineSpec.servers.push(String(server));
+      this._renewEngine();
+    });
   },
   removeServer(run, server) {
-    return run('removeServer', C.client_remove_server, [String(server)], okOnly('removeServer', undefined));
+    return run('removeServer', C.client_remove_server, [String(server)], (st) => {
+      okOnly('removeServer', undefined)(st);
+      if (this._engineSpec) {
+        const i = this._engineSpec.servers.indexOf(String(server));
+        if (i >= 0) this._engineSpec.servers.splice(i, 1);
+      }
+      this._renewEngine();
+    });
   },
   nodeState(run, server) {
     const out = {};
@@ -624,6 +723,14 @@ const COMMANDS = {
   },
 };
 
+// An integer argument as a BigInt: a number or BigInt, else a TypeError (as
+// koffi refuses other types on the worker path).
+function integer(op, what, value) {
+  if (typeof value === 'bigint') return value;
+  if (typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
+  throw new TypeError(`${op}: ${what} must be an integer (number or BigInt), not ${typeof value}`);
+}
+
 // A number or BigInt as int64 (a BigInt), or a RangeError.
 function int64(op, value) {
   const n = BigInt(value);
@@ -681,6 +788,39 @@ Object.assign(Client.prototype, {
 // pymemcache's other names for the many-key commands.
 const ALIASES = { getMulti: 'getMany', setMulti: 'setMany', deleteMulti: 'deleteMany' };
 
+// The *Async methods that run on the event loop when the client has an
+// engine: each returns the Promise, or null when this call cannot go there
+// (noreply, a per-call option the non-blocking API does not have); the
+// worker-thread method runs it then.
+const ON_ENGINE = {
+  get(key) {
+    const [k, kl] = this._key('get', key);
+    return this._runEngine('get', (n) => n.get(k, kl, 0), (st, r) => {
+      if (st === Status.MISS) return null;
+      if (st !== Status.OK) throw unexpected('get', st);
+      return r.value;
+    });
+  },
+  set(key, value, { flags = 0, expire = 0, noreply } = {}) {
+    if (noreply ?? this._defaultNoreply) return null;
+    const [k, kl] = this._key('set', key);
+    const [v, vl] = bytes(value, 'value');
+    const f = integer('set', 'flags', flags);
+    const x = integer('set', 'expire', expire);
+    if (f < 0 || f > 0xffffffff) throw new RangeError(`set: flags ${flags} is outside the 32-bit unsigned range`);
+    return this._runEngine('set', (n) => n.set(k, kl, v, vl, Number(f), int64('set', x), 0), storeOutcome('set'));
+  },
+  delete(key, { noreply } = {}) {
+    if (noreply ?? this._defaultNoreply) return null;
+    const [k, kl] = this._key('delete', key);
+    return this._runEngine('delete', (n) => n.delete(k, kl, 0), (st) => {
+      if (st === Status.OK) return true;
+      if (st === Status.NOT_FOUND) return false;
+      throw unexpected('delete', st);
+    });
+  },
+};
+
 function define(name, body) {
   Object.defineProperty(Client.prototype, name, {
     writable: true,
@@ -694,6 +834,10 @@ function define(name, body) {
     configurable: true,
     value: function (...args) {
       try {
+        if (this._box.engine && ON_ENGINE[name]) {
+          const p = ON_ENGINE[name].apply(this, args);
+          if (p) return p;
+        }
         return body.call(this, (op, fn, a, finish) => this._run(op, fn, a, finish, true), ...args);
       } catch (e) {
         return Promise.reject(e); // argument errors reject too
@@ -705,4 +849,4 @@ function define(name, body) {
 for (const [name, body] of Object.entries(COMMANDS)) define(name, body);
 for (const [alias, name] of Object.entries(ALIASES)) define(alias, COMMANDS[name]);
 
-module.exports = { Client, KEY_FORMS, COMMANDS, Lease, LEASE_NAMES, check, int64 };
+module.exports = { Client, KEY_FORMS, COMMANDS, ON_ENGINE, Lease, LEASE_NAMES, check, int64 };

@@ -1,7 +1,8 @@
 'use strict';
 
 // Every pmc_* function of the C header is declared by the binding and used
-// by its code, except the ones listed in NOT_CALLED with the reason.
+// by its code (the JS, or the event-loop addon's C), except the ones listed
+// in NOT_CALLED with the reason.
 // Prints "node: N of M C functions".
 
 const test = require('node:test');
@@ -24,6 +25,9 @@ const NOT_CALLED = {
   // A C callback into JS from whichever thread a command runs on (the
   // *Async methods run on worker threads); nodeState gives the same states.
   pmc_options_set_hash_state_callback: 'state changes are read with nodeState (pmc_client_node_state)',
+  // The event-loop addon settles every call's Promise; a Promise cannot be
+  // withdrawn, so nothing is ever cancelled.
+  pmc_async_cancel: 'every event-loop call settles its Promise; none is withdrawn',
 };
 
 // The header: PMC_HEADER, the installed one (pkg-config), or the checkout's.
@@ -37,6 +41,11 @@ function headerPath() {
 }
 
 const LIB = path.join(dir, 'lib');
+// The event-loop addon calls the non-blocking API from C (native/), through
+// the table it fills with dlsym: api.pmc_x(...).
+const NATIVE = path.join(dir, 'native');
+const native = fs.readdirSync(NATIVE).filter((f) => f.endsWith('.c'))
+  .map((f) => fs.readFileSync(path.join(NATIVE, f), 'utf8')).join('\n');
 const sources = Object.fromEntries(fs.readdirSync(LIB).filter((f) => f.endsWith('.js'))
   .map((f) => [f, fs.readFileSync(path.join(LIB, f), 'utf8')]));
 sources['index.js'] = fs.readFileSync(path.join(dir, 'index.js'), 'utf8');
@@ -45,6 +54,7 @@ sources['index.js'] = fs.readFileSync(path.join(dir, 'index.js'), 'utf8');
 // JS name it is declared under referenced in code (C.x, a setter of SETTERS,
 // errorApi.x for the error API).
 function used(name) {
+  if (new RegExp(`\\bapi\\.${name}\\(`).test(native)) return true; // called by the addon
   const ffi = sources['ffi.js'];
   const short = name.replace(/^pmc_/, '');
   const setter = /^pmc_options_set_(.+)$/.exec(name);

@@ -167,7 +167,9 @@ test('shutdown stops a server started with -A', async () => {
 });
 
 test('pooled client: poolStats and poolClear', async () => {
-  const c = client(s1.address, { usePooling: true, maxPoolSize: 4 });
+  // The pool serves the worker-thread calls (the event-loop ones use one
+  // pipelined connection of their own): setAsync on workers here.
+  const c = client(s1.address, { usePooling: true, maxPoolSize: 4, asyncEngine: 'worker' });
   await Promise.all(Array.from({ length: 8 }, (_, i) => c.setAsync(key(`p${i}`), 'v')));
   const st = c.poolStats();
   assert.equal(st.inUse, 0);

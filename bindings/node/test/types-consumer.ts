@@ -26,6 +26,10 @@ async function main(): Promise<void> {
   const results: pmc.BatchResult[] = await b.executeAsync(c);
   const first: pmc.LeaseState | null = b.execute(c)[0].lease;
   b.free();
+  const ev = new pmc.Client('127.0.0.1:11211', { asyncEngine: 'auto' });
+  const engine: 'addon' | 'worker' = ev.asyncEngine;
+  const why: string | null = ev.asyncEngineReason;
+  ev.close();
   const m = pmc.Client.mock();
   const r = pmc.Client.retrying(pmc.Client.fallback([c, m]), { attempts: 2, retryFor: [pmc.Status.IO_ERROR] });
   r.close();
@@ -34,7 +38,7 @@ async function main(): Promise<void> {
   } catch (e) {
     if (e instanceof pmc.IllegalInputError) console.log(e.status, e.statusName);
   }
-  console.log(won, inv, pos, results, first, v, a, items, n, failed, stats, stored, text, json, pmc.libraryVersion(), pmc.libraryPath);
+  console.log(won, inv, pos, results, first, v, a, items, n, failed, stats, stored, text, json, pmc.libraryVersion(), pmc.libraryPath, engine, why);
 }
 
 void main;

@@ -18,7 +18,22 @@ class PymemcacheApiCoverageTest < Minitest::Test
     'pmc_batch_result' => 'pmc_batch_results gives every result of a batch at once',
     # A C callback into Ruby from whichever thread a command runs on;
     # Client#node_state gives the same states by asking.
-    'pmc_options_set_hash_state_callback' => 'state changes are read with Client#node_state'
+    'pmc_options_set_hash_state_callback' => 'state changes are read with Client#node_state',
+    # The non-blocking client (issue 20) serves C event loops; Ruby uses
+    # its own concurrency (threads, fibers) over the blocking calls.
+    'pmc_async_new' => 'event-loop API; Ruby uses its own concurrency',
+    'pmc_async_free' => 'event-loop API; Ruby uses its own concurrency',
+    'pmc_async_get' => 'event-loop API; Ruby uses its own concurrency',
+    'pmc_async_set' => 'event-loop API; Ruby uses its own concurrency',
+    'pmc_async_delete' => 'event-loop API; Ruby uses its own concurrency',
+    'pmc_async_batch' => 'event-loop API; Ruby uses its own concurrency',
+    'pmc_async_watches' => 'event-loop API; Ruby uses its own concurrency',
+    'pmc_async_timeout_ms' => 'event-loop API; Ruby uses its own concurrency',
+    'pmc_async_step' => 'event-loop API; Ruby uses its own concurrency',
+    'pmc_async_next' => 'event-loop API; Ruby uses its own concurrency',
+    'pmc_completion_clear' => 'event-loop API; Ruby uses its own concurrency',
+    'pmc_async_cancel' => 'event-loop API; Ruby uses its own concurrency',
+    'pmc_async_pending' => 'event-loop API; Ruby uses its own concurrency'
   }.freeze
   REPORT = []
   Minitest.after_run { REPORT.each { |line| puts line } }

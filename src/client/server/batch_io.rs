@@ -79,111 +79,7 @@ impl ServerConn {
 
     /// Append command `i` of `ops` to the request buffer.
     fn encode_op(&mut self, ops: &Ops, i: usize) -> Result<()> {
-        let req = ops.reqs[i];
-        let kind = req.kind;
-        let w = &mut self.wbuf;
-        w.extend_from_slice(match kind {
-            OpKind::Meta(cmd) => cmd.code(),
-            OpKind::Store(_) | OpKind::Cas(_) => b"ms",
-            OpKind::Delete | OpKind::Invalidate(_) => b"md",
-            OpKind::Incr(_) | OpKind::Decr(_) => b"ma",
-            _ => b"mg",
-        });
-        w.push(b' ');
-        self.rules.write_key(ops.key(i), w)?;
-        let value = ops.value(i);
-        if kind.has_value() {
-            if value.len() > self.max_value_len {
-                return Err(Error::TooLarge {
-                    len: value.len() as u64,
-                    max: self.max_value_len as u64,
-                    server: Default::default(),
-                });
-            }
-            w.push(b' ');
-            push_u64(w, value.len() as u64);
-        }
-        let flag_num = |w: &mut Vec<u8>, flag: &[u8], n: i64| {
-            w.extend_from_slice(flag);
-            push_i64(w, n);
-        };
-        match kind {
-            OpKind::Get => w.extend_from_slice(b" v f"),
-            OpKind::Gets => w.extend_from_slice(b" v f c"),
-            OpKind::Gat(t) | OpKind::Gats(t) => {
-                check_exptime("expire", t)?;
-                w.extend_from_slice(if matches!(kind, OpKind::Gat(_)) {
-                    b" v f"
-                } else {
-                    b" v f c"
-                });
-                flag_num(w, b" T", t);
-            }
-            OpKind::Touch(t) => {
-                check_exptime("expire", t)?;
-                flag_num(w, b" T", t);
-            }
-            OpKind::Store(_) | OpKind::Cas(_) => {
-                check_exptime("expire", req.expire)?;
-                w.extend_from_slice(b" F");
-                push_u64(w, u64::from(req.flags));
-                flag_num(w, b" T", req.expire);
-                match kind {
-                    OpKind::Cas(c) => {
-                        w.extend_from_slice(b" C");
-                        push_u64(w, c);
-                    }
-                    OpKind::Store(StoreCmd::Add) => w.extend_from_slice(b" ME"),
-                    OpKind::Store(StoreCmd::Replace) => w.extend_from_slice(b" MR"),
-                    OpKind::Store(StoreCmd::Append) => w.extend_from_slice(b" MA"),
-                    OpKind::Store(StoreCmd::Prepend) => w.extend_from_slice(b" MP"),
-                    _ => {}
-                }
-            }
-            OpKind::Delete => {}
-            OpKind::Incr(d) | OpKind::Decr(d) => {
-                w.extend_from_slice(b" v D");
-                push_u64(w, d);
-                if matches!(kind, OpKind::Decr(_)) {
-                    w.extend_from_slice(b" MD");
-                }
-            }
-            OpKind::GetOrLock {
-                lock_ttl,
-                recache_below,
-            } => {
-                check_exptime("lock ttl", lock_ttl)?;
-                check_exptime("recache time", recache_below)?;
-                w.extend_from_slice(b" v f c t");
-                flag_num(w, b" N", lock_ttl);
-                if recache_below > 0 {
-                    flag_num(w, b" R", recache_below);
-                }
-            }
-            OpKind::Invalidate(t) => {
-                check_exptime("stale ttl", t)?;
-                flag_num(w, b" I T", t);
-            }
-            OpKind::Meta(_) => {
-                let tokens = ops.tokens(i);
-                meta::check_tokens(tokens).map_err(Error::IllegalInput)?;
-                if !tokens.is_empty() {
-                    w.push(b' ');
-                    w.extend_from_slice(tokens);
-                }
-            }
-        }
-        if kind.quiet() {
-            w.extend_from_slice(b" q");
-        }
-        w.extend_from_slice(b" O");
-        push_u64(w, i as u64);
-        w.extend_from_slice(b"\r\n");
-        if kind.has_value() {
-            w.extend_from_slice(value);
-            w.extend_from_slice(b"\r\n");
-        }
-        Ok(())
+        encode_op(&mut self.wbuf, &self.rules, self.max_value_len, ops, i)
     }
 
     /// Read the replies to what `send_batch` sent, up to `MN`, into `out`;
@@ -212,7 +108,6 @@ impl ServerConn {
         let conn = self.conn.as_mut().ok_or_else(|| Error::UnexpectedClose {
             server: Default::default(),
         })?;
-        let quiet = |p: usize| ops.reqs[sent[p]].kind.quiet();
         // Commands before `next` are settled.
         let mut next = 0;
         // The slow path's copy of a reply line (the key scratch buffer is
@@ -250,32 +145,7 @@ impl ServerConn {
             }
             let line = conn.read_line()?;
             let Some(m) = meta::parse_line(line) else {
-                if line == b"ERROR" || line.starts_with(b"ERROR ") {
-                    return Err(no_meta_support());
-                }
-                if !(line.starts_with(b"CLIENT_ERROR") || line.starts_with(b"SERVER_ERROR")) {
-                    return Err(reply::unexpected(line));
-                }
-                // An error line carries no opaque token: it answers the
-                // first command still unsettled that is not quiet, or one of
-                // the quiet ones before it (quiet commands answer only
-                // hits and errors). Keys and arguments are checked before
-                // sending, so quiet commands (reads, touch, delete) are not
-                // refused in practice: the error is the non-quiet command's
-                // (a store too large, out of memory), else the first one's.
-                let err = Error::from_reply_line(line);
-                let end = (next..sent.len())
-                    .find(|&p| !quiet(p))
-                    .map_or(sent.len(), |p| p + 1);
-                if next == end {
-                    return Err(protocol_error(
-                        "an error reply after every command was answered",
-                    ));
-                }
-                let at = if quiet(end - 1) { next } else { end - 1 };
-                silent(ops, out, sent, next, at)?;
-                out.fail(sent[at], err);
-                next = at + 1;
+                error_line(ops, out, sent, &mut next, line)?;
                 continue;
             };
             if m.code == *b"MN" {
@@ -309,6 +179,208 @@ impl ServerConn {
             res?;
         }
     }
+}
+
+/// Append command `i` of `ops` to `w` as a meta command tagged with `i` as
+/// its opaque token (`rules` check and prefix the key; values over `max`
+/// are refused). On an error `w` may hold a partial command: the caller
+/// truncates it.
+pub(crate) fn encode_op(
+    w: &mut Vec<u8>,
+    rules: &crate::key::KeyRules,
+    max: usize,
+    ops: &Ops,
+    i: usize,
+) -> Result<()> {
+    let req = ops.reqs[i];
+    let kind = req.kind;
+    w.extend_from_slice(match kind {
+        OpKind::Meta(cmd) => cmd.code(),
+        OpKind::Store(_) | OpKind::Cas(_) => b"ms",
+        OpKind::Delete | OpKind::Invalidate(_) => b"md",
+        OpKind::Incr(_) | OpKind::Decr(_) => b"ma",
+        _ => b"mg",
+    });
+    w.push(b' ');
+    rules.write_key(ops.key(i), w)?;
+    let value = ops.value(i);
+    if kind.has_value() {
+        if value.len() > max {
+            return Err(Error::TooLarge {
+                len: value.len() as u64,
+                max: max as u64,
+                server: Default::default(),
+            });
+        }
+        w.push(b' ');
+        push_u64(w, value.len() as u64);
+    }
+    let flag_num = |w: &mut Vec<u8>, flag: &[u8], n: i64| {
+        w.extend_from_slice(flag);
+        push_i64(w, n);
+    };
+    match kind {
+        OpKind::Get => w.extend_from_slice(b" v f"),
+        OpKind::Gets => w.extend_from_slice(b" v f c"),
+        OpKind::Gat(t) | OpKind::Gats(t) => {
+            check_exptime("expire", t)?;
+            w.extend_from_slice(if matches!(kind, OpKind::Gat(_)) {
+                b" v f"
+            } else {
+                b" v f c"
+            });
+            flag_num(w, b" T", t);
+        }
+        OpKind::Touch(t) => {
+            check_exptime("expire", t)?;
+            flag_num(w, b" T", t);
+        }
+        OpKind::Store(_) | OpKind::Cas(_) => {
+            check_exptime("expire", req.expire)?;
+            w.extend_from_slice(b" F");
+            push_u64(w, u64::from(req.flags));
+            flag_num(w, b" T", req.expire);
+            match kind {
+                OpKind::Cas(c) => {
+                    w.extend_from_slice(b" C");
+                    push_u64(w, c);
+                }
+                OpKind::Store(StoreCmd::Add) => w.extend_from_slice(b" ME"),
+                OpKind::Store(StoreCmd::Replace) => w.extend_from_slice(b" MR"),
+                OpKind::Store(StoreCmd::Append) => w.extend_from_slice(b" MA"),
+                OpKind::Store(StoreCmd::Prepend) => w.extend_from_slice(b" MP"),
+                _ => {}
+            }
+        }
+        OpKind::Delete => {}
+        OpKind::Incr(d) | OpKind::Decr(d) => {
+            w.extend_from_slice(b" v D");
+            push_u64(w, d);
+            if matches!(kind, OpKind::Decr(_)) {
+                w.extend_from_slice(b" MD");
+            }
+        }
+        OpKind::GetOrLock {
+            lock_ttl,
+            recache_below,
+        } => {
+            check_exptime("lock ttl", lock_ttl)?;
+            check_exptime("recache time", recache_below)?;
+            w.extend_from_slice(b" v f c t");
+            flag_num(w, b" N", lock_ttl);
+            if recache_below > 0 {
+                flag_num(w, b" R", recache_below);
+            }
+        }
+        OpKind::Invalidate(t) => {
+            check_exptime("stale ttl", t)?;
+            flag_num(w, b" I T", t);
+        }
+        OpKind::Meta(_) => {
+            let tokens = ops.tokens(i);
+            meta::check_tokens(tokens).map_err(Error::IllegalInput)?;
+            if !tokens.is_empty() {
+                w.push(b' ');
+                w.extend_from_slice(tokens);
+            }
+        }
+    }
+    if kind.quiet() {
+        w.extend_from_slice(b" q");
+    }
+    w.extend_from_slice(b" O");
+    push_u64(w, i as u64);
+    w.extend_from_slice(b"\r\n");
+    if kind.has_value() {
+        w.extend_from_slice(value);
+        w.extend_from_slice(b"\r\n");
+    }
+    Ok(())
+}
+
+/// Read a batch's complete replies on one server (`region`, up to and
+/// including `MN`, as the async client collects them) into `out`, as
+/// `recv_batch` reads them from a socket; `sent` are the positions of the
+/// commands sent there, in order.
+pub(crate) fn apply_replies(
+    ops: &Ops,
+    out: &mut Outs,
+    sent: &[usize],
+    region: &[u8],
+    max: usize,
+) -> Result<()> {
+    let mut next = 0;
+    let mut at = 0;
+    while let Some(nl) = find_byte(&region[at..], b'\n') {
+        let line = &region[at..at + nl];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        at += nl + 1;
+        let Some(m) = meta::parse_line(line) else {
+            error_line(ops, out, sent, &mut next, line)?;
+            continue;
+        };
+        if m.code == *b"MN" {
+            return silent(ops, out, sent, next, sent.len());
+        }
+        let value = match m.len {
+            Some(len) if len > max => {
+                return Err(Error::TooLarge {
+                    len: len as u64,
+                    max: max as u64,
+                    server: Default::default(),
+                })
+            }
+            Some(len) => {
+                let v = region
+                    .get(at..at + len)
+                    .ok_or_else(|| protocol_error("a cut meta reply"))?;
+                at += len + 2;
+                Value::Bytes(v)
+            }
+            None => Value::None,
+        };
+        apply(ops, out, sent, &mut next, &m, value)?;
+    }
+    Err(protocol_error("batch replies without MN"))
+}
+
+/// A reply line that is not a meta reply: `ERROR` (no meta protocol), or a
+/// `CLIENT_ERROR`/`SERVER_ERROR` settled on its command; anything else is
+/// unparsable.
+fn error_line(
+    ops: &Ops,
+    out: &mut Outs,
+    sent: &[usize],
+    next: &mut usize,
+    line: &[u8],
+) -> Result<()> {
+    if line == b"ERROR" || line.starts_with(b"ERROR ") {
+        return Err(no_meta_support());
+    }
+    if !(line.starts_with(b"CLIENT_ERROR") || line.starts_with(b"SERVER_ERROR")) {
+        return Err(reply::unexpected(line));
+    }
+    // An error line carries no opaque token: it answers the first command
+    // still unsettled that is not quiet, or one of the quiet ones before it
+    // (quiet commands answer only hits and errors). Keys and arguments are
+    // checked before sending, so quiet commands (reads, touch, delete) are
+    // not refused in practice: the error is the non-quiet command's (a store
+    // too large, out of memory), else the first one's.
+    let quiet = |p: usize| ops.reqs[sent[p]].kind.quiet();
+    let err = Error::from_reply_line(line);
+    let end = (*next..sent.len())
+        .find(|&p| !quiet(p))
+        .map_or(sent.len(), |p| p + 1);
+    if *next == end {
+        return Err(protocol_error(
+            "an error reply after every command was answered",
+        ));
+    }
+    let at = if quiet(end - 1) { *next } else { end - 1 };
+    silent(ops, out, sent, *next, at)?;
+    out.fail(sent[at], err);
+    *next = at + 1;
+    Ok(())
 }
 
 /// Settle commands `from..to` of `sent` that got no reply: quiet ones by
