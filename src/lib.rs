@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod pool;
 pub mod protocol;
 pub mod serde;
+mod ticks;
 pub mod tls;
 
 pub use addr::ServerAddr;
@@ -33,5 +34,5 @@ pub use client::{
 };
 pub use error::{Error, ErrorKind, Result};
 pub use hash::KeyForm;
-pub use metrics::{MetricsSnapshot, ServerMetrics, ServerSnapshot};
+pub use metrics::{CallStart, MetricsSnapshot, ServerMetrics, ServerSnapshot};
 pub use pool::{PoolOptions, PoolStats};

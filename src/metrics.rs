@@ -5,6 +5,7 @@
 //! counting off.
 
 use crate::error::Error;
+use crate::ticks::TickClock;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::time::Duration;
@@ -58,11 +59,19 @@ impl ErrorClass {
     }
 }
 
+/// Counting cells of the histogram: one per possible `cell_of`, so that
+/// recording needs neither a clamp nor a branch. The snapshot folds cell 64
+/// (0 µs) into bucket 0 and cells 27..64 into the last bucket.
+const CELLS: usize = 65;
+
+/// The largest latency `Histogram::record_us` takes, microseconds.
+pub const MAX_US: u64 = 1 << 63;
+
 /// A latency histogram: counts per power-of-two bucket of microseconds,
 /// their sum and the largest value.
 #[derive(Debug)]
 pub struct Histogram {
-    buckets: [AtomicU64; BUCKETS],
+    cells: [AtomicU64; CELLS],
     sum_us: AtomicU64,
     max_us: AtomicU64,
 }
@@ -70,7 +79,7 @@ pub struct Histogram {
 impl Default for Histogram {
     fn default() -> Self {
         Histogram {
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            cells: std::array::from_fn(|_| AtomicU64::new(0)),
             sum_us: AtomicU64::new(0),
             max_us: AtomicU64::new(0),
         }
@@ -79,11 +88,19 @@ impl Default for Histogram {
 
 /// The bucket of a latency of `us` microseconds.
 pub fn bucket_of(us: u64) -> usize {
-    if us <= 1 {
-        0
-    } else {
-        ((64 - (us - 1).leading_zeros()) as usize).min(FINITE_BUCKETS)
+    match us {
+        0 => 0,
+        _ => cell_of(us).min(FINITE_BUCKETS),
     }
+}
+
+/// The histogram cell of `us` microseconds: the smallest `i` with
+/// `us <= 2^i`, except that 0 µs wraps to cell 64 (no latency reaches
+/// 2^63 µs, which `Histogram::record_us` takes as given, so cell 64 means
+/// 0: bucket 0).
+#[inline]
+fn cell_of(us: u64) -> usize {
+    (64 - us.wrapping_sub(1).leading_zeros()) as usize
 }
 
 /// The upper bound of bucket `i` in microseconds (`u64::MAX` for the last).
@@ -99,11 +116,20 @@ impl Histogram {
     /// Count one latency.
     #[inline]
     pub fn record(&self, d: Duration) {
-        let us = d
-            .as_secs()
-            .saturating_mul(1_000_000)
-            .saturating_add(u64::from(d.subsec_micros()));
-        self.buckets[bucket_of(us)].fetch_add(1, Relaxed);
+        self.record_us(
+            d.as_secs()
+                .saturating_mul(1_000_000)
+                .saturating_add(u64::from(d.subsec_micros()))
+                .min(MAX_US),
+        )
+    }
+
+    /// Count one latency of `us` microseconds, at most `MAX_US` (292,000
+    /// years: ticks converted by `crate::ticks` are far below it).
+    #[inline]
+    pub fn record_us(&self, us: u64) {
+        debug_assert!(us <= MAX_US);
+        self.cells[cell_of(us)].fetch_add(1, Relaxed);
         self.sum_us.fetch_add(us, Relaxed);
         // A plain load first: a new maximum is rare, a compare-exchange
         // loop on every call is not needed.
@@ -114,14 +140,21 @@ impl Histogram {
 
     fn snapshot(&self) -> ([u64; BUCKETS], u64, u64) {
         (
-            std::array::from_fn(|i| self.buckets[i].load(Relaxed)),
+            std::array::from_fn(|i| match i {
+                0 => self.cells[0].load(Relaxed) + self.cells[CELLS - 1].load(Relaxed),
+                FINITE_BUCKETS => self.cells[i..CELLS - 1]
+                    .iter()
+                    .map(|c| c.load(Relaxed))
+                    .sum(),
+                _ => self.cells[i].load(Relaxed),
+            }),
             self.sum_us.load(Relaxed),
             self.max_us.load(Relaxed),
         )
     }
 
     fn reset(&self) {
-        for b in &self.buckets {
+        for b in &self.cells {
             b.store(0, Relaxed);
         }
         self.sum_us.store(0, Relaxed);
@@ -146,7 +179,14 @@ pub struct ServerMetrics {
     state_changes: AtomicU64,
     state: AtomicU8,
     latency: Histogram,
+    /// Times calls (see `crate::ticks`).
+    clock: TickClock,
 }
+
+/// When a call counted by `ServerMetrics::start` began, in the metrics'
+/// own clock ticks; give it back to `ServerMetrics::finish`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallStart(u64);
 
 impl ServerMetrics {
     /// Fresh counters, all zero, state up.
@@ -175,7 +215,31 @@ impl ServerMetrics {
         }
     }
 
+    /// A call starts on a connection its client lent, and counts the
+    /// connections in use itself (a lock or a pool: the client's snapshot
+    /// takes `in_use` and `peak_in_use` from there, not from `begin`/`end`):
+    /// the call's start on the metrics' cheap clock (a time-stamp counter
+    /// read where the OS trusts it; see `crate::ticks`).
+    #[inline]
+    pub fn start(&self) -> CallStart {
+        CallStart(self.clock.now())
+    }
+
+    /// The call `start` started ended, failing with `err` if it did: its
+    /// latency from the same clock, and the error's class.
+    #[inline]
+    pub fn finish(&self, started: CallStart, err: Option<&Error>) {
+        // Linux keeps time with the counter only once it found it in step
+        // on every CPU, and `Instant` is monotonic: never negative.
+        let ticks = self.clock.now().wrapping_sub(started.0);
+        self.latency.record_us(self.clock.micros(ticks));
+        if let Some(e) = err {
+            self.record_error(e);
+        }
+    }
+
     /// Count an error under its class (errors of no class are not counted).
+    #[cold]
     pub fn record_error(&self, e: &Error) {
         let c = match ErrorClass::of(e) {
             Some(ErrorClass::Timeout) => &self.timeouts,
@@ -188,21 +252,20 @@ impl ServerMetrics {
     }
 
     /// Count the hits and misses of one retrieval reply.
+    #[inline]
     pub fn record_lookups(&self, hits: u64, misses: u64) {
-        if hits > 0 {
-            self.hits.fetch_add(hits, Relaxed);
-        }
-        if misses > 0 {
-            self.misses.fetch_add(misses, Relaxed);
-        }
+        self.hits.fetch_add(hits, Relaxed);
+        self.misses.fetch_add(misses, Relaxed);
     }
 
     /// Count bytes written to the server.
+    #[inline]
     pub fn record_sent(&self, n: usize) {
         self.bytes_sent.fetch_add(n as u64, Relaxed);
     }
 
     /// Count bytes read from the server.
+    #[inline]
     pub fn record_received(&self, n: usize) {
         self.bytes_received.fetch_add(n as u64, Relaxed);
     }
@@ -492,6 +555,20 @@ mod tests {
         assert_eq!(bucket_of(1 << 26), 26);
         assert_eq!(bucket_of((1 << 26) + 1), FINITE_BUCKETS);
         assert_eq!(bucket_of(u64::MAX), FINITE_BUCKETS);
+    }
+
+    #[test]
+    fn zero_and_huge_latencies_land_in_the_end_buckets() {
+        let m = ServerMetrics::new();
+        m.latency.record_us(0);
+        m.latency.record(Duration::MAX);
+        m.latency.record_us(3);
+        let s = m.snapshot("a:1");
+        assert_eq!(s.latency_buckets[0], 1);
+        assert_eq!(s.latency_buckets[2], 1);
+        assert_eq!(s.latency_buckets[FINITE_BUCKETS], 1);
+        assert_eq!(s.latency_count(), 3);
+        assert_eq!(s.latency_max_us, MAX_US);
     }
 
     #[test]

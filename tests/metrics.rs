@@ -98,6 +98,34 @@ fn pooled_client_shares_one_set_of_metrics() {
     assert_eq!(s.in_use, 0);
 }
 
+/// The pool counts the connections it lends: the peak under 4 threads is
+/// between 1 and 4, none are in use after, and a reset restarts the peak.
+#[test]
+fn pooled_client_peak_in_use_comes_from_the_pool() {
+    let mc = Memcached::tcp(&[]);
+    let c = PooledClient::new(&mc.addr(), &opts(), PoolOptions::default()).unwrap();
+    c.set(b"k", b"v", 0, 0, None).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..200 {
+                    assert!(c.get(b"k").unwrap().is_some());
+                }
+            });
+        }
+    });
+    let s = &c.metrics_snapshot().servers[0];
+    assert_eq!(s.requests, 801);
+    assert_eq!(s.in_use, 0);
+    assert!((1..=4).contains(&s.peak_in_use), "{}", s.peak_in_use);
+    assert_eq!(s.peak_in_use, c.pool_stats().unwrap().created);
+    c.metrics_reset();
+    let s = &c.metrics_snapshot().servers[0];
+    assert_eq!((s.in_use, s.peak_in_use), (0, 0));
+    c.get(b"k").unwrap();
+    assert_eq!(c.metrics_snapshot().servers[0].peak_in_use, 1);
+}
+
 #[test]
 fn hash_client_counts_per_node_and_records_states() {
     let a = Memcached::tcp(&[]);

@@ -24,7 +24,7 @@ use super::health::{
     Transition,
 };
 use super::request::call_ops;
-use super::via_conn::{ConnGuard, ConnSource};
+use super::via_conn::{source_snapshot, ConnGuard, ConnSource};
 use super::{
     CasOutcome, Client, ClientOptions, FetchCmd, Item, Memcache, Packed, PackedHit, PooledClient,
     Reply, Request, ServerConn, ServerStats, StoreCmd,
@@ -34,7 +34,7 @@ use crate::client::server::PIPELINE_BATCH;
 use crate::error::{Error, Result};
 use crate::hash::{KeyForm, NodeHasher, RendezvousHash};
 use crate::key::KeyRules;
-use crate::metrics::{self, MetricsSnapshot, ServerMetrics};
+use crate::metrics::{self, CallStart, MetricsSnapshot, ServerMetrics, ServerSnapshot};
 use crate::pool::{PoolOptions, PoolStats};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -104,6 +104,22 @@ impl NodeClient {
         match self {
             NodeClient::Single(c) => c.metrics(),
             NodeClient::Pooled(p) => p.metrics(),
+        }
+    }
+
+    /// The node's metrics now, if on.
+    fn metrics_snapshot(&self, server: &str) -> Option<ServerSnapshot> {
+        match self {
+            NodeClient::Single(c) => c.metrics().map(|m| source_snapshot(c, m, server)),
+            NodeClient::Pooled(p) => p.metrics().map(|m| source_snapshot(p, m, server)),
+        }
+    }
+
+    /// Zero the node's metrics.
+    fn metrics_reset(&self) {
+        match self {
+            NodeClient::Single(c) => Memcache::metrics_reset(c),
+            NodeClient::Pooled(p) => Memcache::metrics_reset(p),
         }
     }
 
@@ -561,11 +577,7 @@ impl HashClient {
     /// Run one command on `node`, with the failure rules.
     fn run_on<T>(&self, node: &Node, f: impl FnOnce(&mut ServerConn) -> Result<T>) -> Result<T> {
         self.may_try(node)?;
-        let res = node.client.checkout().and_then(|mut conn| {
-            let res = conn.call(f);
-            conn.finish(&res);
-            res
-        });
+        let res = node.client.checkout().and_then(|conn| conn.run(f));
         self.record(node, &res);
         res
     }
@@ -638,7 +650,7 @@ impl HashClient {
         #[allow(clippy::large_enum_variant)] // one per node, for one command
         enum Attempt<'a, S> {
             Skipped(Error),
-            Sent(ConnGuard<'a>, S, Option<Instant>),
+            Sent(ConnGuard<'a>, S, CallStart),
             Failed(Error),
         }
         let attempts: Vec<Attempt<'_, S>> = groups
@@ -655,10 +667,8 @@ impl HashClient {
                 match send(&mut conn, idx) {
                     Ok(s) => Attempt::Sent(conn, s, started),
                     Err(e) => {
-                        conn.call_end(started, Some(&e));
-                        if !matches!(e, Error::IllegalInput(_)) {
-                            conn.discard();
-                        }
+                        conn.call_end(started, None);
+                        conn.fail(&e);
                         Attempt::Failed(e)
                     }
                 }
@@ -676,7 +686,7 @@ impl HashClient {
                 }
                 Attempt::Sent(mut conn, s, started) => {
                     let res = recv(&mut conn, idx, s);
-                    conn.call_end(started, res.as_ref().err());
+                    conn.call_end(started, None);
                     conn.finish(&res);
                     self.record(node, &res);
                     res
@@ -1062,16 +1072,14 @@ impl Memcache for HashClient {
             servers: ring
                 .nodes
                 .iter()
-                .filter_map(|n| n.client.metrics().map(|m| m.snapshot(&n.addr.to_string())))
+                .filter_map(|n| n.client.metrics_snapshot(&n.addr.to_string()))
                 .collect(),
         }
     }
 
     fn metrics_reset(&self) {
         for n in &self.ring.read().nodes {
-            if let Some(m) = n.client.metrics() {
-                m.reset();
-            }
+            n.client.metrics_reset();
         }
     }
 

@@ -12,7 +12,7 @@ use crate::addr::ServerAddr;
 use crate::conn::{Conn, ConnectOptions};
 use crate::error::{Error, Result};
 use crate::key::KeyRules;
-use crate::metrics::ServerMetrics;
+use crate::metrics::{CallStart, ServerMetrics};
 use crate::protocol::reply::{self, StoreReply};
 use crate::protocol::request::{self, FetchCmd, StoreCmd};
 use std::sync::Arc;
@@ -194,18 +194,18 @@ impl ServerConn {
 
     /// Count the start of a call; pass the result to `call_end`.
     #[inline]
-    pub fn call_begin(&self) -> Option<Instant> {
-        self.metrics.as_ref().map(|m| {
-            m.begin();
-            Instant::now()
-        })
+    pub fn call_begin(&self) -> CallStart {
+        match &self.metrics {
+            Some(m) => m.start(),
+            None => CallStart::default(),
+        }
     }
 
     /// Count the end of the call `call_begin` started, with its outcome.
     #[inline]
-    pub fn call_end(&self, started: Option<Instant>, err: Option<&Error>) {
-        if let (Some(m), Some(t)) = (&self.metrics, started) {
-            m.end(t.elapsed(), err);
+    pub fn call_end(&self, started: CallStart, err: Option<&Error>) {
+        if let Some(m) = &self.metrics {
+            m.finish(started, err);
         }
     }
 
@@ -443,7 +443,8 @@ impl ServerConn {
             if line == b"END" {
                 if let Some(m) = &self.metrics {
                     let keys = self.spans.len() as u64;
-                    m.record_lookups(hits, keys - hits.min(keys));
+                    // Every hit took one of the keys: hits <= keys.
+                    m.record_lookups(hits, keys - hits);
                 }
                 return Ok(());
             }

@@ -6,7 +6,7 @@ use super::{Batch, FetchCmd, Item, Memcache, Packed, Reply, Request, ServerConn,
 use crate::addr::ServerAddr;
 use crate::error::{Error, Result};
 use crate::key::KeyRules;
-use crate::metrics::{MetricsSnapshot, ServerMetrics};
+use crate::metrics::{MetricsSnapshot, ServerMetrics, ServerSnapshot};
 use crate::pool::{PoolStats, Pooled};
 use parking_lot::MutexGuard;
 use std::ops::{Deref, DerefMut};
@@ -23,13 +23,35 @@ pub enum ConnGuard<'a> {
 }
 
 impl ConnGuard<'_> {
-    /// Give the connection back after a command with this outcome: a pooled
-    /// connection that failed is destroyed (unless nothing was sent).
+    /// Run one call on the lent connection, timed when metrics are on, and
+    /// give the connection back (`finish`).
+    #[inline]
+    pub fn run<T>(mut self, f: impl FnOnce(&mut ServerConn) -> Result<T>) -> Result<T> {
+        let started = self.call_begin();
+        let res = f(&mut self);
+        // The error, if any, is counted by `finish`, on its own path.
+        self.call_end(started, None);
+        self.finish(&res);
+        res
+    }
+
+    /// Give the connection back after a command with this outcome, counting
+    /// its error, if any, in the metrics: a pooled connection that failed
+    /// is destroyed (unless nothing was sent).
     pub fn finish<T>(self, res: &Result<T>) {
         if let Err(e) = res {
-            if !matches!(e, Error::IllegalInput(_)) {
-                self.discard();
-            }
+            self.fail(e);
+        }
+    }
+
+    /// Give the connection back after the call failed with `e`: the error
+    /// counted, a pooled connection destroyed (unless nothing was sent).
+    pub fn fail(self, e: &Error) {
+        if let Some(m) = self.metrics() {
+            m.record_error(e);
+        }
+        if !matches!(e, Error::IllegalInput(_)) {
+            self.discard();
         }
     }
 
@@ -67,10 +89,7 @@ pub trait ConnSource: Send + Sync {
 
     /// Run `f` on a lent connection and give it back.
     fn with_conn<T>(&self, f: impl FnOnce(&mut ServerConn) -> Result<T>) -> Result<T> {
-        let mut conn = self.checkout()?;
-        let res = conn.call(f);
-        conn.finish(&res);
-        res
+        self.checkout()?.run(f)
     }
 
     /// Whether retrieval errors read as misses.
@@ -87,6 +106,24 @@ pub trait ConnSource: Send + Sync {
     fn pool_clear(&self) {}
     /// The server's metrics (`None`: metrics off).
     fn metrics(&self) -> Option<&Arc<ServerMetrics>>;
+    /// Set `s.in_use` and `s.peak_in_use` from the source's own books: the
+    /// lock or the pool already counts lent connections, so a call does
+    /// not count them again (see `ServerMetrics::start`).
+    fn fill_in_use(&self, s: &mut ServerSnapshot);
+    /// Restart the peak of connections in use from now (metrics reset).
+    fn reset_in_use_peak(&self) {}
+}
+
+/// `metrics`' snapshot for the server named `server`, with the connections
+/// in use as `source` counts them.
+pub(crate) fn source_snapshot<S: ConnSource + ?Sized>(
+    source: &S,
+    metrics: &ServerMetrics,
+    server: &str,
+) -> ServerSnapshot {
+    let mut s = metrics.snapshot(server);
+    source.fill_in_use(&mut s);
+    s
 }
 
 /// With `ignore_exc`, a failed retrieval reads as all misses; illegal input
@@ -107,7 +144,7 @@ impl<S: ConnSource> Memcache for S {
         MetricsSnapshot {
             servers: self
                 .metrics()
-                .map(|m| m.snapshot(&self.placement().0.to_string()))
+                .map(|m| source_snapshot(self, m, &self.placement().0.to_string()))
                 .into_iter()
                 .collect(),
         }
@@ -116,6 +153,7 @@ impl<S: ConnSource> Memcache for S {
     fn metrics_reset(&self) {
         if let Some(m) = self.metrics() {
             m.reset();
+            self.reset_in_use_peak();
         }
     }
 
