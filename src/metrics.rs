@@ -188,6 +188,13 @@ pub struct ServerMetrics {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CallStart(u64);
 
+impl CallStart {
+    /// A start at `ticks` of `ServerMetrics::clock`.
+    pub(crate) fn at(ticks: u64) -> CallStart {
+        CallStart(ticks)
+    }
+}
+
 impl ServerMetrics {
     /// Fresh counters, all zero, state up.
     pub fn new() -> ServerMetrics {
@@ -223,6 +230,11 @@ impl ServerMetrics {
     #[inline]
     pub fn start(&self) -> CallStart {
         CallStart(self.clock.now())
+    }
+
+    /// The clock `start` reads.
+    pub(crate) fn clock(&self) -> TickClock {
+        self.clock
     }
 
     /// The call `start` started ended, failing with `err` if it did: its

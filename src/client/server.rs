@@ -15,6 +15,7 @@ use crate::key::KeyRules;
 use crate::metrics::{CallStart, ServerMetrics};
 use crate::protocol::reply::{self, StoreReply};
 use crate::protocol::request::{self, FetchCmd, StoreCmd};
+use crate::ticks::TickClock;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -47,6 +48,9 @@ pub struct ServerConn {
     backoff: Option<Arc<Backoff>>,
     /// Shared with every connection to this server (`None`: metrics off).
     metrics: Option<Arc<ServerMetrics>>,
+    /// `metrics`' clock, kept here so that starting a call reads one byte
+    /// of this connection, not the shared metrics (`None`: metrics off).
+    clock: Option<TickClock>,
     /// When the current call must be over (`ClientOptions::deadline`).
     deadline: Option<Instant>,
     wbuf: Vec<u8>,
@@ -173,6 +177,7 @@ impl ServerConn {
         if let Some(c) = self.conn.as_mut() {
             c.set_metrics(metrics.clone());
         }
+        self.clock = metrics.as_ref().map(|m| m.clock());
         self.metrics = metrics;
         self
     }
@@ -195,8 +200,8 @@ impl ServerConn {
     /// Count the start of a call; pass the result to `call_end`.
     #[inline]
     pub fn call_begin(&self) -> CallStart {
-        match &self.metrics {
-            Some(m) => m.start(),
+        match self.clock {
+            Some(c) => CallStart::at(c.now()),
             None => CallStart::default(),
         }
     }
@@ -219,6 +224,7 @@ impl ServerConn {
         Ok(ServerConn {
             backoff,
             metrics: None,
+            clock: None,
             name: Arc::from(addr.to_string()),
             addr,
             connect: opts.connect_options(),

@@ -27,10 +27,12 @@ impl ConnGuard<'_> {
     /// give the connection back (`finish`).
     #[inline]
     pub fn run<T>(mut self, f: impl FnOnce(&mut ServerConn) -> Result<T>) -> Result<T> {
-        let started = self.call_begin();
-        let res = f(&mut self);
+        // One deref of the guard for the whole call.
+        let conn: &mut ServerConn = &mut self;
+        let started = conn.call_begin();
+        let res = f(conn);
         // The error, if any, is counted by `finish`, on its own path.
-        self.call_end(started, None);
+        conn.call_end(started, None);
         self.finish(&res);
         res
     }
