@@ -111,6 +111,11 @@
 #define PMC_DEFAULT_MIN_COMPRESS_LEN 400
 
 /**
+ * The largest latency `Histogram::record_us` takes, microseconds.
+ */
+#define MAX_US (1 << 63)
+
+/**
  * A list of commands for `pmc_batch_execute`, and their results after it.
  * Made by `pmc_batch_new`, released by `pmc_batch_free`. Queue commands
  * with the `pmc_batch_<command>` functions (each copies its key and value:
@@ -453,7 +458,9 @@ typedef struct pmc_item {
 #define PMC_REPLY_NONE 2
 
 /**
- * Calls that used a connection to the server.
+ * Requests to the server: each call, each command of a pipelined batch,
+ * and those that failed before a connection was lent (pool exhausted,
+ * node skipped or failing fast). Equals the latency histogram's count.
  */
 #define PMC_METRIC_REQUESTS 0
 

@@ -45,7 +45,8 @@ impl ErrorClass {
     /// (illegal input, values too large, serde failures...).
     pub fn of(e: &Error) -> Option<ErrorClass> {
         match e {
-            Error::Timeout { .. } => Some(ErrorClass::Timeout),
+            // Waiting for a free pooled connection timed out.
+            Error::Timeout { .. } | Error::PoolExhausted { .. } => Some(ErrorClass::Timeout),
             Error::Io { .. }
             | Error::UnexpectedClose { .. }
             | Error::Tls { .. }
@@ -60,12 +61,12 @@ impl ErrorClass {
 }
 
 /// Counting cells of the histogram: one per possible `cell_of`, so that
-/// recording needs neither a clamp nor a branch. The snapshot folds cell 64
-/// (0 µs) into bucket 0 and cells 27..64 into the last bucket.
-const CELLS: usize = 65;
+/// recording needs neither a clamp nor a branch. The snapshot folds cell 63
+/// (0 µs) into bucket 0 and cells 27..63 into the last bucket.
+const CELLS: usize = 64;
 
 /// The largest latency `Histogram::record_us` takes, microseconds.
-pub const MAX_US: u64 = 1 << 63;
+pub const MAX_US: u64 = 1 << 62;
 
 /// A latency histogram: counts per power-of-two bucket of microseconds,
 /// their sum and the largest value.
@@ -90,17 +91,18 @@ impl Default for Histogram {
 pub fn bucket_of(us: u64) -> usize {
     match us {
         0 => 0,
-        _ => cell_of(us).min(FINITE_BUCKETS),
+        _ => cell_of(us.min(MAX_US)).min(FINITE_BUCKETS),
     }
 }
 
 /// The histogram cell of `us` microseconds: the smallest `i` with
-/// `us <= 2^i`, except that 0 µs wraps to cell 64 (no latency reaches
-/// 2^63 µs, which `Histogram::record_us` takes as given, so cell 64 means
-/// 0: bucket 0).
+/// `us <= 2^i`, that is floor(log2(2us - 1)) (one `bsr`, no zero test:
+/// 2us - 1 is odd), except that 0 µs wraps to cell 63. No latency reaches
+/// 2^62 µs (`MAX_US`, which `Histogram::record_us` takes as given), so
+/// cell 63 means 0: bucket 0.
 #[inline]
 fn cell_of(us: u64) -> usize {
-    (64 - us.wrapping_sub(1).leading_zeros()) as usize
+    ((us << 1).wrapping_sub(1) | 1).ilog2() as usize
 }
 
 /// The upper bound of bucket `i` in microseconds (`u64::MAX` for the last).
@@ -124,13 +126,28 @@ impl Histogram {
         )
     }
 
-    /// Count one latency of `us` microseconds, at most `MAX_US` (292,000
+    /// Count one latency of `us` microseconds, at most `MAX_US` (146,000
     /// years: ticks converted by `crate::ticks` are far below it).
     #[inline]
     pub fn record_us(&self, us: u64) {
         debug_assert!(us <= MAX_US);
         self.cells[cell_of(us)].fetch_add(1, Relaxed);
         self.sum_us.fetch_add(us, Relaxed);
+        self.note_max(us);
+    }
+
+    /// Count `n` latencies of `us` microseconds each (the commands of one
+    /// pipelined batch, which all waited for the same round trip).
+    pub fn record_us_n(&self, us: u64, n: u64) {
+        let us = us.min(MAX_US);
+        self.cells[cell_of(us)].fetch_add(n, Relaxed);
+        self.sum_us.fetch_add(us.saturating_mul(n), Relaxed);
+        self.note_max(us);
+    }
+
+    /// Raise the maximum to `us`.
+    #[inline]
+    fn note_max(&self, us: u64) {
         // A plain load first: a new maximum is rare, a compare-exchange
         // loop on every call is not needed.
         if us > self.max_us.load(Relaxed) {
@@ -188,13 +205,6 @@ pub struct ServerMetrics {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CallStart(u64);
 
-impl CallStart {
-    /// A start at `ticks` of `ServerMetrics::clock`.
-    pub(crate) fn at(ticks: u64) -> CallStart {
-        CallStart(ticks)
-    }
-}
-
 impl ServerMetrics {
     /// Fresh counters, all zero, state up.
     pub fn new() -> ServerMetrics {
@@ -222,19 +232,25 @@ impl ServerMetrics {
         }
     }
 
-    /// A call starts on a connection its client lent, and counts the
-    /// connections in use itself (a lock or a pool: the client's snapshot
-    /// takes `in_use` and `peak_in_use` from there, not from `begin`/`end`):
-    /// the call's start on the metrics' cheap clock (a time-stamp counter
-    /// read where the OS trusts it; see `crate::ticks`).
+    /// A call starts on a connection its client lent: its start on the
+    /// metrics' cheap clock (a time-stamp counter read where the OS trusts
+    /// it; see `crate::ticks`). Latency is time on the connection: waiting
+    /// for one is not in it, and a call that got none is 0 µs
+    /// (`record_unlent`). The client counts the connections in use itself
+    /// (a lock or a pool: its snapshot takes `in_use` and `peak_in_use`
+    /// from there, not from `begin`/`end`).
     #[inline]
     pub fn start(&self) -> CallStart {
         CallStart(self.clock.now())
     }
 
-    /// The clock `start` reads.
-    pub(crate) fn clock(&self) -> TickClock {
-        self.clock
+    /// `start` when metrics are on.
+    #[inline]
+    pub fn start_of(metrics: Option<&std::sync::Arc<ServerMetrics>>) -> CallStart {
+        match metrics {
+            Some(m) => m.start(),
+            None => CallStart::default(),
+        }
     }
 
     /// The call `start` started ended, failing with `err` if it did: its
@@ -250,9 +266,34 @@ impl ServerMetrics {
         }
     }
 
+    /// `finish` for `n` commands sent together (a pipelined batch): `n`
+    /// requests, each of the batch's latency. Their errors, hits and misses
+    /// are counted command by command (`record_error`, `record_lookups`).
+    pub fn finish_n(&self, started: CallStart, n: u64) {
+        let ticks = self.clock.now().wrapping_sub(started.0);
+        self.latency.record_us_n(self.clock.micros(ticks), n);
+    }
+
+    /// `n` requests that failed before a connection was lent (pool
+    /// exhausted, node skipped or failing fast), with `e` if it is theirs
+    /// (a batch counts its errors command by command): requests of 0 µs
+    /// on a connection, `e` counted `n` times under its class.
+    #[cold]
+    pub fn record_unlent(&self, e: Option<&Error>, n: u64) {
+        self.latency.record_us_n(0, n);
+        if let Some(e) = e {
+            self.record_errors(e, n);
+        }
+    }
+
     /// Count an error under its class (errors of no class are not counted).
     #[cold]
     pub fn record_error(&self, e: &Error) {
+        self.record_errors(e, 1)
+    }
+
+    /// Count `n` errors like `e` under its class.
+    fn record_errors(&self, e: &Error, n: u64) {
         let c = match ErrorClass::of(e) {
             Some(ErrorClass::Timeout) => &self.timeouts,
             Some(ErrorClass::Connection) => &self.connection_errors,
@@ -260,7 +301,7 @@ impl ServerMetrics {
             Some(ErrorClass::Protocol) => &self.protocol_errors,
             None => return,
         };
-        c.fetch_add(1, Relaxed);
+        c.fetch_add(n, Relaxed);
     }
 
     /// Count the hits and misses of one retrieval reply.
@@ -347,8 +388,10 @@ impl ServerMetrics {
 pub struct ServerSnapshot {
     /// The server, "host:port" (or a socket path).
     pub server: String,
-    /// Calls that used a connection to the server (completed ones: the
-    /// count of the latency histogram).
+    /// Requests to the server, completed (the count of the latency
+    /// histogram): each call, each command of a pipelined batch, and those
+    /// that failed before a connection was lent (pool exhausted, node
+    /// skipped while marked failed or dead, failing fast while soft-down).
     pub requests: u64,
     /// Keys found by retrieval commands.
     pub hits: u64,
@@ -428,7 +471,7 @@ impl MetricsSnapshot {
             (
                 "requests_total",
                 "counter",
-                "Calls that used a connection to the server.",
+                "Requests to the server (calls, batch commands, calls failed before a connection was lent).",
                 |s| s.requests,
             ),
             (

@@ -15,7 +15,6 @@ use crate::key::KeyRules;
 use crate::metrics::{CallStart, ServerMetrics};
 use crate::protocol::reply::{self, StoreReply};
 use crate::protocol::request::{self, FetchCmd, StoreCmd};
-use crate::ticks::TickClock;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -48,9 +47,6 @@ pub struct ServerConn {
     backoff: Option<Arc<Backoff>>,
     /// Shared with every connection to this server (`None`: metrics off).
     metrics: Option<Arc<ServerMetrics>>,
-    /// `metrics`' clock, kept here so that starting a call reads one byte
-    /// of this connection, not the shared metrics (`None`: metrics off).
-    clock: Option<TickClock>,
     /// When the current call must be over (`ClientOptions::deadline`).
     deadline: Option<Instant>,
     wbuf: Vec<u8>,
@@ -177,7 +173,6 @@ impl ServerConn {
         if let Some(c) = self.conn.as_mut() {
             c.set_metrics(metrics.clone());
         }
-        self.clock = metrics.as_ref().map(|m| m.clock());
         self.metrics = metrics;
         self
     }
@@ -200,10 +195,7 @@ impl ServerConn {
     /// Count the start of a call; pass the result to `call_end`.
     #[inline]
     pub fn call_begin(&self) -> CallStart {
-        match self.clock {
-            Some(c) => CallStart::at(c.now()),
-            None => CallStart::default(),
-        }
+        ServerMetrics::start_of(self.metrics.as_ref())
     }
 
     /// Count the end of the call `call_begin` started, with its outcome.
@@ -211,6 +203,15 @@ impl ServerConn {
     pub fn call_end(&self, started: CallStart, err: Option<&Error>) {
         if let Some(m) = &self.metrics {
             m.finish(started, err);
+        }
+    }
+
+    /// `call_end` for `n` commands sent together (a pipelined batch): `n`
+    /// requests of the batch's latency; their outcomes are counted one by
+    /// one by the caller.
+    pub fn call_end_n(&self, started: CallStart, n: u64) {
+        if let Some(m) = &self.metrics {
+            m.finish_n(started, n);
         }
     }
 
@@ -224,7 +225,6 @@ impl ServerConn {
         Ok(ServerConn {
             backoff,
             metrics: None,
-            clock: None,
             name: Arc::from(addr.to_string()),
             addr,
             connect: opts.connect_options(),

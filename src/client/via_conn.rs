@@ -52,6 +52,12 @@ impl ConnGuard<'_> {
         if let Some(m) = self.metrics() {
             m.record_error(e);
         }
+        self.release(e);
+    }
+
+    /// `fail` without counting the error (a batch counts its errors
+    /// command by command).
+    pub fn release(self, e: &Error) {
         if !matches!(e, Error::IllegalInput(_)) {
             self.discard();
         }
@@ -91,7 +97,20 @@ pub trait ConnSource: Send + Sync {
 
     /// Run `f` on a lent connection and give it back.
     fn with_conn<T>(&self, f: impl FnOnce(&mut ServerConn) -> Result<T>) -> Result<T> {
-        self.checkout()?.run(f)
+        match self.checkout() {
+            Ok(conn) => conn.run(f),
+            Err(e) => Err(self.unlent(e)),
+        }
+    }
+
+    /// `e`, which failed a request before a connection was lent, counted
+    /// in the metrics (request and error).
+    #[cold]
+    fn unlent(&self, e: Error) -> Error {
+        if let Some(m) = self.metrics() {
+            m.record_unlent(Some(&e), 1);
+        }
+        e
     }
 
     /// Whether retrieval errors read as misses.
@@ -180,8 +199,28 @@ impl<S: ConnSource> Memcache for S {
         if batch.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.with_conn(|c| c.run_batch(batch)) {
-            batch.out.fail_pending(None, &e);
+        // Each command is a request: timed together, counted one by one.
+        let n = batch.len();
+        let mut conn = match self.checkout() {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(m) = self.metrics() {
+                    m.record_unlent(None, n as u64);
+                }
+                batch.out.fail_pending(None, &e);
+                batch.count_outcomes(0..n, self.metrics());
+                return Ok(());
+            }
+        };
+        let started = conn.call_begin();
+        let res = conn.run_batch(batch);
+        conn.call_end_n(started, n as u64);
+        if let Err(e) = &res {
+            batch.out.fail_pending(None, e);
+        }
+        batch.count_outcomes(0..n, self.metrics());
+        if let Err(e) = &res {
+            conn.release(e);
         }
         Ok(())
     }
