@@ -31,7 +31,7 @@ impl Default for TickClock {
 
 /// `Instant` ticks are nanoseconds: 2^64 / 1000, rounded up so that whole
 /// microseconds convert exactly.
-const NANOS_Q64: u64 = (((1u128 << 64) + 999) / 1000) as u64;
+const NANOS_Q64: u64 = (1u128 << 64).div_ceil(1000) as u64;
 
 /// The origin of `Instant` ticks.
 fn origin() -> Instant {
