@@ -111,11 +111,6 @@
 #define PMC_DEFAULT_MIN_COMPRESS_LEN 400
 
 /**
- * The largest latency `Histogram::record_us` takes, microseconds.
- */
-#define MAX_US (1 << 63)
-
-/**
  * A list of commands for `pmc_batch_execute`, and their results after it.
  * Made by `pmc_batch_new`, released by `pmc_batch_free`. Queue commands
  * with the `pmc_batch_<command>` functions (each copies its key and value:
