@@ -123,7 +123,14 @@ run_go() {
   ) >"$log" 2>&1
   local rc=$?
   grep -E '^(>> |consumer: |go: [0-9]+ of|conformance: |--- FAIL|    )' "$log" | head -60
-  echo "go: $(grep -c '^--- PASS' "$log") passed, $(grep -c '^--- FAIL' "$log") failed"
+  # Counted anywhere in a line, not only at its start: the test servers'
+  # memcached inherits the test binary's stderr, and a line of its left
+  # unterminated would put `--- PASS` after it, uncounted. Subtests are
+  # indented (a space before `---`), so are not counted.
+  local count='(^|[^ ])--- %s: Test'
+  # shellcheck disable=SC2059
+  echo "go: $(grep -oE "$(printf "$count" PASS)" "$log" | wc -l) passed," \
+    "$(grep -oE "$(printf "$count" FAIL)" "$log" | wc -l) failed"
   grep -E '^(PASS|FAIL|ok |panic:)' "$log"
   [ $rc -ne 0 ] && tail -30 "$log"
   return $rc

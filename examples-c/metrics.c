@@ -118,6 +118,22 @@ int main(int argc, char **argv) {
   pmc_string_free(text);
   pmc_metrics_free(m);
 
+  /* A batch of meta gets: each command a request, a hit or a miss. */
+  CHECK_OK(pmc_metrics_reset(c, NULL));
+  pmc_batch *b = NULL;
+  CHECK_OK(pmc_batch_new(&b, NULL));
+  CHECK_OK(pmc_batch_get(b, BYTES("m1"), NULL));
+  CHECK_OK(pmc_batch_get(b, BYTES("m2"), NULL));
+  CHECK_OK(pmc_batch_get(b, BYTES("nope1"), NULL));
+  CHECK_OK(pmc_batch_execute(c, b, NULL));
+  CHECK_OK(pmc_metrics_snapshot(c, &m, NULL));
+  CHECK_UINT(get(m, 0, PMC_METRIC_REQUESTS), 3);
+  CHECK_UINT(get(m, 0, PMC_METRIC_HITS), 2);
+  CHECK_UINT(get(m, 0, PMC_METRIC_MISSES), 1);
+  CHECK_UINT(get(m, 0, PMC_METRIC_LATENCY_COUNT), 3);
+  pmc_metrics_free(m);
+  pmc_batch_free(b);
+
   /* Reset, then a killed server: connection errors. */
   CHECK_OK(pmc_metrics_reset(c, NULL));
   test_memcached_stop(&mc);

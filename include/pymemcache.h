@@ -523,7 +523,9 @@ typedef struct pmc_item {
 #define PMC_REPLY_NONE 2
 
 /**
- * Calls that used a connection to the server.
+ * Requests to the server: each call, each command of a pipelined batch,
+ * and those that failed before a connection was lent (pool exhausted,
+ * node skipped or failing fast). Equals the latency histogram's count.
  */
 #define PMC_METRIC_REQUESTS 0
 

@@ -670,7 +670,8 @@ struct PoolStats {
 struct ServerMetrics {
   /// The server, "host:port" or a socket path.
   std::string server;
-  /// Calls that used a connection; keys found and not found by retrievals.
+  /// Requests (calls, batch commands, calls failed before a connection was
+  /// lent); keys found and not found by retrievals.
   std::uint64_t requests = 0, hits = 0, misses = 0;
   /// Errors by class: timeouts, connection, server replies, unparsable.
   std::uint64_t timeouts = 0, connection_errors = 0, server_errors = 0, protocol_errors = 0;

@@ -23,6 +23,7 @@ pub mod nonblocking;
 pub mod pool;
 pub mod protocol;
 pub mod serde;
+mod ticks;
 pub mod tls;
 
 pub use addr::ServerAddr;
@@ -34,6 +35,6 @@ pub use client::{
 };
 pub use error::{Error, ErrorKind, Result};
 pub use hash::KeyForm;
-pub use metrics::{MetricsSnapshot, ServerMetrics, ServerSnapshot};
+pub use metrics::{CallStart, MetricsSnapshot, ServerMetrics, ServerSnapshot};
 pub use nonblocking::{AsyncClient, Completion, Outcome, Watch};
 pub use pool::{PoolOptions, PoolStats};

@@ -5,6 +5,7 @@
 //! counting off.
 
 use crate::error::Error;
+use crate::ticks::TickClock;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::time::Duration;
@@ -44,7 +45,8 @@ impl ErrorClass {
     /// (illegal input, values too large, serde failures...).
     pub fn of(e: &Error) -> Option<ErrorClass> {
         match e {
-            Error::Timeout { .. } => Some(ErrorClass::Timeout),
+            // Waiting for a free pooled connection timed out.
+            Error::Timeout { .. } | Error::PoolExhausted { .. } => Some(ErrorClass::Timeout),
             Error::Io { .. }
             | Error::UnexpectedClose { .. }
             | Error::Tls { .. }
@@ -58,11 +60,19 @@ impl ErrorClass {
     }
 }
 
+/// Counting cells of the histogram: one per possible `cell_of`, so that
+/// recording needs neither a clamp nor a branch. The snapshot folds cell 63
+/// (0 µs) into bucket 0 and cells 27..63 into the last bucket.
+const CELLS: usize = 64;
+
+/// The largest latency `Histogram::record_us` takes, microseconds.
+pub const MAX_US: u64 = 1 << 62;
+
 /// A latency histogram: counts per power-of-two bucket of microseconds,
 /// their sum and the largest value.
 #[derive(Debug)]
 pub struct Histogram {
-    buckets: [AtomicU64; BUCKETS],
+    cells: [AtomicU64; CELLS],
     sum_us: AtomicU64,
     max_us: AtomicU64,
 }
@@ -70,7 +80,7 @@ pub struct Histogram {
 impl Default for Histogram {
     fn default() -> Self {
         Histogram {
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            cells: std::array::from_fn(|_| AtomicU64::new(0)),
             sum_us: AtomicU64::new(0),
             max_us: AtomicU64::new(0),
         }
@@ -79,11 +89,20 @@ impl Default for Histogram {
 
 /// The bucket of a latency of `us` microseconds.
 pub fn bucket_of(us: u64) -> usize {
-    if us <= 1 {
-        0
-    } else {
-        ((64 - (us - 1).leading_zeros()) as usize).min(FINITE_BUCKETS)
+    match us {
+        0 => 0,
+        _ => cell_of(us.min(MAX_US)).min(FINITE_BUCKETS),
     }
+}
+
+/// The histogram cell of `us` microseconds: the smallest `i` with
+/// `us <= 2^i`, that is floor(log2(2us - 1)) (one `bsr`, no zero test:
+/// 2us - 1 is odd), except that 0 µs wraps to cell 63. No latency reaches
+/// 2^62 µs (`MAX_US`, which `Histogram::record_us` takes as given), so
+/// cell 63 means 0: bucket 0.
+#[inline]
+fn cell_of(us: u64) -> usize {
+    ((us << 1).wrapping_sub(1) | 1).ilog2() as usize
 }
 
 /// The upper bound of bucket `i` in microseconds (`u64::MAX` for the last).
@@ -99,12 +118,36 @@ impl Histogram {
     /// Count one latency.
     #[inline]
     pub fn record(&self, d: Duration) {
-        let us = d
-            .as_secs()
-            .saturating_mul(1_000_000)
-            .saturating_add(u64::from(d.subsec_micros()));
-        self.buckets[bucket_of(us)].fetch_add(1, Relaxed);
+        self.record_us(
+            d.as_secs()
+                .saturating_mul(1_000_000)
+                .saturating_add(u64::from(d.subsec_micros()))
+                .min(MAX_US),
+        )
+    }
+
+    /// Count one latency of `us` microseconds, at most `MAX_US` (146,000
+    /// years: ticks converted by `crate::ticks` are far below it).
+    #[inline]
+    pub fn record_us(&self, us: u64) {
+        debug_assert!(us <= MAX_US);
+        self.cells[cell_of(us)].fetch_add(1, Relaxed);
         self.sum_us.fetch_add(us, Relaxed);
+        self.note_max(us);
+    }
+
+    /// Count `n` latencies of `us` microseconds each (the commands of one
+    /// pipelined batch, which all waited for the same round trip).
+    pub fn record_us_n(&self, us: u64, n: u64) {
+        let us = us.min(MAX_US);
+        self.cells[cell_of(us)].fetch_add(n, Relaxed);
+        self.sum_us.fetch_add(us.saturating_mul(n), Relaxed);
+        self.note_max(us);
+    }
+
+    /// Raise the maximum to `us`.
+    #[inline]
+    fn note_max(&self, us: u64) {
         // A plain load first: a new maximum is rare, a compare-exchange
         // loop on every call is not needed.
         if us > self.max_us.load(Relaxed) {
@@ -114,14 +157,21 @@ impl Histogram {
 
     fn snapshot(&self) -> ([u64; BUCKETS], u64, u64) {
         (
-            std::array::from_fn(|i| self.buckets[i].load(Relaxed)),
+            std::array::from_fn(|i| match i {
+                0 => self.cells[0].load(Relaxed) + self.cells[CELLS - 1].load(Relaxed),
+                FINITE_BUCKETS => self.cells[i..CELLS - 1]
+                    .iter()
+                    .map(|c| c.load(Relaxed))
+                    .sum(),
+                _ => self.cells[i].load(Relaxed),
+            }),
             self.sum_us.load(Relaxed),
             self.max_us.load(Relaxed),
         )
     }
 
     fn reset(&self) {
-        for b in &self.buckets {
+        for b in &self.cells {
             b.store(0, Relaxed);
         }
         self.sum_us.store(0, Relaxed);
@@ -146,7 +196,14 @@ pub struct ServerMetrics {
     state_changes: AtomicU64,
     state: AtomicU8,
     latency: Histogram,
+    /// Times calls (see `crate::ticks`).
+    clock: TickClock,
 }
+
+/// When a call counted by `ServerMetrics::start` began, in the metrics'
+/// own clock ticks; give it back to `ServerMetrics::finish`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallStart(u64);
 
 impl ServerMetrics {
     /// Fresh counters, all zero, state up.
@@ -175,8 +232,68 @@ impl ServerMetrics {
         }
     }
 
+    /// A call starts on a connection its client lent: its start on the
+    /// metrics' cheap clock (a time-stamp counter read where the OS trusts
+    /// it; see `crate::ticks`). Latency is time on the connection: waiting
+    /// for one is not in it, and a call that got none is 0 µs
+    /// (`record_unlent`). The client counts the connections in use itself
+    /// (a lock or a pool: its snapshot takes `in_use` and `peak_in_use`
+    /// from there, not from `begin`/`end`).
+    #[inline]
+    pub fn start(&self) -> CallStart {
+        CallStart(self.clock.now())
+    }
+
+    /// `start` when metrics are on.
+    #[inline]
+    pub fn start_of(metrics: Option<&std::sync::Arc<ServerMetrics>>) -> CallStart {
+        match metrics {
+            Some(m) => m.start(),
+            None => CallStart::default(),
+        }
+    }
+
+    /// The call `start` started ended, failing with `err` if it did: its
+    /// latency from the same clock, and the error's class.
+    #[inline]
+    pub fn finish(&self, started: CallStart, err: Option<&Error>) {
+        // Linux keeps time with the counter only once it found it in step
+        // on every CPU, and `Instant` is monotonic: never negative.
+        let ticks = self.clock.now().wrapping_sub(started.0);
+        self.latency.record_us(self.clock.micros(ticks));
+        if let Some(e) = err {
+            self.record_error(e);
+        }
+    }
+
+    /// `finish` for `n` commands sent together (a pipelined batch): `n`
+    /// requests, each of the batch's latency. Their errors, hits and misses
+    /// are counted command by command (`record_error`, `record_lookups`).
+    pub fn finish_n(&self, started: CallStart, n: u64) {
+        let ticks = self.clock.now().wrapping_sub(started.0);
+        self.latency.record_us_n(self.clock.micros(ticks), n);
+    }
+
+    /// `n` requests that failed before a connection was lent (pool
+    /// exhausted, node skipped or failing fast), with `e` if it is theirs
+    /// (a batch counts its errors command by command): requests of 0 µs
+    /// on a connection, `e` counted `n` times under its class.
+    #[cold]
+    pub fn record_unlent(&self, e: Option<&Error>, n: u64) {
+        self.latency.record_us_n(0, n);
+        if let Some(e) = e {
+            self.record_errors(e, n);
+        }
+    }
+
     /// Count an error under its class (errors of no class are not counted).
+    #[cold]
     pub fn record_error(&self, e: &Error) {
+        self.record_errors(e, 1)
+    }
+
+    /// Count `n` errors like `e` under its class.
+    fn record_errors(&self, e: &Error, n: u64) {
         let c = match ErrorClass::of(e) {
             Some(ErrorClass::Timeout) => &self.timeouts,
             Some(ErrorClass::Connection) => &self.connection_errors,
@@ -184,25 +301,24 @@ impl ServerMetrics {
             Some(ErrorClass::Protocol) => &self.protocol_errors,
             None => return,
         };
-        c.fetch_add(1, Relaxed);
+        c.fetch_add(n, Relaxed);
     }
 
     /// Count the hits and misses of one retrieval reply.
+    #[inline]
     pub fn record_lookups(&self, hits: u64, misses: u64) {
-        if hits > 0 {
-            self.hits.fetch_add(hits, Relaxed);
-        }
-        if misses > 0 {
-            self.misses.fetch_add(misses, Relaxed);
-        }
+        self.hits.fetch_add(hits, Relaxed);
+        self.misses.fetch_add(misses, Relaxed);
     }
 
     /// Count bytes written to the server.
+    #[inline]
     pub fn record_sent(&self, n: usize) {
         self.bytes_sent.fetch_add(n as u64, Relaxed);
     }
 
     /// Count bytes read from the server.
+    #[inline]
     pub fn record_received(&self, n: usize) {
         self.bytes_received.fetch_add(n as u64, Relaxed);
     }
@@ -272,8 +388,10 @@ impl ServerMetrics {
 pub struct ServerSnapshot {
     /// The server, "host:port" (or a socket path).
     pub server: String,
-    /// Calls that used a connection to the server (completed ones: the
-    /// count of the latency histogram).
+    /// Requests to the server, completed (the count of the latency
+    /// histogram): each call, each command of a pipelined batch, and those
+    /// that failed before a connection was lent (pool exhausted, node
+    /// skipped while marked failed or dead, failing fast while soft-down).
     pub requests: u64,
     /// Keys found by retrieval commands.
     pub hits: u64,
@@ -353,7 +471,7 @@ impl MetricsSnapshot {
             (
                 "requests_total",
                 "counter",
-                "Calls that used a connection to the server.",
+                "Requests to the server (calls, batch commands, calls failed before a connection was lent).",
                 |s| s.requests,
             ),
             (
@@ -492,6 +610,20 @@ mod tests {
         assert_eq!(bucket_of(1 << 26), 26);
         assert_eq!(bucket_of((1 << 26) + 1), FINITE_BUCKETS);
         assert_eq!(bucket_of(u64::MAX), FINITE_BUCKETS);
+    }
+
+    #[test]
+    fn zero_and_huge_latencies_land_in_the_end_buckets() {
+        let m = ServerMetrics::new();
+        m.latency.record_us(0);
+        m.latency.record(Duration::MAX);
+        m.latency.record_us(3);
+        let s = m.snapshot("a:1");
+        assert_eq!(s.latency_buckets[0], 1);
+        assert_eq!(s.latency_buckets[2], 1);
+        assert_eq!(s.latency_buckets[FINITE_BUCKETS], 1);
+        assert_eq!(s.latency_count(), 3);
+        assert_eq!(s.latency_max_us, MAX_US);
     }
 
     #[test]

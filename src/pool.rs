@@ -54,8 +54,19 @@ struct State<T> {
     /// Free objects, the most recently returned last.
     free: Vec<Free<T>>,
     in_use: usize,
+    /// The most objects in use at once since the pool was made or
+    /// `reset_peak_in_use`.
+    peak_in_use: usize,
     created: u64,
     destroyed: u64,
+}
+
+impl<T> State<T> {
+    /// One more object in use.
+    fn lend(&mut self) {
+        self.in_use += 1;
+        self.peak_in_use = self.peak_in_use.max(self.in_use);
+    }
 }
 
 /// A pool of `T`s made on demand by a factory.
@@ -75,6 +86,7 @@ impl<T> ObjectPool<T> {
             state: Mutex::new(State {
                 free: Vec::new(),
                 in_use: 0,
+                peak_in_use: 0,
                 created: 0,
                 destroyed: 0,
             }),
@@ -103,7 +115,7 @@ impl<T> ObjectPool<T> {
             let pick = mine.or_else(|| st.free.len().checked_sub(1));
             if let Some(i) = pick {
                 let f = st.free.remove(i);
-                st.in_use += 1;
+                st.lend();
                 return Ok(Pooled::new(self, f.obj));
             }
             let full = self
@@ -111,7 +123,7 @@ impl<T> ObjectPool<T> {
                 .max_size
                 .is_some_and(|max| st.in_use + st.free.len() >= max);
             if !full {
-                st.in_use += 1;
+                st.lend();
                 st.created += 1;
                 drop(st);
                 return match (self.make)() {
@@ -195,6 +207,19 @@ impl<T> ObjectPool<T> {
             created: st.created,
             destroyed: st.destroyed,
         }
+    }
+
+    /// Objects in use now, and the most in use at once since the pool was
+    /// made or `reset_peak_in_use`.
+    pub fn in_use_and_peak(&self) -> (usize, usize) {
+        let st = self.state.lock();
+        (st.in_use, st.peak_in_use)
+    }
+
+    /// Restart the peak from the objects in use now.
+    pub fn reset_peak_in_use(&self) {
+        let mut st = self.state.lock();
+        st.peak_in_use = st.in_use;
     }
 
     /// The options the pool was made with.

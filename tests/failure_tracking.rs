@@ -86,6 +86,13 @@ fn drive_until(c: &HashClient, key: &str, server: &str, state: NodeState, within
     }
 }
 
+/// Kill `m` and hit `key`, one of its keys, until its node is soft-down.
+fn kill_until_soft_down(c: &HashClient, m: &mut Memcached, key: &str) {
+    let server = m.addr();
+    m.kill();
+    drive_until(c, key, &server, NodeState::SoftDown, Duration::from_secs(3));
+}
+
 /// The events of one server, as (from, to, cause).
 fn sequence(events: &Events, server: &str) -> Vec<(NodeState, NodeState, StateCause)> {
     events
@@ -161,15 +168,8 @@ fn kill_fail_fast_restart_under_load() {
         .collect();
 
     std::thread::sleep(Duration::from_millis(200));
-    ms[0].kill();
     let on_victim = keys_on(&c, &victim, 300);
-    drive_until(
-        &c,
-        &on_victim[0],
-        &victim,
-        NodeState::SoftDown,
-        Duration::from_secs(3),
-    );
+    kill_until_soft_down(&c, &mut ms[0], &on_victim[0]);
 
     // While down: calls for its keys fail fast, naming the server. Wall
     // time includes being preempted on a shared 2-core machine running
@@ -286,14 +286,7 @@ fn timeouts_and_refusals_are_counted_apart() {
     ms[0].resume();
     drive_until(&c, &slow_key, &slow, NodeState::Up, MAX * 3);
 
-    ms[1].kill();
-    drive_until(
-        &c,
-        &gone_key,
-        &gone,
-        NodeState::SoftDown,
-        Duration::from_secs(3),
-    );
+    kill_until_soft_down(&c, &mut ms[1], &gone_key);
     let h = state_of(&c, &gone);
     assert!(h.refusals >= 3 && h.timeouts == 0, "{h:?}");
 
@@ -323,15 +316,8 @@ fn fallback_moves_only_the_down_nodes_keys() {
         .collect();
     let rest = RendezvousHash::new(&names[1..]);
 
-    ms[0].kill();
     let on_victim = keys_on(&c, &victim, 300);
-    drive_until(
-        &c,
-        &on_victim[0],
-        &victim,
-        NodeState::SoftDown,
-        Duration::from_secs(3),
-    );
+    kill_until_soft_down(&c, &mut ms[0], &on_victim[0]);
 
     // Every key works; each value lands on one server only.
     for k in &all {
@@ -376,11 +362,44 @@ fn ignore_exc_reads_defaults_while_down() {
     let victim = ms[0].addr();
     let k = keys_on(&c, &victim, 100).remove(0);
     c.set(k.as_bytes(), b"x", 0, 0, None).unwrap();
-    ms[0].kill();
-    drive_until(&c, &k, &victim, NodeState::SoftDown, Duration::from_secs(3));
+    kill_until_soft_down(&c, &mut ms[0], &k);
     assert_eq!(c.get(k.as_bytes()).unwrap(), None);
     assert!(!c.set(k.as_bytes(), b"y", 0, 0, None).unwrap());
     assert_eq!(c.incr(k.as_bytes(), 1, None).unwrap(), None);
+}
+
+/// A get failing fast on a soft-down node is a request and a connection
+/// error in that node's metrics, of 0 µs on a connection (none was lent).
+#[test]
+fn fail_fast_gets_count_as_requests_and_errors() {
+    let mut ms: Vec<Memcached> = (0..2).map(|_| Memcached::tcp(&[])).collect();
+    let (c, _events) = tracked(&ms, &opts(Duration::from_secs(1)), false);
+    let victim = ms[0].addr();
+    let k = keys_on(&c, &victim, 100).remove(0);
+    kill_until_soft_down(&c, &mut ms[0], &k);
+    let of_victim = |c: &HashClient| {
+        c.metrics_snapshot()
+            .servers
+            .into_iter()
+            .find(|s| s.server == victim)
+            .unwrap()
+    };
+    let before = of_victim(&c);
+    let err = c.get(k.as_bytes()).unwrap_err();
+    let after = of_victim(&c);
+    assert_eq!(after.requests, before.requests + 1);
+    assert_eq!(after.connection_errors, before.connection_errors + 1);
+    assert_eq!((after.hits, after.misses), (0, 0));
+    assert_eq!(after.latency_count(), before.latency_count() + 1);
+    if err.to_string().contains("failing fast") {
+        assert_eq!(after.latency_buckets[0], before.latency_buckets[0] + 1);
+    }
+    let errors = after.timeouts + after.connection_errors + after.server_errors;
+    assert_eq!(
+        after.requests,
+        after.hits + after.misses + errors,
+        "{after:?}"
+    );
 }
 
 #[test]

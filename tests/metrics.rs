@@ -4,7 +4,8 @@
 mod common;
 use common::Memcached;
 use pymemcache::{
-    Client, ClientOptions, HashClient, HashOptions, Memcache, MockClient, PoolOptions, PooledClient,
+    Batch, Client, ClientOptions, Error, HashClient, HashOptions, Memcache, MockClient, OpStatus,
+    PoolOptions, PooledClient, ServerSnapshot,
 };
 use std::time::Duration;
 
@@ -96,6 +97,34 @@ fn pooled_client_shares_one_set_of_metrics() {
     assert_eq!((s.requests, s.hits, s.misses), (16, 5, 5));
     assert_eq!(s.connections_opened, 1);
     assert_eq!(s.in_use, 0);
+}
+
+/// The pool counts the connections it lends: the peak under 4 threads is
+/// between 1 and 4, none are in use after, and a reset restarts the peak.
+#[test]
+fn pooled_client_peak_in_use_comes_from_the_pool() {
+    let mc = Memcached::tcp(&[]);
+    let c = PooledClient::new(&mc.addr(), &opts(), PoolOptions::default()).unwrap();
+    c.set(b"k", b"v", 0, 0, None).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..200 {
+                    assert!(c.get(b"k").unwrap().is_some());
+                }
+            });
+        }
+    });
+    let s = &c.metrics_snapshot().servers[0];
+    assert_eq!(s.requests, 801);
+    assert_eq!(s.in_use, 0);
+    assert!((1..=4).contains(&s.peak_in_use), "{}", s.peak_in_use);
+    assert_eq!(s.peak_in_use, c.pool_stats().unwrap().created);
+    c.metrics_reset();
+    let s = &c.metrics_snapshot().servers[0];
+    assert_eq!((s.in_use, s.peak_in_use), (0, 0));
+    c.get(b"k").unwrap();
+    assert_eq!(c.metrics_snapshot().servers[0].peak_in_use, 1);
 }
 
 #[test]
@@ -204,4 +233,136 @@ fn counters_add_up_for_gets_under_faults() {
     let killed = snap.servers.iter().find(|s| s.server == addrs[0]).unwrap();
     assert!(killed.connection_errors > 0, "{killed:?}");
     assert!(killed.state_changes >= 1, "{killed:?}");
+}
+
+/// Requests that are gets only: every one a hit, a miss or an error.
+fn assert_adds_up(s: &ServerSnapshot) {
+    let errors = s.timeouts + s.connection_errors + s.server_errors + s.protocol_errors;
+    assert_eq!(s.requests, s.hits + s.misses + errors, "{s:?}");
+}
+
+/// A meta batch of gets: each command is a request, a hit or a miss.
+#[test]
+fn batch_gets_count_hits_and_misses_per_command() {
+    let mc = Memcached::tcp(&[]);
+    let c = Client::new(&mc.addr(), &opts()).unwrap();
+    for i in 0..3 {
+        c.set(format!("b{i}").as_bytes(), b"v", 0, 0, None).unwrap();
+    }
+    c.metrics_reset();
+    let mut b = Batch::new();
+    for i in 0..5 {
+        b.get(format!("b{i}").as_bytes());
+    }
+    b.get_or_lock(b"lease", 30, 0);
+    c.execute(&mut b).unwrap();
+    let statuses: Vec<OpStatus> = b.results().iter().map(|r| r.status).collect();
+    assert_eq!(
+        &statuses[..5],
+        &[
+            OpStatus::Ok,
+            OpStatus::Ok,
+            OpStatus::Ok,
+            OpStatus::Miss,
+            OpStatus::Miss
+        ]
+    );
+    let s = &c.metrics_snapshot().servers[0];
+    // 3 hits; 2 misses and the lease won on a missing item.
+    assert_eq!((s.requests, s.hits, s.misses), (6, 3, 3));
+    assert_eq!(s.latency_count(), 6);
+    assert_adds_up(s);
+}
+
+/// A batch over a hash client with one node killed: per node, requests =
+/// hits + misses + errors, the dead node's commands all errors.
+#[test]
+fn hash_batch_counts_add_up_with_a_dead_node() {
+    let a = Memcached::tcp(&[]);
+    let mut b = Memcached::tcp(&[]);
+    let c = HashClient::new(
+        &[&a.addr(), &b.addr()],
+        &opts(),
+        HashOptions {
+            retry_attempts: 5,
+            retry_timeout: Duration::from_millis(0),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let keys: Vec<String> = (0..40).map(|i| format!("hb{i}")).collect();
+    for k in keys.iter().step_by(2) {
+        c.set(k.as_bytes(), b"v", 0, 0, None).unwrap();
+    }
+    c.metrics_reset();
+    let run = |c: &HashClient| {
+        let mut batch = Batch::new();
+        for k in &keys {
+            batch.get(k.as_bytes());
+        }
+        c.execute(&mut batch).unwrap();
+        batch
+    };
+    run(&c);
+    let snap = c.metrics_snapshot();
+    assert_eq!(snap.servers.iter().map(|s| s.requests).sum::<u64>(), 40);
+    assert_eq!(snap.servers.iter().map(|s| s.hits).sum::<u64>(), 20);
+    snap.servers.iter().for_each(assert_adds_up);
+    b.kill();
+    let batch = run(&c);
+    let on_b = keys
+        .iter()
+        .filter(|k| c.server_for_key(k.as_bytes()).unwrap() == b.addr())
+        .count() as u64;
+    let failed = batch
+        .results()
+        .iter()
+        .filter(|r| r.status == OpStatus::Failed)
+        .count() as u64;
+    assert_eq!(failed, on_b);
+    let snap = c.metrics_snapshot();
+    snap.servers.iter().for_each(assert_adds_up);
+    let sb = snap.servers.iter().find(|s| s.server == b.addr()).unwrap();
+    assert_eq!(sb.connection_errors, on_b);
+}
+
+/// A pool that has no connection to lend: the get is a request and a
+/// timeout on that server, of 0 µs on a connection.
+#[test]
+fn exhausted_pool_counts_a_request_and_a_timeout() {
+    let mc = Memcached::tcp(&[]);
+    let o = ClientOptions {
+        timeout: Some(Duration::from_millis(1500)),
+        ..opts()
+    };
+    let pool = PoolOptions {
+        max_size: Some(1),
+        ..Default::default()
+    };
+    let client = std::sync::Arc::new(PooledClient::new(&mc.addr(), &o, pool).unwrap());
+    client.set(b"k", b"v", 0, 0, None).unwrap();
+    client.metrics_reset();
+    mc.pause();
+    let c2 = client.clone();
+    let holder = std::thread::spawn(move || c2.get(b"k"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while client.pool_stats().unwrap().in_use == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the holder never took the connection"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(client.metrics_snapshot().servers[0].in_use, 1);
+    assert!(matches!(client.get(b"k"), Err(Error::PoolExhausted { .. })));
+    assert!(matches!(holder.join().unwrap(), Err(Error::Timeout { .. })));
+    mc.resume();
+    let s = &client.metrics_snapshot().servers[0];
+    // The holder's timeout and the exhausted pool.
+    assert_eq!((s.requests, s.timeouts, s.latency_count()), (2, 2, 2));
+    // The holder's call waited for the server; the other got no connection.
+    assert_eq!(s.latency_buckets[0], 1);
+    assert!(s.latency_max_us >= 1_000_000, "{s:?}");
+    assert_eq!((s.in_use, s.peak_in_use), (0, 1));
+    assert_adds_up(s);
 }

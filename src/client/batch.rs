@@ -114,6 +114,19 @@ impl OpKind {
         )
     }
 
+    /// Whether the command reads items: its outcome is a hit or a miss.
+    pub fn is_retrieval(self) -> bool {
+        matches!(
+            self,
+            OpKind::Get
+                | OpKind::Gets
+                | OpKind::Gat(_)
+                | OpKind::Gats(_)
+                | OpKind::GetOrLock { .. }
+                | OpKind::Meta(MetaCmd::Get)
+        )
+    }
+
     /// The outcome when a quiet command got no reply.
     pub fn silent_outcome(self) -> OpStatus {
         match self {
@@ -263,6 +276,33 @@ pub(crate) struct Outs {
 }
 
 impl Outs {
+    /// Count the outcomes of commands `idx` in `m`, once the batch ran:
+    /// each retrieval a hit or a miss, each failure an error of its class
+    /// (the requests themselves are counted when the batch is timed).
+    pub fn count_outcomes(
+        &self,
+        ops: &Ops,
+        idx: impl IntoIterator<Item = usize>,
+        m: &crate::metrics::ServerMetrics,
+    ) {
+        let (mut hits, mut misses) = (0, 0);
+        for i in idx {
+            let r = &self.results[i];
+            match (r.status, ops.reqs[i].kind.is_retrieval(), r.lease) {
+                (OpStatus::Failed, ..) => {
+                    if let Some(e) = &r.error {
+                        m.record_error(e);
+                    }
+                }
+                (_, _, Some(Lease::MissWon | Lease::MissBusy)) => misses += 1,
+                (OpStatus::Ok, true, _) => hits += 1,
+                (OpStatus::Miss, ..) => misses += 1,
+                _ => {}
+            }
+        }
+        m.record_lookups(hits, misses);
+    }
+
     /// Record an outcome without a value.
     pub fn set_status(&mut self, i: usize, status: OpStatus) {
         self.results[i].status = status;
@@ -479,6 +519,18 @@ impl Batch {
     }
 
     /// Ready the results for a run: every command pending.
+    /// Count the outcomes of commands `idx` in `metrics`, if on (see
+    /// `Outs::count_outcomes`).
+    pub(crate) fn count_outcomes(
+        &self,
+        idx: impl IntoIterator<Item = usize>,
+        metrics: Option<&std::sync::Arc<crate::metrics::ServerMetrics>>,
+    ) {
+        if let Some(m) = metrics {
+            self.out.count_outcomes(&self.ops, idx, m);
+        }
+    }
+
     pub(crate) fn start(&mut self) {
         self.out.results.clear();
         self.out

@@ -24,7 +24,7 @@ use super::health::{
     Transition,
 };
 use super::request::call_ops;
-use super::via_conn::{ConnGuard, ConnSource};
+use super::via_conn::{source_snapshot, ConnGuard, ConnSource};
 use super::{
     CasOutcome, Client, ClientOptions, FetchCmd, Item, Memcache, Packed, PackedHit, PooledClient,
     Reply, Request, ServerConn, ServerStats, StoreCmd,
@@ -34,7 +34,7 @@ use crate::client::server::PIPELINE_BATCH;
 use crate::error::{Error, Result};
 use crate::hash::{KeyForm, NodeHasher, RendezvousHash};
 use crate::key::KeyRules;
-use crate::metrics::{self, MetricsSnapshot, ServerMetrics};
+use crate::metrics::{self, CallStart, MetricsSnapshot, ServerMetrics, ServerSnapshot};
 use crate::pool::{PoolOptions, PoolStats};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -79,6 +79,17 @@ impl Default for HashOptions {
     }
 }
 
+/// How `HashClient::phased` counts a node's group in its metrics.
+#[derive(Debug, Clone, Copy)]
+enum Counted {
+    /// One request per node (one multi-key command), its error counted.
+    PerCall,
+    /// One request per command of the group (a pipelined batch), all of
+    /// the group's latency; the caller counts errors, hits and misses
+    /// command by command.
+    PerCommand,
+}
+
 #[allow(clippy::large_enum_variant)] // one per node, made once; boxing buys nothing
 enum NodeClient {
     Single(Client),
@@ -104,6 +115,22 @@ impl NodeClient {
         match self {
             NodeClient::Single(c) => c.metrics(),
             NodeClient::Pooled(p) => p.metrics(),
+        }
+    }
+
+    /// The node's metrics now, if on.
+    fn metrics_snapshot(&self, server: &str) -> Option<ServerSnapshot> {
+        match self {
+            NodeClient::Single(c) => c.metrics().map(|m| source_snapshot(c, m, server)),
+            NodeClient::Pooled(p) => p.metrics().map(|m| source_snapshot(p, m, server)),
+        }
+    }
+
+    /// Zero the node's metrics.
+    fn metrics_reset(&self) {
+        match self {
+            NodeClient::Single(c) => Memcache::metrics_reset(c),
+            NodeClient::Pooled(p) => Memcache::metrics_reset(p),
         }
     }
 
@@ -560,12 +587,17 @@ impl HashClient {
 
     /// Run one command on `node`, with the failure rules.
     fn run_on<T>(&self, node: &Node, f: impl FnOnce(&mut ServerConn) -> Result<T>) -> Result<T> {
-        self.may_try(node)?;
-        let res = node.client.checkout().and_then(|mut conn| {
-            let res = conn.call(f);
-            conn.finish(&res);
-            res
-        });
+        let unlent = |e: Error| {
+            if let Some(m) = node.client.metrics() {
+                m.record_unlent(Some(&e), 1);
+            }
+            e
+        };
+        self.may_try(node).map_err(unlent)?;
+        let res = match node.client.checkout() {
+            Ok(conn) => conn.run(f),
+            Err(e) => Err(unlent(e)),
+        };
         self.record(node, &res);
         res
     }
@@ -632,33 +664,59 @@ impl HashClient {
     fn phased<S, R>(
         &self,
         groups: &[(Arc<Node>, Vec<usize>)],
+        counted: Counted,
         send: impl Fn(&mut ServerConn, &[usize]) -> Result<S>,
         mut recv: impl FnMut(&mut ServerConn, &[usize], S) -> Result<R>,
     ) -> Vec<Result<R>> {
+        // A group that failed before a connection was lent.
+        let unlent = |node: &Node, idx: &[usize], e: &Error| {
+            if let Some(m) = node.client.metrics() {
+                match counted {
+                    Counted::PerCall => m.record_unlent(Some(e), 1),
+                    Counted::PerCommand => m.record_unlent(None, idx.len() as u64),
+                }
+            }
+        };
+        // A group's call ended, failing with `e` if it did.
+        let ended = |conn: ConnGuard<'_>, idx: &[usize], started, e: Option<&Error>| match counted {
+            Counted::PerCall => {
+                conn.call_end(started, None);
+                if let Some(e) = e {
+                    conn.fail(e);
+                }
+            }
+            Counted::PerCommand => {
+                conn.call_end_n(started, idx.len() as u64);
+                if let Some(e) = e {
+                    conn.release(e);
+                }
+            }
+        };
         #[allow(clippy::large_enum_variant)] // one per node, for one command
         enum Attempt<'a, S> {
             Skipped(Error),
-            Sent(ConnGuard<'a>, S, Option<Instant>),
+            Sent(ConnGuard<'a>, S, CallStart),
             Failed(Error),
         }
         let attempts: Vec<Attempt<'_, S>> = groups
             .iter()
             .map(|(node, idx)| {
                 if let Err(e) = self.may_try(node) {
+                    unlent(node, idx, &e);
                     return Attempt::Skipped(e);
                 }
                 let mut conn = match node.client.checkout() {
                     Ok(c) => c,
-                    Err(e) => return Attempt::Failed(e),
+                    Err(e) => {
+                        unlent(node, idx, &e);
+                        return Attempt::Failed(e);
+                    }
                 };
                 let started = conn.call_begin();
                 match send(&mut conn, idx) {
                     Ok(s) => Attempt::Sent(conn, s, started),
                     Err(e) => {
-                        conn.call_end(started, Some(&e));
-                        if !matches!(e, Error::IllegalInput(_)) {
-                            conn.discard();
-                        }
+                        ended(conn, idx, started, Some(&e));
                         Attempt::Failed(e)
                     }
                 }
@@ -676,8 +734,7 @@ impl HashClient {
                 }
                 Attempt::Sent(mut conn, s, started) => {
                     let res = recv(&mut conn, idx, s);
-                    conn.call_end(started, res.as_ref().err());
-                    conn.finish(&res);
+                    ended(conn, idx, started, res.as_ref().err());
                     self.record(node, &res);
                     res
                 }
@@ -740,6 +797,7 @@ impl HashClient {
         };
         let results = self.phased(
             &groups,
+            Counted::PerCall,
             |conn, idx| {
                 let ks: Vec<&[u8]> = idx.iter().map(|&i| keys[i]).collect();
                 conn.encode_fetch(cmd, &ks)?;
@@ -808,6 +866,7 @@ impl HashClient {
         for part in Self::rounds(&groups) {
             let results = self.phased(
                 &part,
+                Counted::PerCall,
                 |conn, idx| {
                     let batch: Vec<(&[u8], &[u8])> = idx.iter().map(|&i| items[i]).collect();
                     conn.check_items(&batch)?;
@@ -872,6 +931,7 @@ impl HashClient {
         for part in Self::rounds(&groups) {
             let results = self.phased(
                 &part,
+                Counted::PerCall,
                 |conn, idx| {
                     let ks: Vec<&[u8]> = idx.iter().map(|&i| keys[i]).collect();
                     let noreply = conn.default_noreply(noreply);
@@ -986,12 +1046,16 @@ impl Memcache for HashClient {
         for round in Self::rounds(&groups) {
             let done = self.phased(
                 &round,
+                Counted::PerCommand,
                 |conn, idx| conn.send_batch(ops, idx.iter().copied()),
                 |conn, _idx, rejected| conn.recv_batch(ops, out, rejected),
             );
-            for ((_, idx), res) in round.iter().zip(done) {
+            for ((node, idx), res) in round.iter().zip(done) {
                 if let Err(e) = res {
                     out.fail_pending(Some(idx), &e);
+                }
+                if let Some(m) = node.client.metrics() {
+                    out.count_outcomes(ops, idx.iter().copied(), m);
                 }
             }
         }
@@ -1007,6 +1071,7 @@ impl Memcache for HashClient {
         };
         let results = self.phased(
             &groups,
+            Counted::PerCall,
             |conn, idx| {
                 let ks: Vec<&[u8]> = idx.iter().map(|&i| keys[i]).collect();
                 conn.encode_fetch(cmd, &ks)?;
@@ -1063,16 +1128,14 @@ impl Memcache for HashClient {
             servers: ring
                 .nodes
                 .iter()
-                .filter_map(|n| n.client.metrics().map(|m| m.snapshot(&n.addr.to_string())))
+                .filter_map(|n| n.client.metrics_snapshot(&n.addr.to_string()))
                 .collect(),
         }
     }
 
     fn metrics_reset(&self) {
         for n in &self.ring.read().nodes {
-            if let Some(m) = n.client.metrics() {
-                m.reset();
-            }
+            n.client.metrics_reset();
         }
     }
 

@@ -7,7 +7,7 @@ use super::{Backoff, ClientOptions, ServerConn};
 use crate::addr::ServerAddr;
 use crate::error::{Error, Result};
 use crate::key::KeyRules;
-use crate::metrics::ServerMetrics;
+use crate::metrics::{ServerMetrics, ServerSnapshot};
 use crate::pool::{ObjectPool, PoolOptions, PoolStats};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -105,5 +105,15 @@ impl ConnSource for PooledClient {
 
     fn metrics(&self) -> Option<&Arc<ServerMetrics>> {
         self.metrics.as_ref()
+    }
+
+    /// The pool's count of lent connections, and its peak.
+    fn fill_in_use(&self, s: &mut ServerSnapshot) {
+        let (now, peak) = self.pool.in_use_and_peak();
+        (s.in_use, s.peak_in_use) = (now as u64, peak as u64);
+    }
+
+    fn reset_in_use_peak(&self) {
+        self.pool.reset_peak_in_use()
     }
 }

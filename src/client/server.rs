@@ -12,7 +12,7 @@ use crate::addr::ServerAddr;
 use crate::conn::{Conn, ConnectOptions};
 use crate::error::{Error, Result};
 use crate::key::KeyRules;
-use crate::metrics::ServerMetrics;
+use crate::metrics::{CallStart, ServerMetrics};
 use crate::protocol::reply::{self, StoreReply};
 use crate::protocol::request::{self, FetchCmd, StoreCmd};
 use std::sync::Arc;
@@ -195,18 +195,24 @@ impl ServerConn {
 
     /// Count the start of a call; pass the result to `call_end`.
     #[inline]
-    pub fn call_begin(&self) -> Option<Instant> {
-        self.metrics.as_ref().map(|m| {
-            m.begin();
-            Instant::now()
-        })
+    pub fn call_begin(&self) -> CallStart {
+        ServerMetrics::start_of(self.metrics.as_ref())
     }
 
     /// Count the end of the call `call_begin` started, with its outcome.
     #[inline]
-    pub fn call_end(&self, started: Option<Instant>, err: Option<&Error>) {
-        if let (Some(m), Some(t)) = (&self.metrics, started) {
-            m.end(t.elapsed(), err);
+    pub fn call_end(&self, started: CallStart, err: Option<&Error>) {
+        if let Some(m) = &self.metrics {
+            m.finish(started, err);
+        }
+    }
+
+    /// `call_end` for `n` commands sent together (a pipelined batch): `n`
+    /// requests of the batch's latency; their outcomes are counted one by
+    /// one by the caller.
+    pub fn call_end_n(&self, started: CallStart, n: u64) {
+        if let Some(m) = &self.metrics {
+            m.finish_n(started, n);
         }
     }
 
@@ -444,7 +450,8 @@ impl ServerConn {
             if line == b"END" {
                 if let Some(m) = &self.metrics {
                     let keys = self.spans.len() as u64;
-                    m.record_lookups(hits, keys - hits.min(keys));
+                    // Every hit took one of the keys: hits <= keys.
+                    m.record_lookups(hits, keys - hits);
                 }
                 return Ok(());
             }

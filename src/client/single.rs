@@ -6,7 +6,7 @@ use super::{ClientOptions, ServerConn};
 use crate::addr::ServerAddr;
 use crate::error::{Error, Result};
 use crate::key::KeyRules;
-use crate::metrics::ServerMetrics;
+use crate::metrics::{ServerMetrics, ServerSnapshot};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -88,5 +88,12 @@ impl ConnSource for Client {
 
     fn metrics(&self) -> Option<&Arc<ServerMetrics>> {
         self.metrics.as_ref()
+    }
+
+    /// One connection, in use while locked; any call since the last reset
+    /// had it in use.
+    fn fill_in_use(&self, s: &mut ServerSnapshot) {
+        s.in_use = u64::from(self.conn.is_locked());
+        s.peak_in_use = s.in_use.max(u64::from(s.requests > 0));
     }
 }

@@ -6,7 +6,7 @@ use super::{Batch, FetchCmd, Item, Memcache, Packed, Reply, Request, ServerConn,
 use crate::addr::ServerAddr;
 use crate::error::{Error, Result};
 use crate::key::KeyRules;
-use crate::metrics::{MetricsSnapshot, ServerMetrics};
+use crate::metrics::{MetricsSnapshot, ServerMetrics, ServerSnapshot};
 use crate::pool::{PoolStats, Pooled};
 use parking_lot::MutexGuard;
 use std::ops::{Deref, DerefMut};
@@ -23,13 +23,43 @@ pub enum ConnGuard<'a> {
 }
 
 impl ConnGuard<'_> {
-    /// Give the connection back after a command with this outcome: a pooled
-    /// connection that failed is destroyed (unless nothing was sent).
+    /// Run one call on the lent connection, timed when metrics are on, and
+    /// give the connection back (`finish`).
+    #[inline]
+    pub fn run<T>(mut self, f: impl FnOnce(&mut ServerConn) -> Result<T>) -> Result<T> {
+        // One deref of the guard for the whole call.
+        let conn: &mut ServerConn = &mut self;
+        let started = conn.call_begin();
+        let res = f(conn);
+        // The error, if any, is counted by `finish`, on its own path.
+        conn.call_end(started, None);
+        self.finish(&res);
+        res
+    }
+
+    /// Give the connection back after a command with this outcome, counting
+    /// its error, if any, in the metrics: a pooled connection that failed
+    /// is destroyed (unless nothing was sent).
     pub fn finish<T>(self, res: &Result<T>) {
         if let Err(e) = res {
-            if !matches!(e, Error::IllegalInput(_)) {
-                self.discard();
-            }
+            self.fail(e);
+        }
+    }
+
+    /// Give the connection back after the call failed with `e`: the error
+    /// counted, a pooled connection destroyed (unless nothing was sent).
+    pub fn fail(self, e: &Error) {
+        if let Some(m) = self.metrics() {
+            m.record_error(e);
+        }
+        self.release(e);
+    }
+
+    /// `fail` without counting the error (a batch counts its errors
+    /// command by command).
+    pub fn release(self, e: &Error) {
+        if !matches!(e, Error::IllegalInput(_)) {
+            self.discard();
         }
     }
 
@@ -67,10 +97,20 @@ pub trait ConnSource: Send + Sync {
 
     /// Run `f` on a lent connection and give it back.
     fn with_conn<T>(&self, f: impl FnOnce(&mut ServerConn) -> Result<T>) -> Result<T> {
-        let mut conn = self.checkout()?;
-        let res = conn.call(f);
-        conn.finish(&res);
-        res
+        match self.checkout() {
+            Ok(conn) => conn.run(f),
+            Err(e) => Err(self.unlent(e)),
+        }
+    }
+
+    /// `e`, which failed a request before a connection was lent, counted
+    /// in the metrics (request and error).
+    #[cold]
+    fn unlent(&self, e: Error) -> Error {
+        if let Some(m) = self.metrics() {
+            m.record_unlent(Some(&e), 1);
+        }
+        e
     }
 
     /// Whether retrieval errors read as misses.
@@ -87,6 +127,24 @@ pub trait ConnSource: Send + Sync {
     fn pool_clear(&self) {}
     /// The server's metrics (`None`: metrics off).
     fn metrics(&self) -> Option<&Arc<ServerMetrics>>;
+    /// Set `s.in_use` and `s.peak_in_use` from the source's own books: the
+    /// lock or the pool already counts lent connections, so a call does
+    /// not count them again (see `ServerMetrics::start`).
+    fn fill_in_use(&self, s: &mut ServerSnapshot);
+    /// Restart the peak of connections in use from now (metrics reset).
+    fn reset_in_use_peak(&self) {}
+}
+
+/// `metrics`' snapshot for the server named `server`, with the connections
+/// in use as `source` counts them.
+pub(crate) fn source_snapshot<S: ConnSource + ?Sized>(
+    source: &S,
+    metrics: &ServerMetrics,
+    server: &str,
+) -> ServerSnapshot {
+    let mut s = metrics.snapshot(server);
+    source.fill_in_use(&mut s);
+    s
 }
 
 /// With `ignore_exc`, a failed retrieval reads as all misses; illegal input
@@ -107,7 +165,7 @@ impl<S: ConnSource> Memcache for S {
         MetricsSnapshot {
             servers: self
                 .metrics()
-                .map(|m| m.snapshot(&self.placement().0.to_string()))
+                .map(|m| source_snapshot(self, m, &self.placement().0.to_string()))
                 .into_iter()
                 .collect(),
         }
@@ -116,6 +174,7 @@ impl<S: ConnSource> Memcache for S {
     fn metrics_reset(&self) {
         if let Some(m) = self.metrics() {
             m.reset();
+            self.reset_in_use_peak();
         }
     }
 
@@ -140,8 +199,28 @@ impl<S: ConnSource> Memcache for S {
         if batch.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.with_conn(|c| c.run_batch(batch)) {
-            batch.out.fail_pending(None, &e);
+        // Each command is a request: timed together, counted one by one.
+        let n = batch.len();
+        let mut conn = match self.checkout() {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(m) = self.metrics() {
+                    m.record_unlent(None, n as u64);
+                }
+                batch.out.fail_pending(None, &e);
+                batch.count_outcomes(0..n, self.metrics());
+                return Ok(());
+            }
+        };
+        let started = conn.call_begin();
+        let res = conn.run_batch(batch);
+        conn.call_end_n(started, n as u64);
+        if let Err(e) = &res {
+            batch.out.fail_pending(None, e);
+        }
+        batch.count_outcomes(0..n, self.metrics());
+        if let Err(e) = &res {
+            conn.release(e);
         }
         Ok(())
     }

@@ -22,7 +22,9 @@ pub struct pmc_metrics {
 /// constants.
 #[allow(non_camel_case_types)]
 pub type pmc_metric = i32;
-/// Calls that used a connection to the server.
+/// Requests to the server: each call, each command of a pipelined batch,
+/// and those that failed before a connection was lent (pool exhausted,
+/// node skipped or failing fast). Equals the latency histogram's count.
 pub const PMC_METRIC_REQUESTS: pmc_metric = 0;
 /// Keys found by retrieval commands.
 pub const PMC_METRIC_HITS: pmc_metric = 1;

@@ -16,7 +16,7 @@ type ServerMetrics struct {
 	BytesSent, BytesReceived                                 uint64
 	ConnectionsOpened, InUse, PeakInUse                      uint64
 	StateChanges                                             uint64
-	State                                                    uint64 // 0 up, 1 failing, 2 dead, 3 soft-down
+	State                                                    uint64 // 0 up, 1 failing, 2 dead, 3 soft-down, 4 probing
 	LatencyCount, LatencySumUs                               uint64
 	P50Us, P90Us, P99Us, MaxUs                               uint64 // from power-of-two buckets
 }
@@ -26,16 +26,25 @@ type Metrics struct {
 	Servers []ServerMetrics
 }
 
-// Metrics reads every server's metrics.
-func (c *Client) Metrics() (Metrics, error) {
-	var m Metrics
-	_, err := c.do(bg, "Metrics", func(p *C.pmc_client, e **C.pmc_error) C.pmc_status {
+// withSnapshot runs f on a metrics snapshot taken for the call named op,
+// and frees the snapshot after.
+func (c *Client) withSnapshot(op string, f func(snap *C.pmc_metrics, e **C.pmc_error) C.pmc_status) error {
+	_, err := c.do(bg, op, func(p *C.pmc_client, e **C.pmc_error) C.pmc_status {
 		var snap *C.pmc_metrics
 		st := C.pmc_metrics_snapshot(p, &snap, e)
 		if st != C.PMC_OK {
 			return st
 		}
 		defer C.pmc_metrics_free(snap)
+		return f(snap, e)
+	})
+	return err
+}
+
+// Metrics reads every server's metrics.
+func (c *Client) Metrics() (Metrics, error) {
+	var m Metrics
+	err := c.withSnapshot("Metrics", func(snap *C.pmc_metrics, e **C.pmc_error) C.pmc_status {
 		n := int(C.pmc_metrics_server_count(snap))
 		for i := 0; i < n; i++ {
 			idx := C.size_t(i)
@@ -73,7 +82,7 @@ func (c *Client) Metrics() (Metrics, error) {
 				MaxUs:             get(C.PMC_METRIC_LATENCY_MAX_US),
 			})
 		}
-		return st
+		return C.PMC_OK
 	})
 	return m, err
 }
@@ -82,16 +91,10 @@ func (c *Client) Metrics() (Metrics, error) {
 // exposition format (names prefixed pymemcache_, label server).
 func (c *Client) MetricsPrometheus() (string, error) {
 	var text string
-	_, err := c.do(bg, "MetricsPrometheus", func(p *C.pmc_client, e **C.pmc_error) C.pmc_status {
-		var snap *C.pmc_metrics
-		st := C.pmc_metrics_snapshot(p, &snap, e)
-		if st != C.PMC_OK {
-			return st
-		}
-		defer C.pmc_metrics_free(snap)
+	err := c.withSnapshot("MetricsPrometheus", func(snap *C.pmc_metrics, e **C.pmc_error) C.pmc_status {
 		var s *C.char
 		var n C.size_t
-		st = C.pmc_metrics_prometheus(snap, &s, &n, e)
+		st := C.pmc_metrics_prometheus(snap, &s, &n, e)
 		if st == C.PMC_OK {
 			text = C.GoStringN(s, C.int(n))
 			C.pmc_string_free(s)
