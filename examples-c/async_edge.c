@@ -292,6 +292,20 @@ static void null_handles(void) {
   const char *bad[] = {"no-port-here:"};
   CHECK_STATUS(pmc_async_new(bad, 1, NULL, &a, NULL), PMC_CONFIG_ERROR);
   CHECK(a == NULL);
+  /* Values are bytes: options with compression are refused, not ignored;
+     the mock is not supported. */
+  const char *one[] = {"127.0.0.1:1"};
+  pmc_options *o = pmc_options_new();
+  CHECK_STATUS(pmc_options_set_compression(o, true, 0, NULL), PMC_OK);
+  CHECK_STATUS(pmc_async_new(one, 1, o, &a, &err), PMC_CONFIG_ERROR);
+  CHECK(a == NULL);
+  CHECK(strstr(pmc_error_message(err), "compression") != NULL);
+  pmc_error_free(err);
+  CHECK_STATUS(pmc_options_set_compression(o, false, 0, NULL), PMC_OK);
+  CHECK_STATUS(pmc_options_set_mock(o, true, NULL), PMC_OK);
+  CHECK_STATUS(pmc_async_new(one, 1, o, &a, NULL), PMC_CONFIG_ERROR);
+  CHECK(a == NULL);
+  pmc_options_free(o);
 }
 
 int main(int argc, char **argv) {

@@ -781,12 +781,12 @@ extern "C" {
  * bounds each connect and its `timeout` is the timeout of operations
  * submitted with `timeout_ms` 0 (none: they wait as long as it takes). Key
  * prefix, unicode keys, max_value_len, no_delay and keepalive apply;
- * serialization, compression, pooling and failure tracking do not (values
- * are bytes). Never blocks and connects nothing: each server's connection
+ * pooling and failure tracking do not, and options with serialization or
+ * compression are refused (values are bytes). Never blocks and connects nothing: each server's connection
  * starts with its first operation. Returns PMC_OK, PMC_NULL_ARGUMENT or
  * PMC_CONFIG_ERROR (no server, a bad address, a server given twice, a bad
- * key prefix; TLS, authentication and the mock are not supported by the
- * async client yet).
+ * key prefix; serialization or compression set; TLS, authentication and
+ * the mock are not supported by the async client yet).
  *
  * # Safety
  * `servers` points to `n` NUL-terminated strings; `opts` is NULL or live;

@@ -92,12 +92,12 @@ fn check<T>(r: crate::Result<T>) -> Result<T, pmc_status> {
 /// bounds each connect and its `timeout` is the timeout of operations
 /// submitted with `timeout_ms` 0 (none: they wait as long as it takes). Key
 /// prefix, unicode keys, max_value_len, no_delay and keepalive apply;
-/// serialization, compression, pooling and failure tracking do not (values
-/// are bytes). Never blocks and connects nothing: each server's connection
+/// pooling and failure tracking do not, and options with serialization or
+/// compression are refused (values are bytes). Never blocks and connects nothing: each server's connection
 /// starts with its first operation. Returns PMC_OK, PMC_NULL_ARGUMENT or
 /// PMC_CONFIG_ERROR (no server, a bad address, a server given twice, a bad
-/// key prefix; TLS, authentication and the mock are not supported by the
-/// async client yet).
+/// key prefix; serialization or compression set; TLS, authentication and
+/// the mock are not supported by the async client yet).
 ///
 /// # Safety
 /// `servers` points to `n` NUL-terminated strings; `opts` is NULL or live;
@@ -131,6 +131,13 @@ pub unsafe extern "C" fn pmc_async_new(
                         return Err(fail(
                             PMC_CONFIG_ERROR,
                             "TLS and the mock are not supported by the async client yet",
+                        ));
+                    }
+                    if o.compression.is_some() || o.callbacks.is_some() {
+                        return Err(fail(
+                            PMC_CONFIG_ERROR,
+                            "serialization and compression do not apply to the async client \
+                             (its values are bytes): make its options without them",
                         ));
                     }
                     (o.client.clone(), o.hash.key_form)
