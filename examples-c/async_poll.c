@@ -7,7 +7,10 @@
  * (pmc_async_timeout_ms), polls, steps the client on what is ready
  * (pmc_async_step) and takes the completions (pmc_async_next), checking
  * each value by its token. The library starts no thread; nothing here
- * blocks except poll(2).
+ * blocks except poll(2). The client's per-server metrics
+ * (pmc_async_metrics_snapshot, read with the pmc_metrics_* accessors)
+ * count the 1,100 gets exactly: requests, hits and misses; then
+ * pmc_async_metrics_reset zeroes them.
  *
  * Usage: async_poll STATE_DIR
  */
@@ -25,6 +28,17 @@ static void key_of(char *buf, size_t size, unsigned i) {
 
 static void value_of(char *buf, size_t size, unsigned i) {
   snprintf(buf, size, "value %u %.*s", i, (int)(i % 40), "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+}
+
+/* Counter `which` of server 0 of a fresh snapshot of `a`'s metrics. */
+static uint64_t metric(const pmc_async *a, pmc_metric which) {
+  pmc_metrics *m = NULL;
+  uint64_t v = 0;
+  CHECK_OK(pmc_async_metrics_snapshot(a, &m, NULL));
+  CHECK_UINT(pmc_metrics_server_count(m), 1);
+  CHECK_OK(pmc_metrics_get(m, 0, which, &v, NULL));
+  pmc_metrics_free(m);
+  return v;
 }
 
 /* Run the loop until nothing is pending; hand each completion to `seen`. */
@@ -125,6 +139,10 @@ int main(int argc, char **argv) {
   CHECK_UINT(pmc_async_pending(a), N);
   run_loop(a, on_set, &t);
   CHECK_UINT(t.stored, N);
+  CHECK_UINT(metric(a, PMC_METRIC_REQUESTS), N);
+  CHECK_UINT(metric(a, PMC_METRIC_CONNECTIONS_OPENED), 1);
+  CHECK_OK(pmc_async_metrics_reset(a, NULL));
+  CHECK_UINT(metric(a, PMC_METRIC_REQUESTS), 0);
 
   /* 1,100 gets in flight on one connection, in one loop. */
   for (unsigned i = 0; i < N + MISSES; i++) {
@@ -139,6 +157,44 @@ int main(int argc, char **argv) {
   run_loop(a, on_get, &t);
   CHECK_UINT(t.hits, N);
   CHECK_UINT(t.misses, MISSES);
+
+  /* The metrics count each get once: a hit or a miss, no error. */
+  pmc_metrics *m = NULL;
+  CHECK_OK(pmc_async_metrics_snapshot(a, &m, NULL));
+  CHECK_UINT(pmc_metrics_server_count(m), 1);
+  CHECK(strcmp(pmc_metrics_server_name(m, 0), env.server) == 0);
+  static const struct {
+    pmc_metric which;
+    uint64_t want;
+  } expect[] = {
+      {PMC_METRIC_REQUESTS, N + MISSES},      {PMC_METRIC_HITS, N},
+      {PMC_METRIC_MISSES, MISSES},            {PMC_METRIC_TIMEOUTS, 0},
+      {PMC_METRIC_CONNECTION_ERRORS, 0},      {PMC_METRIC_SERVER_ERRORS, 0},
+      {PMC_METRIC_PROTOCOL_ERRORS, 0},        {PMC_METRIC_LATENCY_COUNT, N + MISSES},
+      {PMC_METRIC_IN_USE, 0},                 {PMC_METRIC_PEAK_IN_USE, 1},
+      {PMC_METRIC_CONNECTIONS_OPENED, 0},
+  };
+  for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
+    uint64_t v = 0;
+    CHECK_OK(pmc_metrics_get(m, 0, expect[i].which, &v, NULL));
+    CHECK_UINT(v, expect[i].want);
+  }
+  uint64_t sent = 0, received = 0, p99 = 0;
+  CHECK_OK(pmc_metrics_get(m, 0, PMC_METRIC_BYTES_SENT, &sent, NULL));
+  CHECK_OK(pmc_metrics_get(m, 0, PMC_METRIC_BYTES_RECEIVED, &received, NULL));
+  CHECK(sent > 0 && received > sent);
+  CHECK_OK(pmc_metrics_latency_us(m, 0, 0.99, &p99, NULL));
+  CHECK(p99 > 0);
+  char *text = NULL;
+  size_t len = 0;
+  CHECK_OK(pmc_metrics_prometheus(m, &text, &len, NULL));
+  CHECK_CONTAINS(text, "pymemcache_misses_total{server=\"");
+  pmc_string_free(text);
+  pmc_metrics_free(m);
+  CHECK_STATUS(pmc_async_metrics_snapshot(NULL, &m, NULL), PMC_NULL_ARGUMENT);
+  CHECK_STATUS(pmc_async_metrics_reset(NULL, NULL), PMC_NULL_ARGUMENT);
+  printf("async_poll: metrics %u requests %u hits %u misses, p99 %llu us\n", N + MISSES, N,
+         MISSES, (unsigned long long)p99);
 
   /* A bad key is refused at once; nothing is queued. */
   pmc_error *err = NULL;

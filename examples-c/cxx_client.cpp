@@ -1159,6 +1159,16 @@ static void async_client(const test_env &env) {
   EXPECT_EQ(done[4].status, PMC_NOT_FOUND);
   EXPECT_EQ(done[6].status, PMC_OK);
   EXPECT_EQ(pymemcache::Batch::value(b.result(0)), "value");
+  // Metrics: set, get, get, delete and the batch's get (the cancelled get
+  // is not counted); two hits, one miss.
+  std::vector<pymemcache::ServerMetrics> ms = a.metrics();
+  EXPECT_EQ(ms.size(), 1u);
+  EXPECT_EQ(ms[0].requests, 5u);
+  EXPECT_EQ(ms[0].hits, 2u);
+  EXPECT_EQ(ms[0].misses, 1u);
+  EXPECT(a.metrics_prometheus().find("pymemcache_requests_total") != std::string::npos);
+  a.metrics_reset();
+  EXPECT_EQ(a.metrics()[0].requests, 0u);
   EXPECT_THROWS(a.get("bad key", 7), pymemcache::CallerError, PMC_ILLEGAL_INPUT, nullptr);
   EXPECT_THROWS(pymemcache::Async(std::vector<std::string>{}), pymemcache::CallerError, PMC_CONFIG_ERROR, nullptr);
 }

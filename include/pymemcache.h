@@ -963,6 +963,36 @@ size_t pmc_async_cancel(struct pmc_async *a, uint64_t token);
 size_t pmc_async_pending(const struct pmc_async *a);
 
 /**
+ * Take a snapshot of every server's metrics into `*out`, in the order the
+ * servers were given to `pmc_async_new`; read it with the `pmc_metrics_*`
+ * accessors and release it with `pmc_metrics_free`. Counted as the
+ * blocking clients count: a request per operation and per command of a
+ * batch, latency from submit to completion, hits and misses of gets,
+ * errors by class (an operation's timeout or the connect's: timeouts;
+ * refused, reset, closed: connection errors), bytes, connections opened;
+ * a server's connection is in use (1) while it has operations in flight.
+ * Cancelled operations are not counted. With metrics off
+ * (`pmc_options_set_metrics`) the snapshot has no servers.
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `a` is a live client; `out` is writable.
+ */
+pmc_status pmc_async_metrics_snapshot(const struct pmc_async *a,
+                                      struct pmc_metrics **out,
+                                      struct pmc_error **err);
+
+/**
+ * Zero every server's counters and latency histogram (connections in use
+ * stay; the peak restarts from now).
+ * Returns PMC_OK or PMC_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `a` is a live client.
+ */
+pmc_status pmc_async_metrics_reset(const struct pmc_async *a, struct pmc_error **err);
+
+/**
  * Every result of the last `pmc_batch_execute` at once: an array of
  * `*len` results in request order, borrowed from the batch (valid until it
  * is executed again, cleared or freed). NULL (and `*len` 0) before the

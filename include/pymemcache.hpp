@@ -685,6 +685,59 @@ struct ServerMetrics {
   std::uint64_t p50_us = 0, p90_us = 0, p99_us = 0, max_us = 0;
 };
 
+namespace detail {
+/// Read every server of snapshot `m` (a pmc_metrics_snapshot or
+/// pmc_async_metrics_snapshot result), then free it.
+inline std::vector<ServerMetrics> read_metrics(pmc_metrics *m) {
+  std::unique_ptr<pmc_metrics, void (*)(pmc_metrics *)> owned(m, pmc_metrics_free);
+  std::vector<ServerMetrics> out;
+  for (std::size_t i = 0; i < pmc_metrics_server_count(m); i++) {
+    ServerMetrics s;
+    s.server = pmc_metrics_server_name(m, i);
+    auto get = [&](pmc_metric which) {
+      std::uint64_t v = 0;
+      detail::expect(pmc_metrics_get(m, i, which, &v, detail::err()));
+      return v;
+    };
+    auto quantile = [&](double q) {
+      std::uint64_t v = 0;
+      detail::expect(pmc_metrics_latency_us(m, i, q, &v, detail::err()));
+      return v;
+    };
+    s.requests = get(PMC_METRIC_REQUESTS);
+    s.hits = get(PMC_METRIC_HITS);
+    s.misses = get(PMC_METRIC_MISSES);
+    s.timeouts = get(PMC_METRIC_TIMEOUTS);
+    s.connection_errors = get(PMC_METRIC_CONNECTION_ERRORS);
+    s.server_errors = get(PMC_METRIC_SERVER_ERRORS);
+    s.protocol_errors = get(PMC_METRIC_PROTOCOL_ERRORS);
+    s.bytes_sent = get(PMC_METRIC_BYTES_SENT);
+    s.bytes_received = get(PMC_METRIC_BYTES_RECEIVED);
+    s.connections_opened = get(PMC_METRIC_CONNECTIONS_OPENED);
+    s.in_use = get(PMC_METRIC_IN_USE);
+    s.peak_in_use = get(PMC_METRIC_PEAK_IN_USE);
+    s.state_changes = get(PMC_METRIC_STATE_CHANGES);
+    s.state = get(PMC_METRIC_STATE);
+    s.p50_us = quantile(0.5);
+    s.p90_us = quantile(0.9);
+    s.p99_us = quantile(0.99);
+    s.max_us = quantile(1.0);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+/// Snapshot `m` in Prometheus text exposition format, then free it.
+inline std::string metrics_text(pmc_metrics *m) {
+  std::unique_ptr<pmc_metrics, void (*)(pmc_metrics *)> owned(m, pmc_metrics_free);
+  char *text = nullptr;
+  std::size_t len = 0;
+  expect(pmc_metrics_prometheus(m, &text, &len, err()));
+  owned_c_string t(text);
+  return std::string(text, len);
+}
+}  // namespace detail
+
 // ---- serde --------------------------------------------------------------------
 
 /// Where a Serde puts its result: valid only during the call it is given to.
@@ -1442,53 +1495,13 @@ class Client {
   std::vector<ServerMetrics> metrics() const {
     pmc_metrics *m = nullptr;
     detail::expect(pmc_metrics_snapshot(c_, &m, detail::err()));
-    std::unique_ptr<pmc_metrics, void (*)(pmc_metrics *)> owned(m, pmc_metrics_free);
-    std::vector<ServerMetrics> out;
-    for (std::size_t i = 0; i < pmc_metrics_server_count(m); i++) {
-      ServerMetrics s;
-      s.server = pmc_metrics_server_name(m, i);
-      auto get = [&](pmc_metric which) {
-        std::uint64_t v = 0;
-        detail::expect(pmc_metrics_get(m, i, which, &v, detail::err()));
-        return v;
-      };
-      auto quantile = [&](double q) {
-        std::uint64_t v = 0;
-        detail::expect(pmc_metrics_latency_us(m, i, q, &v, detail::err()));
-        return v;
-      };
-      s.requests = get(PMC_METRIC_REQUESTS);
-      s.hits = get(PMC_METRIC_HITS);
-      s.misses = get(PMC_METRIC_MISSES);
-      s.timeouts = get(PMC_METRIC_TIMEOUTS);
-      s.connection_errors = get(PMC_METRIC_CONNECTION_ERRORS);
-      s.server_errors = get(PMC_METRIC_SERVER_ERRORS);
-      s.protocol_errors = get(PMC_METRIC_PROTOCOL_ERRORS);
-      s.bytes_sent = get(PMC_METRIC_BYTES_SENT);
-      s.bytes_received = get(PMC_METRIC_BYTES_RECEIVED);
-      s.connections_opened = get(PMC_METRIC_CONNECTIONS_OPENED);
-      s.in_use = get(PMC_METRIC_IN_USE);
-      s.peak_in_use = get(PMC_METRIC_PEAK_IN_USE);
-      s.state_changes = get(PMC_METRIC_STATE_CHANGES);
-      s.state = get(PMC_METRIC_STATE);
-      s.p50_us = quantile(0.5);
-      s.p90_us = quantile(0.9);
-      s.p99_us = quantile(0.99);
-      s.max_us = quantile(1.0);
-      out.push_back(std::move(s));
-    }
-    return out;
+    return detail::read_metrics(m);
   }
   /// Every server's metrics in Prometheus text exposition format.
   std::string metrics_prometheus() const {
     pmc_metrics *m = nullptr;
     detail::expect(pmc_metrics_snapshot(c_, &m, detail::err()));
-    std::unique_ptr<pmc_metrics, void (*)(pmc_metrics *)> owned(m, pmc_metrics_free);
-    char *text = nullptr;
-    std::size_t len = 0;
-    detail::expect(pmc_metrics_prometheus(m, &text, &len, detail::err()));
-    detail::owned_c_string t(text);
-    return std::string(text, len);
+    return detail::metrics_text(m);
   }
   /// Zero every server's counters.
   void metrics_reset() const { detail::expect(pmc_metrics_reset(c_, detail::err())); }
@@ -1962,6 +1975,23 @@ class Async {
   std::size_t cancel(std::uint64_t token) noexcept { return pmc_async_cancel(a_, token); }
   /// Operations submitted, not yet completed or cancelled.
   std::size_t pending() const noexcept { return pmc_async_pending(a_); }
+  /// Every server's metrics now, in the order of the servers given (empty
+  /// with Options::metrics(false)): a request per operation and per batch
+  /// command, latency from submit to completion; cancelled operations are
+  /// not counted.
+  std::vector<ServerMetrics> metrics() const {
+    pmc_metrics *m = nullptr;
+    detail::expect(pmc_async_metrics_snapshot(a_, &m, detail::err()));
+    return detail::read_metrics(m);
+  }
+  /// Every server's metrics in Prometheus text exposition format.
+  std::string metrics_prometheus() const {
+    pmc_metrics *m = nullptr;
+    detail::expect(pmc_async_metrics_snapshot(a_, &m, detail::err()));
+    return detail::metrics_text(m);
+  }
+  /// Zero every server's counters.
+  void metrics_reset() const { detail::expect(pmc_async_metrics_reset(a_, detail::err())); }
   /// The C handle, still owned by this object.
   pmc_async *native_handle() const noexcept { return a_; }
 

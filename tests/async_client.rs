@@ -8,7 +8,7 @@ use common::Memcached;
 use pymemcache::nonblocking::{WANT_READ, WANT_WRITE};
 use pymemcache::{
     AsyncClient, Batch, ClientOptions, Completion, Error, HashClient, HashOptions, Memcache,
-    OpStatus, Outcome, ServerAddr,
+    OpStatus, Outcome, ServerAddr, ServerSnapshot,
 };
 use std::time::{Duration, Instant};
 
@@ -570,4 +570,181 @@ fn a_value_over_max_value_len_is_refused_both_ways() {
     c.submit_get(b"k", 2, None).unwrap();
     let done = drive(&mut c, Duration::from_secs(5));
     assert!(matches!(done[0].result, Err(Error::TooLarge { .. })));
+}
+
+/// The one server snapshot of `c`'s metrics for `server`.
+fn snap_of(c: &AsyncClient, server: &ServerAddr) -> ServerSnapshot {
+    let s = c.metrics_snapshot();
+    s.servers
+        .into_iter()
+        .find(|s| s.server == server.to_string())
+        .expect("the server's metrics")
+}
+
+/// Every error counted, whatever its class.
+fn errors(s: &ServerSnapshot) -> u64 {
+    s.timeouts + s.connection_errors + s.server_errors + s.protocol_errors
+}
+
+#[test]
+fn metrics_count_each_operation_its_hit_or_miss_bytes_and_latency() {
+    let m = Memcached::tcp(&[]);
+    let servers = addrs(&[&m]);
+    let mut c = AsyncClient::new(&servers, &opts()).unwrap();
+    for i in 0..100u64 {
+        c.submit_set(format!("m{i}").as_bytes(), &value_of(i), 0, 0, i, None)
+            .unwrap();
+    }
+    drive(&mut c, Duration::from_secs(10));
+    for i in 0..1000u64 {
+        c.submit_get(format!("m{}", i % 200).as_bytes(), i, None)
+            .unwrap();
+    }
+    assert_eq!(snap_of(&c, &servers[0]).in_use, 1, "gets in flight");
+    let done = drive(&mut c, Duration::from_secs(10));
+    let hits = done
+        .iter()
+        .filter(|x| matches!(x.result, Ok(Outcome::Value { .. })))
+        .count() as u64;
+    assert_eq!(hits, 500);
+    let s = snap_of(&c, &servers[0]);
+    assert_eq!(s.requests, 1100);
+    assert_eq!(s.latency_count(), 1100);
+    assert_eq!((s.hits, s.misses, errors(&s)), (500, 500, 0));
+    assert_eq!(s.connections_opened, 1);
+    assert_eq!((s.in_use, s.peak_in_use), (0, 1));
+    let value_bytes: u64 = (0..100).map(|i| value_of(i).len() as u64).sum();
+    assert!(s.bytes_sent > value_bytes, "{}", s.bytes_sent);
+    assert!(s.bytes_received > 5 * value_bytes, "{}", s.bytes_received);
+    assert!(s.latency_max_us > 0 && s.latency_sum_us >= s.latency_max_us);
+    assert!(c.metrics_snapshot().prometheus().contains(&format!(
+        "pymemcache_hits_total{{server=\"{}\"}} 500\n",
+        servers[0]
+    )));
+    c.metrics_reset();
+    let s = snap_of(&c, &servers[0]);
+    assert_eq!(
+        (s.requests, s.hits, s.misses, s.bytes_sent, s.peak_in_use),
+        (0, 0, 0, 0, 0)
+    );
+    // Cancelled operations are counted neither as requests nor as errors.
+    for i in 0..10u64 {
+        c.submit_get(b"m1", i % 2, None).unwrap();
+    }
+    assert_eq!(c.cancel(0), 5);
+    drive(&mut c, Duration::from_secs(10));
+    let s = snap_of(&c, &servers[0]);
+    assert_eq!((s.requests, s.hits, errors(&s)), (5, 5, 0));
+    // Metrics off: nothing kept.
+    let off = ClientOptions {
+        metrics: false,
+        ..opts()
+    };
+    let mut c = AsyncClient::new(&servers, &off).unwrap();
+    c.submit_get(b"m1", 1, None).unwrap();
+    drive(&mut c, Duration::from_secs(10));
+    assert!(c.metrics_snapshot().servers.is_empty());
+}
+
+#[test]
+fn metrics_of_a_killed_server_count_every_get_once() {
+    let mut m = Memcached::tcp(&[]);
+    let servers = addrs(&[&m]);
+    let mut c = AsyncClient::new(&servers, &opts()).unwrap();
+    for i in 0..100u64 {
+        c.submit_set(format!("k{i}").as_bytes(), &value_of(i), 0, 0, i, None)
+            .unwrap();
+    }
+    drive(&mut c, Duration::from_secs(10));
+    c.metrics_reset();
+    for i in 0..2000u64 {
+        c.submit_get(format!("k{}", i % 200).as_bytes(), i, None)
+            .unwrap();
+    }
+    c.step(None, WANT_READ | WANT_WRITE);
+    m.kill();
+    let done = drive(&mut c, Duration::from_secs(10));
+    let failed = done.iter().filter(|x| x.result.is_err()).count() as u64;
+    assert!(failed > 0, "the kill came after every reply?");
+    // While it is down: refused at once.
+    c.submit_get(b"k1", 1, None).unwrap();
+    drive(&mut c, Duration::from_secs(5));
+    let s = snap_of(&c, &servers[0]);
+    assert_eq!(s.requests, 2001);
+    assert_eq!(s.hits + s.misses + errors(&s), s.requests, "{s:?}");
+    assert_eq!(s.connection_errors, failed + 1, "{s:?}");
+    assert_eq!(s.hits + s.misses, 2000 - failed);
+}
+
+#[test]
+fn metrics_count_timeouts_of_a_hung_server_and_of_a_connect() {
+    let a = Memcached::tcp(&[]);
+    let b = Memcached::tcp(&[]);
+    let servers = addrs(&[&a, &b]);
+    let mut c = AsyncClient::new(&servers, &opts()).unwrap();
+    for i in 0..100u64 {
+        c.submit_set(format!("t{i}").as_bytes(), b"v", 0, 0, i, None)
+            .unwrap();
+    }
+    drive(&mut c, Duration::from_secs(10));
+    c.metrics_reset();
+    b.pause();
+    for i in 0..200u64 {
+        c.submit_get(
+            format!("t{i}").as_bytes(),
+            i,
+            Some(Duration::from_millis(300)),
+        )
+        .unwrap();
+    }
+    drive(&mut c, Duration::from_secs(10));
+    b.resume();
+    let (sa, sb) = (snap_of(&c, &servers[0]), snap_of(&c, &servers[1]));
+    assert_eq!(sa.requests + sb.requests, 200);
+    assert_eq!((sa.hits + sa.misses, errors(&sa)), (sa.requests, 0));
+    assert_eq!((sb.hits, sb.misses), (0, 0));
+    assert_eq!((sb.timeouts, errors(&sb)), (sb.requests, sb.requests));
+    assert!(sb.latency_max_us >= 290_000, "{}", sb.latency_max_us);
+
+    let (_listener, _fill, addr) = blackhole();
+    let o = ClientOptions {
+        connect_timeout: Some(Duration::from_millis(200)),
+        ..opts()
+    };
+    let server = ServerAddr::parse(&addr).unwrap();
+    let mut c = AsyncClient::new(std::slice::from_ref(&server), &o).unwrap();
+    c.submit_get(b"k", 1, None).unwrap();
+    c.submit_get(b"j", 2, None).unwrap();
+    drive(&mut c, Duration::from_secs(5));
+    let s = snap_of(&c, &server);
+    assert_eq!((s.requests, s.timeouts, s.connections_opened), (2, 2, 0));
+}
+
+#[test]
+fn metrics_count_each_command_of_a_batch() {
+    let a = Memcached::tcp(&[]);
+    let b = Memcached::tcp(&[]);
+    let servers = addrs(&[&a, &b]);
+    let mut c = AsyncClient::new(&servers, &opts()).unwrap();
+    let mut batch = Batch::new();
+    for i in 0..40u64 {
+        batch.set(format!("b{i}").as_bytes(), &value_of(i), 3, 0);
+    }
+    for i in 0..40u64 {
+        batch.get(format!("b{i}").as_bytes());
+    }
+    batch.get(b"nothing-here");
+    batch.delete(b"nothing-here");
+    batch.get(b"bad key");
+    c.submit_batch(batch, 42, None).unwrap();
+    drive(&mut c, Duration::from_secs(10));
+    let snap = c.metrics_snapshot();
+    assert_eq!(snap.servers.len(), 2);
+    let sum = |f: fn(&ServerSnapshot) -> u64| snap.servers.iter().map(f).sum::<u64>();
+    // The illegal key is refused before sending: not a request.
+    assert_eq!(sum(|s| s.requests), 82);
+    assert_eq!(sum(|s| s.hits), 40);
+    assert_eq!(sum(|s| s.misses), 1);
+    assert_eq!(sum(errors), 0);
+    assert_eq!(sum(|s| s.connections_opened), 2);
 }

@@ -338,6 +338,13 @@ static memcached_st *lmc_new(const char *const *servers, size_t n) {
   return m;
 }
 
+/* PMC_BENCH_METRICS=off: per-server metrics off, to measure their cost
+   (for the blocking clients and the non-blocking one of W9 alike). */
+static void apply_bench_metrics(pmc_options *o) {
+  if (getenv("PMC_BENCH_METRICS") != NULL && strcmp(getenv("PMC_BENCH_METRICS"), "off") == 0)
+    pmc_ok(pmc_options_set_metrics(o, false, NULL), "metrics");
+}
+
 static pmc_client *pmc_new(const char *const *servers, size_t n, int pooled) {
   pmc_options *o = pmc_options_new();
   pmc_client *c = NULL;
@@ -350,9 +357,7 @@ static pmc_client *pmc_new(const char *const *servers, size_t n, int pooled) {
   pmc_ok(pmc_options_set_default_noreply(o, false, NULL), "default_noreply");
   if (pooled)
     pmc_ok(pmc_options_set_use_pooling(o, true, NULL), "use_pooling");
-  /* PMC_BENCH_METRICS=off: per-server metrics off, to measure their cost. */
-  if (getenv("PMC_BENCH_METRICS") != NULL && strcmp(getenv("PMC_BENCH_METRICS"), "off") == 0)
-    pmc_ok(pmc_options_set_metrics(o, false, NULL), "metrics");
+  apply_bench_metrics(o);
   pmc_ok(pmc_client_new(o, &c, NULL), "client_new");
   pmc_options_free(o);
   return c;
@@ -1489,6 +1494,7 @@ static void w9_setup(void) {
   if (o == NULL)
     die("pmc_options_new failed");
   pmc_ok(pmc_options_set_no_delay(o, true, NULL), "no_delay");
+  apply_bench_metrics(o);
   pmc_ok(pmc_async_new(&g_server, 1, o, &w9_async, NULL), "async_new");
   pmc_options_free(o);
 }

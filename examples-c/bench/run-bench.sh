@@ -37,7 +37,8 @@
 #   PMC_BENCH_CPU            CPU to pin to (default: the last online one);
 #                            "none" = no pinning
 #   PMC_SKIP_CARGO_BUILD=1   do not run `cargo build --release` first
-#   PMC_BENCH_METRICS=off    pymemcache-rs clients with per-server metrics off
+#   PMC_BENCH_METRICS=off    pymemcache-rs clients (W9's non-blocking one too)
+#                            with per-server metrics off
 #                            (pmc_options_set_metrics), to measure their cost
 #   PMC_BENCH_BUILD_DIR      build tree (default examples-c/bench/build)
 #   PMC_BENCH_KEEP_PROFILES  a directory: --tls --instructions copies its

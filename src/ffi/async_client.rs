@@ -7,7 +7,8 @@
 //! `crate::nonblocking` for the design.
 
 use super::batch::pmc_batch;
-use super::boundary::{as_mut, boundary, bytes, null, run, text};
+use super::boundary::{as_mut, as_ref, boundary, bytes, null, run, text};
+use super::metrics::pmc_metrics;
 use super::options::pmc_options;
 use super::status::*;
 use crate::addr::ServerAddr;
@@ -509,6 +510,57 @@ pub unsafe extern "C" fn pmc_async_cancel(a: *mut pmc_async, token: u64) -> usiz
 #[no_mangle]
 pub unsafe extern "C" fn pmc_async_pending(a: *const pmc_async) -> usize {
     boundary(|| a.as_ref().map_or(0, |a| a.inner.pending()))
+}
+
+/// Take a snapshot of every server's metrics into `*out`, in the order the
+/// servers were given to `pmc_async_new`; read it with the `pmc_metrics_*`
+/// accessors and release it with `pmc_metrics_free`. Counted as the
+/// blocking clients count: a request per operation and per command of a
+/// batch, latency from submit to completion, hits and misses of gets,
+/// errors by class (an operation's timeout or the connect's: timeouts;
+/// refused, reset, closed: connection errors), bytes, connections opened;
+/// a server's connection is in use (1) while it has operations in flight.
+/// Cancelled operations are not counted. With metrics off
+/// (`pmc_options_set_metrics`) the snapshot has no servers.
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `a` is a live client; `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_async_metrics_snapshot(
+    a: *const pmc_async,
+    out: *mut *mut pmc_metrics,
+    err: *mut *mut pmc_error,
+) -> pmc_status {
+    report(
+        err,
+        run(|| {
+            let a = as_ref(a, "async")?;
+            let out = as_mut(out, "out")?;
+            *out = super::metrics::handle(a.inner.metrics_snapshot());
+            Ok(PMC_OK)
+        }),
+    )
+}
+
+/// Zero every server's counters and latency histogram (connections in use
+/// stay; the peak restarts from now).
+/// Returns PMC_OK or PMC_NULL_ARGUMENT.
+///
+/// # Safety
+/// `a` is a live client.
+#[no_mangle]
+pub unsafe extern "C" fn pmc_async_metrics_reset(
+    a: *const pmc_async,
+    err: *mut *mut pmc_error,
+) -> pmc_status {
+    report(
+        err,
+        run(|| {
+            as_ref(a, "async")?.inner.metrics_reset();
+            Ok(PMC_OK)
+        }),
+    )
 }
 
 #[cfg(test)]

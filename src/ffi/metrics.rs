@@ -83,6 +83,16 @@ fn metric(s: &ServerSnapshot, which: pmc_metric) -> Option<u64> {
     })
 }
 
+/// A new snapshot handle holding `snap` (for `pmc_metrics_free`).
+pub(crate) fn handle(snap: MetricsSnapshot) -> *mut pmc_metrics {
+    let names = snap
+        .servers
+        .iter()
+        .map(|s| std::ffi::CString::new(s.server.replace('\0', "")).unwrap_or_default())
+        .collect();
+    Box::into_raw(Box::new(pmc_metrics { snap, names }))
+}
+
 /// The server at `index`, or PMC_INVALID_ARGUMENT naming the range.
 fn server(m: &pmc_metrics, index: usize) -> Result<&ServerSnapshot, pmc_status> {
     m.snap.servers.get(index).ok_or_else(|| {
@@ -114,13 +124,7 @@ pub unsafe extern "C" fn pmc_metrics_snapshot(
         run(|| {
             let c = self::client(client)?;
             let out = as_mut(out, "out")?;
-            let snap = c.metrics_snapshot();
-            let names = snap
-                .servers
-                .iter()
-                .map(|s| std::ffi::CString::new(s.server.replace('\0', "")).unwrap_or_default())
-                .collect();
-            *out = Box::into_raw(Box::new(pmc_metrics { snap, names }));
+            *out = handle(c.metrics_snapshot());
             Ok(PMC_OK)
         }),
     )

@@ -6,11 +6,13 @@ use super::parse::{self, Parsed, Reply};
 use super::{Outcome, WANT_READ, WANT_WRITE};
 use crate::addr::ServerAddr;
 use crate::error::{Error, ServerTag};
+use crate::metrics::{CallStart, ServerMetrics, ServerSnapshot};
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::net::ToSocketAddrs;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,6 +51,11 @@ pub(crate) struct Slot {
     pub live: bool,
     /// Its deadline passed (as a placeholder, it marks the server as hung).
     pub expired: bool,
+    /// When it was submitted, on the metrics' clock (default with metrics
+    /// off).
+    pub started: CallStart,
+    /// The index of its server in the client (for the metrics).
+    pub server: usize,
 }
 
 /// What a reply (or a failure) settled for one operation.
@@ -108,11 +115,16 @@ pub(crate) struct Conn {
     rend: usize,
     /// Operations whose replies are due, oldest first.
     pub slots: VecDeque<Slot>,
+    /// The server's metrics (`None`: metrics off).
+    pub metrics: Option<Arc<ServerMetrics>>,
+    /// Whether the connection had operations in flight since the last
+    /// metrics reset (the peak of connections in use).
+    busy_seen: AtomicBool,
 }
 
 impl Conn {
     /// A closed connection to `addr`.
-    pub fn new(addr: ServerAddr, opts: ConnOptions) -> Conn {
+    pub fn new(addr: ServerAddr, opts: ConnOptions, metrics: Option<Arc<ServerMetrics>>) -> Conn {
         Conn {
             name: addr.to_string().into(),
             addr,
@@ -124,6 +136,33 @@ impl Conn {
             rstart: 0,
             rend: 0,
             slots: VecDeque::new(),
+            metrics,
+            busy_seen: AtomicBool::new(false),
+        }
+    }
+
+    /// The server's metrics now, with the connection in use (1) while it
+    /// has operations in flight; `None` with metrics off.
+    pub fn metrics_snapshot(&self) -> Option<ServerSnapshot> {
+        let m = self.metrics.as_ref()?;
+        let mut s = m.snapshot(&self.name);
+        s.in_use = u64::from(!self.slots.is_empty());
+        s.peak_in_use = u64::from(self.busy_seen.load(Relaxed)).max(s.in_use);
+        Some(s)
+    }
+
+    /// Zero the server's metrics; the peak restarts from now.
+    pub fn metrics_reset(&self) {
+        if let Some(m) = &self.metrics {
+            m.reset();
+            self.busy_seen.store(!self.slots.is_empty(), Relaxed);
+        }
+    }
+
+    /// Count a connection opened.
+    fn opened(&self) {
+        if let Some(m) = &self.metrics {
+            m.record_connect();
         }
     }
 
@@ -169,6 +208,9 @@ impl Conn {
     /// `wbuf`; connect if closed (a connect that fails at once fails it).
     pub fn push(&mut self, slot: Slot, now: Instant, out: &mut Vec<Finished>) {
         self.slots.push_back(slot);
+        if self.metrics.is_some() {
+            self.busy_seen.store(true, Relaxed);
+        }
         if let State::Closed = self.state {
             if let Err(e) = self.start_connect(now) {
                 let e = self.tag(Error::from_io(e, "connect"));
@@ -225,6 +267,7 @@ impl Conn {
             match res {
                 Ok((sock, true)) => {
                     self.state = State::Open(sock);
+                    self.opened();
                     return Ok(());
                 }
                 Ok((sock, false)) => {
@@ -273,6 +316,7 @@ impl Conn {
                     unreachable!("checked above")
                 };
                 self.state = State::Open(sock);
+                self.opened();
                 Ok(true)
             }
             Err(e) => {
@@ -323,7 +367,12 @@ impl Conn {
             // MSG_NOSIGNAL: a server gone away must not raise SIGPIPE in
             // the host program (as the blocking connection's sends).
             match sock.send_with_flags(&self.wbuf[self.wpos..], crate::conn::SEND_FLAGS) {
-                Ok(n) => self.wpos += n,
+                Ok(n) => {
+                    self.wpos += n;
+                    if let Some(m) = &self.metrics {
+                        m.record_sent(n);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -359,6 +408,9 @@ impl Conn {
                     return self.fail_all(e, out);
                 }
                 Ok(n) => {
+                    if let Some(m) = &self.metrics {
+                        m.record_received(n);
+                    }
                     self.rend += n;
                     if !self.parse(out) {
                         return;
@@ -453,6 +505,8 @@ impl Conn {
                             deadline: slot.deadline,
                             live: true,
                             expired: true,
+                            started: slot.started,
+                            server: slot.server,
                         },
                         result: Err(Error::Timeout {
                             text: "no reply within the operation's timeout".into(),
@@ -479,6 +533,8 @@ impl Conn {
                 deadline: slot.deadline,
                 live: false,
                 expired: slot.expired,
+                started: slot.started,
+                server: slot.server,
             });
         }
     }

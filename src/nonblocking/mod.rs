@@ -37,6 +37,18 @@
 //! - Batches (`Batch`) are grouped per server and sent as meta commands
 //!   with `mn`, as `pmc_batch_execute` sends them; each server's replies
 //!   are taken whole (up to `MN`) and read into the batch.
+//! - Metrics (`ClientOptions::metrics`, default on): one
+//!   `ServerMetrics` per server, counted as the blocking clients count
+//!   them. A request per operation and per command of a batch; its latency
+//!   runs from submit to completion (one tick read at each end); hits and
+//!   misses of gets and batch retrievals; errors by class (an operation's
+//!   deadline or the connect's: timeout; refused, reset, closed:
+//!   connection; error replies: server; unparsable: protocol); bytes sent
+//!   and received; connections opened. A server's connection is in use (1)
+//!   while it has operations in flight, placeholders included (the async
+//!   counterpart of a connection lent to a call); the peak is 1 once that
+//!   happened since the last reset. Cancelled and abandoned operations are
+//!   not counted (neither requests nor errors).
 //! - Not supported yet: TLS and ASCII authentication (`new` refuses them),
 //!   reconnect backoff. A host name (not an IP literal) is resolved when
 //!   its connection opens, which may block on the system's resolver.
@@ -51,10 +63,12 @@ use crate::client::ClientOptions;
 use crate::error::{Error, Result};
 use crate::hash::{KeyForm, NodeHasher, RendezvousHash};
 use crate::key::KeyRules;
+use crate::metrics::{MetricsSnapshot, ServerMetrics};
 use crate::protocol::request;
 use conn::{Answer, Conn, ConnOptions, Expect, Finished, Slot};
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::RawFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Watch the descriptor for reading.
@@ -139,7 +153,8 @@ impl AsyncClient {
     /// operation timeout, `opts.connect_timeout` the connect's; key prefix,
     /// unicode keys, max_value_len, no_delay and keepalive apply. Nothing
     /// is connected here. TLS and authentication are refused (not
-    /// supported by the async client yet).
+    /// supported by the async client yet). `opts.metrics` keeps per-server
+    /// metrics (`metrics_snapshot`).
     pub fn new(servers: &[ServerAddr], opts: &ClientOptions) -> Result<AsyncClient> {
         Self::with_key_form(servers, opts, KeyForm::default())
     }
@@ -181,7 +196,10 @@ impl AsyncClient {
         Ok(AsyncClient {
             conns: servers
                 .iter()
-                .map(|s| Conn::new(s.clone(), copts.clone()))
+                .map(|s| {
+                    let m = opts.metrics.then(|| Arc::new(ServerMetrics::new()));
+                    Conn::new(s.clone(), copts.clone(), m)
+                })
                 .collect(),
             hasher,
             rules: opts.key_rules()?,
@@ -317,6 +335,8 @@ impl AsyncClient {
                 deadline,
                 live: true,
                 expired: false,
+                started: ServerMetrics::start_of(self.conns[s].metrics.as_ref()),
+                server: s,
             };
             self.conns[s].push(slot, now, &mut self.finished);
         }
@@ -344,6 +364,8 @@ impl AsyncClient {
             deadline: self.deadline(now, timeout),
             live: true,
             expired: false,
+            started: ServerMetrics::start_of(self.conns[s].metrics.as_ref()),
+            server: s,
         };
         self.pending += 1;
         self.conns[s].push(slot, now, &mut self.finished);
@@ -423,6 +445,10 @@ impl AsyncClient {
                         Ok(Answer::Op(_)) => {}
                         Err(e) => out.fail_pending(Some(&sent), &e),
                     }
+                    if let Some(m) = &self.conns[f.slot.server].metrics {
+                        m.finish_n(f.slot.started, sent.len() as u64);
+                        b.batch.count_outcomes(sent.iter().copied(), Some(m));
+                    }
                     b.parts -= 1;
                     if b.parts == 0 {
                         self.finish_batch(id);
@@ -438,6 +464,9 @@ impl AsyncClient {
                         }),
                         Err(e) => Err(e),
                     };
+                    if let Some(m) = &self.conns[f.slot.server].metrics {
+                        count(m, &f.slot, &result);
+                    }
                     self.done.push_back(Completion {
                         token: f.slot.token,
                         result,
@@ -522,5 +551,36 @@ impl AsyncClient {
     /// Completions waiting to be taken with `next_completion`.
     pub fn ready(&self) -> usize {
         self.done.len()
+    }
+
+    /// Every server's metrics now, in the order the servers were given
+    /// (empty with `ClientOptions::metrics` off). See the module
+    /// documentation for what is counted.
+    pub fn metrics_snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            servers: self
+                .conns
+                .iter()
+                .filter_map(Conn::metrics_snapshot)
+                .collect(),
+        }
+    }
+
+    /// Zero every server's counters and latency histogram (the connections
+    /// in use stay; the peak restarts from now).
+    pub fn metrics_reset(&self) {
+        self.conns.iter().for_each(Conn::metrics_reset);
+    }
+}
+
+/// Count a completed single operation in its server's metrics: a request
+/// of its latency since submit, its error's class, a get's hit or miss.
+#[inline]
+fn count(m: &ServerMetrics, slot: &Slot, result: &Result<Outcome>) {
+    m.finish(slot.started, result.as_ref().err());
+    match result {
+        Ok(Outcome::Value { .. }) => m.record_lookups(1, 0),
+        Ok(Outcome::Miss) => m.record_lookups(0, 1),
+        _ => {}
     }
 }

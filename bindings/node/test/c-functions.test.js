@@ -28,6 +28,8 @@ const NOT_CALLED = {
   // The event-loop addon settles every call's Promise; a Promise cannot be
   // withdrawn, so nothing is ever cancelled.
   pmc_async_cancel: 'every event-loop call settles its Promise; none is withdrawn',
+  pmc_async_metrics_snapshot: 'async client metrics: not exposed in Node yet',
+  pmc_async_metrics_reset: 'async client metrics: not exposed in Node yet',
 };
 
 // The header: PMC_HEADER, the installed one (pkg-config), or the checkout's.

@@ -33,7 +33,9 @@ class PymemcacheApiCoverageTest < Minitest::Test
     'pmc_async_next' => 'event-loop API; Ruby uses its own concurrency',
     'pmc_completion_clear' => 'event-loop API; Ruby uses its own concurrency',
     'pmc_async_cancel' => 'event-loop API; Ruby uses its own concurrency',
-    'pmc_async_pending' => 'event-loop API; Ruby uses its own concurrency'
+    'pmc_async_pending' => 'event-loop API; Ruby uses its own concurrency',
+    'pmc_async_metrics_snapshot' => 'event-loop API; Ruby uses its own concurrency',
+    'pmc_async_metrics_reset' => 'event-loop API; Ruby uses its own concurrency'
   }.freeze
   REPORT = []
   Minitest.after_run { REPORT.each { |line| puts line } }
