@@ -1,11 +1,12 @@
 'use strict';
 
 // Client: every command of the C surface, each as a sync method and an
-// *Async method that returns a Promise. getAsync, setAsync and deleteAsync
-// run on the event loop through the library's non-blocking API (the addon,
-// lib/evloop.js) when the client has an engine there; every other *Async
-// method, and those on a client without one, runs the C call on a koffi
-// worker thread. Results are copied into JS and the library's memory is
+// *Async method that returns a Promise. The per-key *Async methods
+// (ON_ENGINE) run on the event loop through the library's non-blocking API
+// (the addon, lib/evloop.js; a pmc_batch each, lib/engine-batch.js) when
+// the client has an engine there; the server-wide ones, calls with
+// noreply, and all of them on a client without one, run the C call on a
+// koffi worker thread. Results are copied into JS and the library's memory is
 // freed at once; statuses become return values (miss, not stored, exists,
 // not found) or errors carrying the library's message of that very call.
 
