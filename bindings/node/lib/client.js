@@ -841,7 +841,7 @@ const ON_ENGINE = {
     const x = int64('gats', expire);
     return runEngineBatch(this, 'gats', (b) => checkQueue('gats', C.batch_meta, [b, 'mg', k, kl,
       `v f c T${x}`, null, 0]), ([r]) => {
-      const e = failed('gats', r);
+      const e = failed('gats', r, this, [k, kl]);
       if (e) throw e;
       if (r.status === Status.MISS) return null;
       if (r.status !== Status.OK) throw unexpected('gats', r.status);
@@ -890,8 +890,8 @@ const ON_ENGINE = {
       keys.forEach((_, i) => checkQueue('setMany', C.batch_set, [b, kp[i], kl[i], vals[i][0], vals[i][1], flags,
         expire]));
     }, (rs) => {
-      rs.forEach((r) => {
-        const e = failed('setMany', r);
+      rs.forEach((r, i) => {
+        const e = failed('setMany', r, this, [kp[i], kl[i]]);
         if (e) throw e;
       });
       return keys.filter((_, i) => rs[i].status === Status.NOT_STORED);
@@ -906,8 +906,8 @@ const ON_ENGINE = {
       keys.forEach((_, i) => checkQueue('deleteMany', C.batch_delete, [b, kp[i], kl[i]]));
     }, (rs) => {
       let deleted = 0;
-      for (const r of rs) {
-        const e = failed('deleteMany', r);
+      for (const [i, r] of rs.entries()) {
+        const e = failed('deleteMany', r, this, [kp[i], kl[i]]);
         if (e) throw e;
         if (r.status === Status.OK) deleted++;
         else if (r.status !== Status.NOT_FOUND) throw unexpected('deleteMany', r.status);
@@ -962,7 +962,7 @@ Object.assign(Client.prototype, {
   // One command for key; finish(result) on a status below 10.
   _engineOne(op, fn, args, finish) {
     return runEngineBatch(this, op, (b) => checkQueue(op, fn, [b, ...args]), ([r]) => {
-      const e = failed(op, r);
+      const e = failed(op, r, this, args);
       if (e) throw e;
       return finish(r);
     });
@@ -1002,7 +1002,7 @@ Object.assign(Client.prototype, {
     }, (rs) => {
       const hits = new Map();
       rs.forEach((r, i) => {
-        const e = failed(op, r);
+        const e = failed(op, r, this, [kp[i], kl[i]]);
         if (e) throw e;
         if (r.status === Status.OK) {
           hits.set(keys[i], items ? { value: r.value, flags: r.flags, cas: fn === C.batch_gets ? r.cas : 0n } : r.value);
