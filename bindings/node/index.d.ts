@@ -61,7 +61,7 @@ export interface ClientOptions {
   /**
    * Where the per-key *Async methods (get, getItem, gets, gat, gatItem, gats, getMany, getsMany,
    * set, add, replace, append, prepend, cas, setMany, delete, deleteMany, incr, decr, touch and
-   * the *Multi aliases; not with noreply) and Batch#executeAsync run: 'auto' (default: the event
+   * the *Multi aliases; noreply calls too) and Batch#executeAsync run: 'auto' (default: the event
    * loop through the native addon when the client's options allow it, else worker threads),
    * 'addon' (the event loop, or the constructor throws), 'worker' (koffi worker threads).
    */
@@ -365,7 +365,7 @@ export class Client {
   close(): void;
   readonly closed: boolean;
   /**
-   * 'addon': the per-key *Async methods (without noreply) and Batch#executeAsync run on the event
+   * 'addon': the per-key *Async methods (noreply too) and Batch#executeAsync run on the event
    * loop; server-wide ones (stats, version, flushAll, ...) stay on worker threads. 'worker': all
    * on worker threads.
    */

@@ -793,8 +793,10 @@ const ALIASES = { getMulti: 'getMany', setMulti: 'setMany', deleteMulti: 'delete
 
 // The *Async methods that run on the event loop when the client has an
 // engine: each returns the Promise, or null when this call cannot go there
-// (noreply, a per-call option the non-blocking API does not have); the
-// worker-thread method runs it then.
+// (the worker-thread method runs it then). A noreply call runs there too:
+// the non-blocking client always reads the reply, which keeps it ordered
+// with the calls after it on the same connection; the result is what the
+// blocking noreply call returns.
 const ON_ENGINE = {
   get(key) {
     const [k, kl] = this._key('get', key);
@@ -805,22 +807,23 @@ const ON_ENGINE = {
     });
   },
   set(key, value, { flags = 0, expire = 0, noreply } = {}) {
-    if (noreply ?? this._defaultNoreply) return null;
+    const quiet = Boolean(noreply ?? this._defaultNoreply);
     const [k, kl] = this._key('set', key);
     const [v, vl] = bytes(value, 'value');
     const f = integer('set', 'flags', flags);
     const x = integer('set', 'expire', expire);
     if (f < 0 || f > 0xffffffff) throw new RangeError(`set: flags ${flags} is outside the 32-bit unsigned range`);
-    return this._runEngine('set', (n) => n.set(k, kl, v, vl, Number(f), int64('set', x), 0), storeOutcome('set'));
+    return quietly(quiet, true, this._runEngine('set', (n) => n.set(k, kl, v, vl, Number(f), int64('set', x), 0),
+      quiet ? () => true : storeOutcome('set')));
   },
   delete(key, { noreply } = {}) {
-    if (noreply ?? this._defaultNoreply) return null;
+    const quiet = Boolean(noreply ?? this._defaultNoreply);
     const [k, kl] = this._key('delete', key);
-    return this._runEngine('delete', (n) => n.delete(k, kl, 0), (st) => {
-      if (st === Status.OK) return true;
+    return quietly(quiet, true, this._runEngine('delete', (n) => n.delete(k, kl, 0), (st) => {
+      if (st === Status.OK || quiet) return true;
       if (st === Status.NOT_FOUND) return false;
       throw unexpected('delete', st);
-    });
+    }));
   },
   // The rest: one pmc_batch each (ENGINE_BATCH), through pmc_async_batch.
   getItem(key) {
@@ -869,18 +872,19 @@ const ON_ENGINE = {
     return this._engineStore('prepend', C.batch_prepend, key, value, opts);
   },
   cas(key, value, cas, { flags = 0, expire = 0, noreply } = {}) {
-    if (noreply ?? false) return null; // as the blocking cas: waits unless noreply is given
+    const quiet = Boolean(noreply ?? false); // as the blocking cas: waits unless noreply is given
     const [k, kl] = this._key('cas', key);
     const [v, vl] = bytes(value, 'value');
     return this._engineOne('cas', C.batch_cas, [k, kl, v, vl, BigInt(cas), flags, expire], (r) => {
+      if (quiet) return true;
       if (r.status === Status.OK) return true;
       if (r.status === Status.EXISTS) return false;
       if (r.status === Status.NOT_FOUND) return null;
       throw unexpected('cas', r.status);
-    });
+    }, quiet);
   },
   setMany(items, { flags = 0, expire = 0, noreply } = {}) {
-    if (noreply ?? this._defaultNoreply) return null;
+    const quiet = Boolean(noreply ?? this._defaultNoreply);
     const entries = entriesOf(items);
     const keys = entries.map((e) => e[0]);
     const [kp, kl] = this._keys('setMany', keys);
@@ -892,13 +896,14 @@ const ON_ENGINE = {
     }, (rs) => {
       rs.forEach((r, i) => {
         const e = failed('setMany', r, this, [kp[i], kl[i]]);
-        if (e) throw e;
+        if (e && !(quiet && e.status >= 30)) throw e;
       });
+      if (quiet) return [];
       return keys.filter((_, i) => rs[i].status === Status.NOT_STORED);
     });
   },
   deleteMany(keys, { noreply } = {}) {
-    if (noreply ?? this._defaultNoreply) return null;
+    const quiet = Boolean(noreply ?? this._defaultNoreply);
     keys = Array.from(keys);
     const [kp, kl] = this._keys('deleteMany', keys);
     this._checkKeys('deleteMany', kp, kl);
@@ -908,11 +913,11 @@ const ON_ENGINE = {
       let deleted = 0;
       for (const [i, r] of rs.entries()) {
         const e = failed('deleteMany', r, this, [kp[i], kl[i]]);
-        if (e) throw e;
+        if (e && !(quiet && e.status >= 30)) throw e;
         if (r.status === Status.OK) deleted++;
         else if (r.status !== Status.NOT_FOUND) throw unexpected('deleteMany', r.status);
       }
-      return deleted;
+      return quiet ? keys.length : deleted; // noreply: how many were sent
     });
   },
   incr(key, delta = 1, { noreply } = {}) {
@@ -922,13 +927,13 @@ const ON_ENGINE = {
     return this._engineCounter('decr', C.batch_decr, key, delta, noreply);
   },
   touch(key, expire = 0, { noreply } = {}) {
-    if (noreply ?? this._defaultNoreply) return null;
+    const quiet = Boolean(noreply ?? this._defaultNoreply);
     const [k, kl] = this._key('touch', key);
     return this._engineOne('touch', C.batch_touch, [k, kl, expire], (r) => {
-      if (r.status === Status.OK) return true;
+      if (r.status === Status.OK || quiet) return true;
       if (r.status === Status.NOT_FOUND) return false;
       throw unexpected('touch', r.status);
-    });
+    }, quiet);
   },
 };
 ON_ENGINE.getMulti = ON_ENGINE.getMany;
@@ -939,6 +944,15 @@ ON_ENGINE.deleteMulti = ON_ENGINE.deleteMany;
 const ENGINE_BATCH = new Set(['getItem', 'gets', 'gat', 'gatItem', 'gats', 'getMany', 'getsMany', 'add', 'replace',
   'append', 'prepend', 'cas', 'setMany', 'deleteMany', 'incr', 'decr', 'touch', 'getMulti', 'setMulti',
   'deleteMulti']);
+
+// A noreply call's Promise: an error the server replied with (status 30 and
+// up) becomes `value`, as the blocking call does not read the reply.
+function quietly(quiet, value, p) {
+  return quiet ? p.catch((e) => {
+    if (e.status >= 30) return value;
+    throw e;
+  }) : p;
+}
 
 // Queue one command into a batch: a throw for a status >= 10.
 function checkQueue(op, fn, args) {
@@ -960,10 +974,12 @@ function metaFlag(flags, letter) {
 // The shared shapes of the engine commands.
 Object.assign(Client.prototype, {
   // One command for key; finish(result) on a status below 10.
-  _engineOne(op, fn, args, finish) {
+  // quiet (a noreply call): an error the server replied with (status 30
+  // and up) is not reported, as the blocking call does not read it.
+  _engineOne(op, fn, args, finish, quiet = false) {
     return runEngineBatch(this, op, (b) => checkQueue(op, fn, [b, ...args]), ([r]) => {
       const e = failed(op, r, this, args);
-      if (e) throw e;
+      if (e && !(quiet && e.status >= 30)) throw e;
       return finish(r);
     });
   },
@@ -977,21 +993,22 @@ Object.assign(Client.prototype, {
     });
   },
   _engineStore(op, fn, key, value, { flags = 0, expire = 0, noreply } = {}) {
-    if (noreply ?? this._defaultNoreply) return null;
+    const quiet = Boolean(noreply ?? this._defaultNoreply);
     const [k, kl] = this._key(op, key);
     const [v, vl] = bytes(value, 'value');
     // append and prepend take neither flags nor expiry (memcached ignores them).
     const args = fn === C.batch_append || fn === C.batch_prepend ? [k, kl, v, vl] : [k, kl, v, vl, flags, expire];
-    return this._engineOne(op, fn, args, (r) => storeOutcome(op)(r.status));
+    return this._engineOne(op, fn, args, (r) => quiet || storeOutcome(op)(r.status), quiet);
   },
   _engineCounter(op, fn, key, delta, noreply) {
-    if (noreply ?? false) return null; // as the blocking incr/decr: waits unless noreply is given
+    const quiet = Boolean(noreply ?? false); // as the blocking incr/decr: waits unless noreply is given
     const [k, kl] = this._key(op, key);
     return this._engineOne(op, fn, [k, kl, BigInt(delta)], (r) => {
+      if (quiet) return undefined;
       if (r.status === Status.NOT_FOUND) return null;
       if (r.status !== Status.OK) throw unexpected(op, r.status);
       return r.number;
-    });
+    }, quiet);
   },
   _engineMany(op, fn, keys, items) {
     keys = Array.from(keys, (k) => (typeof k === 'string' || k instanceof Uint8Array ? k : String(k)));

@@ -371,17 +371,31 @@ test('every routed *Async method returns what its blocking form returns, on the 
   }
 });
 
-test('noreply calls keep the worker path and its results', async () => {
+test('noreply calls run on the event loop and return what the blocking noreply call returns', async () => {
   const c = new pmc.Client(server.address, { noreply: true });
   try {
     assert.equal(c.asyncEngine, 'addon');
-    assert.equal(await c.addAsync(key('nr'), 'v'), true);
-    assert.equal(await c.touchAsync(key('nr.none'), 10), true);
-    assert.equal(await c.incrAsync(key('nr.none')), null); // incr waits unless noreply is given
-    assert.equal(await c.incrAsync(key('nr.none'), 1, { noreply: true }), undefined);
-    assert.deepEqual(await c.setManyAsync({ [key('nr.1')]: 'x' }), []);
-    assert.deepEqual(c.getMany([key('nr'), key('nr.1')]), new Map([[key('nr'), Buffer.from('v')],
-      [key('nr.1'), Buffer.from('x')]]));
+    const cases = [
+      ['add', [key('nr'), 'v']], ['add', [key('nr'), 'again']], ['replace', [key('nr.none'), 'v']],
+      ['append', [key('nr.none'), 'v']], ['touch', [key('nr.none'), 10]], ['delete', [key('nr.none')]],
+      ['set', [key('nr.2'), 'two']], ['incr', [key('nr.none')]], ['incr', [key('nr.none'), 1, { noreply: true }]],
+      ['incr', [key('nr'), 1, { noreply: true }]], ['cas', [key('nr.none'), 'v', 1n, { noreply: true }]],
+      ['setMany', [{ [key('nr.1')]: 'x' }]], ['deleteMany', [[key('nr.none'), key('nr.none2')]]],
+    ];
+    for (const [m, args] of cases) {
+      const want = await outcomeOf(() => c[m](...args));
+      const got = await withoutWorkers(WORKER_FNS, () => outcomeOf(() => c[`${m}Async`](...args)));
+      assert.deepEqual(got, want, `${m}(${args.map(String).join(', ')})`);
+    }
+    // Ordered with the reads after them on the same connection.
+    for (let i = 0; i < 50; i++) {
+      const k = key(`nr.order.${i}`);
+      await withoutWorkers(WORKER_FNS, async () => {
+        assert.equal(await c.setAsync(k, `${i}`), true);
+        assert.equal(await c.appendAsync(k, '+'), true);
+        assert.deepEqual(await c.getAsync(k), Buffer.from(`${i}+`));
+      });
+    }
   } finally {
     c.close();
   }
