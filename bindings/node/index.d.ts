@@ -59,7 +59,9 @@ export interface ClientOptions {
   /** A pool of connections (PooledClient): concurrent async calls run in parallel. */
   usePooling?: boolean;
   /**
-   * Where getAsync/setAsync/deleteAsync and Batch#executeAsync run: 'auto' (default: the event
+   * Where the per-key *Async methods (get, getItem, gets, gat, gatItem, gats, getMany, getsMany,
+   * set, add, replace, append, prepend, cas, setMany, delete, deleteMany, incr, decr, touch and
+   * the *Multi aliases; noreply calls too) and Batch#executeAsync run: 'auto' (default: the event
    * loop through the native addon when the client's options allow it, else worker threads),
    * 'addon' (the event loop, or the constructor throws), 'worker' (koffi worker threads).
    */
@@ -362,7 +364,11 @@ export class Client {
   /** Free the handle once the calls in flight finish; later calls throw ClosedError. */
   close(): void;
   readonly closed: boolean;
-  /** 'addon': getAsync/setAsync/deleteAsync and Batch#executeAsync run on the event loop; 'worker': on worker threads. */
+  /**
+   * 'addon': the per-key *Async methods (noreply too) and Batch#executeAsync run on the event
+   * loop; server-wide ones (stats, version, flushAll, ...) stay on worker threads. 'worker': all
+   * on worker threads.
+   */
   readonly asyncEngine: 'addon' | 'worker';
   /** Why this client's async calls run on worker threads; null on the addon. */
   readonly asyncEngineReason: string | null;

@@ -15,6 +15,11 @@
 // reported.
 //
 //   node bench/async-get.js [--depth 64] [--seconds 2] [--rounds 3] [--value-size 100]
+//                           [--op get|incr|getMany]
+//
+// --op incr measures incrAsync on 1000 counters (a one-command pmc_batch on
+// the addon), --op getMany getManyAsync of 10 keys (a 10-command batch;
+// ops/s counts calls).
 //
 // Starts its own memcached (MEMCACHED or the one on PATH); needs the C
 // library as the binding finds it (PYMEMCACHE_LIB, pkg-config, loader).
@@ -32,6 +37,29 @@ const SECONDS = arg('seconds', 2);
 const ROUNDS = arg('rounds', 3);
 const VALUE_SIZE = arg('value-size', 100);
 const KEYS = 1000;
+const OP = (() => {
+  const i = process.argv.indexOf('--op');
+  return i >= 0 ? process.argv[i + 1] : 'get';
+})();
+const MANY = 10;
+
+// One call of the measured kind on key i, checked.
+const CALLS = {
+  async get(client, keys, i, want) {
+    const v = await client.getAsync(keys[i % KEYS]);
+    if (!v || v.length !== want.length) throw new Error(`bad value for ${keys[i % KEYS]}`);
+  },
+  async incr(client, keys, i) {
+    const n = await client.incrAsync(`benchn:${i % KEYS}`);
+    if (typeof n !== 'bigint') throw new Error(`bad counter benchn:${i % KEYS}`);
+  },
+  async getMany(client, keys, i, want) {
+    const ks = Array.from({ length: MANY }, (_, j) => keys[(i + j) % KEYS]);
+    const m = await client.getManyAsync(ks);
+    if (m.size !== MANY || m.get(ks[0]).length !== want.length) throw new Error(`bad getMany at ${ks[0]}`);
+  },
+};
+if (!CALLS[OP]) throw new Error(`--op: ${OP} is not get, incr or getMany`);
 
 // DEPTH lanes, each awaiting one getAsync after another, for `seconds`.
 async function run(client, seconds) {
@@ -43,8 +71,7 @@ async function run(client, seconds) {
   async function lane(j) {
     let i = j;
     while (process.hrtime.bigint() < stop) {
-      const v = await client.getAsync(keys[i % KEYS]);
-      if (!v || v.length !== want.length) throw new Error(`bad value for ${keys[i % KEYS]}`);
+      await CALLS[OP](client, keys, i, want);
       i += DEPTH;
       ops++;
     }
@@ -68,6 +95,7 @@ async function main() {
     }
     const value = Buffer.alloc(VALUE_SIZE, 'v');
     for (let i = 0; i < KEYS; i++) kinds.worker.set(`bench:${i}`, value);
+    for (let i = 0; i < KEYS; i++) kinds.worker.set(`benchn:${i}`, '0');
     for (const c of Object.values(kinds)) await run(c, 0.3); // warm-up: connections, pool, JIT
     const best = {};
     for (let r = 0; r < ROUNDS; r++) {
@@ -77,7 +105,7 @@ async function main() {
         console.log(`round ${r + 1}: ${name.padEnd(11)} ${Math.round(rate)} ops/s`);
       }
     }
-    console.log(`node async get, ${DEPTH} in flight, ${VALUE_SIZE}-byte values, best of ${ROUNDS} x ${SECONDS}s ` +
+    console.log(`node async ${OP}, ${DEPTH} in flight, ${VALUE_SIZE}-byte values, best of ${ROUNDS} x ${SECONDS}s ` +
       `(UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? 'default 4'}):`);
     for (const [name, rate] of Object.entries(best)) console.log(`  ${name.padEnd(11)} ${Math.round(rate)} ops/s`);
     if (best.addon) {

@@ -1,6 +1,6 @@
 'use strict';
 
-// The event-loop engine of getAsync/setAsync/deleteAsync and
+// The event-loop engine of the per-key *Async methods and
 // Batch#executeAsync: the Node-API addon native/pymemcache_async.c, which
 // drives the library's non-blocking client (pmc_async_*) from Node's own
 // libuv loop. No worker thread waits on memcached for those calls.

@@ -1,18 +1,20 @@
 'use strict';
 
 // Client: every command of the C surface, each as a sync method and an
-// *Async method that returns a Promise. getAsync, setAsync and deleteAsync
-// run on the event loop through the library's non-blocking API (the addon,
-// lib/evloop.js) when the client has an engine there; every other *Async
-// method, and those on a client without one, runs the C call on a koffi
-// worker thread. Results are copied into JS and the library's memory is
+// *Async method that returns a Promise. The per-key *Async methods
+// (ON_ENGINE) run on the event loop through the library's non-blocking API
+// (the addon, lib/evloop.js; a pmc_batch each, lib/engine-batch.js) when
+// the client has an engine there; the server-wide ones, calls with
+// noreply, and all of them on a client without one, run the C call on a
+// koffi worker thread. Results are copied into JS and the library's memory is
 // freed at once; statuses become return values (miss, not stored, exists,
 // not found) or errors carrying the library's message of that very call.
 
 const { koffi, C, SETTERS, serdeFn, callStatus, callStatusAsync } = require('./ffi');
 const { Status, makeError, unexpected, InvalidArgumentError, ClosedError } = require('./errors');
 const { bytes, keyBytes, replyMode, copyOut, takeValue, takeString, ms } = require('./convert');
-const { openEngine } = require('./evloop');
+const { openEngine, addonState } = require('./evloop');
+const { runEngineBatch, freeBatches, failed } = require('./engine-batch');
 
 /** The lease states of getOrLock (PMC_LEASE_*), as strings. */
 const Lease = Object.freeze({
@@ -153,6 +155,7 @@ function freeBox(box) {
     C.client_free(ptr);
     unregister(box.callbacks);
   }
+  freeBatches(box);
 }
 
 class Client {
@@ -790,8 +793,10 @@ const ALIASES = { getMulti: 'getMany', setMulti: 'setMany', deleteMulti: 'delete
 
 // The *Async methods that run on the event loop when the client has an
 // engine: each returns the Promise, or null when this call cannot go there
-// (noreply, a per-call option the non-blocking API does not have); the
-// worker-thread method runs it then.
+// (the worker-thread method runs it then). A noreply call runs there too:
+// the non-blocking client always reads the reply, which keeps it ordered
+// with the calls after it on the same connection; the result is what the
+// blocking noreply call returns.
 const ON_ENGINE = {
   get(key) {
     const [k, kl] = this._key('get', key);
@@ -802,24 +807,242 @@ const ON_ENGINE = {
     });
   },
   set(key, value, { flags = 0, expire = 0, noreply } = {}) {
-    if (noreply ?? this._defaultNoreply) return null;
+    const quiet = Boolean(noreply ?? this._defaultNoreply);
     const [k, kl] = this._key('set', key);
     const [v, vl] = bytes(value, 'value');
     const f = integer('set', 'flags', flags);
     const x = integer('set', 'expire', expire);
     if (f < 0 || f > 0xffffffff) throw new RangeError(`set: flags ${flags} is outside the 32-bit unsigned range`);
-    return this._runEngine('set', (n) => n.set(k, kl, v, vl, Number(f), int64('set', x), 0), storeOutcome('set'));
+    return quietly(quiet, true, this._runEngine('set', (n) => n.set(k, kl, v, vl, Number(f), int64('set', x), 0),
+      quiet ? () => true : storeOutcome('set')));
   },
   delete(key, { noreply } = {}) {
-    if (noreply ?? this._defaultNoreply) return null;
+    const quiet = Boolean(noreply ?? this._defaultNoreply);
     const [k, kl] = this._key('delete', key);
-    return this._runEngine('delete', (n) => n.delete(k, kl, 0), (st) => {
-      if (st === Status.OK) return true;
+    return quietly(quiet, true, this._runEngine('delete', (n) => n.delete(k, kl, 0), (st) => {
+      if (st === Status.OK || quiet) return true;
       if (st === Status.NOT_FOUND) return false;
       throw unexpected('delete', st);
+    }));
+  },
+  // The rest: one pmc_batch each (ENGINE_BATCH), through pmc_async_batch.
+  getItem(key) {
+    return this._engineRead('get', C.batch_get, key, [], (r) => item(r, 0n));
+  },
+  gets(key) {
+    return this._engineRead('gets', C.batch_gets, key, [], (r) => item(r, r.cas));
+  },
+  gat(key, expire = 0) {
+    return this._engineRead('gat', C.batch_gat, key, [expire], (r) => r.value);
+  },
+  gatItem(key, expire = 0) {
+    return this._engineRead('gat', C.batch_gat, key, [expire], (r) => item(r, 0n));
+  },
+  gats(key, expire = 0) {
+    // No pmc_batch_gats: a generic mg with the gat flags and the CAS (c).
+    const [k, kl] = this._key('gats', key);
+    const x = int64('gats', expire);
+    return runEngineBatch(this, 'gats', (b) => checkQueue('gats', C.batch_meta, [b, 'mg', k, kl,
+      `v f c T${x}`, null, 0]), ([r]) => {
+      const e = failed('gats', r, this, [k, kl]);
+      if (e) throw e;
+      if (r.status === Status.MISS) return null;
+      if (r.status !== Status.OK) throw unexpected('gats', r.status);
+      const f = metaFlag(r.metaFlags, 'f');
+      const c = metaFlag(r.metaFlags, 'c');
+      return { value: r.value, flags: Number(f ?? 0n), cas: c ?? 0n };
     });
   },
+  getMany(keys, { items = false } = {}) {
+    return this._engineMany('getMany', C.batch_get, keys, items);
+  },
+  getsMany(keys) {
+    return this._engineMany('getsMany', C.batch_gets, keys, true);
+  },
+  add(key, value, opts = {}) {
+    return this._engineStore('add', C.batch_add, key, value, opts);
+  },
+  replace(key, value, opts = {}) {
+    return this._engineStore('replace', C.batch_replace, key, value, opts);
+  },
+  append(key, value, opts = {}) {
+    return this._engineStore('append', C.batch_append, key, value, opts);
+  },
+  prepend(key, value, opts = {}) {
+    return this._engineStore('prepend', C.batch_prepend, key, value, opts);
+  },
+  cas(key, value, cas, { flags = 0, expire = 0, noreply } = {}) {
+    const quiet = Boolean(noreply ?? false); // as the blocking cas: waits unless noreply is given
+    const [k, kl] = this._key('cas', key);
+    const [v, vl] = bytes(value, 'value');
+    return this._engineOne('cas', C.batch_cas, [k, kl, v, vl, BigInt(cas), flags, expire], (r) => {
+      if (quiet) return true;
+      if (r.status === Status.OK) return true;
+      if (r.status === Status.EXISTS) return false;
+      if (r.status === Status.NOT_FOUND) return null;
+      throw unexpected('cas', r.status);
+    }, quiet);
+  },
+  setMany(items, { flags = 0, expire = 0, noreply } = {}) {
+    const quiet = Boolean(noreply ?? this._defaultNoreply);
+    const entries = entriesOf(items);
+    const keys = entries.map((e) => e[0]);
+    const [kp, kl] = this._keys('setMany', keys);
+    const vals = entries.map((e) => bytes(e[1], 'value'));
+    this._checkKeys('setMany', kp, kl);
+    return runEngineBatch(this, 'setMany', (b) => {
+      keys.forEach((_, i) => checkQueue('setMany', C.batch_set, [b, kp[i], kl[i], vals[i][0], vals[i][1], flags,
+        expire]));
+    }, (rs) => {
+      rs.forEach((r, i) => {
+        const e = failed('setMany', r, this, [kp[i], kl[i]]);
+        if (e && !(quiet && e.status >= 30)) throw e;
+      });
+      if (quiet) return [];
+      return keys.filter((_, i) => rs[i].status === Status.NOT_STORED);
+    });
+  },
+  deleteMany(keys, { noreply } = {}) {
+    const quiet = Boolean(noreply ?? this._defaultNoreply);
+    keys = Array.from(keys);
+    const [kp, kl] = this._keys('deleteMany', keys);
+    this._checkKeys('deleteMany', kp, kl);
+    return runEngineBatch(this, 'deleteMany', (b) => {
+      keys.forEach((_, i) => checkQueue('deleteMany', C.batch_delete, [b, kp[i], kl[i]]));
+    }, (rs) => {
+      let deleted = 0;
+      for (const [i, r] of rs.entries()) {
+        const e = failed('deleteMany', r, this, [kp[i], kl[i]]);
+        if (e && !(quiet && e.status >= 30)) throw e;
+        if (r.status === Status.OK) deleted++;
+        else if (r.status !== Status.NOT_FOUND) throw unexpected('deleteMany', r.status);
+      }
+      return quiet ? keys.length : deleted; // noreply: how many were sent
+    });
+  },
+  incr(key, delta = 1, { noreply } = {}) {
+    return this._engineCounter('incr', C.batch_incr, key, delta, noreply);
+  },
+  decr(key, delta = 1, { noreply } = {}) {
+    return this._engineCounter('decr', C.batch_decr, key, delta, noreply);
+  },
+  touch(key, expire = 0, { noreply } = {}) {
+    const quiet = Boolean(noreply ?? this._defaultNoreply);
+    const [k, kl] = this._key('touch', key);
+    return this._engineOne('touch', C.batch_touch, [k, kl, expire], (r) => {
+      if (r.status === Status.OK || quiet) return true;
+      if (r.status === Status.NOT_FOUND) return false;
+      throw unexpected('touch', r.status);
+    }, quiet);
+  },
 };
+ON_ENGINE.getMulti = ON_ENGINE.getMany;
+ON_ENGINE.setMulti = ON_ENGINE.setMany;
+ON_ENGINE.deleteMulti = ON_ENGINE.deleteMany;
+
+// The ON_ENGINE methods that need the addon's pmc_async_batch.
+const ENGINE_BATCH = new Set(['getItem', 'gets', 'gat', 'gatItem', 'gats', 'getMany', 'getsMany', 'add', 'replace',
+  'append', 'prepend', 'cas', 'setMany', 'deleteMany', 'incr', 'decr', 'touch', 'getMulti', 'setMulti',
+  'deleteMulti']);
+
+// A noreply call's Promise: an error the server replied with (status 30 and
+// up) becomes `value`, as the blocking call does not read the reply.
+function quietly(quiet, value, p) {
+  return quiet ? p.catch((e) => {
+    if (e.status >= 30) return value;
+    throw e;
+  }) : p;
+}
+
+// Queue one command into a batch: a throw for a status >= 10.
+function checkQueue(op, fn, args) {
+  const { status, message } = callStatus(fn, args);
+  if (status >= 10) throw makeError(op, status, message);
+}
+
+// {value, flags, cas} of a batch read result.
+const item = (r, cas) => ({ value: r.value, flags: r.flags, cas });
+
+// The number after a meta return flag ("f12 c34": f -> 12n), or undefined.
+function metaFlag(flags, letter) {
+  for (const tok of flags.split(' ')) {
+    if (tok.length > 1 && tok[0] === letter) return BigInt(tok.slice(1));
+  }
+  return undefined;
+}
+
+// The shared shapes of the engine commands.
+Object.assign(Client.prototype, {
+  // One command for key; finish(result) on a status below 10.
+  // quiet (a noreply call): an error the server replied with (status 30
+  // and up) is not reported, as the blocking call does not read it.
+  _engineOne(op, fn, args, finish, quiet = false) {
+    return runEngineBatch(this, op, (b) => checkQueue(op, fn, [b, ...args]), ([r]) => {
+      const e = failed(op, r, this, args);
+      if (e && !(quiet && e.status >= 30)) throw e;
+      return finish(r);
+    });
+  },
+  // A read: null on a miss, else pick(result).
+  _engineRead(op, fn, key, extra, pick) {
+    const [k, kl] = this._key(op, key);
+    return this._engineOne(op, fn, [k, kl, ...extra], (r) => {
+      if (r.status === Status.MISS) return null;
+      if (r.status !== Status.OK) throw unexpected(op, r.status);
+      return pick(r);
+    });
+  },
+  _engineStore(op, fn, key, value, { flags = 0, expire = 0, noreply } = {}) {
+    const quiet = Boolean(noreply ?? this._defaultNoreply);
+    const [k, kl] = this._key(op, key);
+    const [v, vl] = bytes(value, 'value');
+    // append and prepend take neither flags nor expiry (memcached ignores them).
+    const args = fn === C.batch_append || fn === C.batch_prepend ? [k, kl, v, vl] : [k, kl, v, vl, flags, expire];
+    return this._engineOne(op, fn, args, (r) => quiet || storeOutcome(op)(r.status), quiet);
+  },
+  _engineCounter(op, fn, key, delta, noreply) {
+    const quiet = Boolean(noreply ?? false); // as the blocking incr/decr: waits unless noreply is given
+    const [k, kl] = this._key(op, key);
+    return this._engineOne(op, fn, [k, kl, BigInt(delta)], (r) => {
+      if (quiet) return undefined;
+      if (r.status === Status.NOT_FOUND) return null;
+      if (r.status !== Status.OK) throw unexpected(op, r.status);
+      return r.number;
+    }, quiet);
+  },
+  _engineMany(op, fn, keys, items) {
+    keys = Array.from(keys, (k) => (typeof k === 'string' || k instanceof Uint8Array ? k : String(k)));
+    const [kp, kl] = this._keys(op, keys);
+    this._checkKeys(op, kp, kl);
+    return runEngineBatch(this, op, (b) => {
+      keys.forEach((_, i) => checkQueue(op, fn, [b, kp[i], kl[i]]));
+    }, (rs) => {
+      const hits = new Map();
+      rs.forEach((r, i) => {
+        const e = failed(op, r, this, [kp[i], kl[i]]);
+        if (e) throw e;
+        if (r.status === Status.OK) {
+          hits.set(keys[i], items ? { value: r.value, flags: r.flags, cas: fn === C.batch_gets ? r.cas : 0n } : r.value);
+        } else if (r.status !== Status.MISS) {
+          throw unexpected(op, r.status);
+        }
+      });
+      return hits;
+    });
+  },
+  // The blocking *Many commands check every key before sending any: so do
+  // these (the library's key rules, through pmc_client_server_for_key).
+  _checkKeys(op, kp, kl) {
+    if (this._closing || !this._box.ptr) return;
+    const out = [null];
+    for (let i = 0; i < kp.length; i++) {
+      const { status, message } = callStatus(C.client_server_for_key, [this._box.ptr, kp[i], kl[i], out]);
+      if (out[0]) C.string_free(out[0]);
+      out[0] = null;
+      if (status >= 10) throw makeError(op, status, message);
+    }
+  },
+});
 
 function define(name, body) {
   Object.defineProperty(Client.prototype, name, {
@@ -834,7 +1057,7 @@ function define(name, body) {
     configurable: true,
     value: function (...args) {
       try {
-        if (this._box.engine && ON_ENGINE[name]) {
+        if (this._box.engine && ON_ENGINE[name] && (!ENGINE_BATCH.has(name) || addonState().batch)) {
           const p = ON_ENGINE[name].apply(this, args);
           if (p) return p;
         }
@@ -849,4 +1072,4 @@ function define(name, body) {
 for (const [name, body] of Object.entries(COMMANDS)) define(name, body);
 for (const [alias, name] of Object.entries(ALIASES)) define(alias, COMMANDS[name]);
 
-module.exports = { Client, KEY_FORMS, COMMANDS, ON_ENGINE, Lease, LEASE_NAMES, check, int64 };
+module.exports = { Client, KEY_FORMS, COMMANDS, ON_ENGINE, ENGINE_BATCH, Lease, LEASE_NAMES, check, int64 };

@@ -1,9 +1,9 @@
 'use strict';
 
 // A Client's event-loop engine: the addon's AsyncEngine (one pmc_async of
-// the library) for the servers and options of the client, used by
-// getAsync/setAsync/deleteAsync and Batch#executeAsync instead of a koffi
-// worker thread. Which clients get one is decided here (openEngine): the
+// the library) for the servers and options of the client, used by the
+// per-key *Async methods and Batch#executeAsync instead of a koffi worker
+// thread. Which clients get one is decided here (openEngine): the
 // non-blocking API places keys as the blocking clients do (same hash, same
 // key prefix) but has no serde, compression, ignoreExc, deadline, failure
 // tracking, reconnect backoff, TLS or authentication, so clients with those

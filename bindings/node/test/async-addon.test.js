@@ -271,3 +271,171 @@ test('the event loop is not kept alive by an idle client', () => {
   assert.match(r.stdout, /got v/);
   assert.ok(Date.now() - start < 15000);
 });
+
+// Every C function a routed *Async method would call on a worker thread.
+const WORKER_FNS = ['get', 'gets', 'gat', 'gats', 'get_many', 'gets_many', 'set', 'add', 'replace', 'append',
+  'prepend', 'cas', 'set_many', 'delete', 'delete_many', 'incr', 'decr', 'touch', 'batch_execute'];
+
+// A call's outcome in a comparable form: its value, or its error's class and status.
+const outcomeOf = async (f) => {
+  try {
+    return { value: await f() };
+  } catch (e) {
+    return { error: e.constructor.name, status: e.status, message: e.message.replace(/^\w+: /, '') };
+  }
+};
+
+// [name, method, setup(c, k) with blocking calls, args(c, k)]: hits, misses,
+// refusals, CAS mismatch, counters on missing and non-numeric values.
+const TABLE = [
+  ['get hit', 'get', (c, k) => c.set(k, 'v'), (c, k) => [k]],
+  ['getItem hit', 'getItem', (c, k) => c.set(k, 'v', { flags: 5 }), (c, k) => [k]],
+  ['getItem miss', 'getItem', () => {}, (c, k) => [k]],
+  ['gets hit', 'gets', (c, k) => c.set(k, 'v', { flags: 6 }), (c, k) => [k]],
+  ['gets miss', 'gets', () => {}, (c, k) => [k]],
+  ['gat hit', 'gat', (c, k) => c.set(k, 'v'), (c, k) => [k, 100]],
+  ['gat miss', 'gat', () => {}, (c, k) => [k, 100]],
+  ['gatItem hit', 'gatItem', (c, k) => c.set(k, 'v', { flags: 7 }), (c, k) => [k, 100]],
+  ['gatItem miss', 'gatItem', () => {}, (c, k) => [k]],
+  ['gats hit', 'gats', (c, k) => c.set(k, 'v', { flags: 8 }), (c, k) => [k, 100]],
+  ['gats miss', 'gats', () => {}, (c, k) => [k, 100]],
+  ['getMany mixed', 'getMany', (c, k) => c.set(`${k}.1`, 'one'), (c, k) => [[`${k}.1`, `${k}.2`]]],
+  ['getMany items', 'getMany', (c, k) => c.set(`${k}.1`, 'one', { flags: 3 }),
+    (c, k) => [[`${k}.1`, Buffer.from(`${k}.2`)], { items: true }]],
+  ['getMany none', 'getMany', () => {}, () => [[]]],
+  ['getMulti mixed', 'getMulti', (c, k) => c.set(`${k}.2`, 'two'), (c, k) => [[`${k}.1`, `${k}.2`]]],
+  ['getsMany mixed', 'getsMany', (c, k) => c.set(`${k}.1`, 'one', { flags: 4 }), (c, k) => [[`${k}.1`, `${k}.2`]]],
+  ['add new', 'add', () => {}, (c, k) => [k, 'v', { flags: 2, expire: 100 }]],
+  ['add refused', 'add', (c, k) => c.set(k, 'old'), (c, k) => [k, 'v']],
+  ['replace hit', 'replace', (c, k) => c.set(k, 'old'), (c, k) => [k, 'v', { flags: 1 }]],
+  ['replace refused', 'replace', () => {}, (c, k) => [k, 'v']],
+  ['append hit', 'append', (c, k) => c.set(k, 'old'), (c, k) => [k, '+tail']],
+  ['append refused', 'append', () => {}, (c, k) => [k, '+tail']],
+  ['prepend hit', 'prepend', (c, k) => c.set(k, 'old'), (c, k) => [k, 'head+']],
+  ['prepend refused', 'prepend', () => {}, (c, k) => [k, 'head+']],
+  ['cas match', 'cas', (c, k) => c.set(k, 'old'), (c, k) => [k, 'new', c.gets(k).cas]],
+  ['cas mismatch', 'cas', (c, k) => c.set(k, 'old'), (c, k) => [k, 'new', c.gets(k).cas + 1000n]],
+  ['cas missing', 'cas', () => {}, (c, k) => [k, 'new', 1n]],
+  ['setMany', 'setMany', () => {}, (c, k) => [new Map([[`${k}.1`, 'one'], [`${k}.2`, 'two']]), { flags: 9 }]],
+  ['setMulti', 'setMulti', () => {}, (c, k) => [[[`${k}.1`, 'one']]]],
+  ['setMany none', 'setMany', () => {}, () => [{}]],
+  ['deleteMany mixed', 'deleteMany', (c, k) => c.set(`${k}.1`, 'one'), (c, k) => [[`${k}.1`, `${k}.2`]]],
+  ['deleteMulti', 'deleteMulti', (c, k) => c.set(`${k}.2`, 'two'), (c, k) => [[`${k}.1`, `${k}.2`]]],
+  ['incr hit', 'incr', (c, k) => c.set(k, '41'), (c, k) => [k, 1]],
+  ['incr big', 'incr', (c, k) => c.set(k, '18446744073709551614'), (c, k) => [k, 1n]],
+  ['incr missing', 'incr', () => {}, (c, k) => [k]],
+  ['incr non-numeric', 'incr', (c, k) => c.set(k, 'abc'), (c, k) => [k, 1]],
+  ['decr below zero', 'decr', (c, k) => c.set(k, '3'), (c, k) => [k, 10]],
+  ['decr missing', 'decr', () => {}, (c, k) => [k, 1]],
+  ['touch hit', 'touch', (c, k) => c.set(k, 'v'), (c, k) => [k, 100]],
+  ['touch miss', 'touch', () => {}, (c, k) => [k, 100]],
+  ['getMany bad key', 'getMany', () => {}, (c, k) => [[k, 'bad key']]],
+  ['deleteMany bad key', 'deleteMany', (c, k) => c.set(k, 'v'), (c, k) => [[k, Buffer.alloc(300, 0x61)]]],
+  ['incr bad key', 'incr', () => {}, () => ['bad key']],
+];
+
+// The state a case left: what a blocking read of its keys sees.
+const stateOf = (c, k) => [k, `${k}.1`, `${k}.2`].map((x) => c.getItem(x));
+
+test('every routed *Async method returns what its blocking form returns, on the event loop', async () => {
+  for (const options of [{}, { keyPrefix: 'pfx:' }]) {
+    const c = new pmc.Client(server.address, options);
+    try {
+      assert.equal(c.asyncEngine, 'addon');
+      let n = 0;
+      for (const [name, method, setup, args] of TABLE) {
+        const k = key(`table.${JSON.stringify(options)}.${n++}`);
+        const reset = () => {
+          c.deleteMany([k, `${k}.1`, `${k}.2`]);
+          setup(c, k);
+        };
+        reset();
+        const want = await outcomeOf(() => c[method](...args(c, k)));
+        const wantState = stateOf(c, k);
+        reset();
+        const a = args(c, k);
+        const got = await withoutWorkers(WORKER_FNS, () => outcomeOf(() => c[`${method}Async`](...a)));
+        if (method === 'gets' || method === 'gats' || method === 'getsMany' || name.startsWith('cas')) {
+          // CAS uniques differ between the two runs: compare their presence.
+          const strip = (o) => JSON.parse(JSON.stringify(o, (kk, v) => (kk === 'cas' ? typeof v : v)));
+          assert.deepEqual(strip(got), strip(want), `${name} (${JSON.stringify(options)})`);
+        } else {
+          assert.deepEqual(got, want, `${name} (${JSON.stringify(options)})`);
+        }
+        const gotState = stateOf(c, k).map((it) => it && { ...it, cas: 0n });
+        assert.deepEqual(gotState, wantState.map((it) => it && { ...it, cas: 0n }), `${name}: the state after`);
+      }
+    } finally {
+      c.close();
+    }
+  }
+});
+
+test('noreply calls run on the event loop and return what the blocking noreply call returns', async () => {
+  const c = new pmc.Client(server.address, { noreply: true });
+  try {
+    assert.equal(c.asyncEngine, 'addon');
+    const cases = [
+      ['add', [key('nr'), 'v']], ['add', [key('nr'), 'again']], ['replace', [key('nr.none'), 'v']],
+      ['append', [key('nr.none'), 'v']], ['touch', [key('nr.none'), 10]], ['delete', [key('nr.none')]],
+      ['set', [key('nr.2'), 'two']], ['incr', [key('nr.none')]], ['incr', [key('nr.none'), 1, { noreply: true }]],
+      ['incr', [key('nr'), 1, { noreply: true }]], ['cas', [key('nr.none'), 'v', 1n, { noreply: true }]],
+      ['setMany', [{ [key('nr.1')]: 'x' }]], ['deleteMany', [[key('nr.none'), key('nr.none2')]]],
+    ];
+    for (const [m, args] of cases) {
+      const want = await outcomeOf(() => c[m](...args));
+      const got = await withoutWorkers(WORKER_FNS, () => outcomeOf(() => c[`${m}Async`](...args)));
+      assert.deepEqual(got, want, `${m}(${args.map(String).join(', ')})`);
+    }
+    // Ordered with the reads after them on the same connection.
+    for (let i = 0; i < 50; i++) {
+      const k = key(`nr.order.${i}`);
+      await withoutWorkers(WORKER_FNS, async () => {
+        assert.equal(await c.setAsync(k, `${i}`), true);
+        assert.equal(await c.appendAsync(k, '+'), true);
+        assert.deepEqual(await c.getAsync(k), Buffer.from(`${i}+`));
+      });
+    }
+  } finally {
+    c.close();
+  }
+});
+
+test('a killed server: incrAsync and getManyAsync reject; a silent one: they time out', async () => {
+  const m = await startMemcached();
+  const c = new pmc.Client(m.address, { timeout: 5000 });
+  try {
+    c.set('n', '5');
+    assert.equal(await c.incrAsync('n', 2), 7n);
+    m.stop();
+    while (!m.exited()) await sleep(5);
+    await withoutWorkers(WORKER_FNS, async () => {
+      await assert.rejects(c.incrAsync('n'), (e) => e instanceof pmc.ConnectionError &&
+        /^incr: PMC_(IO_ERROR|UNEXPECTED_CLOSE|CONNECTION_REFUSED)/.test(e.message));
+      await assert.rejects(c.getManyAsync(['n', 'm']), (e) => e instanceof pmc.ConnectionError &&
+        /^getMany: PMC_/.test(e.message));
+    });
+    assert.equal(c._inflight, 0);
+  } finally {
+    c.close();
+    m.stop();
+  }
+  const socks = [];
+  const srv = net.createServer((s) => socks.push(s)); // accepts, never answers
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const silent = new pmc.Client(`127.0.0.1:${srv.address().port}`, { timeout: 300, connectTimeout: 1000 });
+  try {
+    const start = Date.now();
+    await withoutWorkers(WORKER_FNS, async () => {
+      const both = [silent.incrAsync('n'), silent.getManyAsync(['a', 'b'])];
+      await assert.rejects(both[0], (e) => e instanceof pmc.TimeoutError && /^incr: PMC_TIMEOUT/.test(e.message));
+      await assert.rejects(both[1], (e) => e instanceof pmc.TimeoutError && /^getMany: PMC_TIMEOUT/.test(e.message));
+    });
+    const took = Date.now() - start;
+    assert.ok(took >= 250 && took < 3000, `timed out after ${took} ms`);
+  } finally {
+    silent.close();
+    for (const s of socks) s.destroy();
+    srv.close();
+  }
+});

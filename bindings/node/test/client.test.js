@@ -293,7 +293,8 @@ async function checkShared(c, prefix) {
 }
 
 test('a pooled client shared by concurrent async calls', async () => {
-  const c = client(server1.address, { usePooling: true, maxPoolSize: 16, poolTimeout: 5000 });
+  // On worker threads: the addon would run these calls without the pool.
+  const c = client(server1.address, { usePooling: true, maxPoolSize: 16, poolTimeout: 5000, asyncEngine: 'worker' });
   await checkShared(c, 'js-pooled');
   const stats = c.poolStats();
   assert.equal(stats.inUse, 0);
