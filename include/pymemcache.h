@@ -896,7 +896,9 @@ size_t pmc_async_watches(const struct pmc_async *a, struct pmc_watch *out, size_
 
 /**
  * Milliseconds until the earliest operation or connect deadline (rounded
- * up): how long the loop may wait; 0: step now; -1: no deadline pending
+ * up): how long the loop may wait; 0: step now (a deadline passed, or
+ * completions are waiting for `pmc_async_next`, e.g. a batch whose
+ * commands were all refused before sending); -1: no deadline pending
  * (wait for the descriptors alone). -1 for a NULL client.
  *
  * # Safety

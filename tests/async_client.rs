@@ -512,6 +512,29 @@ fn operation_timeouts_are_reported_by_timeout() {
     assert_eq!(c.timeout(), None);
 }
 
+/// A batch whose commands are all refused before sending completes at
+/// submit, with no descriptor to watch: `timeout` says "step now" until the
+/// completion is taken, so a loop that waits on watches + timeout wakes.
+#[test]
+fn a_completion_waiting_to_be_taken_makes_timeout_zero() {
+    let m = Memcached::tcp(&[]);
+    let mut c = AsyncClient::new(&addrs(&[&m]), &opts()).unwrap();
+    let mut batch = Batch::new();
+    batch.get(b"bad key");
+    batch.get(b"another bad key");
+    c.submit_batch(batch, 7, None).unwrap();
+    assert_eq!(c.watch_iter().count(), 0);
+    assert_eq!(c.timeout(), Some(Duration::ZERO));
+    let done = c.next_completion().expect("completed at submit");
+    assert_eq!(done.token, 7);
+    let Ok(Outcome::Batch { batch, .. }) = &done.result else {
+        panic!("{:?}", done.result)
+    };
+    assert_eq!(batch.result(0).status, OpStatus::Failed);
+    assert_eq!(batch.result(1).status, OpStatus::Failed);
+    assert_eq!(c.timeout(), None);
+}
+
 /// A scripted peer (a misbehaving server): answers every request line with
 /// `reply`, on each connection, until the test ends.
 fn scripted_peer(reply: &'static [u8]) -> String {

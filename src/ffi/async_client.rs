@@ -346,7 +346,9 @@ pub unsafe extern "C" fn pmc_async_watches(
 }
 
 /// Milliseconds until the earliest operation or connect deadline (rounded
-/// up): how long the loop may wait; 0: step now; -1: no deadline pending
+/// up): how long the loop may wait; 0: step now (a deadline passed, or
+/// completions are waiting for `pmc_async_next`, e.g. a batch whose
+/// commands were all refused before sending); -1: no deadline pending
 /// (wait for the descriptors alone). -1 for a NULL client.
 ///
 /// # Safety

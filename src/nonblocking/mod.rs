@@ -395,8 +395,13 @@ impl AsyncClient {
 
     /// How long the loop may wait before `step` must run for a deadline:
     /// `None` with nothing pending (no deadline), `Some(ZERO)` when one has
-    /// passed.
+    /// passed, or when completions are waiting to be taken (e.g. a batch
+    /// whose commands were all refused before sending completes at submit,
+    /// with no descriptor to wake the loop).
     pub fn timeout(&self) -> Option<Duration> {
+        if !self.done.is_empty() {
+            return Some(Duration::ZERO);
+        }
         let next = self.conns.iter().filter_map(Conn::next_deadline).min()?;
         Some(next.saturating_duration_since(Instant::now()))
     }
