@@ -203,7 +203,19 @@ fn server_refusal_is_per_command() {
         max_value_len: 8 << 20,
         ..opts()
     };
-    refusal_is_per_command(&Client::new(&m.addr(), &o).unwrap());
+    let c = Client::new(&m.addr(), &o).unwrap();
+    refusal_is_per_command(&c);
+    // The server's error names it, as a single call's does.
+    let mut b = Batch::new();
+    let refused = b.set(b"r:big", &vec![b'x'; 2 << 20], 0, 0);
+    c.execute(&mut b).unwrap();
+    let msg = b.result(refused).error.as_ref().unwrap().to_string();
+    let single = c
+        .set(b"r:big", &vec![b'x'; 2 << 20], 0, 0, Some(false))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains(&m.addr()), "{msg}");
+    assert_eq!(msg, single);
     refusal_is_per_command(&MockClient::new(&o).unwrap());
 }
 

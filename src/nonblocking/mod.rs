@@ -450,6 +450,7 @@ impl AsyncClient {
                         Ok(Answer::Op(_)) => {}
                         Err(e) => out.fail_pending(Some(&sent), &e),
                     }
+                    batch_io::tag_errors(out, &sent, &self.conns[f.slot.server].name);
                     if let Some(m) = &self.conns[f.slot.server].metrics {
                         m.finish_n(f.slot.started, sent.len() as u64);
                         b.batch.count_outcomes(sent.iter().copied(), Some(m));

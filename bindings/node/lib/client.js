@@ -844,7 +844,7 @@ const ON_ENGINE = {
     const x = int64('gats', expire);
     return runEngineBatch(this, 'gats', (b) => checkQueue('gats', C.batch_meta, [b, 'mg', k, kl,
       `v f c T${x}`, null, 0]), ([r]) => {
-      const e = failed('gats', r, this, [k, kl]);
+      const e = failed('gats', r);
       if (e) throw e;
       if (r.status === Status.MISS) return null;
       if (r.status !== Status.OK) throw unexpected('gats', r.status);
@@ -895,7 +895,7 @@ const ON_ENGINE = {
         expire]));
     }, (rs) => {
       rs.forEach((r, i) => {
-        const e = failed('setMany', r, this, [kp[i], kl[i]]);
+        const e = failed('setMany', r);
         if (e && !(quiet && e.status >= 30)) throw e;
       });
       if (quiet) return [];
@@ -912,7 +912,7 @@ const ON_ENGINE = {
     }, (rs) => {
       let deleted = 0;
       for (const [i, r] of rs.entries()) {
-        const e = failed('deleteMany', r, this, [kp[i], kl[i]]);
+        const e = failed('deleteMany', r);
         if (e && !(quiet && e.status >= 30)) throw e;
         if (r.status === Status.OK) deleted++;
         else if (r.status !== Status.NOT_FOUND) throw unexpected('deleteMany', r.status);
@@ -978,7 +978,7 @@ Object.assign(Client.prototype, {
   // and up) is not reported, as the blocking call does not read it.
   _engineOne(op, fn, args, finish, quiet = false) {
     return runEngineBatch(this, op, (b) => checkQueue(op, fn, [b, ...args]), ([r]) => {
-      const e = failed(op, r, this, args);
+      const e = failed(op, r);
       if (e && !(quiet && e.status >= 30)) throw e;
       return finish(r);
     });
@@ -1019,7 +1019,7 @@ Object.assign(Client.prototype, {
     }, (rs) => {
       const hits = new Map();
       rs.forEach((r, i) => {
-        const e = failed(op, r, this, [kp[i], kl[i]]);
+        const e = failed(op, r);
         if (e) throw e;
         if (r.status === Status.OK) {
           hits.set(keys[i], items ? { value: r.value, flags: r.flags, cas: fn === C.batch_gets ? r.cas : 0n } : r.value);

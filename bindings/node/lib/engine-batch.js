@@ -81,23 +81,13 @@ function runEngineBatch(client, op, queue, finish) {
 }
 
 /**
- * A result with an error status as the error the blocking call throws. A
- * batch result's message has no " (server ...)" where the blocking call's
- * has one (an error from a server): it is added, the server being where
- * the client places key.
+ * A result with an error status as the error the blocking call throws (the
+ * library names the server in a batch result's error, as in the blocking
+ * call's).
  */
-function failed(op, r, client, key) {
+function failed(op, r) {
   if (r.status < 10) return null;
-  let message = r.message || '';
-  if (r.status >= 20 && !message.includes(' (server ') && client && client._box.ptr && key) {
-    const out = [null];
-    const st = callStatus(C.client_server_for_key, [client._box.ptr, key[0], key[1], out]).status;
-    if (st === Status.OK && out[0]) {
-      message += ` (server ${koffi.decode(out[0], 'char', -1)})`;
-    }
-    if (out[0]) C.string_free(out[0]);
-  }
-  return makeError(op, r.status, message);
+  return makeError(op, r.status, r.message || '');
 }
 
 module.exports = { runEngineBatch, freeBatches, batchResults, failed, POOL_MAX };

@@ -98,6 +98,7 @@ impl ServerConn {
         }
         let sent = std::mem::take(&mut self.batch_sent);
         let res = self.read_batch(ops, out, &sent);
+        tag_errors(out, &sent, &self.name);
         self.batch_sent = sent;
         self.key_scratch.clear(); // the line copy, if an error cut it short
         self.guard(res)
@@ -342,6 +343,17 @@ pub(crate) fn apply_replies(
         apply(ops, out, sent, &mut next, &m, value)?;
     }
     Err(protocol_error("batch replies without MN"))
+}
+
+/// Name `server` in the errors its replies settled on commands `sent`
+/// (CLIENT_ERROR/SERVER_ERROR lines carry no address), as the single calls
+/// name it.
+pub(crate) fn tag_errors(out: &mut Outs, sent: &[usize], server: &std::sync::Arc<str>) {
+    for &i in sent {
+        if let Some(e) = out.results[i].error.take() {
+            out.results[i].error = Some(e.at(server));
+        }
+    }
 }
 
 /// A reply line that is not a meta reply: `ERROR` (no meta protocol), or a
