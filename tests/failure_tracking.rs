@@ -349,6 +349,20 @@ fn fallback_moves_only_the_down_nodes_keys() {
     // Still in the hash: placement is unchanged.
     assert_eq!(c.live_servers().len(), 3);
     assert_eq!(c.server_for(on_victim[0].as_bytes()).unwrap(), victim);
+
+    // When a probe is due, the call that probes (and is refused) goes on to
+    // the fallback node: no caller sees the down node's error. Several
+    // rounds, each waiting out the (doubling, capped, jittered) interval.
+    for round in 0..3 {
+        std::thread::sleep(MAX + MAX / 4);
+        let k = &on_victim[round * 2];
+        c.set(k.as_bytes(), b"after-probe", 0, 0, None).unwrap();
+        std::thread::sleep(MAX + MAX / 4);
+        let k2 = &on_victim[round * 2 + 1];
+        let got = c.get_many(&[k2.as_bytes(), k.as_bytes()]).unwrap();
+        assert_eq!(got[0].as_ref().unwrap().value, value_of(k2));
+        assert_eq!(got[1].as_ref().unwrap().value, b"after-probe");
+    }
 }
 
 #[test]

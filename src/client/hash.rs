@@ -608,11 +608,31 @@ impl HashClient {
         &self,
         key: &[u8],
         default: T,
-        f: impl FnOnce(&mut ServerConn) -> Result<T>,
+        f: impl Fn(&mut ServerConn) -> Result<T>,
     ) -> Result<T> {
         self.rules.check(key)?;
-        let res = self.node_for(key).and_then(|node| self.run_on(&node, f));
+        let res = self.node_for(key).and_then(|node| {
+            let res = self.run_on(&node, &f);
+            match &res {
+                // The call that found the node down (a failed probe, or the
+                // failure that made it soft-down) goes on to the next node,
+                // as every later call for the key will.
+                Err(e) if self.reroutes(&node, e) => {
+                    self.node_for(key).and_then(|next| self.run_on(&next, &f))
+                }
+                _ => res,
+            }
+        });
         self.or_default(res, default)
+    }
+
+    /// With failure tracking and fallback: whether a call that failed with
+    /// `e` on `node` is sent on to the next node (the node is routed around
+    /// now, after this failure).
+    fn reroutes(&self, node: &Node, e: &Error) -> bool {
+        self.hash.failure_tracking.is_some_and(|t| t.fallback)
+            && e.is_connection_failure()
+            && node.tko.lock().avoid(Instant::now())
     }
 
     fn or_default<T>(&self, res: Result<T>, default: T) -> Result<T> {
@@ -790,6 +810,18 @@ impl HashClient {
 impl HashClient {
     fn op_fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
         self.rules.check_all(keys)?;
+        self.fetch_routed(cmd, keys, true)
+    }
+
+    /// `op_fetch` after the key check; `reroute`: the keys of a node found
+    /// down by this call (see `reroutes`) are fetched again, once, from
+    /// the nodes they fall back to.
+    fn fetch_routed(
+        &self,
+        cmd: FetchCmd,
+        keys: &[&[u8]],
+        reroute: bool,
+    ) -> Result<Vec<Option<Item>>> {
         let mut out: Vec<Option<Item>> = vec![None; keys.len()];
         let groups = match self.group(keys, |k| k) {
             Ok(g) => g,
@@ -806,10 +838,26 @@ impl HashClient {
             |conn, _, ()| conn.recv_fetch(cmd.with_cas()),
         );
         let mut first_err = None;
-        for ((_, idx), res) in groups.iter().zip(results) {
+        let mut again: Vec<usize> = Vec::new();
+        for ((node, idx), res) in groups.iter().zip(results) {
             match res {
                 Ok(items) => {
                     for (&i, item) in idx.iter().zip(items) {
+                        out[i] = item;
+                    }
+                }
+                Err(e) if reroute && self.reroutes(node, &e) => again.extend(idx),
+                Err(e) if self.ignores(&e) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if !again.is_empty() {
+            let ks: Vec<&[u8]> = again.iter().map(|&i| keys[i]).collect();
+            match self.fetch_routed(cmd, &ks, false) {
+                Ok(items) => {
+                    for (&i, item) in again.iter().zip(items) {
                         out[i] = item;
                     }
                 }
