@@ -214,11 +214,17 @@ static void stop_all_at_exit(void) {
     }
 }
 
-static bool unix_connectable(const char *path) {
+/* True when the server at path answers `version` within a second. A full
+   round trip, not just connect(): memcached counts a connection (stats
+   total_connections) in a worker thread some time after accepting it, and
+   the probe must be counted before a test reads that counter. */
+static bool unix_answers(const char *path) {
   struct sockaddr_un sa;
-  size_t len = strlen(path);
+  size_t len = strlen(path), got = 0;
+  char buf[128];
   int fd;
-  bool ok;
+  bool ok = false;
+  long long deadline;
   if (len >= sizeof sa.sun_path)
     FAIL("socket path too long: %s", path);
   fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -227,7 +233,23 @@ static bool unix_connectable(const char *path) {
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
   memcpy(sa.sun_path, path, len + 1);
-  ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+      send(fd, "version\r\n", 9, MSG_NOSIGNAL) != 9) {
+    close(fd);
+    return false;
+  }
+  deadline = test_now_ms() + 1000;
+  while (!ok && got < sizeof buf && test_now_ms() < deadline) {
+    struct pollfd p = {fd, POLLIN, 0};
+    ssize_t n;
+    if (poll(&p, 1, 100) <= 0)
+      continue;
+    n = recv(fd, buf + got, sizeof buf - got, 0);
+    if (n <= 0)
+      break;
+    got += (size_t)n;
+    ok = memchr(buf, '\n', got) != NULL;
+  }
   close(fd);
   return ok;
 }
@@ -313,7 +335,7 @@ static void spawn_at(test_memcached *m, const char *const *extra_args) {
   running[slot] = *m;
 
   deadline = test_now_ms() + 10000;
-  while (!unix_connectable(m->addr)) {
+  while (!unix_answers(m->addr)) {
     int st;
     if (waitpid(m->pid, &st, WNOHANG) == m->pid) {
       mark_exited(m);
