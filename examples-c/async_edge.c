@@ -198,7 +198,7 @@ static void killed_server(void) {
       drive(a, first, 10000);
       CHECK_UINT(first->n, 200);
       for (size_t i = 0; i < first->n; i++) CHECK(first->status[i] == PMC_OK && first->value_ok[i]);
-      CHECK(kill(mc.pid, SIGSTOP) == 0);
+      test_memcached_pause(&mc);
     }
     for (unsigned i = 0; i < 200; i++) {
       snprintf(key, sizeof key, "e%u", i);

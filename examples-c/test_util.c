@@ -348,6 +348,15 @@ static void spawn_at(test_memcached *m, const char *const *extra_args) {
   }
 }
 
+void test_memcached_pause(test_memcached *m) {
+  int st = 0;
+  if (m->pid <= 0 || kill(m->pid, SIGSTOP) != 0)
+    FAIL("cannot stop memcached (pid %ld)", (long)m->pid);
+  /* WUNTRACED reports the stop of a child without reaping it. */
+  if (waitpid(m->pid, &st, WUNTRACED) != m->pid || !WIFSTOPPED(st))
+    FAIL("memcached (pid %ld) did not stop", (long)m->pid);
+}
+
 void test_memcached_stop(test_memcached *m) {
   if (m->pid > 0) {
     int st;

@@ -158,6 +158,11 @@ void test_memcached_start(test_memcached *m, const char *const *extra_args);
    test_memcached_restart can start it again on the same address. */
 void test_memcached_kill(test_memcached *m);
 
+/* SIGSTOP the server and wait until the kernel reports it stopped (every
+   thread: a signal is taken when the kernel gets to it, and until then a
+   busy machine lets the server go on answering). */
+void test_memcached_pause(test_memcached *m);
+
 /* Start a killed server again on the same socket path (killing it first
    if it still runs), and wait until it accepts connections. */
 void test_memcached_restart(test_memcached *m, const char *const *extra_args);
