@@ -40,6 +40,9 @@ using pymemcache::Value;
 // ---- checks -------------------------------------------------------------------
 
 static unsigned long checks = 0;
+// The line of the last check that passed, for an unexpected exception's
+// report (the call that threw comes after it).
+static int last_line = 0;
 
 [[noreturn]] static void fail(const char *file, int line, const std::string &what) {
   std::fprintf(stderr, "%s:%d: %s\n", file, line, what.c_str());
@@ -49,6 +52,7 @@ static unsigned long checks = 0;
 
 static void check(bool ok, const char *what, const char *file, int line) {
   checks++;
+  last_line = line;
   if (!ok) fail(file, line, std::string("check failed: ") + what);
 }
 
@@ -91,6 +95,7 @@ static std::string show(CasResult r) {
 template <class A, class B>
 static void check_eq(const A &got, const B &want, const char *what, const char *file, int line) {
   checks++;
+  last_line = line;
   if (!(got == want))
     fail(file, line, std::string(what) + " is " + show(got) + ", expected " + show(want));
 }
@@ -104,6 +109,7 @@ static void check_eq(const A &got, const B &want, const char *what, const char *
 static void check_error(const pymemcache::Error &e, pmc_status status, const char *needle,
                         const char *expr, const char *file, int line) {
   checks++;
+  last_line = line;
   std::string msg = e.what();
   if (e.status() != status)
     fail(file, line, std::string(expr) + " threw " + e.status_name() + " (" + msg +
@@ -1192,7 +1198,8 @@ int main(int argc, char **argv) {
     batches(env);
     async_client(env);
   } catch (const std::exception &e) {
-    std::fprintf(stderr, "cxx_client: unexpected exception: %s\n", e.what());
+    std::fprintf(stderr, "cxx_client: unexpected exception after the check at line %d: %s\n",
+                 last_line, e.what());
     return 1;
   }
   std::printf("cxx_client: ok (%lu checks)\n", checks);
