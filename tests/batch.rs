@@ -461,9 +461,6 @@ fn codec_batches_encode_per_command() {
     let mock = Arc::new(MockClient::new(&opts()).unwrap());
     struct Shared(Arc<MockClient>);
     impl Memcache for Shared {
-        fn call(&self, req: pymemcache::Request<'_>) -> pymemcache::Result<pymemcache::Reply> {
-            self.0.call(req)
-        }
         fn execute(&self, b: &mut Batch) -> pymemcache::Result<()> {
             self.0.execute(b)
         }

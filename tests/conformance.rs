@@ -514,8 +514,8 @@ impl ThroughBatches {
     }
 }
 
-impl Memcache for ThroughBatches {
-    fn call(&self, req: Request<'_>) -> Result<Reply, Error> {
+impl ThroughBatches {
+    fn call_one(&self, req: Request<'_>) -> Result<Reply, Error> {
         match req {
             Request::Fetch { cmd, keys } => self.op_fetch(cmd, keys).map(Reply::Items),
             Request::Store {
@@ -580,13 +580,21 @@ impl Memcache for ThroughBatches {
             Request::Quit => self.op_quit().map(|()| Reply::Done),
         }
     }
+}
 
-    fn close(&self) {
-        self.inner.close()
+/// The one command method: a single call's request runs as meta batches
+/// (`call_one`); other batches go to the inner client as they are.
+impl Memcache for ThroughBatches {
+    fn execute(&self, b: &mut Batch) -> Result<(), Error> {
+        if b.is_single_request() {
+            b.run_with(|_| Ok(()), |req| self.call_one(req))
+        } else {
+            self.inner.execute(b)
+        }
     }
 
-    fn server_for_key(&self, key: &[u8]) -> Result<String, Error> {
-        self.inner.server_for_key(key)
+    fn inner(&self) -> Option<&dyn Memcache> {
+        Some(self.inner.as_ref())
     }
 }
 
