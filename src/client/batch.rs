@@ -1125,8 +1125,10 @@ thread_local! {
     static SPARES: Spares = const { Spares(RefCell::new(Vec::new())) };
 }
 
-/// Batches whose buffers grew past this are dropped instead of kept.
-const SPARE_MAX_BYTES: usize = 64 * 1024;
+/// Batches whose buffers grew past this are dropped instead of kept: a
+/// single call of a few keys fits; one that copied a large value or many
+/// items in is not worth keeping on the heap for the thread's life.
+const SPARE_MAX_BYTES: usize = 16 * 1024;
 /// Spare batches kept per thread (calls nested this deep allocate none).
 const SPARES_KEPT: usize = 4;
 

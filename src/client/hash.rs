@@ -1115,6 +1115,12 @@ impl Memcache for HashClient {
         batch.run_with(|b| self.execute_grouped(b), |req| call_ops!(self, req))
     }
 
+    /// A single call straight to the dispatch `execute` runs for a batch of
+    /// one request, without copying the request into a batch.
+    fn call(&self, req: Request<'_>) -> Result<Reply> {
+        call_ops!(self, req)
+    }
+
     fn fetch_packed(&self, cmd: FetchCmd, keys: &[&[u8]], out: &mut Packed) -> Result<()> {
         self.rules.check_all(keys)?;
         let first = out.hits.len();

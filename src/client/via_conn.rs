@@ -201,6 +201,13 @@ impl<S: ConnSource> Memcache for S {
         batch.run_with(|b| pipelined(self, b), |req| classic(self, req))
     }
 
+    /// A single call straight to the classic command `execute` runs for a
+    /// batch of one request (the same function), without copying the
+    /// request into a batch: the hot path of every named method.
+    fn call(&self, req: Request<'_>) -> Result<Reply> {
+        classic(self, req)
+    }
+
     /// The single-key storage commands straight to the connection, without
     /// the `Request` round (the hot write path, like `fetch_one` for reads).
     fn store(
