@@ -598,6 +598,21 @@ impl Memcache for ThroughBatches {
     }
 }
 
+/// The smallest wrapper there is: only the one required method, handing
+/// every batch on. Its single calls are the provided `call`, a batch of one
+/// request, so the table runs through each client's one-request `execute`.
+struct ExecuteOnly(Box<dyn Memcache>);
+
+impl Memcache for ExecuteOnly {
+    fn execute(&self, b: &mut Batch) -> Result<(), Error> {
+        self.0.execute(b)
+    }
+
+    fn inner(&self) -> Option<&dyn Memcache> {
+        Some(self.0.as_ref())
+    }
+}
+
 fn plain_opts() -> ClientOptions {
     ClientOptions {
         timeout: Some(Duration::from_secs(5)),
@@ -728,6 +743,27 @@ fn kind_on(name: &'static str, net: Net) -> Kind {
             return Kind {
                 name,
                 client: Box::new(through),
+                reset: Box::new(|c: &dyn Memcache| c.flush_all(0, Some(false)).unwrap()),
+                _servers: Vec::new(),
+                _pki: None,
+            };
+        }
+        "execute-tcp" | "execute-hash-3" => {
+            let n = if name == "execute-tcp" { 1 } else { 3 };
+            let ms: Vec<Memcached> = (0..n).map(|_| tcp()).collect();
+            let a: Vec<String> = ms.iter().map(|m| m.addr()).collect();
+            let refs: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
+            let inner: Box<dyn Memcache> = if n == 1 {
+                Box::new(Client::new(refs[0], &opts()).unwrap())
+            } else {
+                Box::new(HashClient::new(&refs, &opts(), HashOptions::default()).unwrap())
+            };
+            (Box::new(ExecuteOnly(inner)), ms)
+        }
+        "execute-mock" => {
+            return Kind {
+                name,
+                client: Box::new(ExecuteOnly(Box::new(MockClient::new(&opts()).unwrap()))),
                 reset: Box::new(|c: &dyn Memcache| c.flush_all(0, Some(false)).unwrap()),
                 _servers: Vec::new(),
                 _pki: None,
@@ -904,4 +940,22 @@ fn through_batches_mock() {
 #[test]
 fn through_batches_tls() {
     conform(kind_on("batch-tcp", Net::tls()));
+}
+
+// Through a wrapper that implements only `execute`: every single call a
+// batch of one request, run by each client's `execute`.
+
+#[test]
+fn execute_only_single_server() {
+    conform(kind("execute-tcp"));
+}
+
+#[test]
+fn execute_only_hash_three_servers() {
+    conform(kind("execute-hash-3"));
+}
+
+#[test]
+fn execute_only_mock() {
+    conform(kind("execute-mock"));
 }
