@@ -181,7 +181,7 @@ pub(crate) struct Req {
 /// The parts of a `Request` a `Req` does not hold: `key` holds its key
 /// (`Raw`: the command line), `value` its value (`Raw`: the end token);
 /// lists (keys, items as key then value, stats arguments) are ranges of
-/// `Ops::lists`.
+/// `Ops::lists` (a `Fetch` of one key has its key as the command's key).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Classic {
     Fetch(FetchCmd, (usize, usize)),
@@ -536,8 +536,8 @@ impl Batch {
                     FetchCmd::Gat(t) => OpKind::Gat(t),
                     FetchCmd::Gats(t) => OpKind::Gats(t),
                 };
-                let list = self.list(std::iter::once(key));
-                (kind, key, &[][..], 0, 0, Classic::Fetch(cmd, list))
+                // The key is the command's own (no list).
+                (kind, key, &[][..], 0, 0, Classic::Fetch(cmd, (0, 0)))
             }
             Request::Fetch { cmd, keys } => {
                 let list = self.list(keys.iter().copied());
@@ -668,9 +668,8 @@ impl Batch {
         let req = ops.reqs[i];
         let (key, value) = (ops.key(i), ops.value(i));
         Some(match req.classic? {
-            Classic::Fetch(cmd, list) if list.1 == 1 => {
-                let keys = [ops.arg(ops.lists[list.0])];
-                f(Request::Fetch { cmd, keys: &keys })
+            Classic::Fetch(cmd, _) if req.kind != OpKind::Whole => {
+                f(Request::Fetch { cmd, keys: &[key] })
             }
             Classic::Fetch(cmd, list) => {
                 let keys: Vec<&[u8]> = ops.list(list).collect();
@@ -861,11 +860,11 @@ impl Batch {
                 part.push_with_tokens(r.kind, key, value, r.flags, r.expire, tokens);
             }
             pipeline(&mut part)?;
-            for (j, res) in part.out.results.iter_mut().enumerate() {
-                let value = part.out.data[res.value.0..res.value.0 + res.value.1].to_vec();
-                let flags =
-                    part.out.data[res.ret_flags.0..res.ret_flags.0 + res.ret_flags.1].to_vec();
-                self.out.absorb(i + j, res, &value, &flags);
+            let Outs { results, data } = &mut part.out;
+            for (j, res) in results.iter_mut().enumerate() {
+                let (v, f) = (res.value, res.ret_flags);
+                let (value, flags) = (&data[v.0..v.0 + v.1], &data[f.0..f.0 + f.1]);
+                self.out.absorb(i + j, res, value, flags);
             }
             i = end;
         }
@@ -978,7 +977,6 @@ impl Batch {
         &self.out.data[s..s + l]
     }
 
-    /// Ready the results for a run: every command pending.
     /// Count the outcomes of commands `idx` in `metrics`, if on (see
     /// `Outs::count_outcomes`).
     pub(crate) fn count_outcomes(
@@ -991,6 +989,7 @@ impl Batch {
         }
     }
 
+    /// Ready the results for a run: every command pending.
     pub(crate) fn start(&mut self) {
         self.out.results.clear();
         self.out
