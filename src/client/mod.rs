@@ -164,7 +164,9 @@ pub trait Memcache: Send + Sync {
 
     /// Run one command: a batch of one request (a spare batch of the
     /// calling thread's, so no batch is allocated per call), its reply or
-    /// its error.
+    /// its error. A client may take the request straight to what its
+    /// `execute` runs for such a batch, without the copy into a batch (the
+    /// single, pooled and hash clients do).
     fn call(&self, req: Request<'_>) -> Result<Reply> {
         batch::with_spare(|b| {
             b.request(req);
