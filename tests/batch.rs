@@ -566,10 +566,9 @@ fn hash_batch_with_one_node_down() {
     assert!(failed > 0 && failed < keys.len());
 }
 
-/// A server that answers meta commands with ERROR (memcached before 1.6):
-/// a clear UnknownCommand for every command, quickly, never a hang.
-#[test]
-fn server_without_meta_gives_a_clear_error() {
+/// A scripted peer (its address) answering every command line with
+/// `reply(line)`: an old server that speaks only the classic protocol.
+fn line_peer(reply: fn(&str) -> &'static [u8]) -> String {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap().to_string();
     std::thread::spawn(move || {
@@ -578,14 +577,22 @@ fn server_without_meta_gives_a_clear_error() {
             std::thread::spawn(move || {
                 let mut w = s.try_clone().unwrap();
                 for line in BufReader::new(s).lines() {
-                    let Ok(_) = line else { return };
-                    if w.write_all(b"ERROR\r\n").is_err() {
+                    let Ok(line) = line else { return };
+                    if w.write_all(reply(&line)).is_err() {
                         return;
                     }
                 }
             });
         }
     });
+    addr
+}
+
+/// A server that answers meta commands with ERROR (memcached before 1.6):
+/// a clear UnknownCommand for every command, quickly, never a hang.
+#[test]
+fn server_without_meta_gives_a_clear_error() {
+    let addr = line_peer(|_| b"ERROR\r\n");
     let c = Client::new(&addr, &opts()).unwrap();
     let mut b = Batch::new();
     b.set(b"k", b"v", 0, 0);
@@ -938,27 +945,13 @@ fn hash_requests_with_one_node_down() {
 /// request joins the meta pipeline, and whole-client requests stay classic.
 #[test]
 fn one_request_is_the_classic_command() {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(s) = s else { return };
-            std::thread::spawn(move || {
-                let mut w = s.try_clone().unwrap();
-                for line in BufReader::new(s).lines() {
-                    let Ok(line) = line else { return };
-                    let reply: &[u8] = if line.starts_with("get ") {
-                        b"VALUE k 3 1\r\nv\r\nEND\r\n"
-                    } else if line == "version" {
-                        b"VERSION 1.4.0\r\n"
-                    } else {
-                        b"ERROR\r\n"
-                    };
-                    if w.write_all(reply).is_err() {
-                        return;
-                    }
-                }
-            });
+    let addr = line_peer(|line| {
+        if line.starts_with("get ") {
+            b"VALUE k 3 1\r\nv\r\nEND\r\n"
+        } else if line == "version" {
+            b"VERSION 1.4.0\r\n"
+        } else {
+            b"ERROR\r\n"
         }
     });
     let c = Client::new(&addr, &opts()).unwrap();
