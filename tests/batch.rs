@@ -8,9 +8,9 @@ mod common;
 use common::Memcached;
 use pymemcache::client::{CodecClient, ValueCodec};
 use pymemcache::{
-    Batch, Client, ClientOptions, ErrorKind, FallbackClient, HashClient, HashOptions, Lease,
-    Memcache, MetaCmd, MockClient, OpStatus, PoolOptions, PooledClient, RetryOptions,
-    RetryingClient, StoreCmd,
+    Batch, Client, ClientOptions, ErrorKind, FallbackClient, FetchCmd, HashClient, HashOptions,
+    Lease, Memcache, MetaCmd, MockClient, OpStatus, PoolOptions, PooledClient, Reply, Request,
+    RetryOptions, RetryingClient, StoreCmd,
 };
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -461,9 +461,6 @@ fn codec_batches_encode_per_command() {
     let mock = Arc::new(MockClient::new(&opts()).unwrap());
     struct Shared(Arc<MockClient>);
     impl Memcache for Shared {
-        fn call(&self, req: pymemcache::Request<'_>) -> pymemcache::Result<pymemcache::Reply> {
-            self.0.call(req)
-        }
         fn execute(&self, b: &mut Batch) -> pymemcache::Result<()> {
             self.0.execute(b)
         }
@@ -569,10 +566,9 @@ fn hash_batch_with_one_node_down() {
     assert!(failed > 0 && failed < keys.len());
 }
 
-/// A server that answers meta commands with ERROR (memcached before 1.6):
-/// a clear UnknownCommand for every command, quickly, never a hang.
-#[test]
-fn server_without_meta_gives_a_clear_error() {
+/// A scripted peer (its address) answering every command line with
+/// `reply(line)`: an old server that speaks only the classic protocol.
+fn line_peer(reply: fn(&str) -> &'static [u8]) -> String {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap().to_string();
     std::thread::spawn(move || {
@@ -581,14 +577,22 @@ fn server_without_meta_gives_a_clear_error() {
             std::thread::spawn(move || {
                 let mut w = s.try_clone().unwrap();
                 for line in BufReader::new(s).lines() {
-                    let Ok(_) = line else { return };
-                    if w.write_all(b"ERROR\r\n").is_err() {
+                    let Ok(line) = line else { return };
+                    if w.write_all(reply(&line)).is_err() {
                         return;
                     }
                 }
             });
         }
     });
+    addr
+}
+
+/// A server that answers meta commands with ERROR (memcached before 1.6):
+/// a clear UnknownCommand for every command, quickly, never a hang.
+#[test]
+fn server_without_meta_gives_a_clear_error() {
+    let addr = line_peer(|_| b"ERROR\r\n");
     let c = Client::new(&addr, &opts()).unwrap();
     let mut b = Batch::new();
     b.set(b"k", b"v", 0, 0);
@@ -765,4 +769,213 @@ fn mock_meta_replies_match_memcached() {
         .map(|(s, (r, m))| format!("{s:?}: memcached `{r}`, mock `{m}`"))
         .collect();
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
+
+/// Requests of the whole command set in one batch with single-key
+/// commands: the whole-client ones (set_many, get_many, delete_many,
+/// version, stats) are barriers, so each sees what the commands before it
+/// did and the commands after it see what it did; every answer is in its
+/// own slot, in request order.
+fn requests_in_a_batch(c: &dyn Memcache) {
+    c.set(b"rq:n", b"5", 0, 0, None).unwrap();
+    c.delete(b"rq:missing", None).unwrap();
+    let none = Some(false);
+    let mut b = Batch::new();
+    let set = b.set(b"rq:a", b"1", 0, 0);
+    let set_many = b.request(Request::SetMany {
+        items: &[(b"rq:b", b"2"), (b"rq:c", b"3")],
+        flags: 4,
+        expire: 0,
+        noreply: none,
+    });
+    let get_b = b.get(b"rq:b");
+    let get_many = b.request(Request::Fetch {
+        cmd: FetchCmd::Get,
+        keys: &[b"rq:a", b"rq:b", b"rq:missing"],
+    });
+    let delete_c = b.request(Request::Delete {
+        key: b"rq:c",
+        noreply: none,
+    });
+    let incr = b.request(Request::Incr {
+        key: b"rq:n",
+        delta: 2,
+        noreply: none,
+    });
+    let version = b.request(Request::Version);
+    let stats = b.request(Request::Stats { args: &[] });
+    let get_c = b.get(b"rq:c");
+    let delete_many = b.request(Request::DeleteMany {
+        keys: &[b"rq:a", b"rq:b", b"rq:missing"],
+        noreply: none,
+    });
+    let get_a = b.get(b"rq:a");
+    c.execute(&mut b).unwrap();
+
+    assert_eq!(status_of(&b, set), OpStatus::Ok);
+    assert_eq!(b.take_reply(set_many).unwrap(), Reply::Indices(vec![]));
+    assert_eq!(
+        (b.result_value(get_b), b.result(get_b).flags),
+        (&b"2"[..], 4)
+    );
+    let items = b.take_reply(get_many).unwrap().into_items().unwrap();
+    let values: Vec<Option<Vec<u8>>> = items.into_iter().map(|i| i.map(|i| i.value)).collect();
+    assert_eq!(values, [Some(b"1".to_vec()), Some(b"2".to_vec()), None]);
+    assert_eq!(b.take_reply(delete_c).unwrap(), Reply::Bool(true));
+    assert_eq!(b.take_reply(incr).unwrap(), Reply::Counter(Some(7)));
+    let v = b.take_reply(version).unwrap().into_text().unwrap();
+    assert!(!v.is_empty());
+    assert_eq!(v, c.version().unwrap());
+    let s = b.take_reply(stats).unwrap().into_stats().unwrap();
+    assert_eq!(s.len(), c.stats(&[]).unwrap().len());
+    assert!(s.iter().all(|s| s.get("curr_items").is_some()), "{s:?}");
+    assert_eq!(status_of(&b, get_c), OpStatus::Miss);
+    assert_eq!(b.take_reply(delete_many).unwrap(), Reply::Count(2));
+    assert_eq!(status_of(&b, get_a), OpStatus::Miss);
+    // A reply is taken once; batch commands have none.
+    assert!(b.take_reply(version).is_err());
+    assert!(b.take_reply(get_a).is_err());
+
+    // Reused: the same batch again, in the state the first run left.
+    c.execute(&mut b).unwrap();
+    assert_eq!(b.take_reply(incr).unwrap(), Reply::Counter(Some(9)));
+    assert_eq!(b.take_reply(delete_c).unwrap(), Reply::Bool(true));
+
+    // One request alone is a single call: the same answer as `call`.
+    let mut one = Batch::new();
+    one.request(Request::Fetch {
+        cmd: FetchCmd::Gets,
+        keys: &[b"rq:n"],
+    });
+    c.execute(&mut one).unwrap();
+    let item = one.take_reply(0).unwrap().into_items().unwrap()[0]
+        .clone()
+        .unwrap();
+    assert_eq!(item.value.trim_ascii(), b"9");
+    assert!(item.cas.is_some());
+    assert_eq!(status_of(&one, 0), OpStatus::Ok);
+    let called = c
+        .call(Request::Fetch {
+            cmd: FetchCmd::Gets,
+            keys: &[b"rq:n"],
+        })
+        .unwrap();
+    assert_eq!(called, Reply::Items(vec![Some(item)]));
+}
+
+#[test]
+fn requests_in_a_batch_on_every_kind() {
+    each_kind(|c| requests_in_a_batch(c));
+}
+
+/// A batch with requests across three nodes with one down: each
+/// whole-client request answers as the same single call does, the
+/// single-key commands of the down node fail with a connection error and
+/// the others run.
+#[test]
+fn hash_requests_with_one_node_down() {
+    let mut ms: Vec<Memcached> = (0..3).map(|_| Memcached::tcp(&[])).collect();
+    let addrs: Vec<String> = ms.iter().map(|m| m.addr()).collect();
+    let a: Vec<&str> = addrs.iter().map(|s| s.as_str()).collect();
+    // A node that failed is skipped for a minute: the batch and the single
+    // calls it is compared with see the same live nodes.
+    let hash = HashOptions {
+        retry_timeout: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let h = HashClient::new(&a, &opts(), hash).unwrap();
+    let keys: Vec<String> = (0..30).map(|i| format!("hr:{i}")).collect();
+    let ks: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+    let items: Vec<(&[u8], &[u8])> = ks.iter().map(|k| (*k, *k)).collect();
+    assert!(h.set_many(&items, 0, 0, None).unwrap().is_empty());
+    let down = h.server_for_key(ks[0]).unwrap();
+    ms.iter_mut().find(|m| m.addr() == down).unwrap().kill();
+    // The client learns of it from its connection.
+    assert!(h.get(ks[0]).unwrap_err().is_connection_failure());
+
+    let mut b = Batch::new();
+    let stats = b.request(Request::Stats { args: &[] });
+    let singles: Vec<usize> = ks.iter().map(|k| b.get(k)).collect();
+    let get_many = b.request(Request::Fetch {
+        cmd: FetchCmd::Get,
+        keys: &ks,
+    });
+    let version = b.request(Request::Version);
+    h.execute(&mut b).unwrap();
+
+    let same = |got: pymemcache::Result<Reply>, want: pymemcache::Result<Reply>| match (got, want) {
+        (Ok(g), Ok(w)) => assert_eq!(g, w),
+        (Err(g), Err(w)) => assert_eq!(g.kind(), w.kind(), "{g} / {w}"),
+        (g, w) => panic!("batch {g:?}, single call {w:?}"),
+    };
+    let stats_got = b.take_reply(stats).map(|r| match r {
+        // Stats change between two reads: compare the servers that answered.
+        Reply::Stats(s) => Reply::Count(s.len()),
+        other => other,
+    });
+    let stats_want = h.call(Request::Stats { args: &[] }).map(|r| match r {
+        Reply::Stats(s) => Reply::Count(s.len()),
+        other => other,
+    });
+    same(stats_got, stats_want);
+    same(
+        b.take_reply(get_many),
+        h.call(Request::Fetch {
+            cmd: FetchCmd::Get,
+            keys: &ks,
+        }),
+    );
+    same(b.take_reply(version), h.call(Request::Version));
+    let mut failed = 0;
+    for (&i, k) in singles.iter().zip(&ks) {
+        let r = b.result(i);
+        if h.server_for_key(k).unwrap() == down {
+            failed += 1;
+            assert_eq!(r.status, OpStatus::Failed);
+            assert!(r.error.as_ref().unwrap().is_connection_failure());
+        } else {
+            assert_eq!((r.status, b.result_value(i)), (OpStatus::Ok, *k));
+        }
+    }
+    assert!(failed > 0 && failed < ks.len());
+}
+
+/// A batch of one request goes on the wire as its classic command (a
+/// server without meta answers it); in a batch of several, a single-key
+/// request joins the meta pipeline, and whole-client requests stay classic.
+#[test]
+fn one_request_is_the_classic_command() {
+    let addr = line_peer(|line| {
+        if line.starts_with("get ") {
+            b"VALUE k 3 1\r\nv\r\nEND\r\n"
+        } else if line == "version" {
+            b"VERSION 1.4.0\r\n"
+        } else {
+            b"ERROR\r\n"
+        }
+    });
+    let c = Client::new(&addr, &opts()).unwrap();
+    let get = Request::Fetch {
+        cmd: FetchCmd::Get,
+        keys: &[b"k"],
+    };
+    let mut b = Batch::new();
+    b.request(get);
+    c.execute(&mut b).unwrap();
+    let item = b.take_reply(0).unwrap().into_items().unwrap()[0]
+        .clone()
+        .unwrap();
+    assert_eq!((item.value.as_slice(), item.flags), (&b"v"[..], 3));
+    assert_eq!(c.version().unwrap(), "1.4.0");
+
+    b.clear();
+    b.request(Request::Version);
+    b.request(get);
+    b.get(b"k");
+    c.execute(&mut b).unwrap();
+    assert_eq!(b.take_reply(0).unwrap(), Reply::Text("1.4.0".into()));
+    for i in 1..3 {
+        let e = b.result(i).error.as_ref().unwrap();
+        assert_eq!(e.kind(), ErrorKind::UnknownCommand, "{e}");
+    }
 }

@@ -514,8 +514,8 @@ impl ThroughBatches {
     }
 }
 
-impl Memcache for ThroughBatches {
-    fn call(&self, req: Request<'_>) -> Result<Reply, Error> {
+impl ThroughBatches {
+    fn call_one(&self, req: Request<'_>) -> Result<Reply, Error> {
         match req {
             Request::Fetch { cmd, keys } => self.op_fetch(cmd, keys).map(Reply::Items),
             Request::Store {
@@ -580,13 +580,36 @@ impl Memcache for ThroughBatches {
             Request::Quit => self.op_quit().map(|()| Reply::Done),
         }
     }
+}
 
-    fn close(&self) {
-        self.inner.close()
+/// The one command method: a single call's request runs as meta batches
+/// (`call_one`); other batches go to the inner client as they are.
+impl Memcache for ThroughBatches {
+    fn execute(&self, b: &mut Batch) -> Result<(), Error> {
+        if b.is_single_request() {
+            b.run_with(|_| Ok(()), |req| self.call_one(req))
+        } else {
+            self.inner.execute(b)
+        }
     }
 
-    fn server_for_key(&self, key: &[u8]) -> Result<String, Error> {
-        self.inner.server_for_key(key)
+    fn inner(&self) -> Option<&dyn Memcache> {
+        Some(self.inner.as_ref())
+    }
+}
+
+/// The smallest wrapper there is: only the one required method, handing
+/// every batch on. Its single calls are the provided `call`, a batch of one
+/// request, so the table runs through each client's one-request `execute`.
+struct ExecuteOnly(Box<dyn Memcache>);
+
+impl Memcache for ExecuteOnly {
+    fn execute(&self, b: &mut Batch) -> Result<(), Error> {
+        self.0.execute(b)
+    }
+
+    fn inner(&self) -> Option<&dyn Memcache> {
+        Some(self.0.as_ref())
     }
 }
 
@@ -720,6 +743,27 @@ fn kind_on(name: &'static str, net: Net) -> Kind {
             return Kind {
                 name,
                 client: Box::new(through),
+                reset: Box::new(|c: &dyn Memcache| c.flush_all(0, Some(false)).unwrap()),
+                _servers: Vec::new(),
+                _pki: None,
+            };
+        }
+        "execute-tcp" | "execute-hash-3" => {
+            let n = if name == "execute-tcp" { 1 } else { 3 };
+            let ms: Vec<Memcached> = (0..n).map(|_| tcp()).collect();
+            let a: Vec<String> = ms.iter().map(|m| m.addr()).collect();
+            let refs: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
+            let inner: Box<dyn Memcache> = if n == 1 {
+                Box::new(Client::new(refs[0], &opts()).unwrap())
+            } else {
+                Box::new(HashClient::new(&refs, &opts(), HashOptions::default()).unwrap())
+            };
+            (Box::new(ExecuteOnly(inner)), ms)
+        }
+        "execute-mock" => {
+            return Kind {
+                name,
+                client: Box::new(ExecuteOnly(Box::new(MockClient::new(&opts()).unwrap()))),
                 reset: Box::new(|c: &dyn Memcache| c.flush_all(0, Some(false)).unwrap()),
                 _servers: Vec::new(),
                 _pki: None,
@@ -896,4 +940,22 @@ fn through_batches_mock() {
 #[test]
 fn through_batches_tls() {
     conform(kind_on("batch-tcp", Net::tls()));
+}
+
+// Through a wrapper that implements only `execute`: every single call a
+// batch of one request, run by each client's `execute`.
+
+#[test]
+fn execute_only_single_server() {
+    conform(kind("execute-tcp"));
+}
+
+#[test]
+fn execute_only_hash_three_servers() {
+    conform(kind("execute-hash-3"));
+}
+
+#[test]
+fn execute_only_mock() {
+    conform(kind("execute-mock"));
 }

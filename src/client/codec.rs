@@ -5,7 +5,6 @@
 use super::batch::{Batch, Lease, OpKind, OpStatus};
 use super::{Item, Memcache, Reply, Request, StoreCmd};
 use crate::error::Result;
-use crate::pool::PoolStats;
 use crate::serde::{compress, maybe_compress, FLAG_COMPRESSED};
 
 /// A transformation of values on their way to and from the server.
@@ -202,17 +201,11 @@ impl<C: ValueCodec> CodecClient<C> {
     }
 }
 
-impl<C: ValueCodec> Memcache for CodecClient<C> {
-    /// The batch runs on the inner client, values encoded and decoded per
-    /// command as the single commands do.
-    fn execute(&self, batch: &mut Batch) -> Result<()> {
-        self.execute_encoded(batch)
-    }
-
+impl<C: ValueCodec> CodecClient<C> {
     /// Values are encoded on the way out (but bytes appended or prepended
     /// join the stored value as they are) and decoded on the way in; every
     /// other command passes through.
-    fn call(&self, req: Request<'_>) -> Result<Reply> {
+    fn call_one(&self, req: Request<'_>) -> Result<Reply> {
         match req {
             Request::Fetch { cmd, keys } => {
                 let items = self.inner.fetch(cmd, keys)?;
@@ -275,32 +268,16 @@ impl<C: ValueCodec> Memcache for CodecClient<C> {
             _ => self.inner.call(req),
         }
     }
+}
 
-    fn close(&self) {
-        self.inner.close()
+impl<C: ValueCodec> Memcache for CodecClient<C> {
+    /// The batch runs on the inner client, values encoded and decoded per
+    /// command as the single commands do.
+    fn execute(&self, batch: &mut Batch) -> Result<()> {
+        batch.run_with(|b| self.execute_encoded(b), |req| self.call_one(req))
     }
 
-    fn pool_stats(&self) -> Option<PoolStats> {
-        self.inner.pool_stats()
-    }
-
-    fn pool_clear(&self) {
-        self.inner.pool_clear()
-    }
-
-    fn metrics_snapshot(&self) -> crate::metrics::MetricsSnapshot {
-        self.inner.metrics_snapshot()
-    }
-
-    fn metrics_reset(&self) {
-        self.inner.metrics_reset()
-    }
-
-    fn server_for_key(&self, key: &[u8]) -> Result<String> {
-        self.inner.server_for_key(key)
-    }
-
-    fn as_hash(&self) -> Option<&super::HashClient> {
-        self.inner.as_hash()
+    fn inner(&self) -> Option<&dyn Memcache> {
+        Some(self.inner.as_ref())
     }
 }

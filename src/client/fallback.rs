@@ -5,7 +5,6 @@
 use super::batch::{Batch, OpKind, OpStatus};
 use super::{FetchCmd, Item, Memcache, Reply, Request};
 use crate::error::{Error, Result};
-use crate::pool::PoolStats;
 
 /// A client that reads through a list of clients and writes to the first.
 pub struct FallbackClient {
@@ -89,17 +88,11 @@ impl FallbackClient {
     }
 }
 
-impl Memcache for FallbackClient {
-    /// Writes, stampede reads and meta commands go to the first (live)
-    /// client; get/gets/gat/gats misses fall through to the others.
-    fn execute(&self, batch: &mut Batch) -> Result<()> {
-        self.execute_through(batch)
-    }
-
+impl FallbackClient {
     /// Reads go through the clients in order, key by key; `stats` asks
     /// every client (the first client's servers first); `quit` quits every
     /// client; every other command goes to the first client.
-    fn call(&self, req: Request<'_>) -> Result<Reply> {
+    fn call_one(&self, req: Request<'_>) -> Result<Reply> {
         match req {
             Request::Fetch { cmd, keys } => self.fetch_through(cmd, keys).map(Reply::Items),
             Request::Stats { args } => {
@@ -118,13 +111,28 @@ impl Memcache for FallbackClient {
             _ => self.primary().call(req),
         }
     }
+}
+
+impl Memcache for FallbackClient {
+    /// Writes, stampede reads and meta commands go to the first (live)
+    /// client; get/gets/gat/gats misses fall through to the others; the
+    /// requests as `call_one` runs them.
+    fn execute(&self, batch: &mut Batch) -> Result<()> {
+        batch.run_with(|b| self.execute_through(b), |req| self.call_one(req))
+    }
+
+    /// The first client, for what is not merged over every client.
+    fn inner(&self) -> Option<&dyn Memcache> {
+        Some(self.primary())
+    }
+
+    /// Not a hash client, whatever the first client is.
+    fn as_hash(&self) -> Option<&super::HashClient> {
+        None
+    }
 
     fn close(&self) {
         self.clients.iter().for_each(|c| c.close())
-    }
-
-    fn pool_stats(&self) -> Option<PoolStats> {
-        self.primary().pool_stats()
     }
 
     fn pool_clear(&self) {
@@ -144,9 +152,5 @@ impl Memcache for FallbackClient {
 
     fn metrics_reset(&self) {
         self.clients.iter().for_each(|c| c.metrics_reset())
-    }
-
-    fn server_for_key(&self, key: &[u8]) -> Result<String> {
-        self.primary().server_for_key(key)
     }
 }

@@ -1063,19 +1063,10 @@ impl HashClient {
     }
 }
 
-impl Memcache for HashClient {
-    /// Runs each command on the node of its key (multi-key commands split by
-    /// node, written to every node before any reply is read), or on every
-    /// node for the server-wide ones.
-    fn call(&self, req: Request<'_>) -> Result<Reply> {
-        call_ops!(self, req)
-    }
-
-    /// The batch is grouped by node; every node's group is written before
-    /// any reply is read, so the servers work on their groups at the same
-    /// time. A node that fails (or is skipped while marked failed) fails
-    /// its own commands only.
-    fn execute(&self, batch: &mut super::Batch) -> Result<()> {
+impl HashClient {
+    /// The single-key commands of `batch` grouped by node and pipelined,
+    /// every node's group written before any reply is read.
+    fn execute_grouped(&self, batch: &mut super::Batch) -> Result<()> {
         batch.start();
         if batch.is_empty() {
             return Ok(());
@@ -1108,6 +1099,26 @@ impl Memcache for HashClient {
             }
         }
         Ok(())
+    }
+}
+
+impl Memcache for HashClient {
+    /// A batch of one request runs on the node of its key (multi-key
+    /// commands split by node, written to every node before any reply is
+    /// read), or on every node for the server-wide ones. In larger batches
+    /// the single-key commands are grouped by node; every node's group is
+    /// written before any reply is read, so the servers work on their
+    /// groups at the same time. A node that fails (or is skipped while
+    /// marked failed) fails its own commands only. Whole-client commands
+    /// run between the groups (`Batch::run_with`).
+    fn execute(&self, batch: &mut super::Batch) -> Result<()> {
+        batch.run_with(|b| self.execute_grouped(b), |req| call_ops!(self, req))
+    }
+
+    /// A single call straight to the dispatch `execute` runs for a batch of
+    /// one request, without copying the request into a batch.
+    fn call(&self, req: Request<'_>) -> Result<Reply> {
+        call_ops!(self, req)
     }
 
     fn fetch_packed(&self, cmd: FetchCmd, keys: &[&[u8]], out: &mut Packed) -> Result<()> {

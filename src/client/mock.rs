@@ -1184,9 +1184,9 @@ impl MockClient {
     }
 }
 
-impl Memcache for MockClient {
-    /// Runs each command on the in-memory store, as memcached would.
-    fn call(&self, req: Request<'_>) -> Result<Reply> {
+impl MockClient {
+    /// Runs one request on the in-memory store, as memcached would.
+    fn call_one(&self, req: Request<'_>) -> Result<Reply> {
         let Some(m) = &self.metrics else {
             return call_ops!(self, req);
         };
@@ -1200,15 +1200,24 @@ impl Memcache for MockClient {
         m.end(started.elapsed(), res.as_ref().err());
         res
     }
+}
 
+impl Memcache for MockClient {
     fn close(&self) {}
 
-    /// Runs the batch on the in-memory store: classic commands as the
-    /// named methods run them, stampede reads, invalidations and generic
-    /// meta commands as memcached 1.6.18 runs `mg`/`ms`/`md`/`ma`.
+    /// Runs the batch on the in-memory store: a request as memcached
+    /// runs its classic command; in larger batches the single-key commands
+    /// as the named methods run them, stampede reads, invalidations and
+    /// generic meta commands as memcached 1.6.18 runs `mg`/`ms`/`md`/`ma`,
+    /// whole-client commands between them (`Batch::run_with`).
     fn execute(&self, batch: &mut super::Batch) -> Result<()> {
-        self.run_batch(batch);
-        Ok(())
+        batch.run_with(
+            |b| {
+                self.run_batch(b);
+                Ok(())
+            },
+            |req| self.call_one(req),
+        )
     }
 
     fn metrics_snapshot(&self) -> MetricsSnapshot {

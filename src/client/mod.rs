@@ -130,13 +130,50 @@ impl ServerStats {
 /// (`default_noreply` for storage commands, delete, touch and flush_all;
 /// off for cas, incr and decr).
 ///
+/// One method is required: `execute`, which runs a `Batch` of commands
+/// (any `Request`, and the single-key batch commands); `call` runs one
+/// `Request` as a batch of one, and the named methods (`get`, `set`, ...)
+/// build their request, call it and unpack the `Reply`. A batch of one
+/// request goes on the wire as its classic command, so single calls are
+/// what they always were (see `Batch::run_with`). A wrapper client
+/// implements `execute` and `inner`, through which the other provided
+/// methods (`close`, `pool_stats`, metrics, `server_for_key`, `as_hash`)
+/// reach the client it wraps.
+///
 /// All methods take `&self`: every client kind may be shared between
 /// threads; a single-server `Client` serializes its callers.
 pub trait Memcache: Send + Sync {
-    /// Run one command: the one method a client must implement for the
-    /// command set; every named command below builds its `Request` and
-    /// unpacks the `Reply` (whose variant follows from the request).
-    fn call(&self, req: Request<'_>) -> Result<Reply>;
+    /// Run every command of `batch`; each gets its own result (a miss or a
+    /// failure of one does not stop the others). Clients over memcached
+    /// servers run a batch of one `Request` as its classic command and
+    /// pipeline the single-key commands of larger batches over the meta
+    /// protocol, one write and one read pass per server, with whole-client
+    /// commands as barriers between them (`Batch::run_with`); the mock
+    /// runs the same values in memory; the codec, fallback and retrying
+    /// clients add their behaviour and hand the batch to the clients they
+    /// wrap. The error is for a failure of the whole run, not of a command.
+    fn execute(&self, batch: &mut Batch) -> Result<()>;
+
+    /// The client this one wraps, for the provided methods that forward to
+    /// it (`close`, `pool_stats`, `pool_clear`, the metrics,
+    /// `server_for_key`, `as_hash`); `None` for a client of its own
+    /// servers, which implements those it needs.
+    fn inner(&self) -> Option<&dyn Memcache> {
+        None
+    }
+
+    /// Run one command: a batch of one request (a spare batch of the
+    /// calling thread's, so no batch is allocated per call), its reply or
+    /// its error. A client may take the request straight to what its
+    /// `execute` runs for such a batch, without the copy into a batch (the
+    /// single, pooled and hash clients do).
+    fn call(&self, req: Request<'_>) -> Result<Reply> {
+        batch::with_spare(|b| {
+            b.request(req);
+            self.execute(b)?;
+            b.take_reply(0)
+        })
+    }
 
     /// Run a retrieval command for `keys`; the result holds one entry per key,
     /// in order, `None` for a miss.
@@ -283,45 +320,59 @@ pub trait Memcache: Send + Sync {
         self.call(Request::Quit)?.into_done()
     }
 
-    /// Close the connection(s); the next command reconnects.
-    fn close(&self);
-
-    /// The connection pool's counts, for pooled clients.
-    fn pool_stats(&self) -> Option<PoolStats> {
-        None
+    /// Close the connection(s); the next command reconnects. Forwarded to
+    /// `inner` by default.
+    fn close(&self) {
+        if let Some(c) = self.inner() {
+            c.close()
+        }
     }
 
-    /// Destroy the pool's free connections, for pooled clients.
-    fn pool_clear(&self) {}
+    /// The connection pool's counts, for pooled clients (`inner`'s by
+    /// default).
+    fn pool_stats(&self) -> Option<PoolStats> {
+        self.inner().and_then(|c| c.pool_stats())
+    }
+
+    /// Destroy the pool's free connections, for pooled clients (`inner`'s
+    /// by default).
+    fn pool_clear(&self) {
+        if let Some(c) = self.inner() {
+            c.pool_clear()
+        }
+    }
 
     /// Every server's metrics now (empty with `ClientOptions::metrics`
-    /// off, or for clients that keep none).
+    /// off, or for clients that keep none; `inner`'s by default).
     fn metrics_snapshot(&self) -> crate::metrics::MetricsSnapshot {
-        crate::metrics::MetricsSnapshot::default()
+        self.inner()
+            .map(|c| c.metrics_snapshot())
+            .unwrap_or_default()
     }
 
-    /// Zero every server's counters.
-    fn metrics_reset(&self) {}
+    /// Zero every server's counters (`inner`'s by default).
+    fn metrics_reset(&self) {
+        if let Some(c) = self.inner() {
+            c.metrics_reset()
+        }
+    }
 
-    /// The server `key` is placed on ("host:port" or the socket path).
-    fn server_for_key(&self, key: &[u8]) -> Result<String>;
+    /// The server `key` is placed on ("host:port" or the socket path);
+    /// `inner`'s placement by default (a client without `inner` must
+    /// implement it).
+    fn server_for_key(&self, key: &[u8]) -> Result<String> {
+        match self.inner() {
+            Some(c) => c.server_for_key(key),
+            None => Err(crate::Error::IllegalInput(
+                "this client places no keys on servers".into(),
+            )),
+        }
+    }
 
-    /// This client as a hash client, if it is one (for add/remove_server).
+    /// This client as a hash client, if it is one (for add/remove_server);
+    /// `inner`'s by default.
     fn as_hash(&self) -> Option<&HashClient> {
-        None
-    }
-
-    /// Run every command of `batch`; each gets its own result (a miss or a
-    /// failure of one does not stop the others). Clients over memcached
-    /// servers pipeline the batch over the meta protocol, one write and
-    /// one read pass per server; the mock runs it in memory with the meta
-    /// protocol's semantics, the codec, fallback and retrying clients hand
-    /// it to the client they wrap. This default (for other implementations
-    /// of the trait) runs the commands one by one through the named
-    /// methods, where meta-only commands fail with `UnknownCommand`.
-    fn execute(&self, batch: &mut Batch) -> Result<()> {
-        batch.run_each(self);
-        Ok(())
+        self.inner().and_then(|c| c.as_hash())
     }
 
     /// Stampede control: read `key`, or win the right to recompute it. A
@@ -335,37 +386,39 @@ pub trait Memcache: Send + Sync {
         lock_ttl: i64,
         recache_below: i64,
     ) -> Result<(Lease, Option<Item>)> {
-        let mut b = Batch::new();
-        b.get_or_lock(key, lock_ttl, recache_below);
-        self.execute(&mut b)?;
-        let r = b.result(0);
-        if let Some(e) = &r.error {
-            return Err(e.clone_lossy());
-        }
-        let lease = r.lease.unwrap_or(Lease::MissBusy);
-        let item = match lease {
-            Lease::Hit | Lease::Stale | Lease::StaleWon => Some(Item {
-                value: b.result_value(0).to_vec(),
-                flags: r.flags,
-                cas: r.cas,
-            }),
-            Lease::MissWon | Lease::MissBusy => None,
-        };
-        Ok((lease, item))
+        batch::with_spare(|b| {
+            b.get_or_lock(key, lock_ttl, recache_below);
+            self.execute(b)?;
+            let r = b.result(0);
+            if let Some(e) = &r.error {
+                return Err(e.clone_lossy());
+            }
+            let lease = r.lease.unwrap_or(Lease::MissBusy);
+            let item = match lease {
+                Lease::Hit | Lease::Stale | Lease::StaleWon => Some(Item {
+                    value: b.result_value(0).to_vec(),
+                    flags: r.flags,
+                    cas: r.cas,
+                }),
+                Lease::MissWon | Lease::MissBusy => None,
+            };
+            Ok((lease, item))
+        })
     }
 
     /// Mark `key` stale for `stale_ttl` seconds (`md <key> I T<ttl>`): the
     /// next `get_or_lock` wins the recompute and the others are served the
     /// stale value meanwhile. False if there is no such item.
     fn invalidate(&self, key: &[u8], stale_ttl: i64) -> Result<bool> {
-        let mut b = Batch::new();
-        b.invalidate(key, stale_ttl);
-        self.execute(&mut b)?;
-        let r = b.result(0);
-        match (&r.error, r.status) {
-            (Some(e), _) => Err(e.clone_lossy()),
-            (None, s) => Ok(s == OpStatus::Ok),
-        }
+        batch::with_spare(|b| {
+            b.invalidate(key, stale_ttl);
+            self.execute(b)?;
+            let r = b.result(0);
+            match (&r.error, r.status) {
+                (Some(e), _) => Err(e.clone_lossy()),
+                (None, s) => Ok(s == OpStatus::Ok),
+            }
+        })
     }
 
     /// Run a retrieval command for `keys`, appending the hits to `out`.

@@ -1,8 +1,12 @@
 //! The command set as data: one `Request` value per command with its
 //! arguments (borrowed from the caller, nothing allocated), and one `Reply`
-//! value per kind of answer. `Memcache::call` runs a request; the named
-//! methods (`get`, `set`, ...) build the request and unpack the reply, so
-//! a wrapper client implements `call` once instead of every command.
+//! value per kind of answer. A `Batch` holds any requests
+//! (`Batch::request`, copied into its buffers) and `Memcache::execute`, the
+//! one command method a client implements, runs it; `Memcache::call` runs
+//! one request as a batch of one, which goes on the wire as its classic
+//! command. The named methods (`get`, `set`, ...) build the request and
+//! unpack the reply, so a wrapper client implements `execute` once instead
+//! of every command.
 
 use super::{CasOutcome, FetchCmd, Item, ServerStats, StoreCmd};
 use crate::error::{Error, Result};
@@ -214,8 +218,9 @@ impl Reply {
     }
 }
 
-/// `Memcache::call` for a client with one inherent method per command,
-/// named `op_<command>` with the named method's arguments and result.
+/// A request run on a client with one inherent method per command, named
+/// `op_<command>` with the named method's arguments and result (the
+/// classic path of the hash client's `execute`).
 macro_rules! call_ops {
     ($self:ident, $req:expr) => {
         match $req {

@@ -6,7 +6,6 @@
 
 use super::{Memcache, Reply, Request};
 use crate::error::{Error, ErrorKind, Result};
-use crate::pool::PoolStats;
 use std::time::Duration;
 
 /// When and how often to retry.
@@ -80,46 +79,29 @@ impl RetryingClient {
     }
 }
 
-impl Memcache for RetryingClient {
-    /// Batches are not retried: a command of one may have run before a
-    /// connection failed (an incr would count twice).
-    fn execute(&self, batch: &mut super::Batch) -> Result<()> {
-        self.inner.execute(batch)
-    }
-
+impl RetryingClient {
     /// Every command is retried but `shutdown` and `quit`.
-    fn call(&self, req: Request<'_>) -> Result<Reply> {
+    fn call_one(&self, req: Request<'_>) -> Result<Reply> {
         match req {
             Request::Shutdown { .. } | Request::Quit => self.inner.call(req),
             _ => self.retry(|c| c.call(req)),
         }
     }
+}
 
-    fn close(&self) {
-        self.inner.close()
+impl Memcache for RetryingClient {
+    /// A single call (a batch of one request) is retried, but `shutdown`
+    /// and `quit`; batches of several are not: a command of one may have
+    /// run before a connection failed (an incr would count twice).
+    fn execute(&self, batch: &mut super::Batch) -> Result<()> {
+        if batch.is_single_request() {
+            batch.run_with(|b| self.inner.execute(b), |req| self.call_one(req))
+        } else {
+            self.inner.execute(batch)
+        }
     }
 
-    fn pool_stats(&self) -> Option<PoolStats> {
-        self.inner.pool_stats()
-    }
-
-    fn pool_clear(&self) {
-        self.inner.pool_clear()
-    }
-
-    fn metrics_snapshot(&self) -> crate::metrics::MetricsSnapshot {
-        self.inner.metrics_snapshot()
-    }
-
-    fn metrics_reset(&self) {
-        self.inner.metrics_reset()
-    }
-
-    fn server_for_key(&self, key: &[u8]) -> Result<String> {
-        self.inner.server_for_key(key)
-    }
-
-    fn as_hash(&self) -> Option<&super::HashClient> {
-        self.inner.as_hash()
+    fn inner(&self) -> Option<&dyn Memcache> {
+        Some(self.inner.as_ref())
     }
 }

@@ -194,35 +194,18 @@ impl<S: ConnSource> Memcache for S {
         )
     }
 
+    /// A batch of one request as its classic command, the single-key
+    /// commands of larger batches pipelined on one lent connection, the
+    /// whole-client ones between them (`Batch::run_with`).
     fn execute(&self, batch: &mut Batch) -> Result<()> {
-        batch.start();
-        if batch.is_empty() {
-            return Ok(());
-        }
-        // Each command is a request: timed together, counted one by one.
-        let n = batch.len();
-        let mut conn = match self.checkout() {
-            Ok(c) => c,
-            Err(e) => {
-                if let Some(m) = self.metrics() {
-                    m.record_unlent(None, n as u64);
-                }
-                batch.out.fail_pending(None, &e);
-                batch.count_outcomes(0..n, self.metrics());
-                return Ok(());
-            }
-        };
-        let started = conn.call_begin();
-        let res = conn.run_batch(batch);
-        conn.call_end_n(started, n as u64);
-        if let Err(e) = &res {
-            batch.out.fail_pending(None, e);
-        }
-        batch.count_outcomes(0..n, self.metrics());
-        if let Err(e) = &res {
-            conn.release(e);
-        }
-        Ok(())
+        batch.run_with(|b| pipelined(self, b), |req| classic(self, req))
+    }
+
+    /// A single call straight to the classic command `execute` runs for a
+    /// batch of one request (the same function), without copying the
+    /// request into a batch: the hot path of every named method.
+    fn call(&self, req: Request<'_>) -> Result<Reply> {
+        classic(self, req)
     }
 
     /// The single-key storage commands straight to the connection, without
@@ -237,93 +220,6 @@ impl<S: ConnSource> Memcache for S {
         noreply: Option<bool>,
     ) -> Result<bool> {
         self.with_conn(|c| c.store(cmd, key, value, flags, expire, noreply))
-    }
-
-    /// Every command on one lent connection; with ignore_exc a failed
-    /// retrieval reads as misses and a failed `stats` as no stats at all,
-    /// as pymemcache's `stats()` returns `{}` then (it reads stats as a
-    /// retrieval).
-    fn call(&self, req: Request<'_>) -> Result<Reply> {
-        match req {
-            Request::Fetch { cmd, keys } => {
-                let res = self.with_conn(|c| c.fetch(cmd, keys));
-                ignore_fetch_error(res, self.ignore_exc(), || vec![None; keys.len()])
-                    .map(Reply::Items)
-            }
-            Request::Store {
-                cmd,
-                key,
-                value,
-                flags,
-                expire,
-                noreply,
-            } => self
-                .with_conn(|c| c.store(cmd, key, value, flags, expire, noreply))
-                .map(Reply::Bool),
-            Request::SetMany {
-                items,
-                flags,
-                expire,
-                noreply,
-            } => self
-                .with_conn(|c| c.set_many(items, flags, expire, noreply))
-                .map(Reply::Indices),
-            Request::Cas {
-                key,
-                value,
-                cas,
-                flags,
-                expire,
-                noreply,
-            } => self
-                .with_conn(|c| c.cas(key, value, cas, flags, expire, noreply))
-                .map(Reply::Cas),
-            Request::Delete { key, noreply } => {
-                self.with_conn(|c| c.delete(key, noreply)).map(Reply::Bool)
-            }
-            Request::DeleteMany { keys, noreply } => self
-                .with_conn(|c| c.delete_many(keys, noreply))
-                .map(Reply::Count),
-            Request::Incr {
-                key,
-                delta,
-                noreply,
-            } => self
-                .with_conn(|c| c.incr_decr(true, key, delta, noreply))
-                .map(Reply::Counter),
-            Request::Decr {
-                key,
-                delta,
-                noreply,
-            } => self
-                .with_conn(|c| c.incr_decr(false, key, delta, noreply))
-                .map(Reply::Counter),
-            Request::Touch {
-                key,
-                expire,
-                noreply,
-            } => self
-                .with_conn(|c| c.touch(key, expire, noreply))
-                .map(Reply::Bool),
-            Request::Stats { args } => {
-                let res = self.with_conn(|c| c.stats(args)).map(|s| vec![s]);
-                ignore_fetch_error(res, self.ignore_exc(), Vec::new).map(Reply::Stats)
-            }
-            Request::Version => self.with_conn(|c| c.version()).map(Reply::Text),
-            Request::FlushAll { delay, noreply } => self
-                .with_conn(|c| c.flush_all(delay, noreply))
-                .map(|()| Reply::Done),
-            Request::CacheMemlimit { megabytes } => self
-                .with_conn(|c| c.cache_memlimit(megabytes))
-                .map(|()| Reply::Done),
-            Request::Raw { command, end_token } => self
-                .with_conn(|c| c.raw_command(command, end_token))
-                .map(Reply::Bytes),
-            Request::Shutdown { graceful } => self
-                .with_conn(|c| c.shutdown(graceful))
-                .map(|()| Reply::Done),
-            Request::Quit => self.with_conn(|c| c.quit()).map(|()| Reply::Done),
-        }
     }
 
     fn close(&self) {
@@ -342,5 +238,124 @@ impl<S: ConnSource> Memcache for S {
         let (addr, rules) = self.placement();
         rules.check(key)?;
         Ok(addr.node_name())
+    }
+}
+
+/// The commands of `batch` pipelined over the meta protocol on one lent
+/// connection: each command a request, timed together, counted one by one.
+fn pipelined<S: ConnSource>(s: &S, batch: &mut Batch) -> Result<()> {
+    batch.start();
+    if batch.is_empty() {
+        return Ok(());
+    }
+    // Each command is a request: timed together, counted one by one.
+    let n = batch.len();
+    let mut conn = match s.checkout() {
+        Ok(c) => c,
+        Err(e) => {
+            if let Some(m) = s.metrics() {
+                m.record_unlent(None, n as u64);
+            }
+            batch.out.fail_pending(None, &e);
+            batch.count_outcomes(0..n, s.metrics());
+            return Ok(());
+        }
+    };
+    let started = conn.call_begin();
+    let res = conn.run_batch(batch);
+    conn.call_end_n(started, n as u64);
+    if let Err(e) = &res {
+        batch.out.fail_pending(None, e);
+    }
+    batch.count_outcomes(0..n, s.metrics());
+    if let Err(e) = &res {
+        conn.release(e);
+    }
+    Ok(())
+}
+
+/// Every command on one lent connection; with ignore_exc a failed
+/// retrieval reads as misses and a failed `stats` as no stats at all,
+/// as pymemcache's `stats()` returns `{}` then (it reads stats as a
+/// retrieval).
+fn classic<S: ConnSource>(s: &S, req: Request<'_>) -> Result<Reply> {
+    match req {
+        Request::Fetch { cmd, keys } => {
+            let res = s.with_conn(|c| c.fetch(cmd, keys));
+            ignore_fetch_error(res, s.ignore_exc(), || vec![None; keys.len()]).map(Reply::Items)
+        }
+        Request::Store {
+            cmd,
+            key,
+            value,
+            flags,
+            expire,
+            noreply,
+        } => s
+            .with_conn(|c| c.store(cmd, key, value, flags, expire, noreply))
+            .map(Reply::Bool),
+        Request::SetMany {
+            items,
+            flags,
+            expire,
+            noreply,
+        } => s
+            .with_conn(|c| c.set_many(items, flags, expire, noreply))
+            .map(Reply::Indices),
+        Request::Cas {
+            key,
+            value,
+            cas,
+            flags,
+            expire,
+            noreply,
+        } => s
+            .with_conn(|c| c.cas(key, value, cas, flags, expire, noreply))
+            .map(Reply::Cas),
+        Request::Delete { key, noreply } => {
+            s.with_conn(|c| c.delete(key, noreply)).map(Reply::Bool)
+        }
+        Request::DeleteMany { keys, noreply } => s
+            .with_conn(|c| c.delete_many(keys, noreply))
+            .map(Reply::Count),
+        Request::Incr {
+            key,
+            delta,
+            noreply,
+        } => s
+            .with_conn(|c| c.incr_decr(true, key, delta, noreply))
+            .map(Reply::Counter),
+        Request::Decr {
+            key,
+            delta,
+            noreply,
+        } => s
+            .with_conn(|c| c.incr_decr(false, key, delta, noreply))
+            .map(Reply::Counter),
+        Request::Touch {
+            key,
+            expire,
+            noreply,
+        } => s
+            .with_conn(|c| c.touch(key, expire, noreply))
+            .map(Reply::Bool),
+        Request::Stats { args } => {
+            let res = s.with_conn(|c| c.stats(args)).map(|s| vec![s]);
+            ignore_fetch_error(res, s.ignore_exc(), Vec::new).map(Reply::Stats)
+        }
+        Request::Version => s.with_conn(|c| c.version()).map(Reply::Text),
+        Request::FlushAll { delay, noreply } => s
+            .with_conn(|c| c.flush_all(delay, noreply))
+            .map(|()| Reply::Done),
+        Request::CacheMemlimit { megabytes } => s
+            .with_conn(|c| c.cache_memlimit(megabytes))
+            .map(|()| Reply::Done),
+        Request::Raw { command, end_token } => s
+            .with_conn(|c| c.raw_command(command, end_token))
+            .map(Reply::Bytes),
+        Request::Shutdown { graceful } => {
+            s.with_conn(|c| c.shutdown(graceful)).map(|()| Reply::Done)
+        }
+        Request::Quit => s.with_conn(|c| c.quit()).map(|()| Reply::Done),
     }
 }

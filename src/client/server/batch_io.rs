@@ -277,6 +277,11 @@ pub(crate) fn encode_op(
             check_exptime("stale ttl", t)?;
             flag_num(w, b" I T", t);
         }
+        OpKind::Whole => {
+            return Err(Error::IllegalInput(
+                "a whole-client command runs alone, not in a pipeline".into(),
+            ))
+        }
         OpKind::Meta(_) => {
             let tokens = ops.tokens(i);
             meta::check_tokens(tokens).map_err(Error::IllegalInput)?;
