@@ -342,6 +342,98 @@ fn generic_meta_flags() {
     }
 }
 
+/// With a key prefix, a generic meta command whose key is given base64
+/// (`b`) reaches the item of prefix + decoded key, base64-encoded as a
+/// whole: a plain command and a `b` command for the same key share the
+/// item, and a hash client places both on the same node.
+#[test]
+fn key_prefix_applies_to_the_decoded_base64_key() {
+    use base64::Engine as _;
+    let b64 = |k: &[u8]| base64::engine::general_purpose::STANDARD.encode(k);
+    let prefixed = || {
+        let mut o = opts();
+        o.key_prefix = b"app:".to_vec();
+        o
+    };
+    let single = Memcached::tcp(&[]);
+    let ms: Vec<Memcached> = (0..3).map(|_| Memcached::tcp(&[])).collect();
+    let addrs: Vec<String> = ms.iter().map(|m| m.addr()).collect();
+    let a: Vec<&str> = addrs.iter().map(|s| s.as_str()).collect();
+    let clients: Vec<(&str, Box<dyn Memcache>)> = vec![
+        (
+            "client",
+            Box::new(Client::new(&single.addr(), &prefixed()).unwrap()),
+        ),
+        (
+            "hash-3",
+            Box::new(HashClient::new(&a, &prefixed(), HashOptions::default()).unwrap()),
+        ),
+        ("mock", Box::new(MockClient::new(&prefixed()).unwrap())),
+    ];
+    for (name, c) in clients {
+        eprintln!("-- {name}");
+        let keys: Vec<Vec<u8>> = (0..12).map(|i| format!("pb:{i}").into_bytes()).collect();
+        // Plain set, read back by `mg` with a base64 key.
+        for k in &keys {
+            c.set(k, b"plain", 3, 0, None).unwrap();
+        }
+        let mut b = Batch::new();
+        let gets: Vec<usize> = keys
+            .iter()
+            .map(|k| b.meta(MetaCmd::Get, b64(k).as_bytes(), b"b v f k", b""))
+            .collect();
+        c.execute(&mut b).unwrap();
+        for (k, &i) in keys.iter().zip(&gets) {
+            assert_eq!(status_of(&b, i), OpStatus::Ok, "{name} {k:?}");
+            assert_eq!(b.result_value(i), b"plain", "{name}");
+            assert_eq!(b.result(i).flags, 3, "{name}");
+            // The server names the item it holds: prefix and key (encoded
+            // again if the item was stored with a binary key).
+            let mut full = b"app:".to_vec();
+            full.extend_from_slice(k);
+            let want = [
+                format!("k{}", String::from_utf8_lossy(&full)),
+                format!("k{}", b64(&full)),
+            ];
+            let flags = String::from_utf8(b.result_flags(i).to_vec()).unwrap();
+            assert!(
+                flags.split(' ').any(|t| want.iter().any(|w| w == t)),
+                "{name}: {flags}"
+            );
+        }
+        // `ms` with a base64 key, read back by plain gets.
+        let mut b = Batch::new();
+        let sets: Vec<usize> = keys
+            .iter()
+            .map(|k| b.meta(MetaCmd::Set, b64(k).as_bytes(), b"b F5", b"meta"))
+            .collect();
+        c.execute(&mut b).unwrap();
+        for (k, &i) in keys.iter().zip(&sets) {
+            assert_eq!(status_of(&b, i), OpStatus::Ok, "{name}");
+            let item = c.get(k).unwrap().expect("stored by ms b");
+            assert_eq!((item.value.as_slice(), item.flags), (&b"meta"[..], 5));
+        }
+    }
+    // On the servers, the items are under "app:" + key, on the node a plain
+    // command places the key on.
+    let plain = |addr: &str| Client::new(addr, &opts()).unwrap();
+    assert_eq!(
+        plain(&single.addr())
+            .get(b"app:pb:0")
+            .unwrap()
+            .unwrap()
+            .value,
+        b"meta"
+    );
+    let h = HashClient::new(&a, &prefixed(), HashOptions::default()).unwrap();
+    for i in 0..12 {
+        let k = format!("pb:{i}");
+        let node = h.server_for(k.as_bytes()).unwrap();
+        let got = plain(&node).get(format!("app:{k}").as_bytes()).unwrap();
+        assert_eq!(got.unwrap().value, b"meta", "{k} on {node}");
+    }
+}
+
 fn stampede_states_on(c: &dyn Memcache) {
     let (l, v) = c.get_or_lock(b"st:k", 30, 0).unwrap();
     assert_eq!((l, v), (Lease::MissWon, None));

@@ -504,7 +504,9 @@ impl MockClient {
             }
             _ => return Err(client_error("not a meta command")),
         };
-        let key = self.full_key(ops.key(i))?;
+        let mut key = Vec::with_capacity(self.rules.prefix.len() + ops.key(i).len());
+        self.rules
+            .write_meta_key(ops.key(i), ops.base64_key(i), &mut key)?;
         let value = if cmd == MetaCmd::Set {
             let v = ops.value(i);
             self.check_value_len(v.len())?;
