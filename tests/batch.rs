@@ -5,7 +5,7 @@
 //! server that does not speak meta.
 
 mod common;
-use common::Memcached;
+use common::{scripted_peer, Memcached};
 use pymemcache::client::{CodecClient, ValueCodec};
 use pymemcache::{
     Batch, Client, ClientOptions, ErrorKind, FallbackClient, HashClient, HashOptions, Lease,
@@ -377,14 +377,20 @@ fn key_prefix_applies_to_the_decoded_base64_key() {
         for k in &keys {
             c.set(k, b"plain", 3, 0, None).unwrap();
         }
-        let mut b = Batch::new();
-        let gets: Vec<usize> = keys
-            .iter()
-            .map(|k| b.meta(MetaCmd::Get, b64(k).as_bytes(), b"b v f k", b""))
-            .collect();
-        c.execute(&mut b).unwrap();
-        for (k, &i) in keys.iter().zip(&gets) {
-            assert_eq!(status_of(&b, i), OpStatus::Ok, "{name} {k:?}");
+        // One meta command a key (command i for key i), each done.
+        let each_b64 = |cmd: MetaCmd, tokens: &[u8], value: &[u8]| {
+            let mut b = Batch::new();
+            for k in &keys {
+                b.meta(cmd, b64(k).as_bytes(), tokens, value);
+            }
+            c.execute(&mut b).unwrap();
+            for (i, k) in keys.iter().enumerate() {
+                assert_eq!(status_of(&b, i), OpStatus::Ok, "{name} {k:?}");
+            }
+            b
+        };
+        let b = each_b64(MetaCmd::Get, b"b v f k", b"");
+        for (i, k) in keys.iter().enumerate() {
             assert_eq!(b.result_value(i), b"plain", "{name}");
             assert_eq!(b.result(i).flags, 3, "{name}");
             // The server names the item it holds: prefix and key (encoded
@@ -402,14 +408,8 @@ fn key_prefix_applies_to_the_decoded_base64_key() {
             );
         }
         // `ms` with a base64 key, read back by plain gets.
-        let mut b = Batch::new();
-        let sets: Vec<usize> = keys
-            .iter()
-            .map(|k| b.meta(MetaCmd::Set, b64(k).as_bytes(), b"b F5", b"meta"))
-            .collect();
-        c.execute(&mut b).unwrap();
-        for (k, &i) in keys.iter().zip(&sets) {
-            assert_eq!(status_of(&b, i), OpStatus::Ok, "{name}");
+        each_b64(MetaCmd::Set, b"b F5", b"meta");
+        for k in &keys {
             let item = c.get(k).unwrap().expect("stored by ms b");
             assert_eq!((item.value.as_slice(), item.flags), (&b"meta"[..], 5));
         }
@@ -665,22 +665,7 @@ fn hash_batch_with_one_node_down() {
 /// a clear UnknownCommand for every command, quickly, never a hang.
 #[test]
 fn server_without_meta_gives_a_clear_error() {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(s) = s else { return };
-            std::thread::spawn(move || {
-                let mut w = s.try_clone().unwrap();
-                for line in BufReader::new(s).lines() {
-                    let Ok(_) = line else { return };
-                    if w.write_all(b"ERROR\r\n").is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
+    let addr = scripted_peer(b"ERROR\r\n");
     let c = Client::new(&addr, &opts()).unwrap();
     let mut b = Batch::new();
     b.set(b"k", b"v", 0, 0);
