@@ -786,7 +786,8 @@ extern "C" {
  * starts with its first operation. Returns PMC_OK, PMC_NULL_ARGUMENT or
  * PMC_CONFIG_ERROR (no server, a bad address, a server given twice, a bad
  * key prefix; serialization or compression set; TLS, authentication and
- * the mock are not supported by the async client yet).
+ * the mock are not supported by the async client yet: TLS and
+ * authentication are refused by the Rust `AsyncClient`, with its message).
  *
  * # Safety
  * `servers` points to `n` NUL-terminated strings; `opts` is NULL or live;
