@@ -317,6 +317,19 @@ static void null_handles(void) {
   CHECK_STATUS(pmc_options_set_mock(o, true, NULL), PMC_OK);
   CHECK_STATUS(pmc_async_new(one, 1, o, &a, NULL), PMC_CONFIG_ERROR);
   CHECK(a == NULL);
+  /* TLS and authentication are refused by the core, its message reaching C. */
+  CHECK_STATUS(pmc_options_set_mock(o, false, NULL), PMC_OK);
+  CHECK_STATUS(pmc_options_set_tls_insecure_no_verify_testing_only(o, true, NULL), PMC_OK);
+  CHECK_STATUS(pmc_async_new(one, 1, o, &a, &err), PMC_CONFIG_ERROR);
+  CHECK(a == NULL);
+  CHECK(strstr(pmc_error_message(err), "TLS and authentication are not supported") != NULL);
+  pmc_error_free(err);
+  CHECK_STATUS(pmc_options_set_tls(o, false, NULL), PMC_OK);
+  CHECK_STATUS(pmc_options_set_auth(o, "user", "secret", NULL), PMC_OK);
+  CHECK_STATUS(pmc_async_new(one, 1, o, &a, &err), PMC_CONFIG_ERROR);
+  CHECK(a == NULL);
+  CHECK(strstr(pmc_error_message(err), "TLS and authentication are not supported") != NULL);
+  pmc_error_free(err);
   pmc_options_free(o);
 }
 

@@ -786,7 +786,8 @@ extern "C" {
  * starts with its first operation. Returns PMC_OK, PMC_NULL_ARGUMENT or
  * PMC_CONFIG_ERROR (no server, a bad address, a server given twice, a bad
  * key prefix; serialization or compression set; TLS, authentication and
- * the mock are not supported by the async client yet).
+ * the mock are not supported by the async client yet: TLS and
+ * authentication are refused by the Rust `AsyncClient`, with its message).
  *
  * # Safety
  * `servers` points to `n` NUL-terminated strings; `opts` is NULL or live;
@@ -1243,7 +1244,8 @@ pmc_status pmc_batch_invalidate(struct pmc_batch *batch,
  * `flags` the meta flags as protocol tokens separated by single spaces
  * (e.g. "v f t s h l k N30"; "" for none; not `O` or `q`, which the batch
  * sets itself; with `b` the key is given base64-encoded and a hash client places it
- * by the decoded key, as a plain command), `value` the data
+ * by the decoded key, as a plain command; a key prefix goes before the
+ * decoded key, the whole re-encoded), `value` the data
  * block of "ms" (ignored otherwise). The result holds the return code, the
  * return flags and the value as the server sent them. Flags are checked
  * when the batch runs. Returns PMC_OK, PMC_NULL_ARGUMENT, or

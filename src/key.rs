@@ -55,6 +55,30 @@ impl KeyRules {
         Ok(())
     }
 
+    /// Check a meta command's key and append the key the server gets:
+    /// `write_key` for a plain key; for a key given base64-encoded (flag
+    /// `b`) with a prefix, the prefix and the decoded key base64-encoded
+    /// as a whole, so the command touches the same item as a plain command
+    /// for the decoded key (prepending the prefix to the base64 text would
+    /// name another item, or no valid base64 at all).
+    pub fn write_meta_key(&self, key: &[u8], base64: bool, out: &mut Vec<u8>) -> Result<()> {
+        use base64::Engine as _;
+        if !base64 || self.prefix.is_empty() {
+            return self.write_key(key, out);
+        }
+        let engine = base64::engine::general_purpose::STANDARD;
+        let mut full = self.prefix.clone();
+        engine.decode_vec(key, &mut full).map_err(|e| {
+            Error::IllegalInput(format!(
+                "key given base64-encoded (flag b) is not base64: {e}"
+            ))
+        })?;
+        let encoded = engine.encode(&full);
+        self.check_bytes(encoded.as_bytes(), encoded.len())?;
+        out.extend_from_slice(encoded.as_bytes());
+        Ok(())
+    }
+
     /// Check every key of a list: nothing is sent if any is illegal.
     pub fn check_all(&self, keys: &[&[u8]]) -> Result<()> {
         keys.iter().try_for_each(|k| self.check(k))
@@ -145,6 +169,24 @@ mod tests {
         let mut out = Vec::new();
         pre.write_key(b"k", &mut out).unwrap();
         assert_eq!(out, b"app:k");
+    }
+
+    #[test]
+    fn base64_meta_keys_get_the_prefix_inside_the_encoding() {
+        let pre = KeyRules::new(b"app:", false).unwrap();
+        let mut out = Vec::new();
+        // "k1" is "azE=", "app:k1" is "YXBwOmsx".
+        pre.write_meta_key(b"azE=", true, &mut out).unwrap();
+        assert_eq!(out, b"YXBwOmsx");
+        out.clear();
+        pre.write_meta_key(b"k1", false, &mut out).unwrap();
+        assert_eq!(out, b"app:k1");
+        out.clear();
+        KeyRules::default()
+            .write_meta_key(b"azE=", true, &mut out)
+            .unwrap();
+        assert_eq!(out, b"azE=");
+        assert!(pre.write_meta_key(b"not base64!", true, &mut out).is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! connect timeouts, large values, batches and hash placement.
 
 mod common;
-use common::Memcached;
+use common::{scripted_peer, Memcached};
 use pymemcache::nonblocking::{WANT_READ, WANT_WRITE};
 use pymemcache::{
     AsyncClient, Batch, ClientOptions, Completion, Error, HashClient, HashOptions, Memcache,
@@ -91,6 +91,42 @@ fn value_of(i: u64) -> Vec<u8> {
     format!("value-{i}-{}", "x".repeat((i % 50) as usize)).into_bytes()
 }
 
+/// Two memcached servers and an async client over both.
+fn two_servers() -> (Memcached, Memcached, Vec<ServerAddr>, AsyncClient) {
+    let (a, b) = (Memcached::tcp(&[]), Memcached::tcp(&[]));
+    let servers = addrs(&[&a, &b]);
+    let c = AsyncClient::new(&servers, &opts()).unwrap();
+    (a, b, servers, c)
+}
+
+/// Set `t0`..`t99` to "v" (connecting every server), every set stored.
+fn set_t_keys(c: &mut AsyncClient) {
+    for i in 0..100u64 {
+        c.submit_set(format!("t{i}").as_bytes(), b"v", 0, 0, i, None)
+            .unwrap();
+    }
+    assert!(drive(c, Duration::from_secs(10))
+        .iter()
+        .all(|x| matches!(x.result, Ok(Outcome::Stored))));
+}
+
+/// A batch over keys on both of two servers: sets of `b0`..`b39` (flags 3,
+/// `value_of`), gets of them (commands 40..80), then a get (80) and a
+/// delete (81) of a missing key and a get of an illegal key (82).
+fn two_server_batch() -> Batch {
+    let mut batch = Batch::new();
+    for i in 0..40u64 {
+        batch.set(format!("b{i}").as_bytes(), &value_of(i), 3, 0);
+    }
+    for i in 0..40u64 {
+        batch.get(format!("b{i}").as_bytes());
+    }
+    batch.get(b"nothing-here");
+    batch.delete(b"nothing-here");
+    batch.get(b"bad key");
+    batch
+}
+
 #[test]
 fn a_thousand_mixed_operations_complete_in_order_by_token() {
     let m = Memcached::tcp(&[]);
@@ -170,18 +206,9 @@ fn illegal_keys_are_refused_at_submit_and_nothing_is_queued() {
 
 #[test]
 fn a_stopped_server_times_out_its_operations_while_the_other_completes() {
-    let a = Memcached::tcp(&[]);
-    let b = Memcached::tcp(&[]);
-    let servers = addrs(&[&a, &b]);
-    let mut c = AsyncClient::new(&servers, &opts()).unwrap();
+    let (a, b, servers, mut c) = two_servers();
     // Connect both and store a value on each key first.
-    for i in 0..100u64 {
-        c.submit_set(format!("t{i}").as_bytes(), b"v", 0, 0, i, None)
-            .unwrap();
-    }
-    assert!(drive(&mut c, Duration::from_secs(10))
-        .iter()
-        .all(|x| matches!(x.result, Ok(Outcome::Stored))));
+    set_t_keys(&mut c);
     let hash = HashClient::new(
         &[a.addr().as_str(), b.addr().as_str()],
         &opts(),
@@ -429,20 +456,9 @@ fn megabyte_values_round_trip() {
 
 #[test]
 fn a_batch_over_two_servers_runs_like_execute() {
-    let a = Memcached::tcp(&[]);
-    let b = Memcached::tcp(&[]);
-    let mut c = AsyncClient::new(&addrs(&[&a, &b]), &opts()).unwrap();
-    let mut batch = Batch::new();
-    for i in 0..40u64 {
-        batch.set(format!("b{i}").as_bytes(), &value_of(i), 3, 0);
-    }
-    for i in 0..40u64 {
-        batch.get(format!("b{i}").as_bytes());
-    }
-    batch.get(b"nothing-here");
+    let (_a, _b, _servers, mut c) = two_servers();
+    let mut batch = two_server_batch();
     batch.delete(b"b0");
-    batch.delete(b"nothing-here");
-    batch.get(b"bad key");
     c.submit_batch(batch, 42, None).unwrap();
     c.submit_get(b"alone", 43, None).unwrap();
     let mut done = drive(&mut c, Duration::from_secs(10));
@@ -458,9 +474,9 @@ fn a_batch_over_two_servers_runs_like_execute() {
         assert_eq!(batch.result(40 + i).flags, 3);
     }
     assert_eq!(batch.result(80).status, OpStatus::Miss);
-    assert_eq!(batch.result(81).status, OpStatus::Ok);
-    assert_eq!(batch.result(82).status, OpStatus::NotFound);
-    assert_eq!(batch.result(83).status, OpStatus::Failed);
+    assert_eq!(batch.result(81).status, OpStatus::NotFound);
+    assert_eq!(batch.result(82).status, OpStatus::Failed);
+    assert_eq!(batch.result(83).status, OpStatus::Ok);
     assert!(matches!(done[1].result, Ok(Outcome::Miss)));
 }
 
@@ -543,28 +559,6 @@ fn a_completion_waiting_to_be_taken_makes_timeout_zero() {
     assert_eq!(c.timeout(), None);
 }
 
-/// A scripted peer (a misbehaving server): answers every request line with
-/// `reply`, on each connection, until the test ends.
-fn scripted_peer(reply: &'static [u8]) -> String {
-    use std::io::{BufRead, BufReader, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(s) = s else { return };
-            std::thread::spawn(move || {
-                let mut w = s.try_clone().unwrap();
-                for line in BufReader::new(s).lines() {
-                    if line.is_err() || w.write_all(reply).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
 #[test]
 fn an_unparsable_reply_fails_the_operation_and_closes_the_connection() {
     let addr = scripted_peer(b"GARBAGE\r\n");
@@ -612,6 +606,27 @@ fn snap_of(c: &AsyncClient, server: &ServerAddr) -> ServerSnapshot {
         .expect("the server's metrics")
 }
 
+/// One memcached server and an async client over it, with `{prefix}0` ..
+/// `{prefix}99` set to `value_of(i)`.
+fn one_server_with_values(prefix: &str) -> (Memcached, Vec<ServerAddr>, AsyncClient) {
+    let m = Memcached::tcp(&[]);
+    let servers = addrs(&[&m]);
+    let mut c = AsyncClient::new(&servers, &opts()).unwrap();
+    for i in 0..100u64 {
+        c.submit_set(
+            format!("{prefix}{i}").as_bytes(),
+            &value_of(i),
+            0,
+            0,
+            i,
+            None,
+        )
+        .unwrap();
+    }
+    drive(&mut c, Duration::from_secs(10));
+    (m, servers, c)
+}
+
 /// Every error counted, whatever its class.
 fn errors(s: &ServerSnapshot) -> u64 {
     s.timeouts + s.connection_errors + s.server_errors + s.protocol_errors
@@ -619,14 +634,7 @@ fn errors(s: &ServerSnapshot) -> u64 {
 
 #[test]
 fn metrics_count_each_operation_its_hit_or_miss_bytes_and_latency() {
-    let m = Memcached::tcp(&[]);
-    let servers = addrs(&[&m]);
-    let mut c = AsyncClient::new(&servers, &opts()).unwrap();
-    for i in 0..100u64 {
-        c.submit_set(format!("m{i}").as_bytes(), &value_of(i), 0, 0, i, None)
-            .unwrap();
-    }
-    drive(&mut c, Duration::from_secs(10));
+    let (_m, servers, mut c) = one_server_with_values("m");
     for i in 0..1000u64 {
         c.submit_get(format!("m{}", i % 200).as_bytes(), i, None)
             .unwrap();
@@ -679,14 +687,7 @@ fn metrics_count_each_operation_its_hit_or_miss_bytes_and_latency() {
 
 #[test]
 fn metrics_of_a_killed_server_count_every_get_once() {
-    let mut m = Memcached::tcp(&[]);
-    let servers = addrs(&[&m]);
-    let mut c = AsyncClient::new(&servers, &opts()).unwrap();
-    for i in 0..100u64 {
-        c.submit_set(format!("k{i}").as_bytes(), &value_of(i), 0, 0, i, None)
-            .unwrap();
-    }
-    drive(&mut c, Duration::from_secs(10));
+    let (mut m, servers, mut c) = one_server_with_values("k");
     c.metrics_reset();
     // 200 gets answered, then the server stopped (it cannot answer the
     // rest before it dies) and killed with 1,800 more in flight.
@@ -719,15 +720,8 @@ fn metrics_of_a_killed_server_count_every_get_once() {
 
 #[test]
 fn metrics_count_timeouts_of_a_hung_server_and_of_a_connect() {
-    let a = Memcached::tcp(&[]);
-    let b = Memcached::tcp(&[]);
-    let servers = addrs(&[&a, &b]);
-    let mut c = AsyncClient::new(&servers, &opts()).unwrap();
-    for i in 0..100u64 {
-        c.submit_set(format!("t{i}").as_bytes(), b"v", 0, 0, i, None)
-            .unwrap();
-    }
-    drive(&mut c, Duration::from_secs(10));
+    let (_a, b, servers, mut c) = two_servers();
+    set_t_keys(&mut c);
     c.metrics_reset();
     b.pause();
     for i in 0..200u64 {
@@ -763,21 +757,8 @@ fn metrics_count_timeouts_of_a_hung_server_and_of_a_connect() {
 
 #[test]
 fn metrics_count_each_command_of_a_batch() {
-    let a = Memcached::tcp(&[]);
-    let b = Memcached::tcp(&[]);
-    let servers = addrs(&[&a, &b]);
-    let mut c = AsyncClient::new(&servers, &opts()).unwrap();
-    let mut batch = Batch::new();
-    for i in 0..40u64 {
-        batch.set(format!("b{i}").as_bytes(), &value_of(i), 3, 0);
-    }
-    for i in 0..40u64 {
-        batch.get(format!("b{i}").as_bytes());
-    }
-    batch.get(b"nothing-here");
-    batch.delete(b"nothing-here");
-    batch.get(b"bad key");
-    c.submit_batch(batch, 42, None).unwrap();
+    let (_a, _b, _servers, mut c) = two_servers();
+    c.submit_batch(two_server_batch(), 42, None).unwrap();
     drive(&mut c, Duration::from_secs(10));
     let snap = c.metrics_snapshot();
     assert_eq!(snap.servers.len(), 2);

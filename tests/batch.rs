@@ -5,7 +5,7 @@
 //! server that does not speak meta.
 
 mod common;
-use common::Memcached;
+use common::{line_peer, scripted_peer, Memcached};
 use pymemcache::client::{CodecClient, ValueCodec};
 use pymemcache::{
     Batch, Client, ClientOptions, ErrorKind, FallbackClient, FetchCmd, HashClient, HashOptions,
@@ -342,6 +342,98 @@ fn generic_meta_flags() {
     }
 }
 
+/// With a key prefix, a generic meta command whose key is given base64
+/// (`b`) reaches the item of prefix + decoded key, base64-encoded as a
+/// whole: a plain command and a `b` command for the same key share the
+/// item, and a hash client places both on the same node.
+#[test]
+fn key_prefix_applies_to_the_decoded_base64_key() {
+    use base64::Engine as _;
+    let b64 = |k: &[u8]| base64::engine::general_purpose::STANDARD.encode(k);
+    let prefixed = || {
+        let mut o = opts();
+        o.key_prefix = b"app:".to_vec();
+        o
+    };
+    let single = Memcached::tcp(&[]);
+    let ms: Vec<Memcached> = (0..3).map(|_| Memcached::tcp(&[])).collect();
+    let addrs: Vec<String> = ms.iter().map(|m| m.addr()).collect();
+    let a: Vec<&str> = addrs.iter().map(|s| s.as_str()).collect();
+    let clients: Vec<(&str, Box<dyn Memcache>)> = vec![
+        (
+            "client",
+            Box::new(Client::new(&single.addr(), &prefixed()).unwrap()),
+        ),
+        (
+            "hash-3",
+            Box::new(HashClient::new(&a, &prefixed(), HashOptions::default()).unwrap()),
+        ),
+        ("mock", Box::new(MockClient::new(&prefixed()).unwrap())),
+    ];
+    for (name, c) in clients {
+        eprintln!("-- {name}");
+        let keys: Vec<Vec<u8>> = (0..12).map(|i| format!("pb:{i}").into_bytes()).collect();
+        // Plain set, read back by `mg` with a base64 key.
+        for k in &keys {
+            c.set(k, b"plain", 3, 0, None).unwrap();
+        }
+        // One meta command a key (command i for key i), each done.
+        let each_b64 = |cmd: MetaCmd, tokens: &[u8], value: &[u8]| {
+            let mut b = Batch::new();
+            for k in &keys {
+                b.meta(cmd, b64(k).as_bytes(), tokens, value);
+            }
+            c.execute(&mut b).unwrap();
+            for (i, k) in keys.iter().enumerate() {
+                assert_eq!(status_of(&b, i), OpStatus::Ok, "{name} {k:?}");
+            }
+            b
+        };
+        let b = each_b64(MetaCmd::Get, b"b v f k", b"");
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(b.result_value(i), b"plain", "{name}");
+            assert_eq!(b.result(i).flags, 3, "{name}");
+            // The server names the item it holds: prefix and key (encoded
+            // again if the item was stored with a binary key).
+            let mut full = b"app:".to_vec();
+            full.extend_from_slice(k);
+            let want = [
+                format!("k{}", String::from_utf8_lossy(&full)),
+                format!("k{}", b64(&full)),
+            ];
+            let flags = String::from_utf8(b.result_flags(i).to_vec()).unwrap();
+            assert!(
+                flags.split(' ').any(|t| want.iter().any(|w| w == t)),
+                "{name}: {flags}"
+            );
+        }
+        // `ms` with a base64 key, read back by plain gets.
+        each_b64(MetaCmd::Set, b"b F5", b"meta");
+        for k in &keys {
+            let item = c.get(k).unwrap().expect("stored by ms b");
+            assert_eq!((item.value.as_slice(), item.flags), (&b"meta"[..], 5));
+        }
+    }
+    // On the servers, the items are under "app:" + key, on the node a plain
+    // command places the key on.
+    let plain = |addr: &str| Client::new(addr, &opts()).unwrap();
+    assert_eq!(
+        plain(&single.addr())
+            .get(b"app:pb:0")
+            .unwrap()
+            .unwrap()
+            .value,
+        b"meta"
+    );
+    let h = HashClient::new(&a, &prefixed(), HashOptions::default()).unwrap();
+    for i in 0..12 {
+        let k = format!("pb:{i}");
+        let node = h.server_for(k.as_bytes()).unwrap();
+        let got = plain(&node).get(format!("app:{k}").as_bytes()).unwrap();
+        assert_eq!(got.unwrap().value, b"meta", "{k} on {node}");
+    }
+}
+
 fn stampede_states_on(c: &dyn Memcache) {
     let (l, v) = c.get_or_lock(b"st:k", 30, 0).unwrap();
     assert_eq!((l, v), (Lease::MissWon, None));
@@ -566,33 +658,11 @@ fn hash_batch_with_one_node_down() {
     assert!(failed > 0 && failed < keys.len());
 }
 
-/// A scripted peer (its address) answering every command line with
-/// `reply(line)`: an old server that speaks only the classic protocol.
-fn line_peer(reply: fn(&str) -> &'static [u8]) -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(s) = s else { return };
-            std::thread::spawn(move || {
-                let mut w = s.try_clone().unwrap();
-                for line in BufReader::new(s).lines() {
-                    let Ok(line) = line else { return };
-                    if w.write_all(reply(&line)).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
 /// A server that answers meta commands with ERROR (memcached before 1.6):
 /// a clear UnknownCommand for every command, quickly, never a hang.
 #[test]
 fn server_without_meta_gives_a_clear_error() {
-    let addr = line_peer(|_| b"ERROR\r\n");
+    let addr = scripted_peer(b"ERROR\r\n");
     let c = Client::new(&addr, &opts()).unwrap();
     let mut b = Batch::new();
     b.set(b"k", b"v", 0, 0);

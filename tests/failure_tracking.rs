@@ -3,10 +3,11 @@
 
 mod common;
 use common::Memcached;
+use pymemcache::client::Packed;
 use pymemcache::hash::{NodeHasher, RendezvousHash};
 use pymemcache::{
-    Client, ClientOptions, Error, FailureTracking, HashClient, HashOptions, Memcache, NodeState,
-    StateCallback, StateCause, StateEvent,
+    Batch, Client, ClientOptions, Error, FailureTracking, FetchCmd, HashClient, HashOptions,
+    Memcache, NodeState, OpStatus, StateCallback, StateCause, StateEvent,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -362,6 +363,73 @@ fn fallback_moves_only_the_down_nodes_keys() {
         let got = c.get_many(&[k2.as_bytes(), k.as_bytes()]).unwrap();
         assert_eq!(got[0].as_ref().unwrap().value, value_of(k2));
         assert_eq!(got[1].as_ref().unwrap().value, b"after-probe");
+    }
+}
+
+/// The call that finds a node down (its probe refused) goes on to the
+/// fallback node on every path, not only single-key commands and `get_many`:
+/// packed multi-gets (C `pmc_get_many`), batches and `set_many`.
+#[test]
+fn fallback_reroutes_packed_reads_batches_and_set_many() {
+    let mut ms: Vec<Memcached> = (0..3).map(|_| Memcached::tcp(&[])).collect();
+    let o = opts(Duration::from_secs(1));
+    let (c, _events) = tracked(&ms, &o, true);
+    let victim = ms[0].addr();
+    let on_victim = keys_on(&c, &victim, 300);
+    // Keys of the other nodes (the victim's are changed one by one below).
+    let all: Vec<String> = (0..60)
+        .map(|i| format!("key:{i}"))
+        .filter(|k| !on_victim.contains(k))
+        .collect();
+    kill_until_soft_down(&c, &mut ms[0], &on_victim[0]);
+    for k in all.iter().chain(&on_victim) {
+        c.set(k.as_bytes(), &value_of(k), 0, 0, None).unwrap();
+    }
+    // Each round waits out the (doubling, capped, jittered) probe interval,
+    // so the first call to touch the victim's keys is the refused probe.
+    let probe_due = || std::thread::sleep(MAX + MAX / 4);
+    for round in 0..2 {
+        probe_due();
+        let k = &on_victim[round];
+        let mut keys: Vec<&[u8]> = all.iter().map(|k| k.as_bytes()).collect();
+        keys.push(k.as_bytes());
+        let mut packed = Packed::default();
+        c.fetch_packed(FetchCmd::Get, &keys, &mut packed).unwrap();
+        assert_eq!(packed.hits.len(), keys.len(), "round {round}");
+        for h in &packed.hits {
+            assert_eq!(
+                packed.value(h),
+                value_of(std::str::from_utf8(keys[h.index]).unwrap())
+            );
+        }
+
+        probe_due();
+        let (k, k2) = (&on_victim[2 + round * 2], &on_victim[3 + round * 2]);
+        let mut b = Batch::new();
+        b.get(k.as_bytes());
+        b.set(k2.as_bytes(), b"batched", 0, 0);
+        b.incr(b"no-such-counter", 1);
+        for other in &all[..10] {
+            b.get(other.as_bytes());
+        }
+        c.execute(&mut b).unwrap();
+        for (i, r) in b.results().iter().enumerate() {
+            assert!(
+                r.error.is_none(),
+                "round {round}, command {i}: {:?}",
+                r.error
+            );
+        }
+        assert_eq!(b.result_value(0), value_of(k));
+        assert_eq!(b.result(1).status, OpStatus::Ok);
+        assert_eq!(c.get(k2.as_bytes()).unwrap().unwrap().value, b"batched");
+
+        probe_due();
+        let k3 = &on_victim[6 + round];
+        let other = format!("other:{round}");
+        let items = [(k3.as_bytes(), &b"many"[..]), (other.as_bytes(), b"many")];
+        assert_eq!(c.set_many(&items, 0, 0, None).unwrap(), Vec::<usize>::new());
+        assert_eq!(c.get(k3.as_bytes()).unwrap().unwrap().value, b"many");
     }
 }
 

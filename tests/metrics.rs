@@ -4,8 +4,8 @@
 mod common;
 use common::Memcached;
 use pymemcache::{
-    Batch, Client, ClientOptions, Error, HashClient, HashOptions, Memcache, MockClient, OpStatus,
-    PoolOptions, PooledClient, ServerSnapshot,
+    Batch, Client, ClientOptions, Error, HashClient, HashOptions, Memcache, MetaCmd, MockClient,
+    OpStatus, PoolOptions, PooledClient, ServerSnapshot,
 };
 use std::time::Duration;
 
@@ -365,4 +365,37 @@ fn exhausted_pool_counts_a_request_and_a_timeout() {
     assert!(s.latency_max_us >= 1_000_000, "{s:?}");
     assert_eq!((s.in_use, s.peak_in_use), (0, 1));
     assert_adds_up(s);
+}
+
+/// The mock counts its meta-only commands (stampede reads, invalidations,
+/// generic meta commands, in a batch or by the named calls) as a real
+/// client does: each a request, and a hit, a miss or an error.
+#[test]
+fn mock_counts_meta_only_commands_like_a_real_client() {
+    fn meta_workload(c: &dyn Memcache) -> ServerSnapshot {
+        c.set(b"m:a", b"v", 0, 0, None).unwrap();
+        c.metrics_reset();
+        let mut b = Batch::new();
+        b.get_or_lock(b"m:a", 30, 0);
+        b.get_or_lock(b"m:none", 30, 0);
+        b.invalidate(b"m:a", 30);
+        b.meta(MetaCmd::Get, b"m:a", b"v", b"");
+        b.meta(MetaCmd::Get, b"m:zz", b"v", b"");
+        b.meta(MetaCmd::Get, b"m:a", b"v O5", b"");
+        c.execute(&mut b).unwrap();
+        assert_eq!(b.result(5).status, OpStatus::Failed);
+        c.get_or_lock(b"m:none2", 30, 0).unwrap();
+        assert!(c.invalidate(b"m:a", 30).unwrap());
+        c.metrics_snapshot().servers.remove(0)
+    }
+    let mc = Memcached::tcp(&[]);
+    let real = meta_workload(&Client::new(&mc.addr(), &opts()).unwrap());
+    let mock = meta_workload(&MockClient::new(&opts()).unwrap());
+    let counts = |s: &ServerSnapshot| {
+        let errors = s.timeouts + s.connection_errors + s.server_errors + s.protocol_errors;
+        (s.requests, s.hits, s.misses, errors, s.latency_count())
+    };
+    // 8 requests: 2 hits (the lease on a fresh item, the mg), 3 misses.
+    assert_eq!(counts(&mock), (8, 2, 3, 0, 8), "{mock:?}");
+    assert_eq!(counts(&mock), counts(&real), "{real:?}");
 }

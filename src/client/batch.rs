@@ -318,15 +318,20 @@ impl Ops {
         self.lists[s..s + l].iter().map(|&r| self.arg(r))
     }
 
+    /// Whether command `i` is a generic meta command whose key is given
+    /// base64-encoded (flag `b`).
+    pub fn base64_key(&self, i: usize) -> bool {
+        matches!(self.reqs[i].kind, OpKind::Meta(_))
+            && crate::protocol::meta::flag(self.tokens(i), b'b').is_some()
+    }
+
     /// The key a hash client places command `i` by: the decoded key of a
     /// generic meta command given base64-encoded (flag `b`), so it lands on
     /// the node a plain command for the same key uses; otherwise the key.
     pub fn placement_key(&self, i: usize) -> std::borrow::Cow<'_, [u8]> {
         use base64::Engine as _;
         let key = self.key(i);
-        if matches!(self.reqs[i].kind, OpKind::Meta(_))
-            && crate::protocol::meta::flag(self.tokens(i), b'b').is_some()
-        {
+        if self.base64_key(i) {
             if let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(key) {
                 return std::borrow::Cow::Owned(raw);
             }

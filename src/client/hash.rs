@@ -678,15 +678,75 @@ impl HashClient {
         }
     }
 
+    /// Run each node's group of commands (`send` on every node first, then
+    /// `recv` from every node; see `attempt`), and return each group as it
+    /// ran with its result. With failure tracking and fallback, the
+    /// commands of a node this call found down (see `reroutes`) run again,
+    /// once, on the nodes their keys (`key_of` an index) fall back to, as
+    /// every later call will send them: they come back as those nodes'
+    /// groups, so no caller sees the down node's error. The one
+    /// per-node attempt of every multi-node path (multi-key commands,
+    /// packed reads, batches).
+    fn phased<'k, S, R>(
+        &self,
+        groups: Groups,
+        counted: Counted,
+        key_of: impl Fn(usize) -> &'k [u8],
+        send: impl Fn(&mut ServerConn, &[usize]) -> Result<S>,
+        mut recv: impl FnMut(&mut ServerConn, &[usize], S) -> Result<R>,
+    ) -> Vec<(Arc<Node>, Vec<usize>, Result<R>)> {
+        let results = self.attempt(&groups, counted, &send, &mut recv);
+        let mut out = Vec::with_capacity(groups.len());
+        let mut again: Vec<usize> = Vec::new();
+        let mut down: Option<(Arc<Node>, Error)> = None;
+        for ((node, idx), res) in groups.into_iter().zip(results) {
+            match res {
+                Err(e) if self.reroutes(&node, &e) => {
+                    // A batch counts errors command by command: these
+                    // commands failed here, whatever the next node says.
+                    if let (Counted::PerCommand, Some(m)) = (counted, node.client.metrics()) {
+                        idx.iter().for_each(|_| m.record_error(&e));
+                    }
+                    again.extend(&idx);
+                    down.get_or_insert((node, e));
+                }
+                res => out.push((node, idx, res)),
+            }
+        }
+        let Some((node, e)) = down else {
+            return out;
+        };
+        let keys: Vec<&[u8]> = again.iter().map(|&i| key_of(i)).collect();
+        let regrouped = match self.group(&keys, |k| k) {
+            Ok(g) => g,
+            Err(_) => {
+                out.push((node, again, Err(e)));
+                return out;
+            }
+        };
+        let regrouped: Groups = regrouped
+            .into_iter()
+            .map(|(n, js)| (n, js.into_iter().map(|j| again[j]).collect()))
+            .collect();
+        let results = self.attempt(&regrouped, counted, &send, &mut recv);
+        out.extend(
+            regrouped
+                .into_iter()
+                .zip(results)
+                .map(|((n, idx), res)| (n, idx, res)),
+        );
+        out
+    }
+
     /// Send on every node first, then receive from every node. Nodes that
     /// may not be tried now get their skip error without counting as a
     /// failure.
-    fn phased<S, R>(
+    fn attempt<S, R>(
         &self,
         groups: &[(Arc<Node>, Vec<usize>)],
         counted: Counted,
-        send: impl Fn(&mut ServerConn, &[usize]) -> Result<S>,
-        mut recv: impl FnMut(&mut ServerConn, &[usize], S) -> Result<R>,
+        send: &impl Fn(&mut ServerConn, &[usize]) -> Result<S>,
+        recv: &mut impl FnMut(&mut ServerConn, &[usize], S) -> Result<R>,
     ) -> Vec<Result<R>> {
         // A group that failed before a connection was lent.
         let unlent = |node: &Node, idx: &[usize], e: &Error| {
@@ -810,26 +870,15 @@ impl HashClient {
 impl HashClient {
     fn op_fetch(&self, cmd: FetchCmd, keys: &[&[u8]]) -> Result<Vec<Option<Item>>> {
         self.rules.check_all(keys)?;
-        self.fetch_routed(cmd, keys, true)
-    }
-
-    /// `op_fetch` after the key check; `reroute`: the keys of a node found
-    /// down by this call (see `reroutes`) are fetched again, once, from
-    /// the nodes they fall back to.
-    fn fetch_routed(
-        &self,
-        cmd: FetchCmd,
-        keys: &[&[u8]],
-        reroute: bool,
-    ) -> Result<Vec<Option<Item>>> {
         let mut out: Vec<Option<Item>> = vec![None; keys.len()];
         let groups = match self.group(keys, |k| k) {
             Ok(g) => g,
             Err(e) => return self.or_default(Err(e), out),
         };
         let results = self.phased(
-            &groups,
+            groups,
             Counted::PerCall,
+            |i| keys[i],
             |conn, idx| {
                 let ks: Vec<&[u8]> = idx.iter().map(|&i| keys[i]).collect();
                 conn.encode_fetch(cmd, &ks)?;
@@ -838,26 +887,10 @@ impl HashClient {
             |conn, _, ()| conn.recv_fetch(cmd.with_cas()),
         );
         let mut first_err = None;
-        let mut again: Vec<usize> = Vec::new();
-        for ((node, idx), res) in groups.iter().zip(results) {
+        for (_, idx, res) in results {
             match res {
                 Ok(items) => {
                     for (&i, item) in idx.iter().zip(items) {
-                        out[i] = item;
-                    }
-                }
-                Err(e) if reroute && self.reroutes(node, &e) => again.extend(idx),
-                Err(e) if self.ignores(&e) => {}
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
-            }
-        }
-        if !again.is_empty() {
-            let ks: Vec<&[u8]> = again.iter().map(|&i| keys[i]).collect();
-            match self.fetch_routed(cmd, &ks, false) {
-                Ok(items) => {
-                    for (&i, item) in again.iter().zip(items) {
                         out[i] = item;
                     }
                 }
@@ -913,8 +946,9 @@ impl HashClient {
         let mut first_err = None;
         for part in Self::rounds(&groups) {
             let results = self.phased(
-                &part,
+                part,
                 Counted::PerCall,
+                |i| items[i].0,
                 |conn, idx| {
                     let batch: Vec<(&[u8], &[u8])> = idx.iter().map(|&i| items[i]).collect();
                     conn.check_items(&batch)?;
@@ -930,7 +964,7 @@ impl HashClient {
                     Ok(bad.into_iter().map(|j| idx[j]).collect::<Vec<usize>>())
                 },
             );
-            for ((_, idx), res) in part.iter().zip(results) {
+            for (_, idx, res) in results {
                 match res {
                     Ok(bad) => failed.extend(bad),
                     Err(Error::IllegalInput(m)) => return Err(Error::IllegalInput(m)),
@@ -978,8 +1012,9 @@ impl HashClient {
         let mut first_err = None;
         for part in Self::rounds(&groups) {
             let results = self.phased(
-                &part,
+                part,
                 Counted::PerCall,
+                |i| keys[i],
                 |conn, idx| {
                     let ks: Vec<&[u8]> = idx.iter().map(|&i| keys[i]).collect();
                     let noreply = conn.default_noreply(noreply);
@@ -994,7 +1029,7 @@ impl HashClient {
                     }
                 },
             );
-            for res in results {
+            for (_, _, res) in results {
                 match res {
                     Ok(n) => deleted += n,
                     Err(e) if self.ignores(&e) => {}
@@ -1084,14 +1119,15 @@ impl HashClient {
         let out = &mut batch.out;
         for round in Self::rounds(&groups) {
             let done = self.phased(
-                &round,
+                round,
                 Counted::PerCommand,
+                |i| keys[i].as_ref(),
                 |conn, idx| conn.send_batch(ops, idx.iter().copied()),
                 |conn, _idx, rejected| conn.recv_batch(ops, out, rejected),
             );
-            for ((node, idx), res) in round.iter().zip(done) {
+            for (node, idx, res) in done {
                 if let Err(e) = res {
-                    out.fail_pending(Some(idx), &e);
+                    out.fail_pending(Some(&idx), &e);
                 }
                 if let Some(m) = node.client.metrics() {
                     out.count_outcomes(ops, idx.iter().copied(), m);
@@ -1129,8 +1165,9 @@ impl Memcache for HashClient {
             Err(e) => return self.or_default(Err(e), ()),
         };
         let results = self.phased(
-            &groups,
+            groups,
             Counted::PerCall,
+            |i| keys[i],
             |conn, idx| {
                 let ks: Vec<&[u8]> = idx.iter().map(|&i| keys[i]).collect();
                 conn.encode_fetch(cmd, &ks)?;
@@ -1167,7 +1204,7 @@ impl Memcache for HashClient {
         out.hits.extend(ordered);
         match results
             .into_iter()
-            .filter_map(Result::err)
+            .filter_map(|(_, _, res)| res.err())
             .find(|e| !self.ignores(e))
         {
             Some(e) => Err(e),

@@ -98,7 +98,8 @@ fn check<T>(r: crate::Result<T>) -> Result<T, pmc_status> {
 /// starts with its first operation. Returns PMC_OK, PMC_NULL_ARGUMENT or
 /// PMC_CONFIG_ERROR (no server, a bad address, a server given twice, a bad
 /// key prefix; serialization or compression set; TLS, authentication and
-/// the mock are not supported by the async client yet).
+/// the mock are not supported by the async client yet: TLS and
+/// authentication are refused by the Rust `AsyncClient`, with its message).
 ///
 /// # Safety
 /// `servers` points to `n` NUL-terminated strings; `opts` is NULL or live;
@@ -128,10 +129,12 @@ pub unsafe extern "C" fn pmc_async_new(
             let (client, form) = match opts.as_ref() {
                 None => (ClientOptions::default(), KeyForm::default()),
                 Some(o) => {
-                    if o.mock || o.tls.is_some() {
+                    // TLS and authentication are refused by the core
+                    // (`AsyncClient::with_key_form`), with its message.
+                    if o.mock {
                         return Err(fail(
                             PMC_CONFIG_ERROR,
-                            "TLS and the mock are not supported by the async client yet",
+                            "the mock is not supported by the async client yet",
                         ));
                     }
                     if o.compression.is_some() || o.callbacks.is_some() {
@@ -141,7 +144,7 @@ pub unsafe extern "C" fn pmc_async_new(
                              (its values are bytes): make its options without them",
                         ));
                     }
-                    (o.client.clone(), o.hash.key_form)
+                    (o.client_options()?, o.hash.key_form)
                 }
             };
             let inner = check(AsyncClient::with_key_form(&addrs, &client, form))?;

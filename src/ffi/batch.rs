@@ -656,7 +656,8 @@ pub unsafe extern "C" fn pmc_batch_invalidate(
 /// `flags` the meta flags as protocol tokens separated by single spaces
 /// (e.g. "v f t s h l k N30"; "" for none; not `O` or `q`, which the batch
 /// sets itself; with `b` the key is given base64-encoded and a hash client places it
-/// by the decoded key, as a plain command), `value` the data
+/// by the decoded key, as a plain command; a key prefix goes before the
+/// decoded key, the whole re-encoded), `value` the data
 /// block of "ms" (ignored otherwise). The result holds the return code, the
 /// return flags and the value as the server sent them. Flags are checked
 /// when the batch runs. Returns PMC_OK, PMC_NULL_ARGUMENT, or

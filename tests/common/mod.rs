@@ -306,3 +306,33 @@ pub fn temp_dir() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// A scripted peer (for a deliberately misbehaving server): listens on a
+/// free loopback port and answers every line it reads, on every
+/// connection, with `reply`. Returns its address.
+pub fn scripted_peer(reply: &'static [u8]) -> String {
+    line_peer(move |_| reply)
+}
+
+/// A scripted peer answering every command line it reads, on every
+/// connection, with `reply(line)`. Returns its address.
+pub fn line_peer(reply: impl Fn(&str) -> &'static [u8] + Copy + Send + 'static) -> String {
+    use std::io::{BufRead, BufReader};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { return };
+            std::thread::spawn(move || {
+                let mut w = s.try_clone().unwrap();
+                for line in BufReader::new(s).lines() {
+                    let Ok(line) = line else { return };
+                    if w.write_all(reply(&line)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}

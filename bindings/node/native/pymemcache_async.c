@@ -650,18 +650,12 @@ static napi_value js_batch(napi_env env, napi_callback_info info) {
   submission s;
   if (!submit_begin(env, e, OP_BATCH, &s)) return NULL;
   pmc_error *err = NULL;
-  size_t before = api.pmc_async_pending(e->a);
   pmc_status st = api.pmc_async_batch(e->a, b, s.token, timeout, &err);
-  int done_at_submit = st == PMC_OK && api.pmc_async_pending(e->a) == before;
-  napi_value promise = submit_end(env, &s, st, err);
-  if (done_at_submit && e->a) {
-    /* Every command was refused before sending (a bad key, a value too
-       large): the completion is already waiting, but there is no socket to
-       watch and pmc_async_timeout_ms says -1, so step at once. */
-    uv_timer_start(&e->timer, on_timer, 0, 0);
-    e->timer_armed = 1;
-  }
-  return promise;
+  /* A batch whose every command was refused before sending (a bad key, a
+     value too large) completes at submit, with no socket to watch: its
+     completion waits, so pmc_async_timeout_ms is 0 and submit_end's
+     sync_watches arms the timer to step at once. */
+  return submit_end(env, &s, st, err);
 }
 
 /* engine.close(): settles what is in flight with status -1, frees the client. */

@@ -434,8 +434,22 @@ impl MockClient {
         batch.run_each_with(self, |ops, out, i| self.run_meta_op(ops, out, i));
     }
 
-    /// Run meta-only command `i` and record its result.
+    /// Run meta-only command `i` and record its result; with metrics on it
+    /// is a request and a hit, a miss or an error of its class, as a real
+    /// client counts a batch's commands (`Outs::count_outcomes`).
     fn run_meta_op(&self, ops: &Ops, out: &mut Outs, i: usize) {
+        let Some(m) = &self.metrics else {
+            return self.run_meta_op_uncounted(ops, out, i);
+        };
+        m.begin();
+        let started = std::time::Instant::now();
+        self.run_meta_op_uncounted(ops, out, i);
+        m.end(started.elapsed(), None);
+        out.count_outcomes(ops, [i], m);
+    }
+
+    /// `run_meta_op` without the metrics.
+    fn run_meta_op_uncounted(&self, ops: &Ops, out: &mut Outs, i: usize) {
         let res = self.meta_op_reply(ops, i).and_then(|r| {
             if let Some(v) = r.value.as_ref().filter(|v| v.len() > self.max_value_len) {
                 return Err(Error::TooLarge {
@@ -504,7 +518,9 @@ impl MockClient {
             }
             _ => return Err(client_error("not a meta command")),
         };
-        let key = self.full_key(ops.key(i))?;
+        let mut key = Vec::with_capacity(self.rules.prefix.len() + ops.key(i).len());
+        self.rules
+            .write_meta_key(ops.key(i), ops.base64_key(i), &mut key)?;
         let value = if cmd == MetaCmd::Set {
             let v = ops.value(i);
             self.check_value_len(v.len())?;

@@ -203,7 +203,7 @@ pub(crate) fn encode_op(
         _ => b"mg",
     });
     w.push(b' ');
-    rules.write_key(ops.key(i), w)?;
+    rules.write_meta_key(ops.key(i), ops.base64_key(i), w)?;
     let value = ops.value(i);
     if kind.has_value() {
         if value.len() > max {
