@@ -178,6 +178,20 @@ static void failed_indices(void) {
 
 /* More items than one pipelined batch (the library sends at most 1024
    commands before reading replies): the indices still line up. */
+/* `r` holds the n keys given, each the value of itself, flags 7. */
+static void check_big(const pmc_results *r, const uint8_t *const *k, const size_t *kl, size_t n) {
+  CHECK_UINT(pmc_results_len(r), n);
+  for (size_t h = 0; h < n; h++) {
+    pmc_item it;
+    CHECK_OK(pmc_results_at(r, h, &it, NULL));
+    CHECK_UINT(it.index, h);
+    CHECK_MEM(it.key, it.key_len, k[h], kl[h]);
+    CHECK_MEM(it.value, it.value_len, k[h], kl[h]);
+    CHECK(it.value[it.value_len] == '\0');
+    CHECK_UINT(it.flags, 7);
+  }
+}
+
 static void big_batch(pmc_client *c) {
   enum { BIG = 2500 };
   static char kb[BIG][16];
@@ -196,14 +210,24 @@ static void big_batch(pmc_client *c) {
                         &n_failed, NULL));
   CHECK_UINT(n_failed, 0);
   CHECK_OK(pmc_get_many(c, bk, bkl, BIG, &r, NULL));
-  CHECK_UINT(pmc_results_len(r), BIG);
-  for (size_t h = 0; h < BIG; h++) {
-    pmc_item it;
-    CHECK_OK(pmc_results_at(r, h, &it, NULL));
-    CHECK_UINT(it.index, h);
-    CHECK_MEM(it.value, it.value_len, bk[h], bkl[h]);
-    CHECK_UINT(it.flags, 7);
-  }
+  check_big(r, bk, bkl, BIG);
+
+  /* A freed result's buffers are kept for the thread's next multi-key
+     get; results alive at the same time never share them. */
+  pmc_results *small = NULL, *again = NULL, *third = NULL;
+  CHECK_OK(pmc_get_many(c, bk, bkl, 10, &small, NULL));
+  pmc_results_free(r); /* its buffers go to the next get_many */
+  CHECK_OK(pmc_get_many(c, bk + 10, bkl + 10, BIG - 10, &again, NULL));
+  CHECK_OK(pmc_get_many(c, bk + 5, bkl + 5, 20, &third, NULL));
+  check_big(small, bk, bkl, 10);
+  check_big(again, bk + 10, bkl + 10, BIG - 10);
+  check_big(third, bk + 5, bkl + 5, 20);
+  pmc_results_free(again);
+  pmc_results_free(small);
+  CHECK_OK(pmc_get_many(c, bk, bkl, BIG, &r, NULL));
+  check_big(third, bk + 5, bkl + 5, 20);
+  check_big(r, bk, bkl, BIG);
+  pmc_results_free(third);
   pmc_results_free(r);
   CHECK_OK(pmc_delete_many(c, bk, bkl, BIG, PMC_REPLY_WAIT, &deleted, NULL));
   CHECK_UINT(deleted, BIG);

@@ -7,7 +7,7 @@ use super::status::*;
 use super::value::{pmc_results, pmc_stats_list, pmc_value, string_to_c};
 use crate::client::{
     CasOutcome, Client, FallbackClient, FetchCmd, HashClient, HashOptions, Item, Memcache,
-    MockClient, Packed, PooledClient, RetryOptions, RetryingClient, StoreCmd,
+    MockClient, PooledClient, RetryOptions, RetryingClient, StoreCmd,
 };
 use crate::error::ErrorKind;
 use crate::hash::RendezvousHash;
@@ -230,7 +230,7 @@ unsafe fn fetch_many(
         let c = client(c)?;
         let keys = key_list(keys, key_lens, n)?;
         let out = as_mut(out, "out")?;
-        let mut packed = Packed::default();
+        let mut packed = super::value::packed_for_results();
         check(c.fetch_packed(cmd, &keys, &mut packed))?;
         *out = Box::into_raw(Box::new(pmc_results::new(&keys, packed)));
         Ok(PMC_OK)

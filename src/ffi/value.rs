@@ -3,7 +3,8 @@
 
 use super::boundary::{as_mut, as_ref, boundary, run};
 use super::status::{fail, pmc_error, pmc_status, report, PMC_INVALID_ARGUMENT, PMC_OK};
-use crate::client::{Item, Packed, ServerStats};
+use crate::client::{Item, Packed, PackedHit, ServerStats};
+use std::cell::Cell;
 use std::ffi::{c_char, CString};
 
 /// A value owned by the caller: `len` bytes at `data` (followed by one NUL
@@ -97,21 +98,75 @@ pub struct pmc_item {
 #[allow(non_camel_case_types)]
 pub struct pmc_results {
     /// The values, each followed by a NUL: kept for `items` to point into.
-    _values: Vec<u8>,
+    values: Vec<u8>,
     /// Every hit's key, one after another: kept for `items` too.
-    _keys: Vec<u8>,
+    keys: Vec<u8>,
     /// One item per hit, pointing into the two buffers above (which never
     /// move: neither is changed after `new`).
     items: Vec<pmc_item>,
+    /// The read's hit list (emptied), kept only to be reused.
+    hits: Vec<PackedHit>,
+}
+
+/// The buffers of a freed `pmc_results`, emptied, kept per thread for the
+/// next multi-key get: a large result then lands in memory already mapped
+/// instead of fresh pages (measured: W3.10k, 10,000 hits of 100 bytes,
+/// took about 580 page faults per call without this).
+struct Spare {
+    values: Vec<u8>,
+    keys: Vec<u8>,
+    items: Vec<pmc_item>,
+    hits: Vec<PackedHit>,
+}
+
+/// Results whose buffers hold more than this are released, not kept: a
+/// thread keeps at most this much memory for its next multi-key get.
+const SPARE_MAX_BYTES: usize = 8 << 20;
+
+thread_local! {
+    static SPARE: Cell<Option<Spare>> = const { Cell::new(None) };
+}
+
+impl Spare {
+    /// Bytes the buffers hold.
+    fn footprint(&self) -> usize {
+        self.values.capacity()
+            + self.keys.capacity()
+            + self.items.capacity() * std::mem::size_of::<pmc_item>()
+            + self.hits.capacity() * std::mem::size_of::<PackedHit>()
+    }
+}
+
+/// An empty `Packed` for a multi-key get to fill: this thread's spare
+/// buffers if it has some.
+pub(crate) fn packed_for_results() -> Packed {
+    SPARE.with(|s| {
+        // Take the value and hit buffers; the key and item buffers stay
+        // for `pmc_results::new`.
+        match s.take() {
+            Some(mut spare) => {
+                let packed = Packed {
+                    data: std::mem::take(&mut spare.values),
+                    hits: std::mem::take(&mut spare.hits),
+                };
+                s.set(Some(spare));
+                packed
+            }
+            None => Packed::default(),
+        }
+    })
 }
 
 impl pmc_results {
-    /// The results of a packed read of `keys`.
-    pub(crate) fn new(keys: &[&[u8]], packed: Packed) -> pmc_results {
+    /// The results of a packed read of `keys` (from `packed_for_results`).
+    pub(crate) fn new(keys: &[&[u8]], mut packed: Packed) -> pmc_results {
+        let (mut key_buf, mut items) = SPARE
+            .with(|s| s.take())
+            .map_or_else(Default::default, |sp| (sp.keys, sp.items));
         let key_bytes = packed.hits.iter().map(|h| keys[h.index].len()).sum();
         // Sized once: the keys never move, so items may point into them.
-        let mut key_buf = Vec::with_capacity(key_bytes);
-        let mut items = Vec::with_capacity(packed.hits.len());
+        key_buf.reserve_exact(key_bytes);
+        items.reserve(packed.hits.len());
         for h in &packed.hits {
             let key = keys[h.index];
             let at = key_buf.len();
@@ -127,11 +182,33 @@ impl pmc_results {
                 cas: h.cas.unwrap_or(0),
             });
         }
+        packed.hits.clear();
         pmc_results {
-            _values: packed.data,
-            _keys: key_buf,
+            values: packed.data,
+            keys: key_buf,
             items,
+            hits: packed.hits,
         }
+    }
+
+    /// Release the results, keeping their buffers (emptied) as this
+    /// thread's spare if they are not too large.
+    fn recycle(self) {
+        let mut spare = Spare {
+            values: self.values,
+            keys: self.keys,
+            items: self.items,
+            hits: self.hits,
+        };
+        if spare.footprint() > SPARE_MAX_BYTES {
+            return;
+        }
+        spare.values.clear();
+        spare.keys.clear();
+        spare.items.clear();
+        spare.hits.clear();
+        // try_with: a thread being torn down just drops them.
+        let _ = SPARE.try_with(|s| s.set(Some(spare)));
     }
 }
 
@@ -199,7 +276,9 @@ pub unsafe extern "C" fn pmc_results_items(
 }
 
 /// Release results and everything borrowed from them. NULL is a no-op;
-/// freeing twice is undefined behaviour.
+/// freeing twice is undefined behaviour. The calling thread keeps the
+/// emptied buffers (up to 8 MiB) for its next multi-key get, so large
+/// results do not cost fresh memory every time.
 ///
 /// # Safety
 /// `results` is NULL or a results pointer not yet freed.
@@ -207,7 +286,7 @@ pub unsafe extern "C" fn pmc_results_items(
 pub unsafe extern "C" fn pmc_results_free(results: *mut pmc_results) {
     boundary(|| {
         if !results.is_null() {
-            drop(Box::from_raw(results));
+            Box::from_raw(results).recycle();
         }
     })
 }
