@@ -61,11 +61,19 @@ impl KeyRules {
     /// as a whole, so the command touches the same item as a plain command
     /// for the decoded key (prepending the prefix to the base64 text would
     /// name another item, or no valid base64 at all).
+    #[inline]
     pub fn write_meta_key(&self, key: &[u8], base64: bool, out: &mut Vec<u8>) -> Result<()> {
-        use base64::Engine as _;
         if !base64 || self.prefix.is_empty() {
             return self.write_key(key, out);
         }
+        self.write_prefixed_base64_key(key, out)
+    }
+
+    /// `write_meta_key` for a base64 key with a prefix (the rare case, kept
+    /// out of line).
+    #[cold]
+    fn write_prefixed_base64_key(&self, key: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        use base64::Engine as _;
         let engine = base64::engine::general_purpose::STANDARD;
         let mut full = self.prefix.clone();
         engine.decode_vec(key, &mut full).map_err(|e| {
