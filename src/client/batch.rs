@@ -295,20 +295,19 @@ pub(crate) struct Ops {
 
 impl Ops {
     pub fn key(&self, i: usize) -> &[u8] {
-        let (s, l) = self.reqs[i].key;
-        &self.args[s..s + l]
+        self.arg(self.reqs[i].key)
     }
 
     pub fn value(&self, i: usize) -> &[u8] {
-        let (s, l) = self.reqs[i].value;
-        &self.args[s..s + l]
+        self.arg(self.reqs[i].value)
     }
 
     pub fn tokens(&self, i: usize) -> &[u8] {
-        let (s, l) = self.reqs[i].tokens;
-        &self.args[s..s + l]
+        self.arg(self.reqs[i].tokens)
     }
 
+    /// The bytes of range `(start, len)` of `args`.
+    #[inline]
     fn arg(&self, (s, l): (usize, usize)) -> &[u8] {
         &self.args[s..s + l]
     }
