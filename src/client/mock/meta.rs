@@ -13,13 +13,14 @@
 //! fails it (without the name).
 
 use super::{MockClient, Outcome, State, TOO_LARGE};
-use crate::client::batch::{Batch, MetaCmd, OpKind, Ops, Outs};
+use crate::client::batch::{Batch, MetaCmd, Ops, Outs};
+use crate::client::server::batch_io::meta_only_flags;
 use crate::client::server::{apply_meta_reply, MetaValue};
 use crate::client::StoreCmd;
 use crate::error::{Error, Result};
 use crate::protocol::meta;
 use crate::protocol::reply::parse_u64;
-use crate::protocol::request::{check_exptime, push_i64, push_u64};
+use crate::protocol::request::{push_i64, push_u64};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 
@@ -488,36 +489,8 @@ impl MockClient {
     /// The reply to meta-only command `i`, encoded as a server gets it.
     fn meta_op_reply(&self, ops: &Ops, i: usize) -> Result<MetaReply> {
         let mut tokens = Vec::new();
-        let num = |t: &mut Vec<u8>, f: &[u8], n: i64| {
-            t.extend_from_slice(f);
-            push_i64(t, n);
-        };
-        let cmd = match ops.reqs[i].kind {
-            OpKind::GetOrLock {
-                lock_ttl,
-                recache_below,
-            } => {
-                check_exptime("lock ttl", lock_ttl)?;
-                check_exptime("recache time", recache_below)?;
-                num(&mut tokens, b"v f c t N", lock_ttl);
-                if recache_below > 0 {
-                    num(&mut tokens, b" R", recache_below);
-                }
-                MetaCmd::Get
-            }
-            OpKind::Invalidate(t) => {
-                check_exptime("stale ttl", t)?;
-                num(&mut tokens, b"I T", t);
-                MetaCmd::Delete
-            }
-            OpKind::Meta(cmd) => {
-                let t = ops.tokens(i);
-                meta::check_tokens(t).map_err(Error::IllegalInput)?;
-                tokens.extend_from_slice(t);
-                cmd
-            }
-            _ => return Err(client_error("not a meta command")),
-        };
+        let cmd = meta_only_flags(&mut tokens, ops, i)?
+            .ok_or_else(|| client_error("not a meta command"))?;
         let mut key = Vec::with_capacity(self.rules.prefix.len() + ops.key(i).len());
         self.rules
             .write_meta_key(ops.key(i), ops.base64_key(i), &mut key)?;

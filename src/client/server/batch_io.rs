@@ -182,6 +182,48 @@ impl ServerConn {
     }
 }
 
+/// Append the flags of meta-only command `i` to `w`, each after a space,
+/// and give its meta command: a stampede read's `v f c t N<ttl> [R<t>]`,
+/// an invalidation's `I T<ttl>`, a generic command's own tokens (checked).
+/// `None` for the other kinds. The pipeline encoder and the mock both use
+/// it, so both run stampede control with the same flags.
+pub(crate) fn meta_only_flags(w: &mut Vec<u8>, ops: &Ops, i: usize) -> Result<Option<MetaCmd>> {
+    let flag_num = |w: &mut Vec<u8>, flag: &[u8], n: i64| {
+        w.extend_from_slice(flag);
+        push_i64(w, n);
+    };
+    Ok(Some(match ops.reqs[i].kind {
+        OpKind::GetOrLock {
+            lock_ttl,
+            recache_below,
+        } => {
+            check_exptime("lock ttl", lock_ttl)?;
+            check_exptime("recache time", recache_below)?;
+            w.extend_from_slice(b" v f c t");
+            flag_num(w, b" N", lock_ttl);
+            if recache_below > 0 {
+                flag_num(w, b" R", recache_below);
+            }
+            MetaCmd::Get
+        }
+        OpKind::Invalidate(t) => {
+            check_exptime("stale ttl", t)?;
+            flag_num(w, b" I T", t);
+            MetaCmd::Delete
+        }
+        OpKind::Meta(cmd) => {
+            let tokens = ops.tokens(i);
+            meta::check_tokens(tokens).map_err(Error::IllegalInput)?;
+            if !tokens.is_empty() {
+                w.push(b' ');
+                w.extend_from_slice(tokens);
+            }
+            cmd
+        }
+        _ => return Ok(None),
+    }))
+}
+
 /// Append command `i` of `ops` to `w` as a meta command tagged with `i` as
 /// its opaque token (`rules` check and prefix the key; values over `max`
 /// are refused). On an error `w` may hold a partial command: the caller
@@ -261,34 +303,13 @@ pub(crate) fn encode_op(
                 w.extend_from_slice(b" MD");
             }
         }
-        OpKind::GetOrLock {
-            lock_ttl,
-            recache_below,
-        } => {
-            check_exptime("lock ttl", lock_ttl)?;
-            check_exptime("recache time", recache_below)?;
-            w.extend_from_slice(b" v f c t");
-            flag_num(w, b" N", lock_ttl);
-            if recache_below > 0 {
-                flag_num(w, b" R", recache_below);
-            }
-        }
-        OpKind::Invalidate(t) => {
-            check_exptime("stale ttl", t)?;
-            flag_num(w, b" I T", t);
+        OpKind::GetOrLock { .. } | OpKind::Invalidate(_) | OpKind::Meta(_) => {
+            meta_only_flags(w, ops, i)?;
         }
         OpKind::Whole => {
             return Err(Error::IllegalInput(
                 "a whole-client command runs alone, not in a pipeline".into(),
             ))
-        }
-        OpKind::Meta(_) => {
-            let tokens = ops.tokens(i);
-            meta::check_tokens(tokens).map_err(Error::IllegalInput)?;
-            if !tokens.is_empty() {
-                w.push(b' ');
-                w.extend_from_slice(tokens);
-            }
         }
     }
     if kind.quiet() {
