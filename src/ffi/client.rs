@@ -230,9 +230,11 @@ unsafe fn fetch_many(
         let c = client(c)?;
         let keys = key_list(keys, key_lens, n)?;
         let out = as_mut(out, "out")?;
-        let mut packed = super::value::packed_for_results();
+        let mut results = pmc_results::reuse();
+        let mut packed = results.take_packed();
         check(c.fetch_packed(cmd, &keys, &mut packed))?;
-        *out = Box::into_raw(Box::new(pmc_results::new(&keys, packed)));
+        results.fill(&keys, packed);
+        *out = Box::into_raw(Box::new(results));
         Ok(PMC_OK)
     })
 }

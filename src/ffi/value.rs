@@ -96,26 +96,16 @@ pub struct pmc_item {
 /// pymemcache's dict). Released once with `pmc_results_free`. May be read
 /// from several threads at once; it is never changed after it is made.
 #[allow(non_camel_case_types)]
+#[derive(Default)]
 pub struct pmc_results {
     /// The values, each followed by a NUL: kept for `items` to point into.
     values: Vec<u8>,
     /// Every hit's key, one after another: kept for `items` too.
     keys: Vec<u8>,
     /// One item per hit, pointing into the two buffers above (which never
-    /// move: neither is changed after `new`).
+    /// move: neither is changed after `fill`).
     items: Vec<pmc_item>,
     /// The read's hit list (emptied), kept only to be reused.
-    hits: Vec<PackedHit>,
-}
-
-/// The buffers of a freed `pmc_results`, emptied, kept per thread for the
-/// next multi-key get: a large result then lands in memory already mapped
-/// instead of fresh pages (measured: W3.10k, 10,000 hits of 100 bytes,
-/// took about 580 page faults per call without this).
-struct Spare {
-    values: Vec<u8>,
-    keys: Vec<u8>,
-    items: Vec<pmc_item>,
     hits: Vec<PackedHit>,
 }
 
@@ -124,57 +114,42 @@ struct Spare {
 const SPARE_MAX_BYTES: usize = 8 << 20;
 
 thread_local! {
-    static SPARE: Cell<Option<Spare>> = const { Cell::new(None) };
-}
-
-impl Spare {
-    /// Bytes the buffers hold.
-    fn footprint(&self) -> usize {
-        self.values.capacity()
-            + self.keys.capacity()
-            + self.items.capacity() * std::mem::size_of::<pmc_item>()
-            + self.hits.capacity() * std::mem::size_of::<PackedHit>()
-    }
-}
-
-/// An empty `Packed` for a multi-key get to fill: this thread's spare
-/// buffers if it has some.
-pub(crate) fn packed_for_results() -> Packed {
-    SPARE.with(|s| {
-        // Take the value and hit buffers; the key and item buffers stay
-        // for `pmc_results::new`.
-        match s.take() {
-            Some(mut spare) => {
-                let packed = Packed {
-                    data: std::mem::take(&mut spare.values),
-                    hits: std::mem::take(&mut spare.hits),
-                };
-                s.set(Some(spare));
-                packed
-            }
-            None => Packed::default(),
-        }
-    })
+    /// The emptied results this thread freed last, for its next multi-key
+    /// get: a large result then lands in memory already mapped instead of
+    /// fresh pages (measured: W3.10k, 10,000 hits of 100 bytes, took about
+    /// 580 page faults per call without this).
+    static SPARE: Cell<Option<pmc_results>> = const { Cell::new(None) };
 }
 
 impl pmc_results {
-    /// The results of a packed read of `keys` (from `packed_for_results`).
-    pub(crate) fn new(keys: &[&[u8]], mut packed: Packed) -> pmc_results {
-        let (mut key_buf, mut items) = SPARE
-            .with(|s| s.take())
-            .map_or_else(Default::default, |sp| (sp.keys, sp.items));
+    /// Empty results to fill: this thread's spare ones if it has some.
+    pub(crate) fn reuse() -> pmc_results {
+        SPARE.with(|s| s.take()).unwrap_or_default()
+    }
+
+    /// An empty `Packed` for the read, in this results' value and hit
+    /// buffers (given back by `fill`).
+    pub(crate) fn take_packed(&mut self) -> Packed {
+        Packed {
+            data: std::mem::take(&mut self.values),
+            hits: std::mem::take(&mut self.hits),
+        }
+    }
+
+    /// Fill with the packed read of `keys`.
+    pub(crate) fn fill(&mut self, keys: &[&[u8]], mut packed: Packed) {
         let key_bytes = packed.hits.iter().map(|h| keys[h.index].len()).sum();
         // Sized once: the keys never move, so items may point into them.
-        key_buf.reserve_exact(key_bytes);
-        items.reserve(packed.hits.len());
+        self.keys.reserve_exact(key_bytes);
+        self.items.reserve(packed.hits.len());
         for h in &packed.hits {
             let key = keys[h.index];
-            let at = key_buf.len();
-            key_buf.extend_from_slice(key);
-            items.push(pmc_item {
+            let at = self.keys.len();
+            self.keys.extend_from_slice(key);
+            self.items.push(pmc_item {
                 index: h.index,
                 // In bounds: `at` and `h.start` index bytes of these buffers.
-                key: key_buf.as_ptr().wrapping_add(at),
+                key: self.keys.as_ptr().wrapping_add(at),
                 key_len: key.len(),
                 value: packed.data.as_ptr().wrapping_add(h.start),
                 value_len: h.len,
@@ -183,32 +158,30 @@ impl pmc_results {
             });
         }
         packed.hits.clear();
-        pmc_results {
-            values: packed.data,
-            keys: key_buf,
-            items,
-            hits: packed.hits,
-        }
+        self.values = packed.data;
+        self.hits = packed.hits;
+    }
+
+    /// Bytes the buffers hold.
+    fn footprint(&self) -> usize {
+        self.values.capacity()
+            + self.keys.capacity()
+            + self.items.capacity() * std::mem::size_of::<pmc_item>()
+            + self.hits.capacity() * std::mem::size_of::<PackedHit>()
     }
 
     /// Release the results, keeping their buffers (emptied) as this
     /// thread's spare if they are not too large.
-    fn recycle(self) {
-        let mut spare = Spare {
-            values: self.values,
-            keys: self.keys,
-            items: self.items,
-            hits: self.hits,
-        };
-        if spare.footprint() > SPARE_MAX_BYTES {
+    fn recycle(mut self) {
+        if self.footprint() > SPARE_MAX_BYTES {
             return;
         }
-        spare.values.clear();
-        spare.keys.clear();
-        spare.items.clear();
-        spare.hits.clear();
+        self.values.clear();
+        self.keys.clear();
+        self.items.clear();
+        self.hits.clear();
         // try_with: a thread being torn down just drops them.
-        let _ = SPARE.try_with(|s| s.set(Some(spare)));
+        let _ = SPARE.try_with(|s| s.set(Some(self)));
     }
 }
 
