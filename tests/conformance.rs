@@ -671,6 +671,27 @@ fn kind(name: &'static str) -> Kind {
 fn kind_on(name: &'static str, net: Net) -> Kind {
     let opts = || net.opts.clone();
     let tcp = || net.tcp();
+    let mock = || -> Box<dyn Memcache> { Box::new(MockClient::new(&opts()).unwrap()) };
+    // A client of one server, or a hash client of `n`.
+    let single_or_hash = |n: usize| -> (Box<dyn Memcache>, Vec<Memcached>) {
+        let ms: Vec<Memcached> = (0..n).map(|_| tcp()).collect();
+        let a: Vec<String> = ms.iter().map(|m| m.addr()).collect();
+        let refs: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
+        let c: Box<dyn Memcache> = if n == 1 {
+            Box::new(Client::new(refs[0], &opts()).unwrap())
+        } else {
+            Box::new(HashClient::new(&refs, &opts(), HashOptions::default()).unwrap())
+        };
+        (c, ms)
+    };
+    // A kind over the mock (or a wrapper of it): no servers, reset by a flush.
+    let on_mock = |client: Box<dyn Memcache>| Kind {
+        name,
+        client,
+        reset: Box::new(|c: &dyn Memcache| c.flush_all(0, Some(false)).unwrap()),
+        _servers: Vec::new(),
+        _pki: None,
+    };
     let (client, servers): (Box<dyn Memcache>, Vec<Memcached>) = match name {
         "client-tcp" => {
             let m = tcp();
@@ -720,15 +741,7 @@ fn kind_on(name: &'static str, net: Net) -> Kind {
             (Box::new(RetryingClient::new(inner, r).unwrap()), vec![m])
         }
         "batch-tcp" | "batch-hash-3" => {
-            let n = if name == "batch-tcp" { 1 } else { 3 };
-            let ms: Vec<Memcached> = (0..n).map(|_| tcp()).collect();
-            let a: Vec<String> = ms.iter().map(|m| m.addr()).collect();
-            let refs: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
-            let inner: Box<dyn Memcache> = if n == 1 {
-                Box::new(Client::new(refs[0], &opts()).unwrap())
-            } else {
-                Box::new(HashClient::new(&refs, &opts(), HashOptions::default()).unwrap())
-            };
+            let (inner, ms) = single_or_hash(if name == "batch-tcp" { 1 } else { 3 });
             let through = ThroughBatches {
                 inner,
                 default_noreply: opts().default_noreply,
@@ -736,48 +749,17 @@ fn kind_on(name: &'static str, net: Net) -> Kind {
             (Box::new(through), ms)
         }
         "batch-mock" => {
-            let through = ThroughBatches {
-                inner: Box::new(MockClient::new(&opts()).unwrap()),
+            return on_mock(Box::new(ThroughBatches {
+                inner: mock(),
                 default_noreply: opts().default_noreply,
-            };
-            return Kind {
-                name,
-                client: Box::new(through),
-                reset: Box::new(|c: &dyn Memcache| c.flush_all(0, Some(false)).unwrap()),
-                _servers: Vec::new(),
-                _pki: None,
-            };
+            }))
         }
         "execute-tcp" | "execute-hash-3" => {
-            let n = if name == "execute-tcp" { 1 } else { 3 };
-            let ms: Vec<Memcached> = (0..n).map(|_| tcp()).collect();
-            let a: Vec<String> = ms.iter().map(|m| m.addr()).collect();
-            let refs: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
-            let inner: Box<dyn Memcache> = if n == 1 {
-                Box::new(Client::new(refs[0], &opts()).unwrap())
-            } else {
-                Box::new(HashClient::new(&refs, &opts(), HashOptions::default()).unwrap())
-            };
+            let (inner, ms) = single_or_hash(if name == "execute-tcp" { 1 } else { 3 });
             (Box::new(ExecuteOnly(inner)), ms)
         }
-        "execute-mock" => {
-            return Kind {
-                name,
-                client: Box::new(ExecuteOnly(Box::new(MockClient::new(&opts()).unwrap()))),
-                reset: Box::new(|c: &dyn Memcache| c.flush_all(0, Some(false)).unwrap()),
-                _servers: Vec::new(),
-                _pki: None,
-            };
-        }
-        "mock" => {
-            return Kind {
-                name,
-                client: Box::new(MockClient::new(&opts()).unwrap()),
-                reset: Box::new(|c: &dyn Memcache| c.flush_all(0, Some(false)).unwrap()),
-                _servers: Vec::new(),
-                _pki: None,
-            };
-        }
+        "execute-mock" => return on_mock(Box::new(ExecuteOnly(mock()))),
+        "mock" => return on_mock(mock()),
         other => panic!("unknown kind {other}"),
     };
     Kind {
